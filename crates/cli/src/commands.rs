@@ -1,0 +1,393 @@
+//! One function per subcommand.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tidings_client::{Api, Client, Profile};
+use tidings_proto::api::{LoginRequest, RegisterRequest};
+use tidings_server::Config;
+
+use crate::output;
+use crate::{CarrierAction, Cli, Command, DevicesAction, GroupAction, HandlesAction, OnOff};
+
+fn profile_dir(cli: &Cli) -> Result<PathBuf> {
+    if let Some(p) = &cli.profile {
+        return Ok(p.clone());
+    }
+    let base =
+        dirs::data_dir().context("no data directory known for this user; pass --profile DIR")?;
+    Ok(base.join("tidings").join("default"))
+}
+
+fn device_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_default();
+    if host.is_empty() {
+        "tidings cli".into()
+    } else {
+        format!("tidings cli on {host}")
+    }
+}
+
+/// Runs the chosen subcommand.
+pub async fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::Serve {
+            listen,
+            data,
+            config,
+        } => serve(listen, data, config).await,
+        Command::Register { handle, name, code } => {
+            enroll(
+                &cli,
+                handle.text(),
+                code.as_deref(),
+                Enroll::Register(name.clone()),
+            )
+            .await
+        }
+        Command::Login { handle, code } => {
+            enroll(&cli, handle.text(), code.as_deref(), Enroll::Login).await
+        }
+        Command::Send { args } => {
+            let (text, targets) = args.split_last().expect("clap requires two arguments");
+            let mut client = open(&cli)?;
+            let m = client.send_text(targets, text).await?;
+            if cli.json {
+                output::json(&m);
+            } else {
+                println!("{} {}", m.conversation, output::message_line(&m));
+            }
+            Ok(())
+        }
+        Command::Sync { wait } => {
+            let mut client = open(&cli)?;
+            let json = cli.json;
+            let n = client
+                .sync(Duration::from_secs(*wait), |e| output::event(json, e))
+                .await?;
+            if !json && n == 0 {
+                println!("nothing new");
+            }
+            Ok(())
+        }
+        Command::Chats => {
+            let client = open(&cli)?;
+            let chats = client.local().conversations()?;
+            if cli.json {
+                output::json(&chats);
+            } else if chats.is_empty() {
+                println!("no conversations yet");
+            }
+            if !cli.json {
+                for c in chats {
+                    let members = if c.key.starts_with("group:") {
+                        format!(" ({})", c.members.join(", "))
+                    } else {
+                        String::new()
+                    };
+                    let unread = if c.unread > 0 {
+                        format!(" [{} unread]", c.unread)
+                    } else {
+                        String::new()
+                    };
+                    println!("{}{members}{unread}: {}", c.key, c.last);
+                }
+            }
+            Ok(())
+        }
+        Command::Show { targets } => {
+            let client = open(&cli)?;
+            let key = client.conversation_key(targets)?;
+            let messages = client.local().messages(&key)?;
+            if cli.json {
+                output::json(&messages);
+            } else {
+                if messages.is_empty() {
+                    println!("no messages with {key}");
+                }
+                for m in &messages {
+                    println!("{}", output::message_line(m));
+                }
+            }
+            Ok(())
+        }
+        Command::Read { targets } => {
+            let mut client = open(&cli)?;
+            let n = client.read(targets).await?;
+            if cli.json {
+                output::json(&serde_json::json!({ "read": n }));
+            } else {
+                println!("marked {n} message(s) read");
+            }
+            Ok(())
+        }
+        Command::Typing { targets } => {
+            let mut client = open(&cli)?;
+            client.typing(targets).await?;
+            Ok(())
+        }
+        Command::Devices { action } => {
+            let client = open(&cli)?;
+            match action {
+                None => {
+                    let devices = client.api().devices().await?;
+                    if cli.json {
+                        output::json(&devices);
+                    } else {
+                        let me = client.credentials().device;
+                        for d in devices {
+                            let this = if d.id == me { " (this device)" } else { "" };
+                            println!(
+                                "{}  {}{this}  added {}  last seen {}",
+                                d.id,
+                                d.name,
+                                output::time(d.created_at),
+                                output::time(d.last_seen)
+                            );
+                        }
+                    }
+                }
+                Some(DevicesAction::Remove { id }) => {
+                    client.api().remove_device(*id).await?;
+                    if *id == client.credentials().device {
+                        client.profile().clear()?;
+                    }
+                    if cli.json {
+                        output::json(&serde_json::json!({ "removed": id }));
+                    } else {
+                        println!("device {id} removed");
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Handles { action } => {
+            let client = open(&cli)?;
+            let handles = match action {
+                None => client.api().handles().await?,
+                Some(HandlesAction::Add { handle, code: None }) => {
+                    let sent = client.api().request_code(handle).await?;
+                    println!(
+                        "a code was sent to {}; run again with --code CODE",
+                        sent.handle
+                    );
+                    return Ok(());
+                }
+                Some(HandlesAction::Add {
+                    handle,
+                    code: Some(code),
+                }) => client.api().add_handle(handle, code).await?,
+            };
+            if cli.json {
+                output::json(&handles);
+            } else {
+                for h in handles {
+                    println!("{h}");
+                }
+            }
+            Ok(())
+        }
+        Command::Group { action } => {
+            let mut client = open(&cli)?;
+            let (group, add, remove) = match action {
+                GroupAction::Add { group, handles } => (group, handles.clone(), Vec::new()),
+                GroupAction::Remove { group, handles } => (group, Vec::new(), handles.clone()),
+            };
+            let members = client.change_group(group, &add, &remove).await?;
+            if cli.json {
+                output::json(&serde_json::json!({ "group": group, "members": members }));
+            } else {
+                println!("{group}: {}", members.join(", "));
+            }
+            Ok(())
+        }
+        Command::Settings { read_receipts } => {
+            let client = open(&cli)?;
+            if let Some(v) = read_receipts {
+                let value = if *v == OnOff::On { "on" } else { "off" };
+                client
+                    .local()
+                    .set_setting(tidings_client::client::READ_RECEIPTS, value)?;
+            }
+            let current = client
+                .local()
+                .setting(tidings_client::client::READ_RECEIPTS)?
+                .unwrap_or_else(|| "on".into());
+            if cli.json {
+                output::json(&serde_json::json!({ "read_receipts": current }));
+            } else {
+                println!("read receipts: {current}");
+            }
+            Ok(())
+        }
+        Command::Logout => {
+            let profile = Profile::new(profile_dir(&cli)?);
+            profile.clear()?;
+            println!("signed out; this profile's device credentials and messages are deleted");
+            Ok(())
+        }
+        Command::Carrier {
+            action: CarrierAction::Inbox { address },
+        } => {
+            let api = Api::new(server(&cli), None);
+            let messages = api.carrier_inbox(address).await?;
+            if cli.json {
+                output::json(&messages);
+            } else if messages.is_empty() {
+                println!("no messages for {address}");
+            } else {
+                for m in messages {
+                    println!("[{}] from {}: {}", output::time(m.at), m.from, m.text);
+                }
+            }
+            Ok(())
+        }
+        Command::Spam {
+            action: crate::SpamAction::Classify,
+        } => classify(cli.json),
+        Command::Bench(args) => crate::bench::run(server(&cli), args).await,
+    }
+}
+
+/// The server used when neither `--server` nor a profile names one.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7878";
+
+fn server(cli: &Cli) -> &str {
+    cli.server.as_deref().unwrap_or(DEFAULT_SERVER)
+}
+
+fn open(cli: &Cli) -> Result<Client> {
+    let profile = Profile::new(profile_dir(cli)?);
+    Ok(Client::open(profile, cli.server.as_deref())?)
+}
+
+async fn serve(
+    listen: &Option<std::net::SocketAddr>,
+    data: &Option<PathBuf>,
+    config: &Option<PathBuf>,
+) -> Result<()> {
+    let mut config = Config::load(config.as_deref(), std::env::vars())?;
+    if let Some(l) = listen {
+        config.listen = *l;
+    }
+    if let Some(d) = data {
+        config.data_dir = d.clone();
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (is another server running?)",
+                config.listen
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    println!("tidings: listening on http://{addr}");
+    std::io::stdout().flush()?;
+    tidings_server::run(listener, config, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler cannot fail on Unix");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+enum Enroll {
+    Register(Option<String>),
+    Login,
+}
+
+async fn enroll(cli: &Cli, handle: &str, code: Option<&str>, kind: Enroll) -> Result<()> {
+    let api = Api::new(server(cli), None);
+    let profile = Profile::new(profile_dir(cli)?);
+    let code = match code {
+        Some(c) => c.trim().to_string(),
+        None => {
+            let sent = api.request_code(handle).await?;
+            let again = match kind {
+                Enroll::Register(_) => "register",
+                Enroll::Login => "login",
+            };
+            if !std::io::stdin().is_terminal() {
+                println!(
+                    "a code was sent to {}; run `tidings {again}` again with --code CODE",
+                    sent.handle
+                );
+                return Ok(());
+            }
+            eprint!("code sent to {} — enter it: ", sent.handle);
+            std::io::stderr().flush()?;
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            line.trim().to_string()
+        }
+    };
+    let creds = match kind {
+        Enroll::Register(name) => {
+            api.register(&RegisterRequest {
+                handle: handle.to_string(),
+                code,
+                name,
+                device_name: device_name(),
+            })
+            .await?
+        }
+        Enroll::Login => {
+            api.login(&LoginRequest {
+                handle: handle.to_string(),
+                code,
+                device_name: device_name(),
+            })
+            .await?
+        }
+    };
+    let saved = Client::save(&profile, server(cli), creds)?;
+    if cli.json {
+        output::json(&serde_json::json!({
+            "account": saved.account, "device": saved.device, "handles": saved.handles,
+        }));
+    } else {
+        let handles: Vec<String> = saved.handles.iter().map(|h| h.to_string()).collect();
+        println!(
+            "signed in as {} (account {}, device {}); profile {}",
+            handles.join(", "),
+            saved.account,
+            saved.device,
+            profile.dir().display()
+        );
+    }
+    Ok(())
+}
+
+fn classify(json: bool) -> Result<()> {
+    let model = tidings_spam::Model::shipped();
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    for line in stdin.lock().lines() {
+        let line = line.context("standard input is not UTF-8 text")?;
+        let verdict = model.classify(&line);
+        if json {
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({ "label": verdict.label.as_str(), "score": verdict.score, "text": line })
+            )?;
+        } else {
+            writeln!(out, "{}\t{:.4}", verdict.label.as_str(), verdict.score)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! The `tidings` binary: `tidings serve` runs the server; every other
+//! subcommand is the client. This file only parses flags, calls the
+//! libraries and prints.
+
+mod bench;
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tidings: messages that are never lost, spam that does not get through,
+/// and a server anybody can run.
+#[derive(Parser, Debug)]
+#[command(name = "tidings", version, about)]
+pub struct Cli {
+    /// Server URL [default: the profile's server, else http://127.0.0.1:7878].
+    #[arg(long, global = true, env = "TIDINGS_SERVER")]
+    server: Option<String>,
+    /// Profile directory (device credentials and local messages).
+    #[arg(long, global = true, env = "TIDINGS_PROFILE")]
+    profile: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:7878].
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Data directory [default: ./tidings-data].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Create an account, proving a phone number or e-mail address by code.
+    Register {
+        /// The handle to prove.
+        #[command(flatten)]
+        handle: HandleArg,
+        /// Your display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// The code you received (without it, a code is sent).
+        #[arg(long)]
+        code: Option<String>,
+    },
+    /// Add this profile as a new device of an existing account.
+    Login {
+        /// The handle to prove.
+        #[command(flatten)]
+        handle: HandleArg,
+        /// The code you received (without it, a code is sent).
+        #[arg(long)]
+        code: Option<String>,
+    },
+    /// Send a message: one handle for a direct chat, several for a group.
+    Send {
+        /// Recipients (phone numbers, e-mail addresses or group:ID), then the text.
+        #[arg(required = true, num_args = 2..)]
+        args: Vec<String>,
+    },
+    /// Receive new messages and receipts.
+    Sync {
+        /// Keep listening this many seconds after catching up.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+    },
+    /// List conversations.
+    Chats,
+    /// Show a conversation.
+    Show {
+        /// A handle, several handles (a group) or group:ID.
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// Mark a conversation read (sends read receipts unless turned off).
+    Read {
+        /// A handle, several handles or group:ID.
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// Tell a conversation you are typing.
+    Typing {
+        /// A handle, several handles or group:ID.
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// List this account's devices, or remove one.
+    Devices {
+        /// What to do.
+        #[command(subcommand)]
+        action: Option<DevicesAction>,
+    },
+    /// List this account's handles, or add one.
+    Handles {
+        /// What to do.
+        #[command(subcommand)]
+        action: Option<HandlesAction>,
+    },
+    /// Change a group's members.
+    Group {
+        /// What to do.
+        #[command(subcommand)]
+        action: GroupAction,
+    },
+    /// Show or change settings.
+    Settings {
+        /// Send read receipts: on or off.
+        #[arg(long)]
+        read_receipts: Option<OnOff>,
+    },
+    /// Forget this device's credentials and local messages.
+    Logout,
+    /// The simulated carrier of a development server.
+    Carrier {
+        /// What to do.
+        #[command(subcommand)]
+        action: CarrierAction,
+    },
+    /// The on-device spam classifier.
+    Spam {
+        /// What to do.
+        #[command(subcommand)]
+        action: SpamAction,
+    },
+    /// Load-test a server over the real protocol.
+    Bench(bench::BenchArgs),
+}
+
+/// `tidings spam ...`.
+#[derive(Subcommand, Debug)]
+pub enum SpamAction {
+    /// Read messages one per line on standard input; print the label
+    /// (spam or ham) and the score of each.
+    Classify,
+}
+
+/// A phone number or an e-mail address.
+#[derive(clap::Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct HandleArg {
+    /// Phone number, e.g. +12025550101.
+    #[arg(long)]
+    phone: Option<String>,
+    /// E-mail address.
+    #[arg(long)]
+    email: Option<String>,
+}
+
+impl HandleArg {
+    fn text(&self) -> &str {
+        self.phone
+            .as_deref()
+            .or(self.email.as_deref())
+            .expect("clap requires one of --phone and --email")
+    }
+}
+
+/// On or off.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnOff {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+/// `tidings devices ...`.
+#[derive(Subcommand, Debug)]
+pub enum DevicesAction {
+    /// Remove a device: its credential stops working at once.
+    Remove {
+        /// Device id, from `tidings devices`.
+        id: u64,
+    },
+}
+
+/// `tidings handles ...`.
+#[derive(Subcommand, Debug)]
+pub enum HandlesAction {
+    /// Add a phone number or e-mail address, proven by a code.
+    Add {
+        /// The handle.
+        handle: String,
+        /// The code received (without it, a code is sent).
+        #[arg(long)]
+        code: Option<String>,
+    },
+}
+
+/// `tidings group ...`.
+#[derive(Subcommand, Debug)]
+pub enum GroupAction {
+    /// Add members.
+    Add {
+        /// group:ID.
+        group: String,
+        /// Handles to add.
+        #[arg(required = true)]
+        handles: Vec<String>,
+    },
+    /// Remove members.
+    Remove {
+        /// group:ID.
+        group: String,
+        /// Handles to remove.
+        #[arg(required = true)]
+        handles: Vec<String>,
+    },
+}
+
+/// `tidings carrier ...`.
+#[derive(Subcommand, Debug)]
+pub enum CarrierAction {
+    /// What a simulated phone (or e-mail address) received.
+    Inbox {
+        /// Phone number or e-mail address.
+        address: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let serving = matches!(cli.command, Command::Serve { .. });
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if serving { "info" } else { "warn" })
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts on any supported platform");
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let text = format!("{e:#}").replace('\n', " ");
+            eprintln!("tidings: {text}");
+            ExitCode::FAILURE
+        }
+    }
+}

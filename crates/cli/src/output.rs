@@ -1,0 +1,102 @@
+//! Printing for humans and for `--json`.
+
+use serde::Serialize;
+use tidings_client::local::StoredMessage;
+use tidings_client::Event;
+
+/// Prints a value as one JSON line.
+pub fn json(value: &impl Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string(value).expect("output values always serialise")
+    );
+}
+
+/// A timestamp as `YYYY-MM-DD HH:MM` (UTC).
+pub fn time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}
+
+/// One message as a line.
+pub fn message_line(m: &StoredMessage) -> String {
+    let who = if m.outgoing {
+        "me".to_string()
+    } else {
+        m.from.clone()
+    };
+    if m.kind == "event" {
+        return format!("[{}] * {}", time(m.sent_at), m.body);
+    }
+    let state = if m.outgoing {
+        let mut s = format!(" ({}", m.state);
+        if !m.delivered_to.is_empty() && m.state != "failed" {
+            s.push_str(&format!(", {} device(s)", m.delivered_to.len()));
+        }
+        s.push(')');
+        s
+    } else {
+        String::new()
+    };
+    format!("[{}] {who}: {}{state}", time(m.sent_at), m.body)
+}
+
+/// Prints an event.
+pub fn event(as_json: bool, e: &Event) {
+    if as_json {
+        return json(e);
+    }
+    match e {
+        Event::Message(m) => {
+            let conv = &m.conversation;
+            println!("{conv} {}", message_line(m));
+        }
+        Event::Delivered {
+            conversation,
+            id,
+            to,
+            device,
+        } => {
+            println!("{conversation} delivered {id} to {to} (device {device})")
+        }
+        Event::Read {
+            conversation,
+            id,
+            by,
+        } => println!("{conversation} read {id} by {by}"),
+        Event::Failed {
+            conversation,
+            id,
+            to,
+            reason,
+        } => {
+            println!("{conversation} {id} to {to}: {reason}")
+        }
+        Event::Typing { conversation, from } => println!("{conversation} {from} is typing…"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc_times() {
+        assert_eq!(super::time(0), "1970-01-01 00:00");
+        assert_eq!(super::time(1_764_424_800_000), "2025-11-29 14:00");
+    }
+}

@@ -1,0 +1,342 @@
+//! A thin typed wrapper over the server's HTTP API and delivery stream.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tidings_proto::api::{
+    AccountInfo, AddHandleRequest, CodeRequest, CodeSent, DeviceCredentials, DeviceInfo,
+    DirectoryRequest, DirectoryResponse, ErrorBody, Limits, LoginRequest, RegisterRequest,
+    SendAccepted, SendRequest,
+};
+use tidings_proto::stream::{ClientFrame, ServerFrame};
+use tidings_proto::Handle;
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long one HTTP request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a server call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The server answered with an error body.
+    #[error("{}", .body.message)]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// The server's explanation.
+        body: ErrorBody,
+    },
+    /// The server could not be reached or the connection broke.
+    #[error("cannot reach the server at {url}: {message}")]
+    Network {
+        /// The server URL.
+        url: String,
+        /// What failed.
+        message: String,
+    },
+    /// The server answered something this client does not understand.
+    #[error("unexpected answer from the server: {0}")]
+    Protocol(String),
+}
+
+impl ApiError {
+    /// The stable error code of a server error (`stale_devices`, ...).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ApiError::Server { body, .. } => Some(&body.error),
+            _ => None,
+        }
+    }
+}
+
+/// A connection to one server, optionally as one device.
+#[derive(Clone)]
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Api {
+    /// A client for the server at `base` (e.g. `http://127.0.0.1:7878`).
+    pub fn new(base: &str, token: Option<String>) -> Api {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .expect("a client without TLS or proxies always builds");
+        Api {
+            base: base.trim_end_matches('/').to_string(),
+            http,
+            token,
+        }
+    }
+
+    /// The server URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn network(&self, e: impl std::fmt::Display) -> ApiError {
+        ApiError::Network {
+            url: self.base.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<T, ApiError> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.map_err(|e| self.network(e))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| self.network(e))?;
+        if status.is_success() {
+            let bytes = if bytes.is_empty() {
+                &b"null"[..]
+            } else {
+                &bytes[..]
+            };
+            return serde_json::from_slice(bytes).map_err(|e| ApiError::Protocol(e.to_string()));
+        }
+        let body = serde_json::from_slice::<ErrorBody>(&bytes).unwrap_or_else(|_| ErrorBody {
+            error: "http".into(),
+            message: format!("server answered {status}"),
+            mismatches: Vec::new(),
+            not_registered: Vec::new(),
+            retry_after_secs: None,
+        });
+        Err(ApiError::Server {
+            status: status.as_u16(),
+            body,
+        })
+    }
+
+    /// `GET /v1/limits`.
+    pub async fn limits(&self) -> Result<Limits, ApiError> {
+        self.call(reqwest::Method::GET, "/v1/limits", None::<&()>)
+            .await
+    }
+
+    /// `POST /v1/codes`.
+    pub async fn request_code(&self, handle: &str) -> Result<CodeSent, ApiError> {
+        let body = CodeRequest {
+            handle: handle.to_string(),
+        };
+        self.call(reqwest::Method::POST, "/v1/codes", Some(&body))
+            .await
+    }
+
+    /// `POST /v1/accounts`.
+    pub async fn register(&self, req: &RegisterRequest) -> Result<DeviceCredentials, ApiError> {
+        self.call(reqwest::Method::POST, "/v1/accounts", Some(req))
+            .await
+    }
+
+    /// `POST /v1/devices`.
+    pub async fn login(&self, req: &LoginRequest) -> Result<DeviceCredentials, ApiError> {
+        self.call(reqwest::Method::POST, "/v1/devices", Some(req))
+            .await
+    }
+
+    /// `GET /v1/account`.
+    pub async fn account(&self) -> Result<AccountInfo, ApiError> {
+        self.call(reqwest::Method::GET, "/v1/account", None::<&()>)
+            .await
+    }
+
+    /// `GET /v1/handles`.
+    pub async fn handles(&self) -> Result<Vec<Handle>, ApiError> {
+        self.call(reqwest::Method::GET, "/v1/handles", None::<&()>)
+            .await
+    }
+
+    /// `POST /v1/handles`.
+    pub async fn add_handle(&self, handle: &str, code: &str) -> Result<Vec<Handle>, ApiError> {
+        let body = AddHandleRequest {
+            handle: handle.into(),
+            code: code.into(),
+        };
+        self.call(reqwest::Method::POST, "/v1/handles", Some(&body))
+            .await
+    }
+
+    /// `GET /v1/devices`.
+    pub async fn devices(&self) -> Result<Vec<DeviceInfo>, ApiError> {
+        self.call(reqwest::Method::GET, "/v1/devices", None::<&()>)
+            .await
+    }
+
+    /// `DELETE /v1/devices/{id}`.
+    pub async fn remove_device(&self, id: u64) -> Result<(), ApiError> {
+        self.call::<()>(
+            reqwest::Method::DELETE,
+            &format!("/v1/devices/{id}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `POST /v1/directory`.
+    pub async fn lookup(&self, handles: &[String]) -> Result<DirectoryResponse, ApiError> {
+        let body = DirectoryRequest {
+            handles: handles.to_vec(),
+        };
+        self.call(reqwest::Method::POST, "/v1/directory", Some(&body))
+            .await
+    }
+
+    /// `POST /v1/messages`.
+    pub async fn send(&self, req: &SendRequest) -> Result<SendAccepted, ApiError> {
+        self.call(reqwest::Method::POST, "/v1/messages", Some(req))
+            .await
+    }
+
+    /// `GET /v1/carrier/{address}`: a simulated inbox (development servers).
+    pub async fn carrier_inbox(
+        &self,
+        address: &str,
+    ) -> Result<Vec<tidings_sms_inbox::InboxMessage>, ApiError> {
+        let path = format!("/v1/carrier/{}", urlencode(address));
+        self.call(reqwest::Method::GET, &path, None::<&()>).await
+    }
+
+    /// Opens the delivery stream and authenticates.
+    pub async fn stream(&self) -> Result<Stream, ApiError> {
+        let token = self
+            .token
+            .clone()
+            .ok_or_else(|| ApiError::Protocol("not signed in".into()))?;
+        let url = if let Some(rest) = self.base.strip_prefix("https://") {
+            format!("wss://{rest}/v1/stream")
+        } else if let Some(rest) = self.base.strip_prefix("http://") {
+            format!("ws://{rest}/v1/stream")
+        } else {
+            return Err(ApiError::Protocol(format!(
+                "server URL must start with http:// or https://, not {:?}",
+                self.base
+            )));
+        };
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+            .await
+            .map_err(|e| self.network(e))?;
+        let auth =
+            serde_json::to_string(&ClientFrame::Auth { token }).expect("frames always serialise");
+        ws.send(Message::Text(auth.into()))
+            .await
+            .map_err(|e| self.network(e))?;
+        let mut stream = Stream {
+            ws,
+            base: self.base.clone(),
+        };
+        match stream.next().await? {
+            Some(ServerFrame::Ready { .. }) => Ok(stream),
+            Some(ServerFrame::Error { error, message }) => Err(ApiError::Server {
+                status: 401,
+                body: ErrorBody {
+                    error,
+                    message,
+                    mismatches: Vec::new(),
+                    not_registered: Vec::new(),
+                    retry_after_secs: None,
+                },
+            }),
+            other => Err(ApiError::Protocol(format!("expected ready, got {other:?}"))),
+        }
+    }
+}
+
+/// Re-exported inbox row of the development carrier.
+pub mod tidings_sms_inbox {
+    use serde::{Deserialize, Serialize};
+
+    /// One SMS or e-mail in a simulated inbox.
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+    pub struct InboxMessage {
+        /// Sender.
+        pub from: String,
+        /// Recipient.
+        pub to: String,
+        /// Text.
+        pub text: String,
+        /// Arrival, milliseconds since the epoch.
+        pub at: u64,
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// An authenticated delivery stream.
+pub struct Stream {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    base: String,
+}
+
+impl Stream {
+    /// The next frame from the server; `None` when the server closed.
+    pub async fn next(&mut self) -> Result<Option<ServerFrame>, ApiError> {
+        loop {
+            let Some(msg) = self.ws.next().await else {
+                return Ok(None);
+            };
+            let msg = msg.map_err(|e| ApiError::Network {
+                url: self.base.clone(),
+                message: e.to_string(),
+            })?;
+            match msg {
+                Message::Text(text) => {
+                    return serde_json::from_str(&text)
+                        .map(Some)
+                        .map_err(|e| ApiError::Protocol(e.to_string()))
+                }
+                Message::Close(_) => return Ok(None),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Acknowledges processed envelopes.
+    pub async fn ack(&mut self, seqs: Vec<u64>) -> Result<(), ApiError> {
+        let text =
+            serde_json::to_string(&ClientFrame::Ack { seqs }).expect("frames always serialise");
+        self.ws
+            .send(Message::Text(text.into()))
+            .await
+            .map_err(|e| ApiError::Network {
+                url: self.base.clone(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Closes the stream politely (acks sent before are processed first).
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+        // Drain until the server closes, so our acks are read before the
+        // connection goes away.
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(Ok(_)) = self.ws.next().await {}
+        })
+        .await;
+    }
+}

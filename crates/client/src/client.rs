@@ -1,0 +1,855 @@
+//! The operations a user performs, over the API and the local store.
+
+use std::time::Duration;
+
+use base64::Engine;
+use rand::RngCore;
+use serde::Serialize;
+use tidings_proto::api::{DevicePayload, RecipientPayloads, SendAccepted, SendRequest};
+use tidings_proto::stream::{Envelope, EnvelopeBody, ServerFrame};
+use tidings_proto::Handle;
+
+use crate::api::{Api, ApiError};
+use crate::content::{Content, Group, MessageRef, MAX_TEXT_BYTES};
+use crate::local::{Inserted, Local, LocalError, StoredMessage};
+use crate::profile::{Credentials, Profile, ProfileError};
+
+/// How many times a send is retried after a stale device list.
+pub const MAX_STALE_RETRIES: usize = 3;
+/// How many times a send is retried after a network error (same id).
+pub const MAX_NETWORK_RETRIES: usize = 5;
+/// Setting key for read receipts (`on`/`off`).
+pub const READ_RECEIPTS: &str = "read_receipts";
+
+/// Everything that can go wrong in a client operation.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server refused or could not be reached.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The local store failed.
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    /// The profile could not be read or written.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// The profile has no device yet.
+    #[error("this profile is not signed in; run `tidings register` or `tidings login` first")]
+    NotSignedIn,
+    /// The user asked for something impossible.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Something that happened, for the user to see.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A new message (incoming, or sent from another of this account's
+    /// devices).
+    Message(StoredMessage),
+    /// A message of ours reached a device.
+    Delivered {
+        /// Conversation.
+        conversation: String,
+        /// Message id.
+        id: String,
+        /// Recipient handle.
+        to: String,
+        /// Recipient device.
+        device: u64,
+    },
+    /// A message of ours was read.
+    Read {
+        /// Conversation.
+        conversation: String,
+        /// Message id.
+        id: String,
+        /// Who read it.
+        by: String,
+    },
+    /// A message of ours could not be delivered.
+    Failed {
+        /// Conversation.
+        conversation: String,
+        /// Message id.
+        id: String,
+        /// Recipient handle.
+        to: String,
+        /// Why.
+        reason: String,
+    },
+    /// Someone is typing.
+    Typing {
+        /// Conversation.
+        conversation: String,
+        /// Who.
+        from: String,
+    },
+}
+
+/// A signed-in device.
+pub struct Client {
+    api: Api,
+    creds: Credentials,
+    local: Local,
+    profile: Profile,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A fresh random message id.
+pub fn new_message_id() -> String {
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Conversation key of a group.
+pub fn group_key(id: &str) -> String {
+    format!("group:{id}")
+}
+
+impl Client {
+    /// Opens a signed-in profile; `server` overrides the stored server URL.
+    pub fn open(profile: Profile, server: Option<&str>) -> Result<Client, ClientError> {
+        let creds = profile.credentials()?.ok_or(ClientError::NotSignedIn)?;
+        let base = server.unwrap_or(&creds.server).to_string();
+        let api = Api::new(&base, Some(creds.token.clone()));
+        let local = Local::open(&profile.store_path())?;
+        Ok(Client {
+            api,
+            creds,
+            local,
+            profile,
+        })
+    }
+
+    /// Saves fresh credentials into a profile (after register or login).
+    pub fn save(
+        profile: &Profile,
+        server: &str,
+        creds: tidings_proto::api::DeviceCredentials,
+    ) -> Result<Credentials, ClientError> {
+        let creds = Credentials {
+            server: server.to_string(),
+            account: creds.account,
+            device: creds.device,
+            token: creds.token,
+            handles: creds.handles,
+        };
+        profile.clear()?;
+        profile.save_credentials(&creds)?;
+        Ok(creds)
+    }
+
+    /// The API, authenticated as this device.
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    /// This device's credentials.
+    pub fn credentials(&self) -> &Credentials {
+        &self.creds
+    }
+
+    /// The local store.
+    pub fn local(&self) -> &Local {
+        &self.local
+    }
+
+    /// The profile.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    fn my_handle(&self) -> String {
+        self.creds
+            .handles
+            .first()
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Parses what the user typed as a handle.
+    pub fn parse_handle(text: &str) -> Result<Handle, ClientError> {
+        Handle::parse(text, "US").map_err(|e| ClientError::Usage(e.to_string()))
+    }
+
+    /// Resolves a conversation from what the user typed: one handle, several
+    /// handles (a group), or `group:ID`.
+    pub fn conversation_key(&self, targets: &[String]) -> Result<String, ClientError> {
+        if let [one] = targets {
+            if one.starts_with("group:") {
+                return Ok(one.clone());
+            }
+        }
+        let mut handles = Vec::with_capacity(targets.len());
+        for t in targets {
+            handles.push(Self::parse_handle(t)?.to_string());
+        }
+        match handles.as_slice() {
+            [] => Err(ClientError::Usage("name at least one handle".into())),
+            [one] => Ok(one.clone()),
+            many => self.local.find_group(many)?.ok_or_else(|| {
+                ClientError::Usage("no group conversation with exactly these members".into())
+            }),
+        }
+    }
+
+    /// Sends a text to one handle (a direct chat), several handles (the
+    /// group with exactly these members, created if needed) or `group:ID`.
+    pub async fn send_text(
+        &mut self,
+        targets: &[String],
+        text: &str,
+    ) -> Result<StoredMessage, ClientError> {
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(ClientError::Usage(format!(
+                "text too long ({} bytes, at most {MAX_TEXT_BYTES})",
+                text.len()
+            )));
+        }
+        let sent_at = now_ms();
+        let (conv, recipients, group, to) = self.resolve_targets(targets).await?;
+        let id = new_message_id();
+        let content = Content::Text {
+            body: text.to_string(),
+            sent_at,
+            group: group.clone(),
+            to: to.clone(),
+        };
+        let members: Vec<String> = recipients.iter().map(Handle::to_string).collect();
+        self.local.upsert_conversation(&conv, &members, sent_at)?;
+        let me = self.my_handle();
+        self.local.insert_message(
+            &conv,
+            self.creds.account,
+            &me,
+            &id,
+            true,
+            "text",
+            text,
+            sent_at,
+            "sending",
+        )?;
+        match self.send_content(&id, &recipients, &content, false).await {
+            Ok(_) => self.local.set_state(self.creds.account, &id, "sent")?,
+            Err(e) => {
+                self.local
+                    .set_state(self.creds.account, &id, &format!("failed: {e}"))?;
+                return Err(e);
+            }
+        }
+        let msgs = self.local.messages(&conv)?;
+        Ok(msgs
+            .into_iter()
+            .rev()
+            .find(|m| m.id == id)
+            .expect("the message was just stored"))
+    }
+
+    /// Works out conversation key, recipient handles, group and direct `to`.
+    async fn resolve_targets(
+        &mut self,
+        targets: &[String],
+    ) -> Result<(String, Vec<Handle>, Option<Group>, Vec<Handle>), ClientError> {
+        let limits = self.api.limits().await?;
+        if let [one] = targets {
+            if let Some(id) = one.strip_prefix("group:") {
+                let members = self.local.conversation_members(one)?.ok_or_else(|| {
+                    ClientError::Usage(format!("no conversation {one}; see `tidings chats`"))
+                })?;
+                let recipients = members
+                    .iter()
+                    .map(|m| Self::parse_handle(m))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let group = self.group_of(id, &recipients);
+                return Ok((one.clone(), recipients, Some(group), Vec::new()));
+            }
+        }
+        let mut recipients = Vec::new();
+        for t in targets {
+            let h = Self::parse_handle(t)?;
+            if self.creds.handles.contains(&h) {
+                return Err(ClientError::Usage(format!("{h} is your own handle")));
+            }
+            if !recipients.contains(&h) {
+                recipients.push(h);
+            }
+        }
+        match recipients.len() {
+            0 => Err(ClientError::Usage("name at least one recipient".into())),
+            1 => {
+                let key = recipients[0].to_string();
+                Ok((key, recipients.clone(), None, recipients))
+            }
+            n if n + 1 > limits.max_group_members => Err(ClientError::Usage(format!(
+                "a group has at most {} members, you included",
+                limits.max_group_members
+            ))),
+            _ => {
+                let names: Vec<String> = recipients.iter().map(Handle::to_string).collect();
+                let id = match self.local.find_group(&names)? {
+                    Some(key) => key.trim_start_matches("group:").to_string(),
+                    None => new_message_id(),
+                };
+                let group = self.group_of(&id, &recipients);
+                Ok((group_key(&id), recipients, Some(group), Vec::new()))
+            }
+        }
+    }
+
+    fn group_of(&self, id: &str, others: &[Handle]) -> Group {
+        let mut members: Vec<Handle> = others.to_vec();
+        if let Some(me) = self.creds.handles.first() {
+            members.push(me.clone());
+        }
+        members.sort();
+        members.dedup();
+        Group {
+            id: id.to_string(),
+            members,
+        }
+    }
+
+    /// Current devices of a handle: cached, or looked up.
+    async fn devices_of(&self, handle: &Handle, refresh: bool) -> Result<Vec<u64>, ClientError> {
+        if !refresh {
+            if let Some((_, devices)) = self.local.cached_devices(handle)? {
+                return Ok(devices);
+            }
+        }
+        let found = self.api.lookup(&[handle.to_string()]).await?;
+        match found.found.into_iter().next() {
+            Some(entry) => {
+                self.local
+                    .cache_devices(handle, entry.account, &entry.devices)?;
+                Ok(entry.devices)
+            }
+            None => {
+                self.local.forget_devices(handle)?;
+                Err(ClientError::Api(ApiError::Server {
+                    status: 404,
+                    body: tidings_proto::api::ErrorBody {
+                        error: "not_registered".into(),
+                        message: format!("{handle} is not on Tidings"),
+                        mismatches: Vec::new(),
+                        not_registered: vec![handle.clone()],
+                        retry_after_secs: None,
+                    },
+                }))
+            }
+        }
+    }
+
+    async fn own_devices(&self, refresh: bool) -> Result<Vec<u64>, ClientError> {
+        let key = "own_devices";
+        if !refresh {
+            if let Some(v) = self.local.setting(key)? {
+                return Ok(v.split(',').filter_map(|x| x.parse().ok()).collect());
+            }
+        }
+        let devices: Vec<u64> = self
+            .api
+            .devices()
+            .await?
+            .into_iter()
+            .map(|d| d.id)
+            .filter(|d| *d != self.creds.device)
+            .collect();
+        let list = devices
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        self.local.set_setting(key, &list)?;
+        Ok(devices)
+    }
+
+    /// Sends one content to the recipients' devices and this account's
+    /// other devices, fixing stale device lists and retrying network errors
+    /// with the same id (the server makes that idempotent).
+    pub async fn send_content(
+        &self,
+        id: &str,
+        recipients: &[Handle],
+        content: &Content,
+        ephemeral: bool,
+    ) -> Result<SendAccepted, ClientError> {
+        let bytes = content.to_bytes();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let mut refresh_handles: Vec<Handle> = Vec::new();
+        let mut refresh_own = false;
+        let mut stale_retries = 0;
+        let mut network_retries = 0;
+        loop {
+            let mut to = Vec::with_capacity(recipients.len());
+            for h in recipients {
+                let devices = self.devices_of(h, refresh_handles.contains(h)).await?;
+                to.push(RecipientPayloads {
+                    handle: h.to_string(),
+                    devices: devices
+                        .into_iter()
+                        .map(|device| DevicePayload {
+                            device,
+                            payload: b64.clone(),
+                        })
+                        .collect(),
+                });
+            }
+            let own = if ephemeral {
+                Vec::new()
+            } else {
+                self.own_devices(refresh_own)
+                    .await?
+                    .into_iter()
+                    .map(|device| DevicePayload {
+                        device,
+                        payload: b64.clone(),
+                    })
+                    .collect()
+            };
+            let req = SendRequest {
+                id: id.to_string(),
+                from: None,
+                to,
+                own,
+                ephemeral,
+            };
+            match self.api.send(&req).await {
+                Ok(accepted) => return Ok(accepted),
+                Err(ApiError::Server { body, .. })
+                    if body.error == "stale_devices" && stale_retries < MAX_STALE_RETRIES =>
+                {
+                    stale_retries += 1;
+                    tracing::debug!(mismatches = ?body.mismatches, "device lists were stale; refetching");
+                    for m in body.mismatches {
+                        if self.creds.handles.contains(&m.handle) {
+                            refresh_own = true;
+                        } else {
+                            refresh_handles.push(m.handle);
+                        }
+                    }
+                }
+                Err(ApiError::Server { body, .. }) if body.error == "not_registered" => {
+                    for h in &body.not_registered {
+                        self.local.forget_devices(h)?;
+                    }
+                    return Err(ClientError::Api(ApiError::Server { status: 404, body }));
+                }
+                Err(ApiError::Network { .. }) if network_retries < MAX_NETWORK_RETRIES => {
+                    network_retries += 1;
+                    tokio::time::sleep(Duration::from_millis(200 * (1 << network_retries))).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Sends a typing indicator to a conversation.
+    pub async fn typing(&mut self, targets: &[String]) -> Result<(), ClientError> {
+        let (_, recipients, group, _) = self.resolve_targets(targets).await?;
+        let content = Content::Typing {
+            group: group.map(|g| g.id),
+        };
+        self.send_content(&new_message_id(), &recipients, &content, true)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a conversation read here, tells this account's other devices,
+    /// and (unless read receipts are off) tells the authors.
+    pub async fn read(&mut self, targets: &[String]) -> Result<usize, ClientError> {
+        let conv = self.conversation_key(targets)?;
+        let unread = self.local.unread(&conv)?;
+        if unread.is_empty() {
+            return Ok(0);
+        }
+        for (account, _, id) in &unread {
+            self.local.mark_seen(*account, id)?;
+        }
+        let receipts_on = self.local.setting(READ_RECEIPTS)?.as_deref() != Some("off");
+        let mut by_author: std::collections::BTreeMap<String, Vec<MessageRef>> = Default::default();
+        for (account, handle, id) in &unread {
+            by_author
+                .entry(handle.clone())
+                .or_default()
+                .push(MessageRef {
+                    account: *account,
+                    id: id.clone(),
+                });
+        }
+        let all: Vec<MessageRef> = by_author.values().flatten().cloned().collect();
+        if receipts_on {
+            for (author, refs) in by_author {
+                let h = Self::parse_handle(&author)?;
+                let content = Content::Read { refs };
+                self.send_content(&new_message_id(), &[h], &content, false)
+                    .await?;
+            }
+        } else if !self.own_devices(false).await?.is_empty() {
+            // Only our own devices learn that we read (sync, no receipt).
+            let content = Content::Read { refs: all };
+            self.send_content(&new_message_id(), &[], &content, false)
+                .await?;
+        }
+        Ok(unread.len())
+    }
+
+    /// Changes a group's members: tells old and new members.
+    pub async fn change_group(
+        &mut self,
+        key: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<Vec<String>, ClientError> {
+        let Some(id) = key.strip_prefix("group:") else {
+            return Err(ClientError::Usage(
+                "name a group as group:ID (see `tidings chats`)".into(),
+            ));
+        };
+        let limits = self.api.limits().await?;
+        let members = self
+            .local
+            .conversation_members(key)?
+            .ok_or_else(|| ClientError::Usage(format!("no conversation {key}")))?;
+        let old: Vec<Handle> = members
+            .iter()
+            .map(|m| Self::parse_handle(m))
+            .collect::<Result<_, _>>()?;
+        let added: Vec<Handle> = add
+            .iter()
+            .map(|m| Self::parse_handle(m))
+            .collect::<Result<_, _>>()?;
+        let removed: Vec<Handle> = remove
+            .iter()
+            .map(|m| Self::parse_handle(m))
+            .collect::<Result<_, _>>()?;
+        let mut new: Vec<Handle> = old
+            .iter()
+            .filter(|h| !removed.contains(h))
+            .cloned()
+            .collect();
+        for h in &added {
+            if !new.contains(h) && !self.creds.handles.contains(h) {
+                new.push(h.clone());
+            }
+        }
+        if new.len() + 1 > limits.max_group_members {
+            return Err(ClientError::Usage(format!(
+                "a group has at most {} members, you included",
+                limits.max_group_members
+            )));
+        }
+        let group = self.group_of(id, &new);
+        let sent_at = now_ms();
+        let content = Content::GroupUpdate {
+            group,
+            added: added.clone(),
+            removed: removed.clone(),
+            sent_at,
+        };
+        let mut notify = old.clone();
+        for h in &new {
+            if !notify.contains(h) {
+                notify.push(h.clone());
+            }
+        }
+        let msg_id = new_message_id();
+        self.send_content(&msg_id, &notify, &content, false).await?;
+        let names: Vec<String> = new.iter().map(Handle::to_string).collect();
+        self.local.upsert_conversation(key, &names, sent_at)?;
+        let me = self.my_handle();
+        let text = describe_change(&me, &added, &removed);
+        self.local.insert_message(
+            key,
+            self.creds.account,
+            &me,
+            &msg_id,
+            true,
+            "event",
+            &text,
+            sent_at,
+            "sent",
+        )?;
+        Ok(names)
+    }
+
+    /// Receives what is queued (and, for `wait`, what arrives meanwhile),
+    /// storing each envelope before acknowledging it. Returns the events.
+    pub async fn sync(
+        &mut self,
+        wait: Duration,
+        mut on_event: impl FnMut(&Event),
+    ) -> Result<usize, ClientError> {
+        let mut stream = self.api.stream().await?;
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut drained = false;
+        let mut count = 0;
+        loop {
+            let frame = if drained {
+                match tokio::time::timeout_at(deadline, stream.next()).await {
+                    Ok(f) => f?,
+                    Err(_) => break,
+                }
+            } else {
+                stream.next().await?
+            };
+            match frame {
+                None => break,
+                Some(ServerFrame::Envelope(env)) => {
+                    let seq = env.seq;
+                    for event in self.handle_envelope(env)? {
+                        count += 1;
+                        on_event(&event);
+                    }
+                    if seq != 0 {
+                        stream.ack(vec![seq]).await?;
+                    }
+                }
+                Some(ServerFrame::Drained) => {
+                    drained = true;
+                    if tokio::time::Instant::now() >= deadline {
+                        break;
+                    }
+                }
+                Some(ServerFrame::Error { error, message }) => {
+                    return Err(ClientError::Api(ApiError::Server {
+                        status: 0,
+                        body: tidings_proto::api::ErrorBody {
+                            error,
+                            message,
+                            mismatches: Vec::new(),
+                            not_registered: Vec::new(),
+                            retry_after_secs: None,
+                        },
+                    }))
+                }
+                Some(ServerFrame::Ready { .. }) => {}
+            }
+        }
+        stream.close().await;
+        Ok(count)
+    }
+
+    /// Files one envelope in the local store; returns what the user should
+    /// see (nothing for a duplicate).
+    pub fn handle_envelope(&mut self, env: Envelope) -> Result<Vec<Event>, ClientError> {
+        let me = self.creds.account;
+        match env.body {
+            EnvelopeBody::Message {
+                id,
+                sender,
+                payload,
+            } => {
+                let Some(content) = decode_content(&payload) else {
+                    tracing::warn!(sender = %sender.handle, "undecodable message dropped");
+                    return Ok(Vec::new());
+                };
+                let ours = sender.account == me;
+                let from = sender.handle.to_string();
+                match content {
+                    Content::Text {
+                        body,
+                        sent_at,
+                        group,
+                        to,
+                    } => {
+                        let conv = match (&group, ours) {
+                            (Some(g), _) => {
+                                let others: Vec<String> = g
+                                    .members
+                                    .iter()
+                                    .filter(|h| !self.creds.handles.contains(h))
+                                    .map(Handle::to_string)
+                                    .collect();
+                                let key = group_key(&g.id);
+                                if self.local.conversation_members(&key)?.is_none() {
+                                    self.local.upsert_conversation(&key, &others, sent_at)?;
+                                }
+                                key
+                            }
+                            (None, true) => {
+                                let peer = to.first().map(Handle::to_string).unwrap_or_default();
+                                self.local.upsert_conversation(
+                                    &peer,
+                                    std::slice::from_ref(&peer),
+                                    sent_at,
+                                )?;
+                                peer
+                            }
+                            (None, false) => {
+                                self.local.upsert_conversation(
+                                    &from,
+                                    std::slice::from_ref(&from),
+                                    sent_at,
+                                )?;
+                                from.clone()
+                            }
+                        };
+                        let state = if ours { "sent" } else { "received" };
+                        let inserted = self.local.insert_message(
+                            &conv,
+                            sender.account,
+                            &from,
+                            &id,
+                            ours,
+                            "text",
+                            &body,
+                            sent_at,
+                            state,
+                        )?;
+                        if inserted == Inserted::Duplicate {
+                            return Ok(Vec::new());
+                        }
+                        let stored = self
+                            .local
+                            .messages(&conv)?
+                            .into_iter()
+                            .rev()
+                            .find(|m| m.id == id && m.author_account == sender.account)
+                            .expect("the message was just stored");
+                        Ok(vec![Event::Message(stored)])
+                    }
+                    Content::Read { refs } => {
+                        let mut events = Vec::new();
+                        for r in refs {
+                            if ours {
+                                self.local.mark_seen(r.account, &r.id)?;
+                            } else if r.account == me
+                                && self.local.mark_read_by(me, &r.id, &from)?
+                            {
+                                let conv = self.conversation_of(me, &r.id)?;
+                                events.push(Event::Read {
+                                    conversation: conv,
+                                    id: r.id,
+                                    by: from.clone(),
+                                });
+                            }
+                        }
+                        Ok(events)
+                    }
+                    Content::GroupUpdate {
+                        group,
+                        added,
+                        removed,
+                        sent_at,
+                    } => {
+                        let key = group_key(&group.id);
+                        let others: Vec<String> = group
+                            .members
+                            .iter()
+                            .filter(|h| !self.creds.handles.contains(h))
+                            .map(Handle::to_string)
+                            .collect();
+                        self.local.upsert_conversation(&key, &others, sent_at)?;
+                        let text = describe_change(&from, &added, &removed);
+                        let inserted = self.local.insert_message(
+                            &key,
+                            sender.account,
+                            &from,
+                            &id,
+                            ours,
+                            "event",
+                            &text,
+                            sent_at,
+                            if ours { "sent" } else { "received" },
+                        )?;
+                        if inserted == Inserted::Duplicate {
+                            return Ok(Vec::new());
+                        }
+                        let stored = self
+                            .local
+                            .messages(&key)?
+                            .into_iter()
+                            .rev()
+                            .find(|m| m.id == id)
+                            .expect("the event was just stored");
+                        Ok(vec![Event::Message(stored)])
+                    }
+                    Content::Typing { .. } => Ok(Vec::new()),
+                }
+            }
+            EnvelopeBody::Ephemeral { sender, payload } => {
+                let from = sender.handle.to_string();
+                match decode_content(&payload) {
+                    Some(Content::Typing { group }) => Ok(vec![Event::Typing {
+                        conversation: group.map(|g| group_key(&g)).unwrap_or_else(|| from.clone()),
+                        from,
+                    }]),
+                    _ => Ok(Vec::new()),
+                }
+            }
+            EnvelopeBody::Delivered {
+                id, handle, device, ..
+            } => {
+                let to = format!("{handle}/{device}");
+                match self.local.mark_delivered(me, &id, &to)? {
+                    Some(conversation) => Ok(vec![Event::Delivered {
+                        conversation,
+                        id,
+                        to: handle.to_string(),
+                        device,
+                    }]),
+                    None => Ok(Vec::new()),
+                }
+            }
+            EnvelopeBody::Failed {
+                id, handle, reason, ..
+            } => {
+                let text = match reason.as_str() {
+                    "expired" => {
+                        "failed: not delivered in time (the recipient's device stayed offline)"
+                            .to_string()
+                    }
+                    other => format!("failed: {other}"),
+                };
+                self.local.set_state(me, &id, &text)?;
+                let conversation = self.conversation_of(me, &id)?;
+                Ok(vec![Event::Failed {
+                    conversation,
+                    id,
+                    to: handle.to_string(),
+                    reason: text,
+                }])
+            }
+        }
+    }
+
+    fn conversation_of(&self, account: u64, id: &str) -> Result<String, ClientError> {
+        for c in self.local.conversations()? {
+            if self
+                .local
+                .messages(&c.key)?
+                .iter()
+                .any(|m| m.author_account == account && m.id == id)
+            {
+                return Ok(c.key);
+            }
+        }
+        Ok(String::new())
+    }
+}
+
+fn decode_content(payload: &str) -> Option<Content> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(payload)
+        .ok()?;
+    Content::from_bytes(&bytes).ok()
+}
+
+fn describe_change(who: &str, added: &[Handle], removed: &[Handle]) -> String {
+    let list = |hs: &[Handle]| hs.iter().map(Handle::as_str).collect::<Vec<_>>().join(", ");
+    match (added.is_empty(), removed.is_empty()) {
+        (false, true) => format!("{who} added {}", list(added)),
+        (true, false) => format!("{who} removed {}", list(removed)),
+        (false, false) => format!("{who} added {} and removed {}", list(added), list(removed)),
+        (true, true) => format!("{who} updated the group"),
+    }
+}

@@ -1,0 +1,84 @@
+//! What travels inside a payload: the client-to-client protocol.
+//!
+//! The server never interprets these bytes (end-to-end encryption will make
+//! them ciphertext); only clients do. Every kind carries what a receiving
+//! device needs to file it in the right conversation, including the sender's
+//! own other devices (sender sync), which need to know the recipients.
+
+use serde::{Deserialize, Serialize};
+use tidings_proto::Handle;
+
+/// Largest text body accepted in a message, in bytes.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+/// A group conversation as its members know it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Group {
+    /// Random id chosen by the creator.
+    pub id: String,
+    /// Every member, the sender included, sorted.
+    pub members: Vec<Handle>,
+}
+
+/// A reference to one message: its author's account and client id.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MessageRef {
+    /// Author account.
+    pub account: u64,
+    /// Client id.
+    pub id: String,
+}
+
+/// The decoded payload of a message envelope.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Content {
+    /// A text message.
+    Text {
+        /// The text.
+        body: String,
+        /// When the sender sent it, milliseconds since the epoch.
+        sent_at: u64,
+        /// The group, for group messages.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<Group>,
+        /// Direct recipients (for the sender's own devices).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        to: Vec<Handle>,
+    },
+    /// These messages were read (sent to their authors and to one's own
+    /// devices).
+    Read {
+        /// The messages read.
+        refs: Vec<MessageRef>,
+    },
+    /// Typing indicator (ephemeral).
+    Typing {
+        /// The group, for group conversations.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
+    },
+    /// Group membership changed; `group.members` is the new list.
+    GroupUpdate {
+        /// The group after the change.
+        group: Group,
+        /// Members added.
+        added: Vec<Handle>,
+        /// Members removed.
+        removed: Vec<Handle>,
+        /// When the change was made.
+        sent_at: u64,
+    },
+}
+
+impl Content {
+    /// Encodes for a payload.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("content always serialises")
+    }
+
+    /// Decodes a payload.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Content, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}

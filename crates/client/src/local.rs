@@ -1,0 +1,426 @@
+//! The local store of a device: conversations, messages and their states,
+//! cached device lists, settings.
+//!
+//! Every received message is stored here before it is acknowledged to the
+//! server, and duplicates (the server re-delivers after a crash) are
+//! dropped by the unique (author, id) key: that is what makes delivery
+//! exactly-once for the user.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use tidings_proto::Handle;
+
+/// Local store errors.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// SQLite failed.
+    #[error("local store: {0}")]
+    Db(#[from] rusqlite::Error),
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS conversations (
+    key TEXT PRIMARY KEY,
+    members TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    pos INTEGER PRIMARY KEY AUTOINCREMENT,
+    conv TEXT NOT NULL,
+    author_account INTEGER NOT NULL,
+    author_handle TEXT NOT NULL,
+    msg_id TEXT NOT NULL,
+    outgoing INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    delivered TEXT NOT NULL DEFAULT '',
+    read_by TEXT NOT NULL DEFAULT '',
+    seen INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (author_account, msg_id)
+);
+CREATE INDEX IF NOT EXISTS messages_conv ON messages(conv, pos);
+CREATE TABLE IF NOT EXISTS directory (
+    handle TEXT PRIMARY KEY,
+    account INTEGER NOT NULL,
+    devices TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#;
+
+/// A stored message.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Conversation key.
+    pub conversation: String,
+    /// Author's handle.
+    pub from: String,
+    /// Author's account.
+    pub author_account: u64,
+    /// Client id.
+    pub id: String,
+    /// Sent by this account.
+    pub outgoing: bool,
+    /// `text` or `event` (group changes).
+    pub kind: String,
+    /// Text.
+    pub body: String,
+    /// Sender's timestamp.
+    pub sent_at: u64,
+    /// For outgoing: `sending`, `sent`, `delivered`, `read`, `failed: ...`;
+    /// for incoming: `received` or `read`.
+    pub state: String,
+    /// Devices that acknowledged (outgoing), as `handle/device`.
+    pub delivered_to: Vec<String>,
+    /// Handles that sent read receipts (outgoing).
+    pub read_by: Vec<String>,
+}
+
+/// A conversation summary.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Conversation {
+    /// Key: a handle for direct chats, `group:ID` for groups.
+    pub key: String,
+    /// Members other than this account (direct: the peer).
+    pub members: Vec<String>,
+    /// Messages stored.
+    pub messages: u64,
+    /// Incoming messages not yet read.
+    pub unread: u64,
+    /// Last activity.
+    pub updated_at: u64,
+    /// Preview of the last message.
+    pub last: String,
+}
+
+/// What inserting a message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// It is new.
+    New,
+    /// It was stored before (a re-delivery).
+    Duplicate,
+}
+
+/// The local store.
+pub struct Local {
+    conn: Connection,
+}
+
+fn split_list(s: String) -> Vec<String> {
+    if s.is_empty() {
+        Vec::new()
+    } else {
+        s.split(',').map(str::to_string).collect()
+    }
+}
+
+impl Local {
+    /// Opens (creating) the store.
+    pub fn open(path: &Path) -> Result<Local, LocalError> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Local { conn })
+    }
+
+    /// A setting, if set.
+    pub fn setting(&self, key: &str) -> Result<Option<String>, LocalError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM settings WHERE key = ?", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Sets a setting.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), LocalError> {
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Cached account and devices of a handle.
+    pub fn cached_devices(&self, handle: &Handle) -> Result<Option<(u64, Vec<u64>)>, LocalError> {
+        let row: Option<(i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT account, devices FROM directory WHERE handle = ?",
+                [handle.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.map(|(a, d)| {
+            (
+                a as u64,
+                split_list(d)
+                    .iter()
+                    .filter_map(|x| x.parse().ok())
+                    .collect(),
+            )
+        }))
+    }
+
+    /// Caches the account and devices of a handle.
+    pub fn cache_devices(
+        &self,
+        handle: &Handle,
+        account: u64,
+        devices: &[u64],
+    ) -> Result<(), LocalError> {
+        let list = devices
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        self.conn.execute(
+            "INSERT INTO directory (handle, account, devices) VALUES (?, ?, ?)
+             ON CONFLICT (handle) DO UPDATE SET account = excluded.account, devices = excluded.devices",
+            params![handle.as_str(), account as i64, list],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets a cached handle (it is not on Tidings any more).
+    pub fn forget_devices(&self, handle: &Handle) -> Result<(), LocalError> {
+        self.conn
+            .execute("DELETE FROM directory WHERE handle = ?", [handle.as_str()])?;
+        Ok(())
+    }
+
+    /// Creates or updates a conversation's member list.
+    pub fn upsert_conversation(
+        &self,
+        key: &str,
+        members: &[String],
+        at: u64,
+    ) -> Result<(), LocalError> {
+        self.conn.execute(
+            "INSERT INTO conversations (key, members, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (key) DO UPDATE SET members = excluded.members,
+                 updated_at = max(updated_at, excluded.updated_at)",
+            params![key, members.join(","), at as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Members of a conversation (other than this account), if known.
+    pub fn conversation_members(&self, key: &str) -> Result<Option<Vec<String>>, LocalError> {
+        let row: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT members FROM conversations WHERE key = ?",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(row.map(split_list))
+    }
+
+    /// The group whose other members are exactly `members`, if any.
+    pub fn find_group(&self, members: &[String]) -> Result<Option<String>, LocalError> {
+        let mut sorted = members.to_vec();
+        sorted.sort();
+        let joined = sorted.join(",");
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, members FROM conversations WHERE key LIKE 'group:%'")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (key, m) = row?;
+            let mut list = split_list(m);
+            list.sort();
+            if list.join(",") == joined {
+                return Ok(Some(key));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Stores a message unless it is already there.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_message(
+        &self,
+        conv: &str,
+        author_account: u64,
+        author_handle: &str,
+        id: &str,
+        outgoing: bool,
+        kind: &str,
+        body: &str,
+        sent_at: u64,
+        state: &str,
+    ) -> Result<Inserted, LocalError> {
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO messages
+             (conv, author_account, author_handle, msg_id, outgoing, kind, body, sent_at, state)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            params![
+                conv,
+                author_account as i64,
+                author_handle,
+                id,
+                outgoing,
+                kind,
+                body,
+                sent_at as i64,
+                state
+            ],
+        )?;
+        if n == 0 {
+            return Ok(Inserted::Duplicate);
+        }
+        self.conn.execute(
+            "UPDATE conversations SET updated_at = max(updated_at, ?) WHERE key = ?",
+            params![sent_at as i64, conv],
+        )?;
+        Ok(Inserted::New)
+    }
+
+    /// Sets the state of one of this account's messages.
+    pub fn set_state(&self, author_account: u64, id: &str, state: &str) -> Result<(), LocalError> {
+        self.conn.execute(
+            "UPDATE messages SET state = ? WHERE author_account = ? AND msg_id = ?",
+            params![state, author_account as i64, id],
+        )?;
+        Ok(())
+    }
+
+    /// Records a delivery to one device; returns the conversation.
+    pub fn mark_delivered(
+        &self,
+        author_account: u64,
+        id: &str,
+        to: &str,
+    ) -> Result<Option<String>, LocalError> {
+        let row: Option<(String, String, String)> = self
+            .conn
+            .query_row(
+                "SELECT conv, delivered, state FROM messages WHERE author_account = ? AND msg_id = ?",
+                params![author_account as i64, id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((conv, delivered, state)) = row else {
+            return Ok(None);
+        };
+        let mut list = split_list(delivered);
+        if !list.iter().any(|d| d == to) {
+            list.push(to.to_string());
+        }
+        let state = if state == "read" {
+            state
+        } else {
+            "delivered".to_string()
+        };
+        self.conn.execute(
+            "UPDATE messages SET delivered = ?, state = ? WHERE author_account = ? AND msg_id = ?",
+            params![list.join(","), state, author_account as i64, id],
+        )?;
+        Ok(Some(conv))
+    }
+
+    /// Records that `reader` read one of this account's messages.
+    pub fn mark_read_by(
+        &self,
+        author_account: u64,
+        id: &str,
+        reader: &str,
+    ) -> Result<bool, LocalError> {
+        let row: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT read_by FROM messages WHERE author_account = ? AND msg_id = ?",
+                params![author_account as i64, id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(read_by) = row else { return Ok(false) };
+        let mut list = split_list(read_by);
+        if !list.iter().any(|d| d == reader) {
+            list.push(reader.to_string());
+        }
+        self.conn.execute(
+            "UPDATE messages SET read_by = ?, state = 'read' WHERE author_account = ? AND msg_id = ?",
+            params![list.join(","), author_account as i64, id],
+        )?;
+        Ok(true)
+    }
+
+    /// Marks an incoming message as read on this device.
+    pub fn mark_seen(&self, author_account: u64, id: &str) -> Result<(), LocalError> {
+        self.conn.execute(
+            "UPDATE messages SET seen = 1, state = 'read' WHERE author_account = ? AND msg_id = ? AND outgoing = 0",
+            params![author_account as i64, id],
+        )?;
+        Ok(())
+    }
+
+    /// Incoming messages of a conversation not yet read: (author account,
+    /// author handle, id).
+    pub fn unread(&self, conv: &str) -> Result<Vec<(u64, String, String)>, LocalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT author_account, author_handle, msg_id FROM messages
+             WHERE conv = ? AND outgoing = 0 AND seen = 0 AND kind = 'text' ORDER BY pos",
+        )?;
+        let rows = stmt.query_map([conv], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The messages of a conversation, in the order they were stored.
+    pub fn messages(&self, conv: &str) -> Result<Vec<StoredMessage>, LocalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT conv, author_handle, author_account, msg_id, outgoing, kind, body, sent_at, state, delivered, read_by
+             FROM messages WHERE conv = ? ORDER BY pos",
+        )?;
+        let rows = stmt.query_map([conv], |r| {
+            Ok(StoredMessage {
+                conversation: r.get(0)?,
+                from: r.get(1)?,
+                author_account: r.get::<_, i64>(2)? as u64,
+                id: r.get(3)?,
+                outgoing: r.get(4)?,
+                kind: r.get(5)?,
+                body: r.get(6)?,
+                sent_at: r.get::<_, i64>(7)? as u64,
+                state: r.get(8)?,
+                delivered_to: split_list(r.get(9)?),
+                read_by: split_list(r.get(10)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every conversation, most recent first.
+    pub fn conversations(&self) -> Result<Vec<Conversation>, LocalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT c.key, c.members, c.updated_at,
+                    (SELECT count(*) FROM messages m WHERE m.conv = c.key),
+                    (SELECT count(*) FROM messages m WHERE m.conv = c.key AND m.outgoing = 0 AND m.seen = 0 AND m.kind = 'text'),
+                    coalesce((SELECT body FROM messages m WHERE m.conv = c.key ORDER BY pos DESC LIMIT 1), '')
+             FROM conversations c ORDER BY c.updated_at DESC, c.key",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Conversation {
+                key: r.get(0)?,
+                members: split_list(r.get(1)?),
+                updated_at: r.get::<_, i64>(2)? as u64,
+                messages: r.get::<_, i64>(3)? as u64,
+                unread: r.get::<_, i64>(4)? as u64,
+                last: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,232 @@
+//! Request and response bodies of the HTTP API (`/v1/...`).
+//!
+//! Binary payloads travel as standard base64 strings inside JSON, so that the
+//! same API serves the CLI and a browser without a second encoding.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Handle;
+
+/// Account identifier, assigned by the server.
+pub type AccountId = u64;
+/// Device identifier, assigned by the server, unique across all accounts.
+pub type DeviceId = u64;
+
+/// `POST /v1/codes`: ask for a verification code to be sent to a handle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeRequest {
+    /// Where the code goes: a phone number gets an SMS, an address an e-mail.
+    pub handle: String,
+}
+
+/// The answer to a code request; identical whether or not the handle is
+/// registered, so that it cannot be used to enumerate accounts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeSent {
+    /// The normalised handle the code was sent to.
+    pub handle: Handle,
+    /// Seconds until the code expires.
+    pub expires_in_secs: u64,
+}
+
+/// `POST /v1/accounts`: create an account whose first handle is proven by a code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisterRequest {
+    /// The handle the code was sent to.
+    pub handle: String,
+    /// The 6-digit code received.
+    pub code: String,
+    /// The name others see; optional.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A name for this device, shown in device lists.
+    pub device_name: String,
+}
+
+/// `POST /v1/devices`: add a device to the account that owns a handle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// One of the account's handles, to which a fresh code was sent.
+    pub handle: String,
+    /// The 6-digit code received.
+    pub code: String,
+    /// A name for the new device.
+    pub device_name: String,
+}
+
+/// Credentials handed out once when a device is created; the server keeps
+/// only a hash of the token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceCredentials {
+    /// The account the device belongs to.
+    pub account: AccountId,
+    /// The new device.
+    pub device: DeviceId,
+    /// Bearer token for `Authorization: Bearer ...` and the stream.
+    pub token: String,
+    /// The account's handles.
+    pub handles: Vec<Handle>,
+}
+
+/// `POST /v1/handles`: add a further handle, proven by a code, to the account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddHandleRequest {
+    /// The new handle.
+    pub handle: String,
+    /// The code sent to it.
+    pub code: String,
+}
+
+/// `GET /v1/account`: who this device is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountInfo {
+    /// The account.
+    pub account: AccountId,
+    /// The account's display name, if set.
+    pub name: Option<String>,
+    /// Its handles, oldest first.
+    pub handles: Vec<Handle>,
+    /// The device making the request.
+    pub device: DeviceId,
+}
+
+/// One of an account's devices, as listed to the account's own devices.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// Device id.
+    pub id: DeviceId,
+    /// Name given at registration.
+    pub name: String,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_at: u64,
+    /// Last time the device was connected, milliseconds since the epoch.
+    pub last_seen: u64,
+}
+
+/// `POST /v1/directory`: look up the devices behind handles before sending.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DirectoryRequest {
+    /// Handles to look up (normalised or as typed).
+    pub handles: Vec<String>,
+}
+
+/// The devices of one registered handle.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DirectoryEntry {
+    /// The normalised handle.
+    pub handle: Handle,
+    /// The account that owns it.
+    pub account: AccountId,
+    /// The account's current devices, ascending.
+    pub devices: Vec<DeviceId>,
+}
+
+/// Answer to a directory lookup.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DirectoryResponse {
+    /// Handles that are on Tidings.
+    pub found: Vec<DirectoryEntry>,
+    /// Handles that are not on Tidings.
+    pub not_found: Vec<Handle>,
+}
+
+/// One payload for one device: the unit of the envelope shape.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DevicePayload {
+    /// Recipient device.
+    pub device: DeviceId,
+    /// Opaque bytes, base64 (ciphertext once end-to-end encryption is on).
+    pub payload: String,
+}
+
+/// The payloads for every device of one recipient handle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecipientPayloads {
+    /// The recipient handle.
+    pub handle: String,
+    /// One payload for each of its devices, no more, no fewer.
+    pub devices: Vec<DevicePayload>,
+}
+
+/// `POST /v1/messages`: one envelope from this device to one or more handles.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SendRequest {
+    /// Client-chosen id; sending the same id again is a no-op that returns
+    /// the first answer.
+    pub id: String,
+    /// Which of the sender's handles the recipients see; the first one when
+    /// absent.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The recipients.
+    pub to: Vec<RecipientPayloads>,
+    /// Copies for the sender's own other devices (sender sync).
+    #[serde(default)]
+    pub own: Vec<DevicePayload>,
+    /// Ephemeral envelopes (typing indicators) are pushed to connected
+    /// devices only and never stored.
+    #[serde(default)]
+    pub ephemeral: bool,
+}
+
+/// The server's acknowledgement: the envelope is on disk for every device.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SendAccepted {
+    /// The client id, echoed.
+    pub id: String,
+    /// Server timestamp of acceptance, milliseconds since the epoch.
+    pub accepted_at: u64,
+    /// True when this id had been accepted before and nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// The device set a sender used differs from the recipient's current one.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceMismatch {
+    /// The handle concerned (the sender's own handle for sync copies).
+    pub handle: Handle,
+    /// Devices that exist but got no payload.
+    pub missing: Vec<DeviceId>,
+    /// Payloads for devices that do not exist (any more).
+    pub extra: Vec<DeviceId>,
+}
+
+/// Error body of every failed request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `stale_devices`.
+    pub error: String,
+    /// One sentence for the user, saying what to do.
+    pub message: String,
+    /// For `stale_devices`: what differs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mismatches: Vec<DeviceMismatch>,
+    /// For `not_registered`: the handles that are not on Tidings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_registered: Vec<Handle>,
+    /// For rate limits: seconds until a retry can succeed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
+}
+
+/// `GET /v1/limits`: the limits this server enforces, so clients can check
+/// before sending and explain refusals.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest payload for one device, in bytes (decoded).
+    pub max_payload_bytes: usize,
+    /// Most recipient handles in one send (a group's other members).
+    pub max_recipients: usize,
+    /// Most members in a group conversation, the sender included.
+    pub max_group_members: usize,
+    /// Most devices per account.
+    pub max_devices: usize,
+    /// Most envelopes waiting for one device.
+    pub max_queue_per_device: u64,
+    /// Largest HTTP request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest WebSocket frame, in bytes.
+    pub max_frame_bytes: usize,
+    /// Days an undelivered envelope is kept before it expires.
+    pub envelope_ttl_days: u64,
+}

@@ -1,0 +1,340 @@
+//! Accounts and handles: verification codes, registration, login (adding a
+//! device), and adding handles.
+//!
+//! Every code request gets the same answer whether or not the handle is
+//! registered, so codes cannot be used to enumerate accounts; what an
+//! account exists for is revealed only to someone who has proven control of
+//! the handle with a code.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::Json;
+use rand::Rng;
+use sha2::{Digest as _, Sha256};
+use tidings_proto::api::{
+    AccountInfo, AddHandleRequest, CodeRequest, CodeSent, DeviceCredentials, LoginRequest,
+    RegisterRequest,
+};
+use tidings_proto::{Handle, CODE_DIGITS, MAX_NAME_BYTES};
+use tidings_sms::OutboundSms;
+
+use crate::auth::{self, Authed};
+use crate::error::ApiError;
+use crate::ratelimit::{Limited, RateLimiter};
+use crate::store::{CodeAction, Digest, Redeemed};
+use crate::App;
+
+fn limited(limiter: &RateLimiter, key: &str, now: u64, what: &str) -> Result<(), ApiError> {
+    limiter
+        .check(key, now)
+        .map_err(|Limited { retry_after_secs }| {
+            tracing::info!(limit = limiter.name(), "rate limited");
+            ApiError::Limit {
+                code: "rate_limited",
+                message: format!(
+                    "too many {what} ({}); try again in {retry_after_secs} s",
+                    limiter.name()
+                ),
+                retry_after_secs: Some(retry_after_secs),
+            }
+        })
+}
+
+/// Parses a handle as typed, with the server's default region.
+pub fn parse_handle(app: &App, text: &str) -> Result<Handle, ApiError> {
+    Handle::parse(text, &app.config.default_region).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+fn code_hash(app: &App, handle: &Handle, code: &str) -> Digest {
+    let mut h = Sha256::new();
+    h.update(app.secret);
+    h.update(handle.as_str().as_bytes());
+    h.update(b":");
+    h.update(code.as_bytes());
+    h.finalize().into()
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
+    if name.len() > MAX_NAME_BYTES || name.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(format!(
+            "{what} must be at most {MAX_NAME_BYTES} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_code_shape(code: &str) -> Result<(), ApiError> {
+    if code.len() != CODE_DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::BadRequest(format!(
+            "a code is {CODE_DIGITS} digits, as received by SMS or e-mail"
+        )));
+    }
+    Ok(())
+}
+
+/// `POST /v1/codes`: sends a fresh code to a phone number or address.
+pub async fn send_code(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(req): Json<CodeRequest>,
+) -> Result<(StatusCode, Json<CodeSent>), ApiError> {
+    let handle = parse_handle(&app, &req.handle)?;
+    let now = app.now();
+    limited(
+        &app.limits.code_per_address,
+        &peer.ip().to_string(),
+        now,
+        "code requests from your address",
+    )?;
+    limited(
+        &app.limits.code_per_handle,
+        handle.as_str(),
+        now,
+        "codes sent to this handle",
+    )?;
+    let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
+    let ttl_ms = app.config.code_ttl_minutes * 60_000;
+    app.store
+        .put_code(
+            &handle,
+            code_hash(&app, &handle, &code),
+            now + ttl_ms,
+            app.config.code_max_tries,
+        )
+        .await?;
+    let text = format!(
+        "Your Tidings code is {code}. It expires in {} minutes. Never share it with anyone.",
+        app.config.code_ttl_minutes
+    );
+    let delivered = match &handle {
+        Handle::Phone(number) => app
+            .sms
+            .send(OutboundSms {
+                from: app.config.sms_sender.clone(),
+                to: number.clone(),
+                text,
+            })
+            .await
+            .map_err(|e| e.to_string()),
+        Handle::Email(address) => app
+            .mailer
+            .send(address, "Your Tidings code", &text)
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    if let Err(e) = delivered {
+        tracing::warn!(error = %e, "could not deliver a code");
+        return Err(ApiError::Unavailable(
+            "the code could not be sent right now; try again in a few minutes".into(),
+        ));
+    }
+    tracing::info!(
+        kind = if handle.is_phone() { "phone" } else { "email" },
+        "code sent"
+    );
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CodeSent {
+            handle,
+            expires_in_secs: ttl_ms / 1000,
+        }),
+    ))
+}
+
+fn code_refused(outcome: &Redeemed) -> Option<ApiError> {
+    match outcome {
+        Redeemed::NoCode => Some(ApiError::BadCode(
+            "no valid code for this handle (expired, used or never sent); request a new one".into(),
+        )),
+        Redeemed::WrongCode { tries_left: 0 } => Some(ApiError::BadCode(
+            "wrong code, and that was the last try; request a new code".into(),
+        )),
+        Redeemed::WrongCode { tries_left } => Some(ApiError::BadCode(format!(
+            "wrong code; {tries_left} tries left"
+        ))),
+        _ => None,
+    }
+}
+
+async fn credentials(
+    app: &App,
+    account: u64,
+    device: u64,
+    secret: &str,
+) -> Result<DeviceCredentials, ApiError> {
+    let record = app
+        .store
+        .account(account)
+        .await?
+        .ok_or(ApiError::Internal)?;
+    Ok(DeviceCredentials {
+        account,
+        device,
+        token: auth::token(device, secret),
+        handles: record.handles,
+    })
+}
+
+/// `POST /v1/accounts`: creates an account from a proven handle.
+pub async fn register(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(req): Json<RegisterRequest>,
+) -> Result<(StatusCode, Json<DeviceCredentials>), ApiError> {
+    let handle = parse_handle(&app, &req.handle)?;
+    check_code_shape(&req.code)?;
+    check_name("device name", &req.device_name)?;
+    if let Some(name) = &req.name {
+        check_name("name", name)?;
+    }
+    let now = app.now();
+    limited(
+        &app.limits.checks_per_address,
+        &peer.ip().to_string(),
+        now,
+        "code checks from your address",
+    )?;
+    let secret = auth::new_secret();
+    let action = CodeAction::Register {
+        name: req.name.clone(),
+        device_name: req.device_name.clone(),
+        token_secret: secret.clone(),
+    };
+    let outcome = redeem_with_token(&app, &handle, &req.code, now, action).await?;
+    match outcome {
+        Redeemed::Device { account, device } => {
+            tracing::info!(account, device, "account registered");
+            Ok((
+                StatusCode::CREATED,
+                Json(credentials(&app, account, device, &secret).await?),
+            ))
+        }
+        Redeemed::HandleTaken => Err(ApiError::Conflict(format!(
+            "{handle} is already registered; run `tidings login` to add this device to that account"
+        ))),
+        other => Err(code_refused(&other).unwrap_or(ApiError::Internal)),
+    }
+}
+
+/// `POST /v1/devices`: adds a device to the account that owns a handle.
+pub async fn login(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(req): Json<LoginRequest>,
+) -> Result<(StatusCode, Json<DeviceCredentials>), ApiError> {
+    let handle = parse_handle(&app, &req.handle)?;
+    check_code_shape(&req.code)?;
+    check_name("device name", &req.device_name)?;
+    let now = app.now();
+    limited(
+        &app.limits.checks_per_address,
+        &peer.ip().to_string(),
+        now,
+        "code checks from your address",
+    )?;
+    let secret = auth::new_secret();
+    let action = CodeAction::Login {
+        device_name: req.device_name.clone(),
+        token_secret: secret.clone(),
+        max_devices: app.config.max_devices,
+    };
+    let outcome = redeem_with_token(&app, &handle, &req.code, now, action).await?;
+    match outcome {
+        Redeemed::Device { account, device } => {
+            tracing::info!(account, device, "device added");
+            Ok((StatusCode::CREATED, Json(credentials(&app, account, device, &secret).await?)))
+        }
+        Redeemed::NotRegistered => Err(ApiError::NotFound(format!(
+            "{handle} is not registered; run `tidings register` to create an account"
+        ))),
+        Redeemed::TooManyDevices => Err(ApiError::limit(
+            "too_many_devices",
+            format!(
+                "this account already has {} devices (max_devices); remove one with `tidings devices remove ID`",
+                app.config.max_devices
+            ),
+        )),
+        other => Err(code_refused(&other).unwrap_or(ApiError::Internal)),
+    }
+}
+
+/// Redeems a code for an action that creates a device.
+async fn redeem_with_token(
+    app: &App,
+    handle: &Handle,
+    code: &str,
+    now: u64,
+    action: CodeAction,
+) -> Result<Redeemed, ApiError> {
+    Ok(app
+        .store
+        .redeem_code(handle, code_hash(app, handle, code), now, action)
+        .await?)
+}
+
+/// `GET /v1/account`: who this device is.
+pub async fn me(State(app): State<Arc<App>>, who: Authed) -> Result<Json<AccountInfo>, ApiError> {
+    let record = app
+        .store
+        .account(who.account)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(Json(AccountInfo {
+        account: record.id,
+        name: record.name,
+        handles: record.handles,
+        device: who.device,
+    }))
+}
+
+/// `GET /v1/handles`: the account's handles.
+pub async fn handles(
+    State(app): State<Arc<App>>,
+    who: Authed,
+) -> Result<Json<Vec<Handle>>, ApiError> {
+    let record = app
+        .store
+        .account(who.account)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(Json(record.handles))
+}
+
+/// `POST /v1/handles`: adds a handle proven by a code.
+pub async fn add_handle(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    who: Authed,
+    Json(req): Json<AddHandleRequest>,
+) -> Result<Json<Vec<Handle>>, ApiError> {
+    let handle = parse_handle(&app, &req.handle)?;
+    check_code_shape(&req.code)?;
+    let now = app.now();
+    limited(
+        &app.limits.checks_per_address,
+        &peer.ip().to_string(),
+        now,
+        "code checks from your address",
+    )?;
+    let outcome = app
+        .store
+        .redeem_code(
+            &handle,
+            code_hash(&app, &handle, &req.code),
+            now,
+            CodeAction::AddHandle {
+                account: who.account,
+            },
+        )
+        .await?;
+    match outcome {
+        Redeemed::HandleAdded => handles(State(app), who).await,
+        Redeemed::HandleTaken => Err(ApiError::Conflict(format!(
+            "{handle} already belongs to an account (maybe this one); see `tidings handles`"
+        ))),
+        other => Err(code_refused(&other).unwrap_or(ApiError::Internal)),
+    }
+}

@@ -1,0 +1,296 @@
+//! The one typed configuration of the server.
+//!
+//! Values come from, in rising order of precedence: the defaults below, a
+//! TOML file (`--config FILE`), `TIDINGS_*` environment variables (the field
+//! name in upper case, e.g. `TIDINGS_MAX_DEVICES=4`), and command-line flags
+//! (applied by the binary). Every limit the server enforces lives here.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of the environment variables that override the configuration.
+pub const ENV_PREFIX: &str = "TIDINGS_";
+
+/// Server configuration; see `docs/configuration.md` and the field docs for
+/// what each value means. The defaults are what `tidings serve` runs with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory holding the database and attachment blobs.
+    pub data_dir: PathBuf,
+    /// Region (ISO 3166 alpha-2) for phone numbers typed without `+`.
+    pub default_region: String,
+    /// Sender shown on SMS the server sends (codes, notices).
+    pub sms_sender: String,
+    /// Serve the simulated carrier's inboxes at `/carrier` (development).
+    pub simulated_carrier: bool,
+    /// SMTP relay for e-mail codes, `host:port`; empty keeps e-mail in the
+    /// development outbox shown at `/carrier`.
+    pub smtp_relay: String,
+    /// From address of e-mail codes.
+    pub smtp_from: String,
+
+    /// Minutes a verification code stays valid.
+    pub code_ttl_minutes: u64,
+    /// Wrong tries before a code is void.
+    pub code_max_tries: u32,
+    /// Codes sent to one handle per hour.
+    pub code_sends_per_handle_per_hour: u32,
+    /// Codes requested from one client address per hour.
+    pub code_sends_per_address_per_hour: u32,
+    /// Code checks (registrations, logins) from one client address per hour.
+    pub code_checks_per_address_per_hour: u32,
+    /// Directory lookups per account per minute (handles looked up).
+    pub lookups_per_account_per_minute: u32,
+    /// Sends per account per minute.
+    pub sends_per_account_per_minute: u32,
+
+    /// Devices per account.
+    pub max_devices: usize,
+    /// Bytes of one device's payload (decoded).
+    pub max_payload_bytes: usize,
+    /// Recipient handles per send.
+    pub max_recipients: usize,
+    /// Members of a group conversation, sender included.
+    pub max_group_members: usize,
+    /// Envelopes waiting for one device.
+    pub max_queue_per_device: u64,
+    /// Simultaneous stream connections per account.
+    pub max_connections_per_account: usize,
+    /// Bytes of an HTTP request body.
+    pub max_body_bytes: usize,
+    /// Bytes of a WebSocket frame.
+    pub max_frame_bytes: usize,
+    /// Days an undelivered envelope is kept before the sender is told it
+    /// failed.
+    pub envelope_ttl_days: u64,
+    /// Seconds between sweeps for expired envelopes and codes.
+    pub sweep_interval_secs: u64,
+    /// Most writes committed in one database transaction (group commit).
+    pub max_batch: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            data_dir: PathBuf::from("tidings-data"),
+            default_region: "US".into(),
+            sms_sender: "Tidings".into(),
+            simulated_carrier: true,
+            smtp_relay: String::new(),
+            smtp_from: "Tidings <noreply@localhost>".into(),
+            code_ttl_minutes: 10,
+            code_max_tries: 5,
+            code_sends_per_handle_per_hour: 5,
+            code_sends_per_address_per_hour: 20,
+            code_checks_per_address_per_hour: 60,
+            lookups_per_account_per_minute: 600,
+            sends_per_account_per_minute: 6_000,
+            max_devices: 10,
+            max_payload_bytes: 96 * 1024,
+            max_recipients: 31,
+            max_group_members: 32,
+            max_queue_per_device: 10_000,
+            max_connections_per_account: 16,
+            max_body_bytes: 4 * 1024 * 1024,
+            max_frame_bytes: 512 * 1024,
+            envelope_ttl_days: 30,
+            sweep_interval_secs: 60,
+            max_batch: 512,
+        }
+    }
+}
+
+/// Why the configuration could not be loaded; each says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The file or an override is not valid for the typed configuration.
+    #[error("invalid configuration ({origin}): {message}")]
+    Invalid {
+        /// Where the bad value came from.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then `TIDINGS_*` variables from
+    /// `env` (pass `std::env::vars()`), and validates the result.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table =
+            toml::Table::try_from(Config::default()).map_err(|e| invalid("defaults", e))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let file_table: toml::Table = text
+                .parse()
+                .map_err(|e| invalid(&path.display().to_string(), e))?;
+            for (k, v) in file_table {
+                if !table.contains_key(&k) {
+                    return Err(invalid(
+                        &path.display().to_string(),
+                        format!("unknown key `{k}`"),
+                    ));
+                }
+                table.insert(k, v);
+            }
+        }
+        let overrides: BTreeMap<String, String> = env
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase(), v)))
+            .collect();
+        for (key, raw) in overrides {
+            let Some(current) = table.get(&key) else {
+                continue; // Client-side variables such as TIDINGS_SERVER share the prefix.
+            };
+            let value = parse_like(current, &raw)
+                .map_err(|m| invalid(&format!("{ENV_PREFIX}{}", key.to_ascii_uppercase()), m))?;
+            table.insert(key, value);
+        }
+        let config: Config = table.try_into().map_err(|e| invalid("merged", e))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("code_ttl_minutes", self.code_ttl_minutes as u128),
+            ("code_max_tries", self.code_max_tries as u128),
+            ("max_devices", self.max_devices as u128),
+            ("max_payload_bytes", self.max_payload_bytes as u128),
+            ("max_recipients", self.max_recipients as u128),
+            ("max_group_members", self.max_group_members as u128),
+            ("max_queue_per_device", self.max_queue_per_device as u128),
+            (
+                "max_connections_per_account",
+                self.max_connections_per_account as u128,
+            ),
+            ("max_body_bytes", self.max_body_bytes as u128),
+            ("max_frame_bytes", self.max_frame_bytes as u128),
+            ("envelope_ttl_days", self.envelope_ttl_days as u128),
+            ("sweep_interval_secs", self.sweep_interval_secs as u128),
+            ("max_batch", self.max_batch as u128),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(invalid(name, "must be greater than zero"));
+            }
+        }
+        if self.max_recipients >= self.max_group_members {
+            // One send reaches the other members of a group; the sender is a
+            // member too, so recipients must stay below the group limit.
+            return Err(invalid(
+                "max_recipients",
+                "must be smaller than max_group_members (the sender is a member too)",
+            ));
+        }
+        if self.default_region.len() != 2 {
+            return Err(invalid(
+                "default_region",
+                "use a two-letter country code such as US",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The limits as published to clients.
+    pub fn limits(&self) -> tidings_proto::api::Limits {
+        tidings_proto::api::Limits {
+            max_payload_bytes: self.max_payload_bytes,
+            max_recipients: self.max_recipients,
+            max_group_members: self.max_group_members,
+            max_devices: self.max_devices,
+            max_queue_per_device: self.max_queue_per_device,
+            max_body_bytes: self.max_body_bytes,
+            max_frame_bytes: self.max_frame_bytes,
+            envelope_ttl_days: self.envelope_ttl_days,
+        }
+    }
+}
+
+fn invalid(origin: &str, e: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        origin: origin.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Parses an environment string as a value of the same TOML type as `like`.
+fn parse_like(like: &toml::Value, raw: &str) -> Result<toml::Value, String> {
+    Ok(match like {
+        toml::Value::Integer(_) => toml::Value::Integer(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("expected a whole number, got {raw:?}"))?,
+        ),
+        toml::Value::Boolean(_) => match raw.trim() {
+            "1" | "true" | "yes" | "on" => toml::Value::Boolean(true),
+            "0" | "false" | "no" | "off" => toml::Value::Boolean(false),
+            _ => return Err(format!("expected true or false, got {raw:?}")),
+        },
+        _ => toml::Value::String(raw.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().expect("defaults validate");
+    }
+
+    #[test]
+    fn file_then_env_override() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, "max_devices = 3\nlisten = \"127.0.0.1:9000\"\n").expect("write");
+        let env = vec![
+            ("TIDINGS_MAX_DEVICES".to_string(), "4".to_string()),
+            ("TIDINGS_SERVER".to_string(), "http://x".to_string()),
+            ("OTHER".to_string(), "1".to_string()),
+        ];
+        let c = Config::load(Some(&path), env).expect("loads");
+        assert_eq!(c.max_devices, 4);
+        assert_eq!(c.listen.port(), 9000);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let env = vec![("TIDINGS_MAX_DEVICES".to_string(), "many".to_string())];
+        let err = Config::load(None, env).expect_err("refused").to_string();
+        assert!(err.contains("TIDINGS_MAX_DEVICES"), "{err}");
+        let env = vec![("TIDINGS_MAX_DEVICES".to_string(), "0".to_string())];
+        let err = Config::load(None, env).expect_err("refused").to_string();
+        assert!(err.contains("max_devices"), "{err}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, "max_devicez = 3\n").expect("write");
+        let err = Config::load(Some(&path), Vec::new())
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("max_devicez"), "{err}");
+    }
+}

@@ -1,0 +1,158 @@
+//! The one place where server errors become HTTP answers.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use tidings_proto::api::{DeviceMismatch, ErrorBody};
+use tidings_proto::Handle;
+
+use crate::store::StoreError;
+
+/// Every way a request can fail, with what the user should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed or invalid input.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Missing, malformed or revoked device token.
+    #[error("not signed in: this device's credential is missing or no longer valid; run `tidings login`")]
+    Unauthorized,
+    /// The code is wrong, expired or used up.
+    #[error("{0}")]
+    BadCode(String),
+    /// The thing asked for does not exist (for this account).
+    #[error("{0}")]
+    NotFound(String),
+    /// The handle already belongs to an account.
+    #[error("{0}")]
+    Conflict(String),
+    /// The sender's view of a recipient's devices is out of date.
+    #[error("the recipients' devices changed; look them up again and resend")]
+    StaleDevices(Vec<DeviceMismatch>),
+    /// Some recipient handles are not on Tidings.
+    #[error("not on Tidings: {}", list(.0))]
+    NotRegistered(Vec<Handle>),
+    /// A limit was hit.
+    #[error("{message}")]
+    Limit {
+        /// Stable code of the limit.
+        code: &'static str,
+        /// What happened and what to do.
+        message: String,
+        /// When a retry can succeed, for rate limits.
+        retry_after_secs: Option<u64>,
+    },
+    /// Something outside the client's control, e.g. the SMS gateway is down.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or a broken disk; details are in the server log.
+    #[error("internal error; the server log has details")]
+    Internal,
+}
+
+fn list(handles: &[Handle]) -> String {
+    handles
+        .iter()
+        .map(Handle::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::BadCode(_) => (StatusCode::FORBIDDEN, "bad_code"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::StaleDevices(_) => (StatusCode::CONFLICT, "stale_devices"),
+            ApiError::NotRegistered(_) => (StatusCode::NOT_FOUND, "not_registered"),
+            ApiError::Limit { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    /// Shorthand for a limit error that is not about time.
+    pub fn limit(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::Limit {
+            code,
+            message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage failed");
+        ApiError::Internal
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = self.to_string();
+        let mut body = ErrorBody {
+            error: code.to_string(),
+            message,
+            mismatches: Vec::new(),
+            not_registered: Vec::new(),
+            retry_after_secs: None,
+        };
+        match self {
+            ApiError::StaleDevices(m) => body.mismatches = m,
+            ApiError::NotRegistered(h) => body.not_registered = h,
+            ApiError::Limit {
+                retry_after_secs, ..
+            } => body.retry_after_secs = retry_after_secs,
+            _ => {}
+        }
+        (status, Json(body)).into_response()
+    }
+}
+
+/// Most bytes of a plain-text error body that is rewritten as JSON.
+const MAX_PLAIN_ERROR_BYTES: usize = 4096;
+
+/// Turns the plain-text errors of axum's extractors (bad JSON, body too
+/// large) into the JSON error body every client understands.
+pub async fn explain_plain_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !status.is_client_error() || is_json || status == StatusCode::SWITCHING_PROTOCOLS {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_PLAIN_ERROR_BYTES)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let (code, message) = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        (
+            "body_too_large",
+            "request body too large (limit max_body_bytes, see GET /v1/limits); send less per request"
+                .to_string(),
+        )
+    } else if status == StatusCode::NOT_FOUND && text.is_empty() {
+        ("not_found", "no such endpoint".to_string())
+    } else {
+        ("bad_request", format!("malformed request: {text}"))
+    };
+    let body = ErrorBody {
+        error: code.to_string(),
+        message,
+        mismatches: Vec::new(),
+        not_registered: Vec::new(),
+        retry_after_secs: None,
+    };
+    let mut out = (parts.status, Json(body)).into_response();
+    *out.status_mut() = status;
+    out
+}

@@ -1,0 +1,291 @@
+//! The Tidings server.
+//!
+//! [`run`] serves the HTTP API and the delivery stream on a listener until a
+//! shutdown future completes. Everything it keeps lives in a [`Store`]; the
+//! only in-memory state is who is connected ([`hub::Hub`]), rate-limit
+//! windows, and the development inboxes of the simulated carrier.
+//!
+//! Module map: `accounts` (codes, registration, login, handles), `devices`,
+//! `directory` (handle → devices), `messages` (send), `stream` (WebSocket
+//! delivery), `hub` (connected devices), `sweep` (expiry), `carrier` (the
+//! development inbox page), `store` (durable state), `config`.
+
+pub mod accounts;
+pub mod auth;
+pub mod carrier;
+pub mod clock;
+pub mod config;
+pub mod devices;
+pub mod directory;
+pub mod error;
+pub mod hub;
+pub mod mail;
+pub mod messages;
+pub mod ratelimit;
+pub mod store;
+pub mod stream;
+pub mod sweep;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use axum::Router;
+use rand::RngCore;
+use tidings_sms::{Inboxes, SimulatedCarrier, SmsGateway};
+use tokio::net::TcpListener;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::Config;
+pub use store::{SqliteStore, Store};
+
+use crate::hub::Hub;
+use crate::mail::{DevOutbox, Mailer, SmtpMailer};
+use crate::ratelimit::RateLimiter;
+
+/// Name of the database file inside the data directory.
+pub const DATABASE_FILE: &str = "tidings.sqlite3";
+/// Name of the server secret (keys code hashes) inside the data directory.
+pub const SECRET_FILE: &str = "server-secret";
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The data directory or a file in it could not be used.
+    #[error("data directory {path}: {message}")]
+    DataDir {
+        /// The path.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The configuration is inconsistent.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Serving failed.
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The rate limiters, one per named limit of the configuration.
+pub struct Limiters {
+    /// `code_sends_per_handle_per_hour`.
+    pub code_per_handle: RateLimiter,
+    /// `code_sends_per_address_per_hour`.
+    pub code_per_address: RateLimiter,
+    /// `code_checks_per_address_per_hour`.
+    pub checks_per_address: RateLimiter,
+    /// `lookups_per_account_per_minute`.
+    pub lookups: RateLimiter,
+    /// `sends_per_account_per_minute`.
+    pub sends: RateLimiter,
+}
+
+const HOUR_MS: u64 = 3_600_000;
+const MINUTE_MS: u64 = 60_000;
+
+impl Limiters {
+    fn new(c: &Config) -> Self {
+        Limiters {
+            code_per_handle: RateLimiter::new(
+                "code_sends_per_handle_per_hour",
+                c.code_sends_per_handle_per_hour,
+                HOUR_MS,
+            ),
+            code_per_address: RateLimiter::new(
+                "code_sends_per_address_per_hour",
+                c.code_sends_per_address_per_hour,
+                HOUR_MS,
+            ),
+            checks_per_address: RateLimiter::new(
+                "code_checks_per_address_per_hour",
+                c.code_checks_per_address_per_hour,
+                HOUR_MS,
+            ),
+            lookups: RateLimiter::new(
+                "lookups_per_account_per_minute",
+                c.lookups_per_account_per_minute,
+                MINUTE_MS,
+            ),
+            sends: RateLimiter::new(
+                "sends_per_account_per_minute",
+                c.sends_per_account_per_minute,
+                MINUTE_MS,
+            ),
+        }
+    }
+}
+
+/// Shared state of every request handler.
+pub struct App {
+    /// The configuration in force.
+    pub config: Config,
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// The time source.
+    pub clock: Arc<dyn Clock>,
+    /// Connected devices.
+    pub hub: Hub,
+    /// Where SMS go.
+    pub sms: Arc<dyn SmsGateway>,
+    /// The simulated carrier, when it is the SMS gateway.
+    pub carrier: Option<SimulatedCarrier>,
+    /// The development mail outbox, when no SMTP relay is configured.
+    pub dev_mail: Option<Arc<Inboxes>>,
+    /// Where e-mail goes.
+    pub mailer: Arc<dyn Mailer>,
+    /// Random key for hashing codes, kept in the data directory.
+    pub secret: [u8; 32],
+    /// Rate limits.
+    pub limits: Limiters,
+}
+
+impl App {
+    /// Opens the data directory and builds the state, with the given clock.
+    pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Arc<App>, ServerError> {
+        config
+            .validate()
+            .map_err(|e| ServerError::Config(e.to_string()))?;
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir).map_err(|e| data_dir(dir, e))?;
+        let secret = load_secret(&dir.join(SECRET_FILE))?;
+        let store = SqliteStore::open(&dir.join(DATABASE_FILE), config.max_batch)?;
+        let carrier = SimulatedCarrier::new();
+        let (mailer, dev_mail): (Arc<dyn Mailer>, _) = if config.smtp_relay.is_empty() {
+            let inboxes = Arc::new(Inboxes::new());
+            (
+                Arc::new(DevOutbox::new(&config.smtp_from, inboxes.clone())),
+                Some(inboxes),
+            )
+        } else {
+            let m = SmtpMailer::new(&config.smtp_relay, &config.smtp_from)
+                .map_err(|e| ServerError::Config(e.to_string()))?;
+            (Arc::new(m), None)
+        };
+        Ok(Arc::new(App {
+            limits: Limiters::new(&config),
+            hub: Hub::new(config.max_connections_per_account),
+            store: Arc::new(store),
+            clock,
+            sms: Arc::new(carrier.clone()),
+            carrier: config.simulated_carrier.then_some(carrier),
+            dev_mail: if config.simulated_carrier {
+                dev_mail
+            } else {
+                None
+            },
+            mailer,
+            secret,
+            config,
+        }))
+    }
+
+    /// Now, from the configured clock.
+    pub fn now(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Milliseconds an undelivered envelope (or a notice) is kept.
+    pub fn ttl_ms(&self) -> u64 {
+        self.config.envelope_ttl_days * 24 * HOUR_MS
+    }
+}
+
+fn data_dir(path: &Path, e: impl std::fmt::Display) -> ServerError {
+    ServerError::DataDir {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn load_secret(path: &Path) -> Result<[u8; 32], ServerError> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let bytes = hex::decode(text.trim()).map_err(|e| data_dir(path, e))?;
+        return bytes
+            .try_into()
+            .map_err(|_| data_dir(path, "server secret must be 32 bytes of hex; delete it to make a new one (pending codes become invalid)"));
+    }
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    write_private(path, hex::encode(secret).as_bytes()).map_err(|e| data_dir(path, e))?;
+    Ok(secret)
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// The HTTP routes of the server.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(carrier::home))
+        .route("/v1/limits", get(messages::limits))
+        .route("/v1/codes", post(accounts::send_code))
+        .route("/v1/accounts", post(accounts::register))
+        .route("/v1/account", get(accounts::me))
+        .route(
+            "/v1/handles",
+            get(accounts::handles).post(accounts::add_handle),
+        )
+        .route("/v1/devices", get(devices::list).post(accounts::login))
+        .route("/v1/devices/{id}", delete(devices::remove))
+        .route("/v1/directory", post(directory::lookup))
+        .route("/v1/messages", post(messages::send))
+        .route("/v1/stream", get(stream::connect))
+        .route("/carrier", get(carrier::page))
+        .route("/v1/carrier/{address}", get(carrier::inbox))
+        .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
+        .layer(axum::middleware::map_response(error::explain_plain_errors))
+        .with_state(app)
+}
+
+/// Serves on `listener` with the real clock until `shutdown` completes.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let app = App::open(config, Arc::new(SystemClock))?;
+    serve(listener, app, shutdown).await
+}
+
+/// Serves an already opened [`App`] (tests pass one with a manual clock).
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %app.config.data_dir.display(), "tidings server listening");
+    let sweeper = tokio::spawn(sweep::run(app.clone()));
+    let hub_app = app.clone();
+    let result = axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        hub_app.hub.shut_down();
+    })
+    .await;
+    sweeper.abort();
+    tracing::info!("tidings server stopped");
+    result.map_err(ServerError::Io)
+}

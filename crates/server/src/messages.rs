@@ -1,0 +1,255 @@
+//! Sending: one envelope from a device to recipient handles, with one
+//! payload per recipient device and sync copies for the sender's devices.
+//!
+//! The send is acknowledged only after the store has committed it for every
+//! device. A stale device list is refused with the exact difference so the
+//! client can fix it and retry; a repeated client id returns the first
+//! answer without storing anything.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json;
+use base64::Engine;
+use tidings_proto::api::{DeviceId, Limits, SendAccepted, SendRequest};
+use tidings_proto::stream::{Envelope, EnvelopeBody, Sender};
+use tidings_proto::{Handle, MAX_CLIENT_ID_BYTES};
+
+use crate::accounts::parse_handle;
+use crate::auth::Authed;
+use crate::error::ApiError;
+use crate::store::{PlannedRecipient, SendOutcome, SendPlan};
+use crate::App;
+
+/// `GET /v1/limits`: the limits in force.
+pub async fn limits(State(app): State<Arc<App>>) -> Json<Limits> {
+    Json(app.config.limits())
+}
+
+fn decode(app: &App, payload: &str) -> Result<Vec<u8>, ApiError> {
+    // Base64 grows by 4/3: refuse before decoding anything too large.
+    if payload.len() > app.config.max_payload_bytes.div_ceil(3) * 4 + 4 {
+        return Err(payload_too_large(app));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(payload)
+        .map_err(|_| ApiError::BadRequest("payload is not valid base64".into()))?;
+    if bytes.len() > app.config.max_payload_bytes {
+        return Err(payload_too_large(app));
+    }
+    Ok(bytes)
+}
+
+fn payload_too_large(app: &App) -> ApiError {
+    ApiError::limit(
+        "payload_too_large",
+        format!(
+            "a message payload may be at most {} bytes per device (max_payload_bytes); send large content as an attachment",
+            app.config.max_payload_bytes
+        ),
+    )
+}
+
+fn decode_all(
+    app: &App,
+    payloads: &[tidings_proto::api::DevicePayload],
+) -> Result<Vec<(DeviceId, Vec<u8>)>, ApiError> {
+    if payloads.len() > app.config.max_devices {
+        return Err(ApiError::BadRequest(format!(
+            "more payloads than an account can have devices ({})",
+            app.config.max_devices
+        )));
+    }
+    let mut seen = BTreeSet::new();
+    payloads
+        .iter()
+        .map(|p| {
+            if !seen.insert(p.device) {
+                return Err(ApiError::BadRequest(format!(
+                    "two payloads for device {}",
+                    p.device
+                )));
+            }
+            Ok((p.device, decode(app, &p.payload)?))
+        })
+        .collect()
+}
+
+fn check_client_id(id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > MAX_CLIENT_ID_BYTES || !id.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(ApiError::BadRequest(format!(
+            "a message id is 1 to {MAX_CLIENT_ID_BYTES} printable ASCII characters"
+        )));
+    }
+    Ok(())
+}
+
+/// `POST /v1/messages`: stores an envelope for every device (or pushes an
+/// ephemeral one to connected devices).
+pub async fn send(
+    State(app): State<Arc<App>>,
+    who: Authed,
+    Json(req): Json<SendRequest>,
+) -> Result<Json<SendAccepted>, ApiError> {
+    check_client_id(&req.id)?;
+    if req.to.is_empty() && req.own.is_empty() {
+        return Err(ApiError::BadRequest(
+            "a message needs at least one recipient".into(),
+        ));
+    }
+    if req.to.len() > app.config.max_recipients {
+        return Err(ApiError::limit(
+            "too_many_recipients",
+            format!(
+                "at most {} recipients per message (max_recipients; groups have at most {} members)",
+                app.config.max_recipients, app.config.max_group_members
+            ),
+        ));
+    }
+    let now = app.now();
+    app.limits
+        .sends
+        .check(&who.account.to_string(), now)
+        .map_err(|l| ApiError::Limit {
+            code: "rate_limited",
+            message: format!(
+                "sending too fast (sends_per_account_per_minute); try again in {} s",
+                l.retry_after_secs
+            ),
+            retry_after_secs: Some(l.retry_after_secs),
+        })?;
+
+    let me = app
+        .store
+        .account(who.account)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let from = match &req.from {
+        Some(f) => {
+            let h = parse_handle(&app, f)?;
+            if !me.handles.contains(&h) {
+                return Err(ApiError::BadRequest(format!(
+                    "{h} is not one of this account's handles; see `tidings handles`"
+                )));
+            }
+            h
+        }
+        None => me.handles.first().cloned().ok_or_else(|| {
+            ApiError::BadRequest("this account has no handle left to send from".into())
+        })?,
+    };
+    let mut recipients = Vec::with_capacity(req.to.len());
+    let mut handles: Vec<Handle> = Vec::with_capacity(req.to.len());
+    for r in &req.to {
+        let handle = parse_handle(&app, &r.handle)?;
+        if me.handles.contains(&handle) {
+            return Err(ApiError::BadRequest(format!(
+                "{handle} is your own handle; copies for your other devices go in `own`"
+            )));
+        }
+        if handles.contains(&handle) {
+            return Err(ApiError::BadRequest(format!("{handle} is listed twice")));
+        }
+        handles.push(handle.clone());
+        recipients.push(PlannedRecipient {
+            handle,
+            payloads: decode_all(&app, &r.devices)?,
+        });
+    }
+    let own = decode_all(&app, &req.own)?;
+    let sender = Sender {
+        account: who.account,
+        device: who.device,
+        handle: from,
+    };
+
+    let lookup = app.store.lookup(&handles).await?;
+    let mut accounts = BTreeSet::new();
+    for (handle, entry) in handles.iter().zip(&lookup) {
+        if let Some((account, _)) = entry {
+            if !accounts.insert(*account) {
+                return Err(ApiError::BadRequest(format!(
+                    "{handle} belongs to a person already addressed by another handle; send to one handle per person"
+                )));
+            }
+        }
+    }
+
+    if req.ephemeral {
+        push_ephemeral(&app, &sender, &recipients, &lookup, now);
+        return Ok(Json(SendAccepted {
+            id: req.id,
+            accepted_at: now,
+            duplicate: false,
+        }));
+    }
+
+    let plan = SendPlan {
+        sender,
+        client_id: req.id.clone(),
+        now,
+        expires_at: now + app.ttl_ms(),
+        recipients,
+        own,
+        max_queue: app.config.max_queue_per_device,
+    };
+    match app.store.send(plan).await? {
+        SendOutcome::Accepted { devices } => {
+            app.hub.wake(&devices);
+            tracing::debug!(account = who.account, devices = devices.len(), "envelope accepted");
+            Ok(Json(SendAccepted {
+                id: req.id,
+                accepted_at: now,
+                duplicate: false,
+            }))
+        }
+        SendOutcome::Duplicate { accepted_at } => Ok(Json(SendAccepted {
+            id: req.id,
+            accepted_at,
+            duplicate: true,
+        })),
+        SendOutcome::NotRegistered(h) => Err(ApiError::NotRegistered(h)),
+        SendOutcome::Stale(m) => Err(ApiError::StaleDevices(m)),
+        SendOutcome::QueueFull(h) => Err(ApiError::limit(
+            "queue_full",
+            format!(
+                "{h} has {} messages waiting on a device that has not connected (max_queue_per_device); try again later",
+                app.config.max_queue_per_device
+            ),
+        )),
+    }
+}
+
+/// Pushes typing indicators and the like to the recipients' devices
+/// connected now, and only to devices that really belong to the addressed
+/// accounts. The sender's own devices get none: it is the sender typing.
+fn push_ephemeral(
+    app: &App,
+    sender: &Sender,
+    recipients: &[PlannedRecipient],
+    lookup: &[Option<(u64, Vec<DeviceId>)>],
+    now: u64,
+) {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let push = |device: DeviceId, payload: &[u8]| {
+        let envelope = Envelope {
+            seq: 0,
+            at: now,
+            body: EnvelopeBody::Ephemeral {
+                sender: sender.clone(),
+                payload: b64.encode(payload),
+            },
+        };
+        app.hub.push_ephemeral(device, envelope);
+    };
+    for (r, entry) in recipients.iter().zip(lookup) {
+        let Some((_, devices)) = entry else { continue };
+        for (device, payload) in &r.payloads {
+            if devices.contains(device) {
+                push(*device, payload);
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Fixed-window rate limits, kept in memory and bounded in size.
+//!
+//! Rate limits protect code sending, lookups and sends. They are in memory:
+//! a restart forgives everyone, which is acceptable because codes are also
+//! bounded by tries and expiry in the database.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::clock::Millis;
+
+/// Most keys one limiter tracks; past it, expired windows are dropped and,
+/// if that is not enough, the oldest window goes.
+pub const MAX_KEYS: usize = 100_000;
+
+/// A limit of `max` events per `window_ms` for each key.
+pub struct RateLimiter {
+    name: &'static str,
+    max: u32,
+    window_ms: Millis,
+    windows: Mutex<HashMap<String, (Millis, u32)>>,
+}
+
+/// A refused event: how long until the window reopens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    /// Seconds to wait.
+    pub retry_after_secs: u64,
+}
+
+impl RateLimiter {
+    /// A limiter named for logs and errors.
+    pub fn new(name: &'static str, max: u32, window_ms: Millis) -> Self {
+        assert!(window_ms > 0, "a rate window must have a length");
+        RateLimiter {
+            name,
+            max,
+            window_ms,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The limiter's name, e.g. `code_sends_per_handle_per_hour`.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Counts one event for `key`, or refuses it.
+    pub fn check(&self, key: &str, now: Millis) -> Result<(), Limited> {
+        let mut windows = self
+            .windows
+            .lock()
+            .expect("rate limiter lock is never poisoned");
+        if windows.len() >= MAX_KEYS && !windows.contains_key(key) {
+            let window_ms = self.window_ms;
+            windows.retain(|_, (start, _)| now < *start + window_ms);
+            if windows.len() >= MAX_KEYS {
+                let oldest = windows
+                    .iter()
+                    .min_by_key(|(_, (start, _))| *start)
+                    .map(|(k, _)| k.clone())
+                    .expect("the map is full, so not empty");
+                windows.remove(&oldest);
+            }
+        }
+        let entry = windows.entry(key.to_string()).or_insert((now, 0));
+        if now >= entry.0 + self.window_ms {
+            *entry = (now, 0);
+        }
+        if entry.1 >= self.max {
+            let wait = (entry.0 + self.window_ms).saturating_sub(now);
+            return Err(Limited {
+                retry_after_secs: wait.div_ceil(1000).max(1),
+            });
+        }
+        entry.1 += 1;
+        debug_assert!(windows.len() <= MAX_KEYS);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_past_the_limit_until_the_window_ends() {
+        let rl = RateLimiter::new("t", 2, 1000);
+        assert!(rl.check("a", 0).is_ok());
+        assert!(rl.check("a", 10).is_ok());
+        assert_eq!(
+            rl.check("a", 20),
+            Err(Limited {
+                retry_after_secs: 1
+            })
+        );
+        assert!(rl.check("b", 20).is_ok());
+        assert!(rl.check("a", 1000).is_ok());
+    }
+
+    #[test]
+    fn stays_bounded() {
+        let rl = RateLimiter::new("t", 1, 1000);
+        for i in 0..MAX_KEYS + 10 {
+            assert!(rl.check(&i.to_string(), 0).is_ok());
+        }
+        assert!(rl.windows.lock().expect("lock").len() <= MAX_KEYS);
+    }
+}

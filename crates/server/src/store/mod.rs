@@ -1,0 +1,229 @@
+//! Durable storage, behind a trait.
+//!
+//! The server never talks to a database directly: it calls [`Store`], so the
+//! embedded SQLite implementation and a production one (PostgreSQL) are
+//! interchangeable and must pass the same tests. Every method that changes
+//! state is atomic: it either happens completely or not at all, and when it
+//! returns `Ok` the change is on disk.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use tidings_proto::api::{AccountId, DeviceId, DeviceInfo, DeviceMismatch};
+use tidings_proto::stream::{Envelope, Sender};
+use tidings_proto::Handle;
+
+use crate::clock::Millis;
+
+/// SHA-256 digest, used for hashed tokens and codes.
+pub type Digest = [u8; 32];
+
+/// Failures of the storage layer itself (not of the request).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database reported an error.
+    #[error("database error: {0}")]
+    Database(String),
+    /// The database is being shut down or its worker died.
+    #[error("storage is shutting down")]
+    Closed,
+    /// Stored data violates an invariant (a bug or a corrupted file).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+/// What a proven code lets the caller do.
+#[derive(Debug, Clone)]
+pub enum CodeAction {
+    /// Create a new account with the handle as its first handle.
+    Register {
+        /// Display name.
+        name: Option<String>,
+        /// First device's name.
+        device_name: String,
+        /// Secret part of the first device's token; the store keeps only
+        /// the hash of `DEVICE.SECRET` once the device id is known.
+        token_secret: String,
+    },
+    /// Add a device to the account that owns the handle.
+    Login {
+        /// The new device's name.
+        device_name: String,
+        /// Secret part of the new device's token (hashed with the id).
+        token_secret: String,
+        /// Devices allowed per account.
+        max_devices: usize,
+    },
+    /// Add the handle to an existing account.
+    AddHandle {
+        /// The account that proves control of the handle.
+        account: AccountId,
+    },
+}
+
+/// The result of redeeming a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeemed {
+    /// A device was created (registration or login).
+    Device {
+        /// Its account.
+        account: AccountId,
+        /// The new device.
+        device: DeviceId,
+    },
+    /// The handle was added to the account.
+    HandleAdded,
+    /// No live code for this handle (never sent, expired, or used up).
+    NoCode,
+    /// The code is wrong; this many tries remain.
+    WrongCode {
+        /// Tries left before the code is void.
+        tries_left: u32,
+    },
+    /// Registration or adding: the handle already belongs to an account.
+    HandleTaken,
+    /// Login: the handle belongs to no account.
+    NotRegistered,
+    /// Login: the account has its maximum number of devices.
+    TooManyDevices,
+}
+
+/// A stored account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    /// Id.
+    pub id: AccountId,
+    /// Display name.
+    pub name: Option<String>,
+    /// Handles, oldest first.
+    pub handles: Vec<Handle>,
+}
+
+/// One recipient of a send, as the sender addressed it.
+#[derive(Debug, Clone)]
+pub struct PlannedRecipient {
+    /// The handle addressed.
+    pub handle: Handle,
+    /// One payload per device, as the sender believes the devices are.
+    pub payloads: Vec<(DeviceId, Vec<u8>)>,
+}
+
+/// Everything needed to store one envelope atomically.
+#[derive(Debug, Clone)]
+pub struct SendPlan {
+    /// Authenticated sender.
+    pub sender: Sender,
+    /// Client-chosen id.
+    pub client_id: String,
+    /// Acceptance time.
+    pub now: Millis,
+    /// When undelivered copies expire.
+    pub expires_at: Millis,
+    /// Recipients.
+    pub recipients: Vec<PlannedRecipient>,
+    /// Sync copies for the sender's other devices.
+    pub own: Vec<(DeviceId, Vec<u8>)>,
+    /// Envelopes allowed to wait per device.
+    pub max_queue: u64,
+}
+
+/// Result of [`Store::send`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Stored for every device; these devices have something new.
+    Accepted {
+        /// Devices to wake.
+        devices: Vec<DeviceId>,
+    },
+    /// This client id was accepted before, at this time; nothing stored.
+    Duplicate {
+        /// The original acceptance time.
+        accepted_at: Millis,
+    },
+    /// Some handles are not (or no longer) on Tidings.
+    NotRegistered(Vec<Handle>),
+    /// The sender's device lists are out of date.
+    Stale(Vec<DeviceMismatch>),
+    /// A recipient device's queue is full.
+    QueueFull(Handle),
+}
+
+/// Storage of accounts, devices, codes and queues.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Stores a code hash for a handle, replacing any earlier code.
+    async fn put_code(
+        &self,
+        handle: &Handle,
+        code_hash: Digest,
+        expires_at: Millis,
+        tries: u32,
+    ) -> Result<(), StoreError>;
+
+    /// Checks a code and, when it is right, consumes it and performs the
+    /// action, all in one transaction. A wrong code costs a try.
+    async fn redeem_code(
+        &self,
+        handle: &Handle,
+        code_hash: Digest,
+        now: Millis,
+        action: CodeAction,
+    ) -> Result<Redeemed, StoreError>;
+
+    /// The account and token hash of a device, for authentication.
+    async fn device_credential(
+        &self,
+        device: DeviceId,
+    ) -> Result<Option<(AccountId, Digest)>, StoreError>;
+
+    /// An account with its handles.
+    async fn account(&self, account: AccountId) -> Result<Option<AccountRecord>, StoreError>;
+
+    /// The devices of an account, ascending by id.
+    async fn devices(&self, account: AccountId) -> Result<Vec<DeviceInfo>, StoreError>;
+
+    /// Removes a device of the account and drops its queue; false when the
+    /// account has no such device.
+    async fn remove_device(&self, account: AccountId, device: DeviceId)
+        -> Result<bool, StoreError>;
+
+    /// Records that a device is connected now.
+    async fn touch_device(&self, device: DeviceId, now: Millis) -> Result<(), StoreError>;
+
+    /// For each handle, its account and current devices, or `None`.
+    async fn lookup(
+        &self,
+        handles: &[Handle],
+    ) -> Result<Vec<Option<(AccountId, Vec<DeviceId>)>>, StoreError>;
+
+    /// Stores an envelope for every recipient device and sync device, after
+    /// checking idempotency, registration, device sets and queue room.
+    async fn send(&self, plan: SendPlan) -> Result<SendOutcome, StoreError>;
+
+    /// Up to `limit` queued envelopes of a device with `seq > after`, in
+    /// order.
+    async fn queued(
+        &self,
+        device: DeviceId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, StoreError>;
+
+    /// Deletes acknowledged envelopes of a device and queues delivery
+    /// receipts (kept for `ttl`) for their senders; returns the devices that
+    /// got receipts.
+    async fn ack(
+        &self,
+        device: DeviceId,
+        seqs: &[u64],
+        now: Millis,
+        ttl: Millis,
+    ) -> Result<Vec<DeviceId>, StoreError>;
+
+    /// Drops envelopes and codes past their expiry, queues failure notices
+    /// (kept for `ttl`) for the senders of expired messages, and forgets
+    /// idempotency keys older than `ttl`; returns devices that got notices.
+    async fn expire(&self, now: Millis, ttl: Millis) -> Result<Vec<DeviceId>, StoreError>;
+}

@@ -1,0 +1,908 @@
+//! The embedded SQLite store: one writer thread with group commit, a small
+//! pool of readers.
+//!
+//! Every write is a job sent over a bounded channel to the writer thread,
+//! which runs as many waiting jobs as it can (up to `max_batch`) in one
+//! transaction, each inside its own savepoint, and commits once. A job's
+//! caller hears back only after the commit, so an `Ok` means "on disk"
+//! (WAL with `synchronous = FULL`) while many concurrent writes share one
+//! fsync. Readers use their own connections and never wait for the writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use base64::Engine;
+use rusqlite::{params, Connection, OptionalExtension};
+use subtle::ConstantTimeEq;
+use tidings_proto::api::{AccountId, DeviceId, DeviceInfo, DeviceMismatch};
+use tidings_proto::stream::{Envelope, EnvelopeBody};
+use tidings_proto::Handle;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use super::{
+    AccountRecord, CodeAction, Digest, Redeemed, SendOutcome, SendPlan, Store, StoreError,
+};
+use crate::clock::Millis;
+
+/// Write jobs that may wait for the writer; senders beyond it wait, which
+/// pushes back on clients instead of growing memory.
+pub const WRITE_QUEUE_DEPTH: usize = 4096;
+/// Reader connections kept open.
+pub const READERS: usize = 4;
+/// Most expired queue entries handled in one sweep transaction.
+pub const EXPIRE_BATCH: usize = 10_000;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts how
+/// many have run. Never edit one that has shipped: append a new one.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE accounts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE handles (
+    handle TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    added_at INTEGER NOT NULL
+);
+CREATE INDEX handles_account ON handles(account_id);
+CREATE TABLE devices (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    token_hash BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    queued INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX devices_account ON devices(account_id);
+CREATE TABLE codes (
+    handle TEXT PRIMARY KEY,
+    code_hash BLOB NOT NULL,
+    expires_at INTEGER NOT NULL,
+    tries_left INTEGER NOT NULL
+);
+CREATE TABLE envelopes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender_account INTEGER NOT NULL,
+    sender_device INTEGER NOT NULL,
+    client_id TEXT NOT NULL,
+    accepted_at INTEGER NOT NULL,
+    UNIQUE (sender_account, client_id)
+);
+CREATE TABLE queue (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id INTEGER NOT NULL,
+    envelope_id INTEGER,
+    kind TEXT NOT NULL,
+    handle TEXT,
+    body TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX queue_device ON queue(device_id, seq);
+CREATE INDEX queue_expiry ON queue(expires_at);
+CREATE INDEX queue_envelope ON queue(envelope_id);
+"#];
+
+/// Queue entry kinds.
+const KIND_MESSAGE: &str = "message";
+const KIND_SYNC: &str = "sync";
+const KIND_NOTICE: &str = "notice";
+
+type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+
+/// SQLite-backed [`Store`].
+pub struct SqliteStore {
+    jobs: mpsc::Sender<Job>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    reader_permits: Arc<Semaphore>,
+    path: PathBuf,
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+fn open(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(db)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;",
+    )
+    .map_err(db)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db)?;
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {version} is newer than this server knows ({}); upgrade tidings",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        conn.execute_batch(&format!(
+            "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) the database at `path` and starts the
+    /// writer thread; `max_batch` bounds jobs per transaction.
+    pub fn open(path: &Path, max_batch: usize) -> Result<SqliteStore, StoreError> {
+        assert!(max_batch > 0, "max_batch must be positive");
+        let writer = open(path)?;
+        migrate(&writer)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r = open(path)?;
+            r.execute_batch("PRAGMA query_only = ON;").map_err(db)?;
+            readers.push(r);
+        }
+        let (tx, rx) = mpsc::channel::<Job>(WRITE_QUEUE_DEPTH);
+        std::thread::Builder::new()
+            .name("tidings-sqlite-writer".into())
+            .spawn(move || write_loop(writer, rx, max_batch))
+            .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
+        Ok(SqliteStore {
+            jobs: tx,
+            readers: Arc::new(Mutex::new(readers)),
+            reader_permits: Arc::new(Semaphore::new(READERS)),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in the writer's current transaction (in a savepoint) and
+    /// returns its result once the transaction has committed.
+    async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
+        let job: Job = Box::new(move |conn: &Connection| {
+            let result = in_savepoint(conn, f);
+            Box::new(move |committed: Result<(), StoreError>| {
+                let _ = tx.send(committed.and(result));
+            })
+        });
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a read-only `f` on a reader connection.
+    async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let permit = self
+            .reader_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = readers
+                .lock()
+                .expect("reader pool lock is never poisoned")
+                .pop()
+                .expect("a permit guarantees a free reader");
+            let result = f(&conn);
+            readers
+                .lock()
+                .expect("reader pool lock is never poisoned")
+                .push(conn);
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("reader task failed: {e}")))?
+    }
+}
+
+fn in_savepoint<R>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    conn.execute_batch("SAVEPOINT job").map_err(db)?;
+    match f(conn) {
+        Ok(r) => {
+            conn.execute_batch("RELEASE job").map_err(db)?;
+            Ok(r)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            Err(e)
+        }
+    }
+}
+
+fn write_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = Vec::with_capacity(max_batch.min(64));
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(db);
+        if let Err(e) = begun {
+            tracing::error!(error = %e, "cannot begin a write transaction");
+            continue; // Dropping the jobs tells their callers the store failed.
+        }
+        let completions: Vec<Completion> = batch.into_iter().map(|job| job(&conn)).collect();
+        let committed = conn.execute_batch("COMMIT").map_err(db);
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, "commit failed");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for done in completions {
+            done(match &committed {
+                Ok(()) => Ok(()),
+                Err(e) => Err(StoreError::Database(e.to_string())),
+            });
+        }
+    }
+    tracing::debug!("sqlite writer stopped");
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).expect("ids and times fit in i64")
+}
+
+fn account_devices(conn: &Connection, account: i64) -> Result<Vec<(DeviceId, u64)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT id, queued FROM devices WHERE account_id = ? ORDER BY id")
+        .map_err(db)?;
+    let rows = stmt
+        .query_map([account], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+        })
+        .map_err(db)?;
+    rows.collect::<Result<_, _>>().map_err(db)
+}
+
+fn handle_owner(conn: &Connection, handle: &Handle) -> Result<Option<i64>, StoreError> {
+    conn.prepare_cached("SELECT account_id FROM handles WHERE handle = ?")
+        .map_err(db)?
+        .query_row([handle.as_str()], |r| r.get(0))
+        .optional()
+        .map_err(db)
+}
+
+/// Creates a device and stores the hash of its token `ID.SECRET`.
+fn new_device(
+    conn: &Connection,
+    account: i64,
+    name: &str,
+    token_secret: &str,
+    now: i64,
+) -> Result<DeviceId, StoreError> {
+    conn.execute(
+        "INSERT INTO devices (account_id, name, token_hash, created_at, last_seen) VALUES (?, ?, x'', ?, ?)",
+        params![account, name, now, now],
+    )
+    .map_err(db)?;
+    let device = conn.last_insert_rowid() as DeviceId;
+    let hash = crate::auth::token_hash(&crate::auth::token(device, token_secret));
+    conn.execute(
+        "UPDATE devices SET token_hash = ? WHERE id = ?",
+        params![&hash[..], to_i64(device)],
+    )
+    .map_err(db)?;
+    Ok(device)
+}
+
+/// Queues one entry for a device and counts it.
+#[allow(clippy::too_many_arguments)]
+fn enqueue(
+    conn: &Connection,
+    device: DeviceId,
+    envelope: Option<i64>,
+    kind: &str,
+    handle: Option<&str>,
+    body: &EnvelopeBody,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    let body = serde_json::to_string(body).expect("envelope bodies always serialise");
+    conn.prepare_cached(
+        "INSERT INTO queue (device_id, envelope_id, kind, handle, body, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .map_err(db)?
+    .execute(params![
+        to_i64(device),
+        envelope,
+        kind,
+        handle,
+        body,
+        now,
+        expires_at
+    ])
+    .map_err(db)?;
+    conn.prepare_cached("UPDATE devices SET queued = queued + 1 WHERE id = ?")
+        .map_err(db)?
+        .execute([to_i64(device)])
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Queues a server notice for every device of an account.
+fn notify_account(
+    conn: &Connection,
+    account: i64,
+    body: &EnvelopeBody,
+    now: i64,
+    expires_at: i64,
+    woken: &mut Vec<DeviceId>,
+) -> Result<(), StoreError> {
+    for (device, _) in account_devices(conn, account)? {
+        enqueue(conn, device, None, KIND_NOTICE, None, body, now, expires_at)?;
+        woken.push(device);
+    }
+    Ok(())
+}
+
+/// Deletes one queue entry and returns what it was.
+fn dequeue(
+    conn: &Connection,
+    device: DeviceId,
+    seq: u64,
+) -> Result<Option<(Option<i64>, String, Option<String>)>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "DELETE FROM queue WHERE device_id = ? AND seq = ? RETURNING envelope_id, kind, handle",
+        )
+        .map_err(db)?
+        .query_row(params![to_i64(device), to_i64(seq)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()
+        .map_err(db)?;
+    if row.is_some() {
+        conn.prepare_cached("UPDATE devices SET queued = queued - 1 WHERE id = ?")
+            .map_err(db)?
+            .execute([to_i64(device)])
+            .map_err(db)?;
+    }
+    Ok(row)
+}
+
+fn envelope_origin(conn: &Connection, envelope: i64) -> Result<(i64, String), StoreError> {
+    conn.prepare_cached("SELECT sender_account, client_id FROM envelopes WHERE id = ?")
+        .map_err(db)?
+        .query_row([envelope], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(db)
+}
+
+fn parse_handle(s: &str) -> Result<Handle, StoreError> {
+    Handle::parse_normalised(s)
+        .map_err(|e| StoreError::Corrupt(format!("stored handle {s:?}: {e}")))
+}
+
+fn digest(bytes: Vec<u8>) -> Result<Digest, StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("stored hash is not 32 bytes".into()))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn put_code(
+        &self,
+        handle: &Handle,
+        code_hash: Digest,
+        expires_at: Millis,
+        tries: u32,
+    ) -> Result<(), StoreError> {
+        let handle = handle.to_string();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO codes (handle, code_hash, expires_at, tries_left) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (handle) DO UPDATE SET code_hash = excluded.code_hash,
+                     expires_at = excluded.expires_at, tries_left = excluded.tries_left",
+                params![handle, &code_hash[..], to_i64(expires_at), tries],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn redeem_code(
+        &self,
+        handle: &Handle,
+        code_hash: Digest,
+        now: Millis,
+        action: CodeAction,
+    ) -> Result<Redeemed, StoreError> {
+        let handle = handle.clone();
+        self.write(move |conn| {
+            let key = handle.as_str();
+            let now = to_i64(now);
+            let row: Option<(Vec<u8>, i64, u32)> = conn
+                .query_row(
+                    "SELECT code_hash, expires_at, tries_left FROM codes WHERE handle = ?",
+                    [key],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            let Some((stored, expires_at, tries_left)) = row else {
+                return Ok(Redeemed::NoCode);
+            };
+            if expires_at <= now || tries_left == 0 {
+                conn.execute("DELETE FROM codes WHERE handle = ?", [key])
+                    .map_err(db)?;
+                return Ok(Redeemed::NoCode);
+            }
+            let stored = digest(stored)?;
+            if !bool::from(stored.ct_eq(&code_hash)) {
+                let left = tries_left - 1;
+                if left == 0 {
+                    conn.execute("DELETE FROM codes WHERE handle = ?", [key])
+                        .map_err(db)?;
+                } else {
+                    conn.execute(
+                        "UPDATE codes SET tries_left = ? WHERE handle = ?",
+                        params![left, key],
+                    )
+                    .map_err(db)?;
+                }
+                return Ok(Redeemed::WrongCode { tries_left: left });
+            }
+            let owner = handle_owner(conn, &handle)?;
+            let outcome = match action {
+                CodeAction::Register {
+                    name,
+                    device_name,
+                    token_secret,
+                } => {
+                    if owner.is_some() {
+                        return Ok(Redeemed::HandleTaken);
+                    }
+                    conn.execute(
+                        "INSERT INTO accounts (name, created_at) VALUES (?, ?)",
+                        params![name, now],
+                    )
+                    .map_err(db)?;
+                    let account = conn.last_insert_rowid();
+                    conn.execute(
+                        "INSERT INTO handles (handle, account_id, added_at) VALUES (?, ?, ?)",
+                        params![key, account, now],
+                    )
+                    .map_err(db)?;
+                    let device = new_device(conn, account, &device_name, &token_secret, now)?;
+                    Redeemed::Device {
+                        account: account as AccountId,
+                        device,
+                    }
+                }
+                CodeAction::Login {
+                    device_name,
+                    token_secret,
+                    max_devices,
+                } => {
+                    let Some(account) = owner else {
+                        return Ok(Redeemed::NotRegistered);
+                    };
+                    if account_devices(conn, account)?.len() >= max_devices {
+                        return Ok(Redeemed::TooManyDevices);
+                    }
+                    let device = new_device(conn, account, &device_name, &token_secret, now)?;
+                    Redeemed::Device {
+                        account: account as AccountId,
+                        device,
+                    }
+                }
+                CodeAction::AddHandle { account } => {
+                    if owner.is_some() {
+                        return Ok(Redeemed::HandleTaken);
+                    }
+                    conn.execute(
+                        "INSERT INTO handles (handle, account_id, added_at) VALUES (?, ?, ?)",
+                        params![key, to_i64(account), now],
+                    )
+                    .map_err(db)?;
+                    Redeemed::HandleAdded
+                }
+            };
+            conn.execute("DELETE FROM codes WHERE handle = ?", [key])
+                .map_err(db)?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn device_credential(
+        &self,
+        device: DeviceId,
+    ) -> Result<Option<(AccountId, Digest)>, StoreError> {
+        self.read(move |conn| {
+            let row: Option<(i64, Vec<u8>)> = conn
+                .prepare_cached("SELECT account_id, token_hash FROM devices WHERE id = ?")
+                .map_err(db)?
+                .query_row([to_i64(device)], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(db)?;
+            row.map(|(a, h)| Ok((a as AccountId, digest(h)?)))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn account(&self, account: AccountId) -> Result<Option<AccountRecord>, StoreError> {
+        self.read(move |conn| {
+            let name: Option<Option<String>> = conn
+                .query_row(
+                    "SELECT name FROM accounts WHERE id = ?",
+                    [to_i64(account)],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            let Some(name) = name else { return Ok(None) };
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT handle FROM handles WHERE account_id = ? ORDER BY added_at, handle",
+                )
+                .map_err(db)?;
+            let handles = stmt
+                .query_map([to_i64(account)], |r| r.get::<_, String>(0))
+                .map_err(db)?
+                .map(|h| parse_handle(&h.map_err(db)?))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some(AccountRecord {
+                id: account,
+                name,
+                handles,
+            }))
+        })
+        .await
+    }
+
+    async fn devices(&self, account: AccountId) -> Result<Vec<DeviceInfo>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, name, created_at, last_seen FROM devices WHERE account_id = ? ORDER BY id",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([to_i64(account)], |r| {
+                    Ok(DeviceInfo {
+                        id: r.get::<_, i64>(0)? as DeviceId,
+                        name: r.get(1)?,
+                        created_at: r.get::<_, i64>(2)? as u64,
+                        last_seen: r.get::<_, i64>(3)? as u64,
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<Result<_, _>>().map_err(db)
+        })
+        .await
+    }
+
+    async fn remove_device(
+        &self,
+        account: AccountId,
+        device: DeviceId,
+    ) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "DELETE FROM devices WHERE id = ? AND account_id = ?",
+                    params![to_i64(device), to_i64(account)],
+                )
+                .map_err(db)?;
+            if n == 0 {
+                return Ok(false);
+            }
+            conn.execute("DELETE FROM queue WHERE device_id = ?", [to_i64(device)])
+                .map_err(db)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn touch_device(&self, device: DeviceId, now: Millis) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE devices SET last_seen = max(last_seen, ?) WHERE id = ?",
+                params![to_i64(now), to_i64(device)],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn lookup(
+        &self,
+        handles: &[Handle],
+    ) -> Result<Vec<Option<(AccountId, Vec<DeviceId>)>>, StoreError> {
+        let handles = handles.to_vec();
+        self.read(move |conn| {
+            handles
+                .iter()
+                .map(|h| {
+                    let Some(account) = handle_owner(conn, h)? else {
+                        return Ok(None);
+                    };
+                    let devices = account_devices(conn, account)?
+                        .into_iter()
+                        .map(|(d, _)| d)
+                        .collect();
+                    Ok(Some((account as AccountId, devices)))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn send(&self, plan: SendPlan) -> Result<SendOutcome, StoreError> {
+        self.write(move |conn| send_in_tx(conn, plan)).await
+    }
+
+    async fn queued(
+        &self,
+        device: DeviceId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT seq, created_at, body FROM queue WHERE device_id = ? AND seq > ?
+                     ORDER BY seq LIMIT ?",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![to_i64(device), to_i64(after), limit as i64], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .map_err(db)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, at, body) = row.map_err(db)?;
+                let body: EnvelopeBody = serde_json::from_str(&body)
+                    .map_err(|e| StoreError::Corrupt(format!("queue entry {seq}: {e}")))?;
+                out.push(Envelope {
+                    seq: seq as u64,
+                    at: at as u64,
+                    body,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn ack(
+        &self,
+        device: DeviceId,
+        seqs: &[u64],
+        now: Millis,
+        ttl: Millis,
+    ) -> Result<Vec<DeviceId>, StoreError> {
+        let seqs = seqs.to_vec();
+        self.write(move |conn| {
+            let now = to_i64(now);
+            let mut woken = Vec::new();
+            let account: Option<i64> = conn
+                .query_row(
+                    "SELECT account_id FROM devices WHERE id = ?",
+                    [to_i64(device)],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            let Some(account) = account else {
+                return Ok(woken);
+            };
+            for seq in seqs {
+                let Some((envelope, kind, handle)) = dequeue(conn, device, seq)? else {
+                    continue; // Acknowledged before: acks are idempotent.
+                };
+                if kind != KIND_MESSAGE {
+                    continue;
+                }
+                let (Some(envelope), Some(handle)) = (envelope, handle) else {
+                    return Err(StoreError::Corrupt(format!(
+                        "message {seq} lacks its envelope"
+                    )));
+                };
+                let (sender_account, client_id) = envelope_origin(conn, envelope)?;
+                let receipt = EnvelopeBody::Delivered {
+                    id: client_id,
+                    account: account as AccountId,
+                    handle: parse_handle(&handle)?,
+                    device,
+                };
+                let expires = now + to_i64(ttl);
+                notify_account(conn, sender_account, &receipt, now, expires, &mut woken)?;
+            }
+            Ok(woken)
+        })
+        .await
+    }
+
+    async fn expire(&self, now: Millis, ttl: Millis) -> Result<Vec<DeviceId>, StoreError> {
+        self.write(move |conn| {
+            let forget_before = now.saturating_sub(ttl);
+            let now = to_i64(now);
+            let mut woken = Vec::new();
+            let expired: Vec<(i64, i64)> = {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT seq, device_id FROM queue WHERE expires_at <= ? ORDER BY seq LIMIT ?",
+                    )
+                    .map_err(db)?;
+                let rows = stmt
+                    .query_map(params![now, EXPIRE_BATCH as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(db)?;
+                rows.collect::<Result<_, _>>().map_err(db)?
+            };
+            for (seq, device) in expired {
+                let device = device as DeviceId;
+                let Some((envelope, kind, handle)) = dequeue(conn, device, seq as u64)? else {
+                    continue;
+                };
+                if kind != KIND_MESSAGE {
+                    continue;
+                }
+                let (Some(envelope), Some(handle)) = (envelope, handle) else {
+                    return Err(StoreError::Corrupt(format!("message {seq} lacks its envelope")));
+                };
+                let (sender_account, client_id) = envelope_origin(conn, envelope)?;
+                let notice = EnvelopeBody::Failed {
+                    id: client_id,
+                    handle: parse_handle(&handle)?,
+                    device,
+                    reason: "expired".into(),
+                };
+                let keep = now + to_i64(ttl);
+                notify_account(conn, sender_account, &notice, now, keep, &mut woken)?;
+            }
+            conn.execute("DELETE FROM codes WHERE expires_at <= ?", [now])
+                .map_err(db)?;
+            conn.execute(
+                "DELETE FROM envelopes WHERE accepted_at < ?
+                 AND NOT EXISTS (SELECT 1 FROM queue WHERE queue.envelope_id = envelopes.id)",
+                [to_i64(forget_before)],
+            )
+            .map_err(db)?;
+            Ok(woken)
+        })
+        .await
+    }
+}
+
+fn send_in_tx(conn: &Connection, plan: SendPlan) -> Result<SendOutcome, StoreError> {
+    let sender_account = to_i64(plan.sender.account);
+    let previous: Option<i64> = conn
+        .prepare_cached(
+            "SELECT accepted_at FROM envelopes WHERE sender_account = ? AND client_id = ?",
+        )
+        .map_err(db)?
+        .query_row(params![sender_account, plan.client_id], |r| r.get(0))
+        .optional()
+        .map_err(db)?;
+    if let Some(at) = previous {
+        return Ok(SendOutcome::Duplicate {
+            accepted_at: at as Millis,
+        });
+    }
+
+    let mut not_registered = Vec::new();
+    let mut mismatches = Vec::new();
+    let mut full = None;
+    let mut check = |handle: &Handle,
+                     current: &[(DeviceId, u64)],
+                     payloads: &[(DeviceId, Vec<u8>)]| {
+        let have: std::collections::BTreeSet<DeviceId> = current.iter().map(|(d, _)| *d).collect();
+        let sent: std::collections::BTreeSet<DeviceId> = payloads.iter().map(|(d, _)| *d).collect();
+        let missing: Vec<_> = have.difference(&sent).copied().collect();
+        let extra: Vec<_> = sent.difference(&have).copied().collect();
+        if !missing.is_empty() || !extra.is_empty() {
+            mismatches.push(DeviceMismatch {
+                handle: handle.clone(),
+                missing,
+                extra,
+            });
+        } else if full.is_none() && current.iter().any(|(_, q)| *q >= plan.max_queue) {
+            full = Some(handle.clone());
+        }
+    };
+    for r in &plan.recipients {
+        match handle_owner(conn, &r.handle)? {
+            None => not_registered.push(r.handle.clone()),
+            Some(account) => check(&r.handle, &account_devices(conn, account)?, &r.payloads),
+        }
+    }
+    let own: Vec<(DeviceId, u64)> = account_devices(conn, sender_account)?
+        .into_iter()
+        .filter(|(d, _)| *d != plan.sender.device)
+        .collect();
+    check(&plan.sender.handle, &own, &plan.own);
+    if !not_registered.is_empty() {
+        return Ok(SendOutcome::NotRegistered(not_registered));
+    }
+    if !mismatches.is_empty() {
+        return Ok(SendOutcome::Stale(mismatches));
+    }
+    if let Some(handle) = full {
+        return Ok(SendOutcome::QueueFull(handle));
+    }
+
+    conn.prepare_cached(
+        "INSERT INTO envelopes (sender_account, sender_device, client_id, accepted_at) VALUES (?, ?, ?, ?)",
+    )
+    .map_err(db)?
+    .execute(params![
+        sender_account,
+        to_i64(plan.sender.device),
+        plan.client_id,
+        to_i64(plan.now)
+    ])
+    .map_err(db)?;
+    let envelope = conn.last_insert_rowid();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let now = to_i64(plan.now);
+    let expires = to_i64(plan.expires_at);
+    let mut devices = Vec::new();
+    let mut put = |device: DeviceId, kind: &str, handle: &Handle, payload: &[u8]| {
+        let body = EnvelopeBody::Message {
+            id: plan.client_id.clone(),
+            sender: plan.sender.clone(),
+            payload: b64.encode(payload),
+        };
+        devices.push(device);
+        enqueue(
+            conn,
+            device,
+            Some(envelope),
+            kind,
+            Some(handle.as_str()),
+            &body,
+            now,
+            expires,
+        )
+    };
+    for r in &plan.recipients {
+        for (device, payload) in &r.payloads {
+            put(*device, KIND_MESSAGE, &r.handle, payload)?;
+        }
+    }
+    for (device, payload) in &plan.own {
+        put(*device, KIND_SYNC, &plan.sender.handle, payload)?;
+    }
+    Ok(SendOutcome::Accepted { devices })
+}

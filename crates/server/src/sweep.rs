@@ -1,0 +1,30 @@
+//! The periodic sweep: expires undelivered envelopes (telling their
+//! senders), stale codes and old idempotency keys.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::store::StoreError;
+use crate::App;
+
+/// Runs one sweep now; returns how many devices were sent notices.
+pub async fn once(app: &App) -> Result<usize, StoreError> {
+    let woken = app.store.expire(app.now(), app.ttl_ms()).await?;
+    app.hub.wake(&woken);
+    if !woken.is_empty() {
+        tracing::info!(notices = woken.len(), "expired undelivered envelopes");
+    }
+    Ok(woken.len())
+}
+
+/// Sweeps every `sweep_interval_secs` until the task is aborted.
+pub async fn run(app: Arc<App>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(app.config.sweep_interval_secs));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = once(&app).await {
+            tracing::error!(error = %e, "sweep failed");
+        }
+    }
+}

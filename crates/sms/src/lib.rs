@@ -1,0 +1,12 @@
+//! SMS for Tidings: the gateway interface the server sends through, the
+//! built-in simulated carrier that makes SMS work on one laptop, and the
+//! GSM 03.38 / UCS-2 encoding that real carriers need.
+
+pub mod carrier;
+pub mod encoding;
+pub mod gateway;
+pub mod inbox;
+
+pub use carrier::SimulatedCarrier;
+pub use gateway::{GatewayError, OutboundSms, SmsGateway};
+pub use inbox::{InboxMessage, Inboxes};

@@ -1,0 +1,33 @@
+//! On-device spam defence for Tidings.
+//!
+//! Messages in Tidings are end-to-end encrypted, so the server cannot look at
+//! them: spam has to be recognised on the recipient's device. This crate
+//! provides the pieces for that, as pure functions on text (no file system,
+//! clock or threads in the core logic, so it also runs in WebAssembly):
+//!
+//! - [`corpus`]: parsing labelled training data and splitting it into a
+//!   training and a held-out part without leaking texts between them;
+//! - [`classifier`]: a logistic-regression spam classifier over hashed word
+//!   and character n-grams, with a model shipped in the crate
+//!   ([`Model::shipped`]);
+//! - [`evaluation`]: precision, recall and F1 of spam detection;
+//! - [`training`]: the reproducible training pipeline behind
+//!   `tidings spam train` and `model/model.json`;
+//! - [`fingerprint`]: locality-sensitive fingerprints (SimHash) that let
+//!   devices recognise the same spam campaign despite small variations,
+//!   without revealing the message.
+
+mod features;
+mod hash;
+
+pub mod classifier;
+pub mod corpus;
+pub mod evaluation;
+pub mod fingerprint;
+pub mod training;
+
+pub use classifier::{Model, ModelError, TrainingConfig, Verdict, SPAM_THRESHOLD};
+pub use corpus::{CorpusError, Example, Label, Split};
+pub use evaluation::{evaluate, Report};
+pub use fingerprint::{hamming_distance, matches, Fingerprint, MAX_MATCH_DISTANCE};
+pub use training::{train_and_evaluate, write_model_json, TrainingReport};

@@ -1,0 +1,106 @@
+//! Campaign fingerprints: variants of one message match, unrelated messages
+//! of the corpus do not.
+
+use tidings_spam::corpus::{self, Label};
+use tidings_spam::{hamming_distance, matches, Fingerprint, MAX_MATCH_DISTANCE};
+
+/// Small deterministic PRNG (xorshift64) for picking corpus pairs.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+fn distinct_messages(label: Label) -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/train.tsv");
+    let examples = corpus::load_tsv(path).expect("data/train.tsv is part of the crate");
+    corpus::deduplicate(&examples)
+        .into_iter()
+        .filter(|e| e.label == label)
+        .map(|e| e.text)
+        .collect()
+}
+
+#[test]
+fn variants_of_one_campaign_match() {
+    let pairs = [
+        (
+            "Hi John, you have been selected to receive a £900 prize reward! To claim call 09061701461. Claim code KL341. Valid 12 hours only.",
+            "Hi Priya, you have been selected to receive a £900 prize reward! To claim call 09061701461. Claim code KL341. Valid 12 hours only.",
+        ),
+        (
+            "URGENT! Your mobile number has been awarded a £2000 bonus caller prize. Call 09058094455 from a landline, claim code 3030. Valid 12hrs",
+            "URGENT! Your mobile number has been awarded a £5000 bonus caller prize. Call 09066612345 from a landline, claim code 7741. Valid 48hrs",
+        ),
+        (
+            "Your parcel could not be delivered. Reschedule now at http://dlvr-track.co/a8Fz2 before it is returned to sender.",
+            "Your parcel could not be delivered. Reschedule now at https://parcel-help.info/q?id=771 before it is returned to sender.",
+        ),
+        (
+            "Dear Customer, your account ending 4821 has been suspended. Verify your details at www.secure-bank-login.com within 24 hours, Mark",
+            "Dear Customer, your account ending 1177 has been suspended. Verify your details at www.bank-verify-now.net within 24 hours, Sarah",
+        ),
+    ];
+    for (a, b) in pairs {
+        let d = hamming_distance(Fingerprint::of(a), Fingerprint::of(b));
+        println!("distance {d:2}: {a}");
+        assert!(
+            matches(Fingerprint::of(a), Fingerprint::of(b)),
+            "distance {d} for {a:?} / {b:?}"
+        );
+    }
+}
+
+#[test]
+fn one_word_changes_in_corpus_spam_mostly_match() {
+    let spam = distinct_messages(Label::Spam);
+    let (mut matched, mut total) = (0, 0);
+    for text in &spam {
+        let mut words: Vec<&str> = text.split_whitespace().collect();
+        if words.len() < 8 {
+            continue;
+        }
+        let middle = words.len() / 2;
+        words[middle] = "Alexandra";
+        let variant = words.join(" ");
+        total += 1;
+        if matches(Fingerprint::of(text), Fingerprint::of(&variant)) {
+            matched += 1;
+        }
+    }
+    let rate = matched as f64 / total as f64;
+    println!("one-word (name) variants of corpus spam matching: {matched}/{total} = {rate:.4}");
+    assert!(rate >= 0.95, "only {rate:.4} of name variants match");
+}
+
+#[test]
+fn unrelated_corpus_messages_rarely_match() {
+    let ham = distinct_messages(Label::Ham);
+    let fingerprints: Vec<Fingerprint> = ham.iter().map(|t| Fingerprint::of(t)).collect();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut pairs, mut false_matches, mut closest) = (0, 0, 64);
+    while pairs < 1000 {
+        let (a, b) = (rng.below(ham.len()), rng.below(ham.len()));
+        if a == b {
+            continue;
+        }
+        pairs += 1;
+        let d = hamming_distance(fingerprints[a], fingerprints[b]);
+        closest = closest.min(d);
+        if d <= MAX_MATCH_DISTANCE {
+            false_matches += 1;
+            println!("false match at distance {d}: {:?} / {:?}", ham[a], ham[b]);
+        }
+    }
+    let rate = f64::from(false_matches) / f64::from(pairs);
+    println!(
+        "SimHash false matches over {pairs} random distinct ham pairs: {false_matches} \
+         (rate {rate:.4}); closest pair {closest} bits; match threshold {MAX_MATCH_DISTANCE}"
+    );
+    assert!(rate < 0.01, "false match rate {rate}");
+}

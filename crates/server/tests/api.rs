@@ -1,0 +1,847 @@
+//! Integration tests: a real server on an ephemeral port with a temporary
+//! data directory, driven over HTTP and WebSocket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tidings_server::{App, Config, ManualClock};
+use tokio_tungstenite::tungstenite::Message;
+
+struct Server {
+    url: String,
+    app: Arc<App>,
+    clock: Arc<ManualClock>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+async fn start(tune: impl FnOnce(&mut Config)) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    tune(&mut config);
+    let clock = Arc::new(ManualClock::new());
+    let app = App::open(config, clock.clone()).expect("server opens");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let served = app.clone();
+    tokio::spawn(async move {
+        tidings_server::serve(listener, served, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("serves");
+    });
+    Server {
+        url,
+        app,
+        clock,
+        stop: Some(tx),
+        _dir: dir,
+    }
+}
+
+struct Resp {
+    status: u16,
+    body: Value,
+}
+
+async fn call(
+    server: &Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Resp {
+    let client = reqwest::Client::new();
+    let mut req = client.request(
+        method.parse().expect("method"),
+        format!("{}{path}", server.url),
+    );
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request goes through");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Resp { status, body }
+}
+
+async fn code_for(server: &Server, handle: &str) -> Result<String> {
+    let r = call(
+        server,
+        "POST",
+        "/v1/codes",
+        None,
+        Some(json!({ "handle": handle })),
+    )
+    .await;
+    if r.status != 202 {
+        return Err(anyhow!("code request: {} {}", r.status, r.body));
+    }
+    let key = r.body["handle"]
+        .as_str()
+        .expect("normalised handle")
+        .to_string();
+    let inbox = call(
+        server,
+        "GET",
+        &format!("/v1/carrier/{}", key.replace('+', "%2B")),
+        None,
+        None,
+    )
+    .await;
+    let text = inbox
+        .body
+        .as_array()
+        .and_then(|a| a.last())
+        .expect("a message")["text"]
+        .as_str()
+        .expect("text")
+        .to_string();
+    Ok(text
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("a 6-digit code")
+        .to_string())
+}
+
+#[derive(Debug, Clone)]
+struct Dev {
+    account: u64,
+    device: u64,
+    token: String,
+    handle: String,
+}
+
+async fn register(server: &Server, handle: &str) -> Dev {
+    let code = code_for(server, handle).await.expect("code");
+    let r = call(
+        server,
+        "POST",
+        "/v1/accounts",
+        None,
+        Some(json!({ "handle": handle, "code": code, "device_name": "test" })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    dev(&r.body)
+}
+
+fn dev(body: &Value) -> Dev {
+    Dev {
+        account: body["account"].as_u64().expect("account"),
+        device: body["device"].as_u64().expect("device"),
+        token: body["token"].as_str().expect("token").to_string(),
+        handle: body["handles"][0].as_str().expect("handle").to_string(),
+    }
+}
+
+async fn login(server: &Server, handle: &str) -> Resp {
+    let code = code_for(server, handle).await.expect("code");
+    call(
+        server,
+        "POST",
+        "/v1/devices",
+        None,
+        Some(json!({ "handle": handle, "code": code, "device_name": "second" })),
+    )
+    .await
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn send_body(id: &str, to: &[(&str, Vec<u64>)], own: &[u64], payload: &[u8]) -> Value {
+    json!({
+        "id": id,
+        "to": to.iter().map(|(h, ds)| json!({
+            "handle": h,
+            "devices": ds.iter().map(|d| json!({"device": d, "payload": b64(payload)})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "own": own.iter().map(|d| json!({"device": d, "payload": b64(payload)})).collect::<Vec<_>>(),
+    })
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn stream(server: &Server, token: &str) -> (Ws, Value) {
+    let url = format!("{}/v1/stream", server.url.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("ws connects");
+    ws.send(Message::Text(
+        json!({"type": "auth", "token": token}).to_string().into(),
+    ))
+    .await
+    .expect("auth sent");
+    let first = next(&mut ws).await.expect("first frame");
+    (ws, first)
+}
+
+async fn next(ws: &mut Ws) -> Option<Value> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .ok()??
+            .ok()?;
+        if let Message::Text(t) = msg {
+            return serde_json::from_str(&t).ok();
+        }
+        if let Message::Close(_) = msg {
+            return None;
+        }
+    }
+}
+
+/// The next envelope, skipping `drained` markers.
+async fn next_envelope(ws: &mut Ws) -> Option<Value> {
+    loop {
+        let f = next(ws).await?;
+        if f["type"] != "drained" {
+            return Some(f);
+        }
+    }
+}
+
+/// True when the server closes the connection (after any frames).
+async fn closes(ws: &mut Ws) -> bool {
+    for _ in 0..10 {
+        match next(ws).await {
+            None => return true,
+            Some(f) if f["type"] == "envelope" => return false,
+            Some(_) => {}
+        }
+    }
+    false
+}
+
+/// Reads envelopes until `drained`, acknowledging them.
+async fn drain(ws: &mut Ws) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let f = next(ws).await.expect("frame");
+        match f["type"].as_str() {
+            Some("envelope") => {
+                let seq = f["seq"].as_u64().expect("seq");
+                ws.send(Message::Text(
+                    json!({"type":"ack","seqs":[seq]}).to_string().into(),
+                ))
+                .await
+                .expect("ack");
+                out.push(f);
+            }
+            Some("drained") => return out,
+            other => panic!("unexpected frame {other:?}: {f}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn codes_are_single_use_limited_and_do_not_reveal_registration() {
+    let s = start(|_| {}).await;
+    let alice = register(&s, "+12025550101").await;
+    // Same answer for a registered and an unregistered number.
+    let a = call(
+        &s,
+        "POST",
+        "/v1/codes",
+        None,
+        Some(json!({"handle": "+12025550101"})),
+    )
+    .await;
+    let b = call(
+        &s,
+        "POST",
+        "/v1/codes",
+        None,
+        Some(json!({"handle": "+12025550102"})),
+    )
+    .await;
+    assert_eq!(a.status, b.status);
+    assert_eq!(a.body["expires_in_secs"], b.body["expires_in_secs"]);
+    // Wrong codes: five tries, then the code is void.
+    let code = code_for(&s, "+12025550102").await.expect("code");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for left in (0..5).rev() {
+        let r = call(
+            &s,
+            "POST",
+            "/v1/accounts",
+            None,
+            Some(json!({"handle": "+12025550102", "code": wrong, "device_name": "x"})),
+        )
+        .await;
+        assert_eq!(r.status, 403);
+        assert_eq!(r.body["error"], "bad_code");
+        if left > 0 {
+            assert!(
+                r.body["message"]
+                    .as_str()
+                    .expect("msg")
+                    .contains(&format!("{left} tries left")),
+                "{}",
+                r.body
+            );
+        }
+    }
+    let r = call(
+        &s,
+        "POST",
+        "/v1/accounts",
+        None,
+        Some(json!({"handle": "+12025550102", "code": code, "device_name": "x"})),
+    )
+    .await;
+    assert_eq!(
+        r.status, 403,
+        "the right code after five wrong tries is refused"
+    );
+    // Expiry: a code older than 10 minutes is refused.
+    let code = code_for(&s, "carol@example.org").await.expect("code");
+    s.clock.advance(10 * 60 * 1000 + 1);
+    let r = call(
+        &s,
+        "POST",
+        "/v1/accounts",
+        None,
+        Some(json!({"handle": "carol@example.org", "code": code, "device_name": "x"})),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    // Single use.
+    let code = code_for(&s, "dave@example.org").await.expect("code");
+    let body = json!({"handle": "dave@example.org", "code": code, "device_name": "x"});
+    assert_eq!(
+        call(&s, "POST", "/v1/accounts", None, Some(body.clone()))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        call(&s, "POST", "/v1/accounts", None, Some(body))
+            .await
+            .status,
+        403
+    );
+    // Registering a taken handle with a valid code says so, and login works.
+    let code = code_for(&s, "+12025550101").await.expect("code");
+    let r = call(
+        &s,
+        "POST",
+        "/v1/accounts",
+        None,
+        Some(json!({"handle": "+1 (202) 555-0101", "code": code, "device_name": "x"})),
+    )
+    .await;
+    assert_eq!(r.status, 409);
+    let r = call(
+        &s,
+        "POST",
+        "/v1/devices",
+        None,
+        Some(json!({"handle": "+12025550101", "code": code, "device_name": "x"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["account"].as_u64(), Some(alice.account));
+    // Login to an unregistered handle.
+    let r = login(&s, "erin@example.org").await;
+    assert_eq!(r.status, 404);
+    // Bad input is explained.
+    let r = call(
+        &s,
+        "POST",
+        "/v1/codes",
+        None,
+        Some(json!({"handle": "+15550101001"})),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["message"]
+        .as_str()
+        .expect("msg")
+        .contains("not a valid phone number"));
+    let r = call(&s, "POST", "/v1/codes", None, Some(json!({"nope": 1}))).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["error"], "bad_request");
+}
+
+#[tokio::test]
+async fn code_sends_are_rate_limited_per_handle_and_per_address() {
+    let s = start(|c| {
+        c.code_sends_per_handle_per_hour = 2;
+        c.code_sends_per_address_per_hour = 4;
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(
+            call(
+                &s,
+                "POST",
+                "/v1/codes",
+                None,
+                Some(json!({"handle": "a@example.org"}))
+            )
+            .await
+            .status,
+            202
+        );
+    }
+    let r = call(
+        &s,
+        "POST",
+        "/v1/codes",
+        None,
+        Some(json!({"handle": "a@example.org"})),
+    )
+    .await;
+    assert_eq!(r.status, 429);
+    assert!(r.body["retry_after_secs"].as_u64().expect("retry") > 0);
+    assert!(r.body["message"]
+        .as_str()
+        .expect("m")
+        .contains("code_sends_per_handle_per_hour"));
+    assert_eq!(
+        call(
+            &s,
+            "POST",
+            "/v1/codes",
+            None,
+            Some(json!({"handle": "b@example.org"}))
+        )
+        .await
+        .status,
+        202
+    );
+    let r = call(
+        &s,
+        "POST",
+        "/v1/codes",
+        None,
+        Some(json!({"handle": "c@example.org"})),
+    )
+    .await;
+    assert_eq!(r.status, 429);
+    assert!(r.body["message"]
+        .as_str()
+        .expect("m")
+        .contains("code_sends_per_address_per_hour"));
+    s.clock.advance(3_600_000);
+    assert_eq!(
+        call(
+            &s,
+            "POST",
+            "/v1/codes",
+            None,
+            Some(json!({"handle": "c@example.org"}))
+        )
+        .await
+        .status,
+        202
+    );
+}
+
+#[tokio::test]
+async fn every_endpoint_needs_a_valid_token() {
+    let s = start(|_| {}).await;
+    let alice = register(&s, "alice@example.org").await;
+    let forged = format!("{}.{}", alice.device, "0".repeat(64));
+    for token in [None, Some("garbage"), Some(forged.as_str())] {
+        for (method, path, body) in [
+            ("GET", "/v1/account", None),
+            ("GET", "/v1/handles", None),
+            (
+                "POST",
+                "/v1/handles",
+                Some(json!({"handle": "x@example.org", "code": "123456"})),
+            ),
+            ("GET", "/v1/devices", None),
+            ("DELETE", "/v1/devices/1", None),
+            ("POST", "/v1/directory", Some(json!({"handles": []}))),
+            ("POST", "/v1/messages", Some(json!({"id": "x", "to": []}))),
+        ] {
+            let r = call(&s, method, path, token, body).await;
+            assert_eq!(r.status, 401, "{method} {path} with {token:?}");
+        }
+    }
+    let (mut ws, first) = stream(&s, &forged).await;
+    assert_eq!(first["error"], "unauthorized");
+    assert!(next(&mut ws).await.is_none());
+    // A device of another account cannot be removed.
+    let bob = register(&s, "bob@example.org").await;
+    let r = call(
+        &s,
+        "DELETE",
+        &format!("/v1/devices/{}", bob.device),
+        Some(&alice.token),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        call(&s, "GET", "/v1/account", Some(&bob.token), None)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn delivery_online_offline_in_order_with_receipts_sync_and_idempotency() {
+    let s = start(|_| {}).await;
+    let alice = register(&s, "alice@example.org").await;
+    let bob = register(&s, "+12025550102").await;
+    let r = login(&s, "alice@example.org").await;
+    assert_eq!(r.status, 201);
+    let alice2 = dev(&r.body);
+
+    // Bob is offline: ten messages queue up.
+    for i in 0..10 {
+        let body = send_body(
+            &format!("m{i}"),
+            &[(&bob.handle, vec![bob.device])],
+            &[alice2.device],
+            format!("hello {i}").as_bytes(),
+        );
+        let r = call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body)).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["duplicate"], false);
+    }
+    // The same id again is a no-op.
+    let again = send_body(
+        "m3",
+        &[(&bob.handle, vec![bob.device])],
+        &[alice2.device],
+        b"hello 3",
+    );
+    let r = call(&s, "POST", "/v1/messages", Some(&alice.token), Some(again)).await;
+    assert_eq!(r.body["duplicate"], true);
+
+    let (mut ws, ready) = stream(&s, &bob.token).await;
+    assert_eq!(ready["type"], "ready");
+    let got = drain(&mut ws).await;
+    let ids: Vec<&str> = got
+        .iter()
+        .map(|e| e["body"]["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, (0..10).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    assert_eq!(got[0]["body"]["sender"]["handle"], "alice@example.org");
+    assert_eq!(got[0]["body"]["payload"], b64(b"hello 0"));
+
+    // Online: pushed at once.
+    let body = send_body(
+        "live",
+        &[(&bob.handle, vec![bob.device])],
+        &[alice2.device],
+        b"live",
+    );
+    assert_eq!(
+        call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body))
+            .await
+            .status,
+        200
+    );
+    let f = next_envelope(&mut ws).await.expect("pushed");
+    assert_eq!(f["body"]["id"], "live");
+    ws.send(Message::Text(
+        json!({"type":"ack","seqs":[f["seq"]]}).to_string().into(),
+    ))
+    .await
+    .expect("ack");
+
+    // Sender sync: Alice's second device has copies of all eleven.
+    let (mut ws2, _) = stream(&s, &alice2.token).await;
+    let copies = drain(&mut ws2).await;
+    let copies: Vec<&Value> = copies
+        .iter()
+        .filter(|e| e["body"]["kind"] == "message")
+        .collect();
+    assert_eq!(copies.len(), 11);
+    // Delivered receipts reach both of Alice's devices.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (mut ws1, _) = stream(&s, &alice.token).await;
+    let receipts = drain(&mut ws1).await;
+    let delivered: Vec<&Value> = receipts
+        .iter()
+        .filter(|e| e["body"]["kind"] == "delivered")
+        .collect();
+    assert_eq!(delivered.len(), 11, "{receipts:?}");
+    assert_eq!(delivered[0]["body"]["device"].as_u64(), Some(bob.device));
+    // Acknowledged envelopes are gone: a new connection gets nothing.
+    drop(ws);
+    let (mut ws, _) = stream(&s, &bob.token).await;
+    assert!(drain(&mut ws).await.is_empty());
+}
+
+#[tokio::test]
+async fn stale_device_lists_are_refused_with_the_difference() {
+    let s = start(|_| {}).await;
+    let alice = register(&s, "alice@example.org").await;
+    let bob = register(&s, "bob@example.org").await;
+    let bob2 = dev(&login(&s, "bob@example.org").await.body);
+    let body = send_body("x", &[(&bob.handle, vec![bob.device, 999])], &[], b"hi");
+    let r = call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body)).await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.body["error"], "stale_devices");
+    assert_eq!(r.body["mismatches"][0]["handle"], "bob@example.org");
+    assert_eq!(r.body["mismatches"][0]["missing"], json!([bob2.device]));
+    assert_eq!(r.body["mismatches"][0]["extra"], json!([999]));
+    // The directory gives the current list, and the retry succeeds.
+    let d = call(
+        &s,
+        "POST",
+        "/v1/directory",
+        Some(&alice.token),
+        Some(json!({"handles": ["BOB@example.org", "nobody@example.org"]})),
+    )
+    .await;
+    assert_eq!(
+        d.body["found"][0]["devices"],
+        json!([bob.device, bob2.device])
+    );
+    assert_eq!(d.body["not_found"], json!(["nobody@example.org"]));
+    let body = send_body(
+        "x",
+        &[(&bob.handle, vec![bob.device, bob2.device])],
+        &[],
+        b"hi",
+    );
+    assert_eq!(
+        call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body))
+            .await
+            .status,
+        200
+    );
+    // Unregistered recipients are named.
+    let body = send_body("y", &[("nobody@example.org", vec![1])], &[], b"hi");
+    let r = call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body)).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.body["not_registered"], json!(["nobody@example.org"]));
+}
+
+#[tokio::test]
+async fn removed_device_loses_access_and_queue_at_once() {
+    let s = start(|_| {}).await;
+    let alice = register(&s, "alice@example.org").await;
+    let bob = register(&s, "bob@example.org").await;
+    let bob2 = dev(&login(&s, "bob@example.org").await.body);
+    let (mut ws, _) = stream(&s, &bob2.token).await;
+    assert!(drain(&mut ws).await.is_empty());
+    let r = call(
+        &s,
+        "DELETE",
+        &format!("/v1/devices/{}", bob2.device),
+        Some(&bob.token),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let f = next_envelope(&mut ws).await.expect("a closing frame");
+    assert_eq!(f["error"], "device_removed");
+    assert_eq!(
+        call(&s, "GET", "/v1/account", Some(&bob2.token), None)
+            .await
+            .status,
+        401
+    );
+    let d = call(&s, "GET", "/v1/devices", Some(&bob.token), None).await;
+    assert_eq!(d.body.as_array().expect("list").len(), 1);
+    let body = send_body("z", &[(&bob.handle, vec![bob.device])], &[], b"hi");
+    assert_eq!(
+        call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn undelivered_envelopes_expire_and_the_sender_is_told() {
+    let s = start(|_| {}).await;
+    let alice = register(&s, "alice@example.org").await;
+    let bob = register(&s, "bob@example.org").await;
+    let body = send_body("old", &[(&bob.handle, vec![bob.device])], &[], b"hi");
+    assert_eq!(
+        call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body))
+            .await
+            .status,
+        200
+    );
+    s.clock.advance(29 * 24 * 3_600_000);
+    tidings_server::sweep::once(&s.app).await.expect("sweep");
+    let (mut ws, _) = stream(&s, &alice.token).await;
+    assert!(
+        drain(&mut ws).await.is_empty(),
+        "nothing expires before 30 days"
+    );
+    s.clock.advance(24 * 3_600_000 + 1);
+    assert_eq!(tidings_server::sweep::once(&s.app).await.expect("sweep"), 1);
+    let f = next_envelope(&mut ws).await.expect("failure notice pushed");
+    assert_eq!(f["body"]["kind"], "failed");
+    assert_eq!(f["body"]["id"], "old");
+    assert_eq!(f["body"]["reason"], "expired");
+    let (mut bws, _) = stream(&s, &bob.token).await;
+    assert!(
+        drain(&mut bws).await.is_empty(),
+        "the expired envelope is gone"
+    );
+}
+
+#[tokio::test]
+async fn typing_is_pushed_to_connected_devices_and_never_stored() {
+    let s = start(|_| {}).await;
+    let alice = register(&s, "alice@example.org").await;
+    let bob = register(&s, "bob@example.org").await;
+    let mut body = send_body("t1", &[(&bob.handle, vec![bob.device])], &[], b"typing");
+    body["ephemeral"] = json!(true);
+    assert_eq!(
+        call(
+            &s,
+            "POST",
+            "/v1/messages",
+            Some(&alice.token),
+            Some(body.clone())
+        )
+        .await
+        .status,
+        200
+    );
+    let (mut ws, _) = stream(&s, &bob.token).await;
+    assert!(
+        drain(&mut ws).await.is_empty(),
+        "typing while offline is not stored"
+    );
+    body["id"] = json!("t2");
+    assert_eq!(
+        call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body))
+            .await
+            .status,
+        200
+    );
+    let f = next_envelope(&mut ws).await.expect("typing pushed");
+    assert_eq!(f["body"]["kind"], "ephemeral");
+    assert_eq!(f["seq"], 0);
+}
+
+#[tokio::test]
+async fn every_limit_is_enforced_with_a_clear_error() {
+    let s = start(|c| {
+        c.max_payload_bytes = 100;
+        c.max_recipients = 2;
+        c.max_group_members = 3;
+        c.max_queue_per_device = 3;
+        c.max_connections_per_account = 1;
+        c.max_body_bytes = 16 * 1024;
+        c.max_frame_bytes = 1024;
+        c.max_devices = 2;
+    })
+    .await;
+    let alice = register(&s, "alice@example.org").await;
+    let bob = register(&s, "bob@example.org").await;
+    let carol = register(&s, "carol@example.org").await;
+    let dave = register(&s, "dave@example.org").await;
+    // Payload bytes per device.
+    let body = send_body("p", &[(&bob.handle, vec![bob.device])], &[], &[0u8; 101]);
+    let r = call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body)).await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (429, Some("payload_too_large"))
+    );
+    // Recipients per send.
+    let body = send_body(
+        "r",
+        &[
+            (&bob.handle, vec![bob.device]),
+            (&carol.handle, vec![carol.device]),
+            (&dave.handle, vec![dave.device]),
+        ],
+        &[],
+        b"x",
+    );
+    let r = call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body)).await;
+    assert_eq!(r.body["error"], "too_many_recipients");
+    // Queued envelopes per device: the fourth is refused, the first three kept.
+    for i in 0..3 {
+        let body = send_body(
+            &format!("q{i}"),
+            &[(&bob.handle, vec![bob.device])],
+            &[],
+            b"x",
+        );
+        assert_eq!(
+            call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body))
+                .await
+                .status,
+            200
+        );
+    }
+    let body = send_body("q3", &[(&bob.handle, vec![bob.device])], &[], b"x");
+    let r = call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body)).await;
+    assert_eq!(r.body["error"], "queue_full");
+    // Others are still served.
+    let body = send_body("c", &[(&carol.handle, vec![carol.device])], &[], b"x");
+    assert_eq!(
+        call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body))
+            .await
+            .status,
+        200
+    );
+    // Request body size.
+    let big = json!({"id": "b", "to": [{"handle": "bob@example.org", "devices": [{"device": 1, "payload": "A".repeat(20_000)}]}]});
+    let r = call(&s, "POST", "/v1/messages", Some(&alice.token), Some(big)).await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (413, Some("body_too_large"))
+    );
+    // Devices per account.
+    assert_eq!(login(&s, "bob@example.org").await.status, 201);
+    let r = login(&s, "bob@example.org").await;
+    assert_eq!(r.body["error"], "too_many_devices");
+    // Connections per account (one allowed): a second device is refused.
+    let devices = call(&s, "GET", "/v1/devices", Some(&bob.token), None).await;
+    assert_eq!(devices.body.as_array().expect("list").len(), 2);
+    let (mut ws, _) = stream(&s, &bob.token).await;
+    let got = drain(&mut ws).await;
+    assert_eq!(got.len(), 3, "the queued messages survive the refusals");
+    let r = login(&s, "carol@example.org").await;
+    let carol2 = dev(&r.body);
+    let (_cws, _) = stream(&s, &carol.token).await;
+    let (mut cws2, first) = stream(&s, &carol2.token).await;
+    assert_eq!(first["error"], "too_many_connections");
+    assert!(closes(&mut cws2).await);
+    // WebSocket frame size: an oversized frame closes that connection only.
+    ws.send(Message::Text("x".repeat(2048).into()))
+        .await
+        .expect("sent");
+    assert!(closes(&mut ws).await);
+    assert_eq!(
+        call(&s, "GET", "/v1/account", Some(&bob.token), None)
+            .await
+            .status,
+        200
+    );
+}

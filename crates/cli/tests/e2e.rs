@@ -1,0 +1,426 @@
+//! End-to-end tests: the built `tidings` binary as server and as client.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tidings");
+
+struct Server {
+    child: Child,
+    url: String,
+    data: PathBuf,
+}
+
+impl Server {
+    fn start(data: &Path, listen: &str) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", listen, "--data"])
+            .arg(data)
+            .env("TIDINGS_CODE_SENDS_PER_ADDRESS_PER_HOUR", "100000")
+            .env("TIDINGS_CODE_CHECKS_PER_ADDRESS_PER_HOUR", "100000")
+            .env("TIDINGS_SENDS_PER_ACCOUNT_PER_MINUTE", "1000000")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the server starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("a first line");
+        let url = line
+            .trim()
+            .strip_prefix("tidings: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Server {
+            child,
+            url,
+            data: data.to_path_buf(),
+        }
+    }
+
+    fn addr(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
+    }
+
+    fn kill9(mut self) -> (PathBuf, String) {
+        let _ = Command::new("kill")
+            .args(["-9", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        (self.data.clone(), self.addr())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tg(server: &Server, profile: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--server")
+        .arg(&server.url)
+        .arg("--profile")
+        .arg(profile)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("tidings runs")
+}
+
+fn ok(out: Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn json(out: Output) -> Value {
+    serde_json::from_str(ok(out).trim()).expect("JSON output")
+}
+
+fn code(server: &Server, handle: &str) -> String {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let inbox = json(tg(
+        server,
+        tmp.path(),
+        &["--json", "carrier", "inbox", handle],
+    ));
+    let text = inbox.as_array().and_then(|a| a.last()).expect("a message")["text"]
+        .as_str()
+        .expect("text")
+        .to_string();
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("a code")
+        .to_string()
+}
+
+fn enroll(server: &Server, profile: &Path, verb: &str, kind: &str, handle: &str) {
+    let first = ok(tg(server, profile, &[verb, kind, handle]));
+    assert!(first.contains("run `tidings"), "{first}");
+    let c = code(server, handle);
+    ok(tg(server, profile, &[verb, kind, handle, "--code", &c]));
+}
+
+fn show(server: &Server, profile: &Path, target: &[&str]) -> Vec<Value> {
+    let mut args = vec!["--json", "show"];
+    args.extend_from_slice(target);
+    json(tg(server, profile, &args))
+        .as_array()
+        .expect("a list")
+        .clone()
+}
+
+fn bodies(messages: &[Value]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|m| m["body"].as_str().expect("body").to_string())
+        .collect()
+}
+
+#[test]
+fn two_accounts_three_devices_receipts_sync_groups() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(&server, &p("alice"), "register", "--phone", "+12025550101");
+    enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+    enroll(&server, &p("carol"), "register", "--phone", "+442079460123");
+
+    // Offline delivery, in order.
+    for text in ["one", "two", "three"] {
+        ok(tg(&server, &p("alice"), &["send", "bob@example.org", text]));
+    }
+    // Bob adds a second device; Alice's cached device list is now stale.
+    enroll(&server, &p("bob2"), "login", "--email", "bob@example.org");
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "bob@example.org", "four"],
+    ));
+    ok(tg(&server, &p("bob"), &["sync"]));
+    let got = show(&server, &p("bob"), &["+12025550101"]);
+    assert_eq!(bodies(&got), ["one", "two", "three", "four"]);
+    // The device added later receives only what was sent after it joined.
+    ok(tg(&server, &p("bob2"), &["sync"]));
+    assert_eq!(
+        bodies(&show(&server, &p("bob2"), &["+12025550101"])),
+        ["four"]
+    );
+
+    // Sender sync: Bob's reply shows up on his second device as his own.
+    ok(tg(
+        &server,
+        &p("bob"),
+        &["send", "+1 202 555 0101", "hi alice"],
+    ));
+    ok(tg(&server, &p("bob2"), &["sync"]));
+    let on_bob2 = show(&server, &p("bob2"), &["+12025550101"]);
+    assert_eq!(on_bob2.last().expect("reply")["body"], "hi alice");
+    assert_eq!(on_bob2.last().expect("reply")["outgoing"], true);
+
+    // Delivered and read receipts.
+    ok(tg(&server, &p("bob"), &["read", "+12025550101"]));
+    ok(tg(&server, &p("alice"), &["sync"]));
+    let on_alice = show(&server, &p("alice"), &["bob@example.org"]);
+    let four = on_alice.iter().find(|m| m["body"] == "four").expect("four");
+    assert_eq!(four["delivered_to"].as_array().expect("list").len(), 2);
+    assert_eq!(four["state"], "read");
+    assert_eq!(on_alice.last().expect("reply")["body"], "hi alice");
+    // Bob's other device learns the messages were read.
+    ok(tg(&server, &p("bob2"), &["sync"]));
+    let chats = json(tg(&server, &p("bob2"), &["--json", "chats"]));
+    assert_eq!(chats[0]["unread"], 0);
+
+    // Read receipts can be turned off.
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["settings", "--read-receipts", "off"],
+    ));
+    ok(tg(&server, &p("alice"), &["read", "bob@example.org"]));
+    ok(tg(&server, &p("bob"), &["sync"]));
+    let mine = show(&server, &p("bob"), &["+12025550101"]);
+    assert_ne!(mine.last().expect("reply")["state"], "read");
+
+    // A group of three.
+    let sent = json(tg(
+        &server,
+        &p("alice"),
+        &[
+            "--json",
+            "send",
+            "bob@example.org",
+            "+442079460123",
+            "group hello",
+        ],
+    ));
+    let group = sent["conversation"].as_str().expect("key").to_string();
+    assert!(group.starts_with("group:"));
+    ok(tg(&server, &p("carol"), &["sync"]));
+    ok(tg(&server, &p("carol"), &["send", &group, "carol here"]));
+    for who in ["bob", "bob2", "alice"] {
+        ok(tg(&server, &p(who), &["sync"]));
+        assert_eq!(
+            bodies(&show(&server, &p(who), &[&group])),
+            ["group hello", "carol here"],
+            "{who}"
+        );
+    }
+    // Members are removed by a message every member sees.
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["group", "remove", &group, "+442079460123"],
+    ));
+    for who in ["bob", "carol"] {
+        ok(tg(&server, &p(who), &["sync"]));
+        let last = show(&server, &p(who), &[&group])
+            .last()
+            .cloned()
+            .expect("event");
+        assert_eq!(last["kind"], "event");
+        assert!(
+            last["body"]
+                .as_str()
+                .expect("text")
+                .contains("removed +442079460123"),
+            "{who}: {last}"
+        );
+    }
+    ok(tg(&server, &p("alice"), &["send", &group, "without carol"]));
+    ok(tg(&server, &p("carol"), &["sync"]));
+    assert!(!bodies(&show(&server, &p("carol"), &[&group])).contains(&"without carol".to_string()));
+
+    // Clear errors with a non-zero exit.
+    let out = tg(&server, &p("alice"), &["send", "nobody@example.org", "hi"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("not on Tidings"), "{err}");
+    let long = "x".repeat(70_000);
+    let out = tg(&server, &p("alice"), &["send", "bob@example.org", &long]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("text too long"));
+    let out = tg(&server, &p("nobody"), &["chats"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not signed in"));
+}
+
+#[test]
+fn online_delivery_is_pushed_and_devices_can_be_removed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(
+        &server,
+        &p("alice"),
+        "register",
+        "--email",
+        "alice@example.org",
+    );
+    enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+    let listener = Command::new(BIN)
+        .args(["--server", &server.url, "--profile"])
+        .arg(p("bob"))
+        .args(["--json", "sync", "--wait", "4"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sync runs");
+    std::thread::sleep(Duration::from_millis(800));
+    ok(tg(&server, &p("alice"), &["typing", "bob@example.org"]));
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "bob@example.org", "are you there?"],
+    ));
+    let out = listener.wait_with_output().expect("sync ends");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"event\":\"typing\""), "{text}");
+    assert!(text.contains("are you there?"), "{text}");
+
+    enroll(
+        &server,
+        &p("alice2"),
+        "login",
+        "--email",
+        "alice@example.org",
+    );
+    let devices = json(tg(&server, &p("alice"), &["--json", "devices"]));
+    let second = devices[1]["id"].as_u64().expect("id").to_string();
+    ok(tg(&server, &p("alice"), &["devices", "remove", &second]));
+    let out = tg(&server, &p("alice2"), &["sync"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        json(tg(&server, &p("alice"), &["--json", "devices"]))
+            .as_array()
+            .expect("list")
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loses_no_acknowledged_message_and_duplicates_none() {
+    use tidings_client::Api;
+    use tidings_proto::api::{DevicePayload, RecipientPayloads, SendRequest};
+    use tidings_proto::stream::{EnvelopeBody, ServerFrame};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start(&data, "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(
+        &server,
+        &p("alice"),
+        "register",
+        "--email",
+        "alice@example.org",
+    );
+    enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+    let creds = |n: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(p(n).join("device.json")).expect("credentials"))
+            .expect("json")
+    };
+    let (alice, bob) = (creds("alice"), creds("bob"));
+    let url = server.url.clone();
+    let alice_api = Api::new(&url, Some(alice["token"].as_str().expect("t").to_string()));
+    let bob_device = bob["device"].as_u64().expect("device");
+    let request = move |i: usize| SendRequest {
+        id: format!("crash-{i}"),
+        from: None,
+        to: vec![RecipientPayloads {
+            handle: "bob@example.org".into(),
+            devices: vec![DevicePayload {
+                device: bob_device,
+                payload: "aGVsbG8=".into(),
+            }],
+        }],
+        own: Vec::new(),
+        ephemeral: false,
+    };
+
+    // Four senders fire continuously until the server is killed under them;
+    // each stops at its first failure.
+    const MAX_PER_SENDER: usize = 100_000;
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let api = alice_api.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for k in 0..MAX_PER_SENDER {
+                let i = k * 4 + w;
+                match api.send(&request(i)).await {
+                    Ok(_) => acked.push(i),
+                    Err(_) => return (acked, Some(i)),
+                }
+            }
+            (acked, None)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (data, addr) = server.kill9();
+    let mut acked = Vec::new();
+    let mut failed = Vec::new();
+    for t in tasks {
+        let (a, f) = t.await.expect("sender");
+        acked.extend(a);
+        failed.extend(f);
+    }
+    let total = acked.len() + failed.len();
+    assert!(
+        !acked.is_empty(),
+        "some sends were acknowledged before the kill"
+    );
+    assert_eq!(failed.len(), 4, "the kill interrupted every sender");
+
+    // Restart on the same port and data; retry what was not acknowledged,
+    // with the same ids.
+    let server = Server::start(&data, &addr);
+    for i in &failed {
+        alice_api.send(&request(*i)).await.expect("retry succeeds");
+    }
+    let bob_api = Api::new(
+        &server.url,
+        Some(bob["token"].as_str().expect("t").to_string()),
+    );
+    let mut stream = bob_api.stream().await.expect("stream");
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    loop {
+        match stream.next().await.expect("frame") {
+            Some(ServerFrame::Envelope(env)) => {
+                if let EnvelopeBody::Message { id, .. } = &env.body {
+                    *seen.entry(id.clone()).or_default() += 1;
+                }
+                stream.ack(vec![env.seq]).await.expect("ack");
+            }
+            Some(ServerFrame::Drained) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    for i in &acked {
+        assert_eq!(
+            seen.get(&format!("crash-{i}")),
+            Some(&1),
+            "acknowledged message {i}"
+        );
+    }
+    assert_eq!(seen.len(), total, "every message arrived");
+    assert!(seen.values().all(|n| *n == 1), "no duplicates");
+    eprintln!(
+        "crash test: {} acknowledged before the kill, {} retried after",
+        acked.len(),
+        failed.len()
+    );
+}

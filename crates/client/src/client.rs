@@ -823,17 +823,7 @@ impl Client {
     }
 
     fn conversation_of(&self, account: u64, id: &str) -> Result<String, ClientError> {
-        for c in self.local.conversations()? {
-            if self
-                .local
-                .messages(&c.key)?
-                .iter()
-                .any(|m| m.author_account == account && m.id == id)
-            {
-                return Ok(c.key);
-            }
-        }
-        Ok(String::new())
+        Ok(self.local.conversation_of(account, id)?.unwrap_or_default())
     }
 }
 

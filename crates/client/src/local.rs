@@ -286,6 +286,22 @@ impl Local {
         Ok(Inserted::New)
     }
 
+    /// The conversation a message is in, if stored.
+    pub fn conversation_of(
+        &self,
+        author_account: u64,
+        id: &str,
+    ) -> Result<Option<String>, LocalError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT conv FROM messages WHERE author_account = ? AND msg_id = ?",
+                params![author_account as i64, id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Sets the state of one of this account's messages.
     pub fn set_state(&self, author_account: u64, id: &str, state: &str) -> Result<(), LocalError> {
         self.conn.execute(

@@ -366,12 +366,11 @@ fn notify_account(
     Ok(())
 }
 
+/// What a queue entry was: its envelope, kind and addressed handle.
+type Dequeued = (Option<i64>, String, Option<String>);
+
 /// Deletes one queue entry and returns what it was.
-fn dequeue(
-    conn: &Connection,
-    device: DeviceId,
-    seq: u64,
-) -> Result<Option<(Option<i64>, String, Option<String>)>, StoreError> {
+fn dequeue(conn: &Connection, device: DeviceId, seq: u64) -> Result<Option<Dequeued>, StoreError> {
     let row = conn
         .prepare_cached(
             "DELETE FROM queue WHERE device_id = ? AND seq = ? RETURNING envelope_id, kind, handle",

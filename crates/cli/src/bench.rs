@@ -104,18 +104,14 @@ pub async fn run(server: &str, args: &BenchArgs) -> Result<()> {
         devices.push(register(server, run_id, i).await?);
     }
     let start = Instant::now();
+    // (latency, receipt time since start) of every delivered message.
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(args.messages)));
     let mut receivers = Vec::new();
     for (api, _) in &devices {
         let mut stream = api.stream().await?;
         let lat = latencies.clone();
-        let expected = args.messages;
         receivers.push(tokio::spawn(async move {
-            loop {
-                let frame = match stream.next().await {
-                    Ok(Some(f)) => f,
-                    _ => return,
-                };
+            while let Ok(Some(frame)) = stream.next().await {
                 let ServerFrame::Envelope(env) = frame else {
                     continue;
                 };
@@ -124,16 +120,12 @@ pub async fn run(server: &str, args: &BenchArgs) -> Result<()> {
                         .decode(payload)
                         .unwrap_or_default();
                     let mut ts = [0u8; 8];
-                    ts.copy_from_slice(&bytes[..8]);
-                    let sent = Duration::from_nanos(u64::from_le_bytes(ts));
-                    let mut l = lat.lock().await;
-                    l.push(start.elapsed().saturating_sub(sent));
-                    if l.len() >= expected {
-                        drop(l);
-                        let _ = stream.ack(vec![env.seq]).await;
-                        stream.close().await;
-                        return;
+                    if bytes.len() >= 8 {
+                        ts.copy_from_slice(&bytes[..8]);
                     }
+                    let now = start.elapsed();
+                    let sent = Duration::from_nanos(u64::from_le_bytes(ts));
+                    lat.lock().await.push((now.saturating_sub(sent), now));
                 }
                 if stream.ack(vec![env.seq]).await.is_err() {
                     return;
@@ -190,17 +182,20 @@ pub async fn run(server: &str, args: &BenchArgs) -> Result<()> {
         s.await.context("sender task")?.context("sending")?;
     }
     let sent_in = began.elapsed();
-    let wait = tokio::time::timeout(Duration::from_secs(120), async {
-        for r in receivers {
-            let _ = r.await;
-        }
-    })
-    .await;
-    let elapsed = began.elapsed();
-    let mut lat = latencies.lock().await.clone();
-    if wait.is_err() {
-        eprintln!("warning: not every message arrived within 120 s");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while latencies.lock().await.len() < args.messages && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    for r in &receivers {
+        r.abort();
+    }
+    let received = latencies.lock().await.clone();
+    if received.len() < args.messages {
+        eprintln!("warning: not every message arrived within 300 s");
+    }
+    let last = received.iter().map(|(_, at)| *at).max().unwrap_or_default();
+    let elapsed = last.saturating_sub(began.duration_since(start));
+    let mut lat: Vec<Duration> = received.iter().map(|(l, _)| *l).collect();
     lat.sort();
     let delivered = lat.len();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;

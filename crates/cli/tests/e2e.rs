@@ -50,9 +50,8 @@ impl Server {
     }
 
     fn kill9(mut self) -> (PathBuf, String) {
-        let _ = Command::new("kill")
-            .args(["-9", &self.child.id().to_string()])
-            .status();
+        // `Child::kill` sends SIGKILL on Unix: no chance to flush anything.
+        let _ = self.child.kill();
         let _ = self.child.wait();
         (self.data.clone(), self.addr())
     }
@@ -422,5 +421,41 @@ async fn sigkill_loses_no_acknowledged_message_and_duplicates_none() {
         "crash test: {} acknowledged before the kill, {} retried after",
         acked.len(),
         failed.len()
+    );
+}
+
+#[test]
+fn sigterm_shuts_down_gracefully_and_keeps_what_was_acknowledged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data, "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(
+        &server,
+        &p("alice"),
+        "register",
+        "--email",
+        "alice@example.org",
+    );
+    enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "bob@example.org", "before the restart"],
+    ));
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", server.child.id())])
+        .status()
+        .expect("sh runs");
+    assert!(status.success());
+    let exit = server.child.wait().expect("server exits");
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+    let addr = server.addr();
+    drop(server);
+    let server = Server::start(&data, &addr);
+    ok(tg(&server, &p("bob"), &["sync"]));
+    assert_eq!(
+        bodies(&show(&server, &p("bob"), &["alice@example.org"])),
+        ["before the restart"]
     );
 }

@@ -67,6 +67,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let n = client
                 .sync(Duration::from_secs(*wait), |e| output::event(json, e))
                 .await?;
+            client.ensure_keys().await?;
             if !json && n == 0 {
                 println!("nothing new");
             }
@@ -355,6 +356,11 @@ async fn enroll(cli: &Cli, handle: &str, code: Option<&str>, kind: Enroll) -> Re
         }
     };
     let saved = Client::save(&profile, server(cli), creds)?;
+    let client = Client::open(profile.clone(), Some(server(cli)))?;
+    client
+        .ensure_keys()
+        .await
+        .context("publishing this device's encryption keys (run `tidings sync` to retry)")?;
     if cli.json {
         output::json(&serde_json::json!({
             "account": saved.account, "device": saved.device, "handles": saved.handles,

@@ -459,3 +459,133 @@ fn sigterm_shuts_down_gracefully_and_keeps_what_was_acknowledged() {
         ["before the restart"]
     );
 }
+
+/// Every way `needle` could appear in a file: raw, or base64-encoded at any
+/// of the three byte alignments (payloads travel as base64 inside JSON).
+fn forms(needle: &[u8]) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut out = vec![needle.to_vec()];
+    for pad in 0..3 {
+        let mut bytes = vec![0u8; pad];
+        bytes.extend_from_slice(needle);
+        let text = b64.encode(&bytes);
+        let start = if pad == 0 { 0 } else { 4 };
+        let end = text.len().saturating_sub(4);
+        out.push(text.as_bytes()[start..end].to_vec());
+    }
+    out
+}
+
+fn hits(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let forms = forms(needle);
+    for entry in walk(dir) {
+        let bytes = std::fs::read(&entry).expect("readable");
+        if forms
+            .iter()
+            .any(|f| bytes.windows(f.len()).any(|w| w == f.as_slice()))
+        {
+            found.push(entry.display().to_string());
+        }
+    }
+    found
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("readable dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_server_stores_no_content_in_plaintext() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start(&data, "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(
+        &server,
+        &p("alice"),
+        "register",
+        "--email",
+        "alice@example.org",
+    );
+    enroll(
+        &server,
+        &p("alice2"),
+        "login",
+        "--email",
+        "alice@example.org",
+    );
+    enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+    enroll(
+        &server,
+        &p("carol"),
+        "register",
+        "--email",
+        "carol@example.org",
+    );
+    let marker = "MARKER-7f3a9c1e-unique-content";
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "bob@example.org", &format!("direct {marker}")],
+    ));
+    let sent = json(tg(
+        &server,
+        &p("alice"),
+        &[
+            "--json",
+            "send",
+            "bob@example.org",
+            "carol@example.org",
+            &format!("group {marker}"),
+        ],
+    ));
+    let group = sent["conversation"].as_str().expect("key").to_string();
+    let group_id = group.trim_start_matches("group:").to_string();
+    ok(tg(&server, &p("alice"), &["typing", &group]));
+    ok(tg(&server, &p("bob"), &["sync"]));
+    ok(tg(
+        &server,
+        &p("bob"),
+        &["send", &group, &format!("reply {marker}")],
+    ));
+    ok(tg(&server, &p("bob"), &["read", "alice@example.org"]));
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["group", "remove", &group, "carol@example.org"],
+    ));
+    // Leave some of it undelivered (queued on the server) and some delivered.
+    ok(tg(&server, &p("carol"), &["sync"]));
+    assert_eq!(
+        bodies(&show(&server, &p("carol"), &[&group]))[..2],
+        [format!("group {marker}"), format!("reply {marker}")]
+    );
+    // The scanner finds plaintext where it is: the clients' local stores.
+    assert!(
+        !hits(&p("carol"), marker.as_bytes()).is_empty(),
+        "the scan can find the marker"
+    );
+    assert!(!hits(&p("carol"), group_id.as_bytes()).is_empty());
+    drop(server);
+    assert_eq!(
+        hits(&data, marker.as_bytes()),
+        Vec::<String>::new(),
+        "message text on the server"
+    );
+    assert_eq!(
+        hits(&data, group_id.as_bytes()),
+        Vec::<String>::new(),
+        "group id on the server"
+    );
+}

@@ -6,9 +6,9 @@ use futures_util::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tidings_proto::api::{
-    AccountInfo, AddHandleRequest, CodeRequest, CodeSent, DeviceCredentials, DeviceInfo,
-    DirectoryRequest, DirectoryResponse, ErrorBody, Limits, LoginRequest, RegisterRequest,
-    SendAccepted, SendRequest,
+    AccountInfo, AddHandleRequest, ClaimResponse, CodeRequest, CodeSent, DeviceCredentials,
+    DeviceInfo, DevicesRequest, DirectoryRequest, DirectoryResponse, ErrorBody, IdentitiesResponse,
+    KeyCount, Limits, LoginRequest, RegisterRequest, SendAccepted, SendRequest, UploadKeys,
 };
 use tidings_proto::stream::{ClientFrame, ServerFrame};
 use tidings_proto::Handle;
@@ -199,6 +199,36 @@ impl Api {
     /// `POST /v1/messages`.
     pub async fn send(&self, req: &SendRequest) -> Result<SendAccepted, ApiError> {
         self.call(reqwest::Method::POST, "/v1/messages", Some(req))
+            .await
+    }
+
+    /// `POST /v1/keys`.
+    pub async fn upload_keys(&self, req: &UploadKeys) -> Result<KeyCount, ApiError> {
+        self.call(reqwest::Method::POST, "/v1/keys", Some(req))
+            .await
+    }
+
+    /// `GET /v1/keys`.
+    pub async fn key_count(&self) -> Result<KeyCount, ApiError> {
+        self.call(reqwest::Method::GET, "/v1/keys", None::<&()>)
+            .await
+    }
+
+    /// `POST /v1/keys/claim`.
+    pub async fn claim_keys(&self, devices: &[u64]) -> Result<ClaimResponse, ApiError> {
+        let body = DevicesRequest {
+            devices: devices.to_vec(),
+        };
+        self.call(reqwest::Method::POST, "/v1/keys/claim", Some(&body))
+            .await
+    }
+
+    /// `POST /v1/keys/identities`.
+    pub async fn identities(&self, devices: &[u64]) -> Result<IdentitiesResponse, ApiError> {
+        let body = DevicesRequest {
+            devices: devices.to_vec(),
+        };
+        self.call(reqwest::Method::POST, "/v1/keys/identities", Some(&body))
             .await
     }
 

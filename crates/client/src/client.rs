@@ -10,9 +10,10 @@ use tidings_proto::stream::{Envelope, EnvelopeBody, ServerFrame};
 use tidings_proto::Handle;
 
 use crate::api::{Api, ApiError};
-use crate::content::{Content, Group, MessageRef, MAX_TEXT_BYTES};
 use crate::local::{Inserted, Local, LocalError, StoredMessage};
 use crate::profile::{Credentials, Profile, ProfileError};
+use tidings_core::content::{Content, Group, MessageRef, MAX_TEXT_BYTES};
+use tidings_core::crypto::CryptoError;
 
 /// How many times a send is retried after a stale device list.
 pub const MAX_STALE_RETRIES: usize = 3;
@@ -39,6 +40,9 @@ pub enum ClientError {
     /// The user asked for something impossible.
     #[error("{0}")]
     Usage(String),
+    /// End-to-end encryption failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
 }
 
 /// Something that happened, for the user to see.
@@ -94,6 +98,7 @@ pub struct Client {
     creds: Credentials,
     local: Local,
     profile: Profile,
+    pickle_key: [u8; 32],
 }
 
 fn now_ms() -> u64 {
@@ -122,11 +127,13 @@ impl Client {
         let base = server.unwrap_or(&creds.server).to_string();
         let api = Api::new(&base, Some(creds.token.clone()));
         let local = Local::open(&profile.store_path())?;
+        let pickle_key = profile.pickle_key()?;
         Ok(Client {
             api,
             creds,
             local,
             profile,
+            pickle_key,
         })
     }
 
@@ -166,6 +173,11 @@ impl Client {
     /// The profile.
     pub fn profile(&self) -> &Profile {
         &self.profile
+    }
+
+    /// The key that encrypts keys and sessions at rest.
+    pub(crate) fn pickle_key(&self) -> &[u8; 32] {
+        &self.pickle_key
     }
 
     fn my_handle(&self) -> String {
@@ -383,38 +395,39 @@ impl Client {
         ephemeral: bool,
     ) -> Result<SendAccepted, ClientError> {
         let bytes = content.to_bytes();
-        let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let b64 = base64::engine::general_purpose::STANDARD;
         let mut refresh_handles: Vec<Handle> = Vec::new();
         let mut refresh_own = false;
         let mut stale_retries = 0;
         let mut network_retries = 0;
         loop {
-            let mut to = Vec::with_capacity(recipients.len());
+            let mut targets = Vec::with_capacity(recipients.len());
             for h in recipients {
-                let devices = self.devices_of(h, refresh_handles.contains(h)).await?;
-                to.push(RecipientPayloads {
-                    handle: h.to_string(),
-                    devices: devices
-                        .into_iter()
-                        .map(|device| DevicePayload {
-                            device,
-                            payload: b64.clone(),
-                        })
-                        .collect(),
-                });
+                targets.push((h, self.devices_of(h, refresh_handles.contains(h)).await?));
             }
-            let own = if ephemeral {
+            let own_devices = if ephemeral {
                 Vec::new()
             } else {
-                self.own_devices(refresh_own)
-                    .await?
-                    .into_iter()
-                    .map(|device| DevicePayload {
-                        device,
-                        payload: b64.clone(),
-                    })
-                    .collect()
+                self.own_devices(refresh_own).await?
             };
+            let all: Vec<u64> = targets
+                .iter()
+                .flat_map(|(_, ds)| ds.iter().copied())
+                .chain(own_devices.iter().copied())
+                .collect();
+            let ciphertexts = self.encrypt_for(&all, &bytes).await?;
+            let payload = |device: u64| DevicePayload {
+                device,
+                payload: b64.encode(&ciphertexts[&device]),
+            };
+            let to = targets
+                .iter()
+                .map(|(h, ds)| RecipientPayloads {
+                    handle: h.to_string(),
+                    devices: ds.iter().map(|d| payload(*d)).collect(),
+                })
+                .collect();
+            let own = own_devices.iter().map(|d| payload(*d)).collect();
             let req = SendRequest {
                 id: id.to_string(),
                 from: None,
@@ -605,7 +618,7 @@ impl Client {
                 None => break,
                 Some(ServerFrame::Envelope(env)) => {
                     let seq = env.seq;
-                    for event in self.handle_envelope(env)? {
+                    for event in self.handle_envelope(env).await? {
                         count += 1;
                         on_event(&event);
                     }
@@ -640,7 +653,7 @@ impl Client {
 
     /// Files one envelope in the local store; returns what the user should
     /// see (nothing for a duplicate).
-    pub fn handle_envelope(&mut self, env: Envelope) -> Result<Vec<Event>, ClientError> {
+    pub async fn handle_envelope(&mut self, env: Envelope) -> Result<Vec<Event>, ClientError> {
         let me = self.creds.account;
         match env.body {
             EnvelopeBody::Message {
@@ -648,9 +661,39 @@ impl Client {
                 sender,
                 payload,
             } => {
-                let Some(content) = decode_content(&payload) else {
-                    tracing::warn!(sender = %sender.handle, "undecodable message dropped");
-                    return Ok(Vec::new());
+                let content = match self.open_payload(sender.device, &payload).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(sender = %sender.handle, error = %e, "a message could not be decrypted");
+                        let from = sender.handle.to_string();
+                        let note = format!("(a message from {from} could not be decrypted: {e})");
+                        self.local.upsert_conversation(
+                            &from,
+                            std::slice::from_ref(&from),
+                            env.at,
+                        )?;
+                        let inserted = self.local.insert_message(
+                            &from,
+                            sender.account,
+                            &from,
+                            &id,
+                            false,
+                            "event",
+                            &note,
+                            env.at,
+                            "undecryptable",
+                        )?;
+                        if inserted == Inserted::Duplicate {
+                            return Ok(Vec::new());
+                        }
+                        let stored = self
+                            .local
+                            .messages(&from)?
+                            .into_iter()
+                            .rev()
+                            .find(|m| m.id == id);
+                        return Ok(stored.map(Event::Message).into_iter().collect());
+                    }
                 };
                 let ours = sender.account == me;
                 let from = sender.handle.to_string();
@@ -778,7 +821,7 @@ impl Client {
             }
             EnvelopeBody::Ephemeral { sender, payload } => {
                 let from = sender.handle.to_string();
-                match decode_content(&payload) {
+                match self.open_payload(sender.device, &payload).await.ok() {
                     Some(Content::Typing { group }) => Ok(vec![Event::Typing {
                         conversation: group.map(|g| group_key(&g)).unwrap_or_else(|| from.clone()),
                         from,
@@ -827,11 +870,15 @@ impl Client {
     }
 }
 
-fn decode_content(payload: &str) -> Option<Content> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(payload)
-        .ok()?;
-    Content::from_bytes(&bytes).ok()
+impl Client {
+    /// Decrypts and parses a payload from a device.
+    async fn open_payload(&self, device: u64, payload: &str) -> Result<Content, ClientError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(payload)
+            .map_err(|e| CryptoError::Malformed(e.to_string()))?;
+        let plain = self.decrypt_from(device, &bytes).await?;
+        Ok(Content::from_bytes(&plain).map_err(|e| CryptoError::Malformed(e.to_string()))?)
+    }
 }
 
 fn describe_change(who: &str, added: &[Handle], removed: &[Handle]) -> String {

@@ -4,15 +4,17 @@
 //! - [`api`]: the HTTP API and the delivery stream of a server;
 //! - [`profile`]: a device's credentials on disk;
 //! - [`local`]: the local store of conversations and messages;
-//! - [`content`]: what travels inside a payload (text, receipts, groups);
+//! - [`tidings_core`]: encryption and the payload format (shared with the
+//!   browser client);
 //! - [`client`]: the operations a user performs (send, sync, read, ...).
 
 pub mod api;
 pub mod client;
-pub mod content;
+pub mod e2e;
 pub mod local;
 pub mod profile;
 
 pub use api::{Api, ApiError};
 pub use client::{Client, ClientError, Event};
 pub use profile::Profile;
+pub use tidings_core::content;

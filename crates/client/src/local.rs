@@ -52,6 +52,19 @@ CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS olm_account (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    pickle TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS olm_sessions (
+    device INTEGER PRIMARY KEY,
+    pickle TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS device_identities (
+    device INTEGER PRIMARY KEY,
+    curve25519 TEXT NOT NULL,
+    ed25519 TEXT NOT NULL
+);
 "#;
 
 /// A stored message.
@@ -128,6 +141,97 @@ impl Local {
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
         conn.execute_batch(SCHEMA)?;
         Ok(Local { conn })
+    }
+
+    /// Runs `f` in an immediate transaction, so that two processes using
+    /// the same profile (a long `sync` and a `send`) never interleave
+    /// read-modify-write of encryption state.
+    pub fn exclusive<R, E: From<LocalError>>(
+        &self,
+        f: impl FnOnce(&Local) -> Result<R, E>,
+    ) -> Result<R, E> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(LocalError::from)?;
+        match f(self) {
+            Ok(r) => {
+                self.conn
+                    .execute_batch("COMMIT")
+                    .map_err(LocalError::from)?;
+                Ok(r)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// The encrypted Olm account pickle, if created.
+    pub fn olm_account(&self) -> Result<Option<String>, LocalError> {
+        Ok(self
+            .conn
+            .query_row("SELECT pickle FROM olm_account WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Saves the encrypted Olm account pickle.
+    pub fn save_olm_account(&self, pickle: &str) -> Result<(), LocalError> {
+        self.conn.execute(
+            "INSERT INTO olm_account (id, pickle) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET pickle = excluded.pickle",
+            [pickle],
+        )?;
+        Ok(())
+    }
+
+    /// The encrypted sessions with a device, if any.
+    pub fn olm_sessions(&self, device: u64) -> Result<Option<String>, LocalError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT pickle FROM olm_sessions WHERE device = ?",
+                [device as i64],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Saves the encrypted sessions with a device.
+    pub fn save_olm_sessions(&self, device: u64, pickle: &str) -> Result<(), LocalError> {
+        self.conn.execute(
+            "INSERT INTO olm_sessions (device, pickle) VALUES (?, ?) ON CONFLICT (device) DO UPDATE SET pickle = excluded.pickle",
+            params![device as i64, pickle],
+        )?;
+        Ok(())
+    }
+
+    /// The identity keys seen for a device (trust on first use).
+    pub fn device_identity(&self, device: u64) -> Result<Option<(String, String)>, LocalError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT curve25519, ed25519 FROM device_identities WHERE device = ?",
+                [device as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Records the identity keys of a device.
+    pub fn save_device_identity(
+        &self,
+        device: u64,
+        curve25519: &str,
+        ed25519: &str,
+    ) -> Result<(), LocalError> {
+        self.conn.execute(
+            "INSERT INTO device_identities (device, curve25519, ed25519) VALUES (?, ?, ?)
+             ON CONFLICT (device) DO UPDATE SET curve25519 = excluded.curve25519, ed25519 = excluded.ed25519",
+            params![device as i64, curve25519, ed25519],
+        )?;
+        Ok(())
     }
 
     /// A setting, if set.

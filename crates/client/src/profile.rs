@@ -12,6 +12,8 @@ use tidings_proto::Handle;
 pub const CREDENTIALS_FILE: &str = "device.json";
 /// File holding the local store inside a profile.
 pub const STORE_FILE: &str = "local.sqlite3";
+/// File holding the key that encrypts keys and sessions at rest.
+pub const PICKLE_KEY_FILE: &str = "pickle.key";
 
 /// What a profile knows about its device.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -125,6 +127,37 @@ impl Profile {
         f.write_all(&bytes).map_err(|e| self.io(&tmp, e))?;
         f.sync_all().map_err(|e| self.io(&tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| self.io(&path, e))
+    }
+
+    /// The 32-byte key that encrypts this device's Olm account and sessions
+    /// inside the local store; created on first use, owner-only.
+    pub fn pickle_key(&self) -> Result<[u8; 32], ProfileError> {
+        use std::io::Write;
+        let path = self.dir.join(PICKLE_KEY_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                return bytes.try_into().map_err(|_| ProfileError::Damaged {
+                    path,
+                    message: "the pickle key must be 32 bytes".into(),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(self.io(&path, e)),
+        }
+        self.ensure_dir()?;
+        let mut key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut f = options.open(&path).map_err(|e| self.io(&path, e))?;
+        f.write_all(&key).map_err(|e| self.io(&path, e))?;
+        f.sync_all().map_err(|e| self.io(&path, e))?;
+        Ok(key)
     }
 
     /// Forgets the credentials and the local store (logout).

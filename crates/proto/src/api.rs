@@ -230,3 +230,90 @@ pub struct Limits {
     /// Days an undelivered envelope is kept before it expires.
     pub envelope_ttl_days: u64,
 }
+
+/// A device's public identity keys, base64 (Olm: Curve25519 for key
+/// agreement, Ed25519 for signatures).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdentityKeys {
+    /// Curve25519 identity key.
+    pub curve25519: String,
+    /// Ed25519 signing key.
+    pub ed25519: String,
+}
+
+/// A Curve25519 one-time or fallback key signed by the device's Ed25519 key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SignedKey {
+    /// Key id, unique per device.
+    pub id: String,
+    /// The public key, base64.
+    pub key: String,
+    /// Ed25519 signature, base64.
+    pub signature: String,
+}
+
+/// Most one-time keys in one upload.
+pub const MAX_KEYS_PER_UPLOAD: usize = 100;
+
+/// `POST /v1/keys`: publish this device's identity (once) and prekeys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadKeys {
+    /// Identity keys; must equal what was uploaded before, if anything.
+    pub identity: IdentityKeys,
+    /// New one-time keys.
+    #[serde(default)]
+    pub one_time_keys: Vec<SignedKey>,
+    /// A new fallback key, replacing the previous one.
+    #[serde(default)]
+    pub fallback: Option<SignedKey>,
+}
+
+/// How many one-time keys the server holds for this device.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyCount {
+    /// Unclaimed one-time keys.
+    pub one_time_keys: usize,
+}
+
+/// `POST /v1/keys/claim` and `POST /v1/keys/identities`: devices asked for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DevicesRequest {
+    /// Device ids.
+    pub devices: Vec<DeviceId>,
+}
+
+/// A claimed prekey: what a sender needs to open a session with a device.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ClaimedKey {
+    /// The device.
+    pub device: DeviceId,
+    /// Its identity keys.
+    pub identity: IdentityKeys,
+    /// A one-time key (handed out once) or the fallback key.
+    pub key: SignedKey,
+    /// True when the fallback key was handed out because none were left.
+    pub fallback: bool,
+}
+
+/// Answer to a claim; devices without published keys are absent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClaimResponse {
+    /// One entry per device that has keys.
+    pub keys: Vec<ClaimedKey>,
+}
+
+/// A device's identity keys, without claiming anything.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceIdentity {
+    /// The device.
+    pub device: DeviceId,
+    /// Its identity keys.
+    pub identity: IdentityKeys,
+}
+
+/// Answer to `POST /v1/keys/identities`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdentitiesResponse {
+    /// One entry per device that has published keys.
+    pub identities: Vec<DeviceIdentity>,
+}

@@ -49,6 +49,11 @@ pub struct Config {
     pub lookups_per_account_per_minute: u32,
     /// Sends per account per minute.
     pub sends_per_account_per_minute: u32,
+    /// One-time keys claimed per account per hour (each claim uses up a
+    /// recipient's key).
+    pub key_claims_per_account_per_hour: u32,
+    /// One-time keys the server holds per device.
+    pub max_one_time_keys_per_device: usize,
 
     /// Devices per account.
     pub max_devices: usize,
@@ -92,6 +97,8 @@ impl Default for Config {
             code_checks_per_address_per_hour: 60,
             lookups_per_account_per_minute: 600,
             sends_per_account_per_minute: 6_000,
+            key_claims_per_account_per_hour: 1_000,
+            max_one_time_keys_per_device: 100,
             max_devices: 10,
             max_payload_bytes: 96 * 1024,
             max_recipients: 31,
@@ -191,6 +198,10 @@ impl Config {
             ("envelope_ttl_days", self.envelope_ttl_days as u128),
             ("sweep_interval_secs", self.sweep_interval_secs as u128),
             ("max_batch", self.max_batch as u128),
+            (
+                "max_one_time_keys_per_device",
+                self.max_one_time_keys_per_device as u128,
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {

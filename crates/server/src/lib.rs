@@ -19,6 +19,7 @@ pub mod devices;
 pub mod directory;
 pub mod error;
 pub mod hub;
+pub mod keys;
 pub mod mail;
 pub mod messages;
 pub mod ratelimit;
@@ -85,6 +86,8 @@ pub struct Limiters {
     pub lookups: RateLimiter,
     /// `sends_per_account_per_minute`.
     pub sends: RateLimiter,
+    /// `key_claims_per_account_per_hour`.
+    pub claims: RateLimiter,
 }
 
 const HOUR_MS: u64 = 3_600_000;
@@ -117,6 +120,11 @@ impl Limiters {
                 "sends_per_account_per_minute",
                 c.sends_per_account_per_minute,
                 MINUTE_MS,
+            ),
+            claims: RateLimiter::new(
+                "key_claims_per_account_per_hour",
+                c.key_claims_per_account_per_hour,
+                HOUR_MS,
             ),
         }
     }
@@ -247,6 +255,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/devices", get(devices::list).post(accounts::login))
         .route("/v1/devices/{id}", delete(devices::remove))
         .route("/v1/directory", post(directory::lookup))
+        .route("/v1/keys", get(keys::count).post(keys::upload))
+        .route("/v1/keys/claim", post(keys::claim))
+        .route("/v1/keys/identities", post(keys::identities))
         .route("/v1/messages", post(messages::send))
         .route("/v1/stream", get(stream::connect))
         .route("/carrier", get(carrier::page))

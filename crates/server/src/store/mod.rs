@@ -11,7 +11,10 @@ mod sqlite;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
-use tidings_proto::api::{AccountId, DeviceId, DeviceInfo, DeviceMismatch};
+use tidings_proto::api::{
+    AccountId, ClaimedKey, DeviceId, DeviceIdentity, DeviceInfo, DeviceMismatch, IdentityKeys,
+    SignedKey,
+};
 use tidings_proto::stream::{Envelope, Sender};
 use tidings_proto::Handle;
 
@@ -150,6 +153,17 @@ pub enum SendOutcome {
     QueueFull(Handle),
 }
 
+/// Result of [`Store::put_keys`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeysOutcome {
+    /// Stored; this many one-time keys are now held for the device.
+    Stored(usize),
+    /// The identity differs from the one uploaded before.
+    IdentityMismatch,
+    /// Storing would exceed the per-device limit.
+    TooMany,
+}
+
 /// Storage of accounts, devices, codes and queues.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -221,6 +235,27 @@ pub trait Store: Send + Sync {
         now: Millis,
         ttl: Millis,
     ) -> Result<Vec<DeviceId>, StoreError>;
+
+    /// Publishes a device's identity (first time) and prekeys, keeping at
+    /// most `max_one_time_keys` one-time keys.
+    async fn put_keys(
+        &self,
+        device: DeviceId,
+        identity: IdentityKeys,
+        one_time_keys: Vec<SignedKey>,
+        fallback: Option<SignedKey>,
+        max_one_time_keys: usize,
+    ) -> Result<KeysOutcome, StoreError>;
+
+    /// One-time keys held for a device.
+    async fn count_keys(&self, device: DeviceId) -> Result<usize, StoreError>;
+
+    /// Hands out one one-time key per device (deleting it), or the fallback
+    /// key when none is left; devices without keys are skipped.
+    async fn claim_keys(&self, devices: &[DeviceId]) -> Result<Vec<ClaimedKey>, StoreError>;
+
+    /// Identity keys of devices that have published them.
+    async fn identities(&self, devices: &[DeviceId]) -> Result<Vec<DeviceIdentity>, StoreError>;
 
     /// Drops envelopes and codes past their expiry, queues failure notices
     /// (kept for `ttl`) for the senders of expired messages, and forgets

@@ -15,13 +15,17 @@ use async_trait::async_trait;
 use base64::Engine;
 use rusqlite::{params, Connection, OptionalExtension};
 use subtle::ConstantTimeEq;
-use tidings_proto::api::{AccountId, DeviceId, DeviceInfo, DeviceMismatch};
+use tidings_proto::api::{
+    AccountId, ClaimedKey, DeviceId, DeviceIdentity, DeviceInfo, DeviceMismatch, IdentityKeys,
+    SignedKey,
+};
 use tidings_proto::stream::{Envelope, EnvelopeBody};
 use tidings_proto::Handle;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::{
-    AccountRecord, CodeAction, Digest, Redeemed, SendOutcome, SendPlan, Store, StoreError,
+    AccountRecord, CodeAction, Digest, KeysOutcome, Redeemed, SendOutcome, SendPlan, Store,
+    StoreError,
 };
 use crate::clock::Millis;
 
@@ -35,7 +39,8 @@ pub const EXPIRE_BATCH: usize = 10_000;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts how
 /// many have run. Never edit one that has shipped: append a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE accounts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT,
@@ -84,7 +89,22 @@ CREATE TABLE queue (
 CREATE INDEX queue_device ON queue(device_id, seq);
 CREATE INDEX queue_expiry ON queue(expires_at);
 CREATE INDEX queue_envelope ON queue(envelope_id);
-"#];
+"#,
+    r#"
+CREATE TABLE device_keys (
+    device_id INTEGER PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+    curve25519 TEXT NOT NULL,
+    ed25519 TEXT NOT NULL,
+    fallback TEXT
+);
+CREATE TABLE one_time_keys (
+    device_id INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    key_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (device_id, key_id)
+);
+"#,
+];
 
 /// Queue entry kinds.
 const KIND_MESSAGE: &str = "message";
@@ -753,6 +773,112 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn put_keys(
+        &self,
+        device: DeviceId,
+        identity: IdentityKeys,
+        one_time_keys: Vec<SignedKey>,
+        fallback: Option<SignedKey>,
+        max_one_time_keys: usize,
+    ) -> Result<KeysOutcome, StoreError> {
+        self.write(move |conn| {
+            let d = to_i64(device);
+            let known = device_identity(conn, d)?;
+            match known {
+                Some(k) if k != identity => return Ok(KeysOutcome::IdentityMismatch),
+                Some(_) => {}
+                None => {
+                    conn.execute(
+                        "INSERT INTO device_keys (device_id, curve25519, ed25519) VALUES (?, ?, ?)",
+                        params![d, identity.curve25519, identity.ed25519],
+                    )
+                    .map_err(db)?;
+                }
+            }
+            let held = count_keys(conn, d)?;
+            if held + one_time_keys.len() > max_one_time_keys {
+                return Ok(KeysOutcome::TooMany);
+            }
+            for key in &one_time_keys {
+                conn.execute(
+                    "INSERT OR REPLACE INTO one_time_keys (device_id, key_id, body) VALUES (?, ?, ?)",
+                    params![d, key.id, serde_json::to_string(key).expect("keys serialise")],
+                )
+                .map_err(db)?;
+            }
+            if let Some(fb) = fallback {
+                conn.execute(
+                    "UPDATE device_keys SET fallback = ? WHERE device_id = ?",
+                    params![serde_json::to_string(&fb).expect("keys serialise"), d],
+                )
+                .map_err(db)?;
+            }
+            Ok(KeysOutcome::Stored(count_keys(conn, d)?))
+        })
+        .await
+    }
+
+    async fn count_keys(&self, device: DeviceId) -> Result<usize, StoreError> {
+        self.read(move |conn| count_keys(conn, to_i64(device)))
+            .await
+    }
+
+    async fn claim_keys(&self, devices: &[DeviceId]) -> Result<Vec<ClaimedKey>, StoreError> {
+        let devices = devices.to_vec();
+        self.write(move |conn| {
+            let mut out = Vec::new();
+            for device in devices {
+                let d = to_i64(device);
+                let Some(identity) = device_identity(conn, d)? else { continue };
+                let otk: Option<(String, String)> = conn
+                    .query_row(
+                        "DELETE FROM one_time_keys WHERE rowid =
+                           (SELECT rowid FROM one_time_keys WHERE device_id = ? ORDER BY key_id LIMIT 1)
+                         RETURNING key_id, body",
+                        [d],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(db)?;
+                let (body, fallback) = match otk {
+                    Some((_, body)) => (Some(body), false),
+                    None => (
+                        conn.query_row("SELECT fallback FROM device_keys WHERE device_id = ?", [d], |r| {
+                            r.get::<_, Option<String>>(0)
+                        })
+                        .map_err(db)?,
+                        true,
+                    ),
+                };
+                let Some(body) = body else { continue };
+                let key: SignedKey = serde_json::from_str(&body)
+                    .map_err(|e| StoreError::Corrupt(format!("stored key of device {device}: {e}")))?;
+                out.push(ClaimedKey {
+                    device,
+                    identity,
+                    key,
+                    fallback,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn identities(&self, devices: &[DeviceId]) -> Result<Vec<DeviceIdentity>, StoreError> {
+        let devices = devices.to_vec();
+        self.read(move |conn| {
+            let mut out = Vec::new();
+            for device in devices {
+                if let Some(identity) = device_identity(conn, to_i64(device))? {
+                    out.push(DeviceIdentity { device, identity });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn expire(&self, now: Millis, ttl: Millis) -> Result<Vec<DeviceId>, StoreError> {
         self.write(move |conn| {
             let forget_before = now.saturating_sub(ttl);
@@ -802,6 +928,27 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+fn device_identity(conn: &Connection, device: i64) -> Result<Option<IdentityKeys>, StoreError> {
+    conn.prepare_cached("SELECT curve25519, ed25519 FROM device_keys WHERE device_id = ?")
+        .map_err(db)?
+        .query_row([device], |r| {
+            Ok(IdentityKeys {
+                curve25519: r.get(0)?,
+                ed25519: r.get(1)?,
+            })
+        })
+        .optional()
+        .map_err(db)
+}
+
+fn count_keys(conn: &Connection, device: i64) -> Result<usize, StoreError> {
+    conn.prepare_cached("SELECT count(*) FROM one_time_keys WHERE device_id = ?")
+        .map_err(db)?
+        .query_row([device], |r| r.get::<_, i64>(0))
+        .map(|n| n as usize)
+        .map_err(db)
 }
 
 fn send_in_tx(conn: &Connection, plan: SendPlan) -> Result<SendOutcome, StoreError> {

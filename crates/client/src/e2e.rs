@@ -1,0 +1,164 @@
+//! End-to-end encryption for this device: keeps the Olm account and the
+//! sessions in the local store (encrypted with the profile's pickle key),
+//! publishes prekeys, and encrypts and decrypts payloads per device.
+//!
+//! Every change of encryption state happens inside an exclusive local
+//! transaction, so two commands on the same profile cannot lose a ratchet
+//! step to each other.
+
+use std::collections::HashMap;
+
+use tidings_core::crypto::{verify_signed_key, Olm, Sessions, ONE_TIME_KEY_TARGET};
+use tidings_proto::api::{ClaimedKey, UploadKeys};
+
+use crate::client::{Client, ClientError};
+
+impl Client {
+    fn olm(&self) -> Result<Olm, ClientError> {
+        let pickle = self.local().olm_account()?.ok_or_else(|| {
+            ClientError::Usage(
+                "this device has no encryption keys; run `tidings login` again".into(),
+            )
+        })?;
+        Ok(Olm::unpickle(&pickle, self.pickle_key())?)
+    }
+
+    /// Creates this device's keys if needed, publishes its identity and
+    /// tops up one-time keys on the server; returns how many it holds.
+    pub async fn ensure_keys(&self) -> Result<usize, ClientError> {
+        let key = *self.pickle_key();
+        let fresh = self.local().olm_account()?.is_none();
+        let held = if fresh {
+            0
+        } else {
+            self.api().key_count().await?.one_time_keys
+        };
+        if !fresh && held >= ONE_TIME_KEY_TARGET / 2 {
+            return Ok(held);
+        }
+        let upload = self.local().exclusive(|l| {
+            let mut olm = match l.olm_account()? {
+                Some(p) => Olm::unpickle(&p, &key)?,
+                None => Olm::new(),
+            };
+            let one_time_keys = olm.new_one_time_keys(ONE_TIME_KEY_TARGET.saturating_sub(held));
+            let fallback = fresh.then(|| olm.new_fallback_key());
+            l.save_olm_account(&olm.pickle(&key))?;
+            Ok::<_, ClientError>(UploadKeys {
+                identity: olm.identity(),
+                one_time_keys,
+                fallback,
+            })
+        })?;
+        Ok(self.api().upload_keys(&upload).await?.one_time_keys)
+    }
+
+    /// This device's identity keys.
+    pub fn identity(&self) -> Result<tidings_proto::api::IdentityKeys, ClientError> {
+        Ok(self.olm()?.identity())
+    }
+
+    /// Encrypts `plaintext` once for each device, opening sessions (by
+    /// claiming prekeys) where there are none yet.
+    pub async fn encrypt_for(
+        &self,
+        devices: &[u64],
+        plaintext: &[u8],
+    ) -> Result<HashMap<u64, Vec<u8>>, ClientError> {
+        let key = *self.pickle_key();
+        let mut missing = Vec::new();
+        for d in devices {
+            if self.local().olm_sessions(*d)?.is_none() {
+                missing.push(*d);
+            }
+        }
+        let mut claimed: HashMap<u64, ClaimedKey> = HashMap::new();
+        if !missing.is_empty() {
+            for c in self.api().claim_keys(&missing).await?.keys {
+                verify_signed_key(&c.identity.ed25519, &c.key, c.device)?;
+                self.note_identity(c.device, &c.identity.curve25519, &c.identity.ed25519)?;
+                claimed.insert(c.device, c);
+            }
+        }
+        self.local().exclusive(|l| {
+            let olm = Olm::unpickle(
+                &l.olm_account()?.ok_or_else(|| ClientError::Usage("this device has no encryption keys".into()))?,
+                &key,
+            )?;
+            let mut out = HashMap::with_capacity(devices.len());
+            for d in devices {
+                let mut sessions = match l.olm_sessions(*d)? {
+                    Some(p) => Sessions::unpickle(&p, &key)?,
+                    None => Sessions::new(),
+                };
+                let prekey = claimed
+                    .get(d)
+                    .map(|c| (c.identity.curve25519.as_str(), c.key.key.as_str()));
+                let ciphertext = olm.encrypt(*d, &mut sessions, prekey, plaintext).map_err(|e| {
+                    ClientError::Usage(format!(
+                        "{e}: device {d} has not published encryption keys yet; try again in a moment"
+                    ))
+                })?;
+                l.save_olm_sessions(*d, &sessions.pickle(&key))?;
+                out.insert(*d, ciphertext);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Remembers a device's identity keys; a different identity for a known
+    /// device is logged (devices never change identity; the server would
+    /// have to be lying).
+    fn note_identity(
+        &self,
+        device: u64,
+        curve25519: &str,
+        ed25519: &str,
+    ) -> Result<(), ClientError> {
+        if let Some((c, e)) = self.local().device_identity(device)? {
+            if c != curve25519 || e != ed25519 {
+                tracing::warn!(
+                    device,
+                    "a device's identity keys changed; keeping the new ones"
+                );
+            }
+        }
+        self.local()
+            .save_device_identity(device, curve25519, ed25519)?;
+        Ok(())
+    }
+
+    /// Decrypts a payload sent by `device`.
+    pub async fn decrypt_from(&self, device: u64, payload: &[u8]) -> Result<Vec<u8>, ClientError> {
+        let key = *self.pickle_key();
+        let expected = match self.local().device_identity(device)? {
+            Some((curve, _)) => Some(curve),
+            None => {
+                let found = self.api().identities(&[device]).await?;
+                match found.identities.into_iter().next() {
+                    Some(i) => {
+                        self.note_identity(device, &i.identity.curve25519, &i.identity.ed25519)?;
+                        Some(i.identity.curve25519)
+                    }
+                    None => None,
+                }
+            }
+        };
+        self.local().exclusive(|l| {
+            let mut olm = Olm::unpickle(
+                &l.olm_account()?.ok_or_else(|| {
+                    ClientError::Usage("this device has no encryption keys".into())
+                })?,
+                &key,
+            )?;
+            let mut sessions = match l.olm_sessions(device)? {
+                Some(p) => Sessions::unpickle(&p, &key)?,
+                None => Sessions::new(),
+            };
+            let (plain, _) = olm.decrypt(device, &mut sessions, expected.as_deref(), payload)?;
+            l.save_olm_sessions(device, &sessions.pickle(&key))?;
+            l.save_olm_account(&olm.pickle(&key))?;
+            Ok(plain)
+        })
+    }
+}

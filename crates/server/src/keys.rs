@@ -1,0 +1,134 @@
+//! Prekeys for end-to-end encryption: devices publish their identity keys
+//! and signed one-time keys; senders claim one key per recipient device to
+//! open an Olm session.
+//!
+//! The server cannot forge keys: every one-time and fallback key is signed
+//! by the device's Ed25519 identity key, which clients check. Identity keys
+//! are set once per device and never replaced (a new identity is a new
+//! device). Claims are rate-limited because each one consumes a key.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json;
+use tidings_proto::api::{
+    ClaimResponse, DevicesRequest, IdentitiesResponse, KeyCount, UploadKeys, MAX_KEYS_PER_UPLOAD,
+};
+
+use crate::auth::Authed;
+use crate::error::ApiError;
+use crate::store::KeysOutcome;
+use crate::App;
+
+/// Longest base64 text accepted for a key or signature.
+pub const MAX_KEY_TEXT: usize = 128;
+
+fn check_text(what: &str, s: &str) -> Result<(), ApiError> {
+    if s.is_empty() || s.len() > MAX_KEY_TEXT {
+        return Err(ApiError::BadRequest(format!(
+            "{what} must be 1 to {MAX_KEY_TEXT} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// `POST /v1/keys`: publishes identity keys and prekeys of this device.
+pub async fn upload(
+    State(app): State<Arc<App>>,
+    who: Authed,
+    Json(req): Json<UploadKeys>,
+) -> Result<Json<KeyCount>, ApiError> {
+    if req.one_time_keys.len() > MAX_KEYS_PER_UPLOAD {
+        return Err(ApiError::limit(
+            "too_many_keys",
+            format!("at most {MAX_KEYS_PER_UPLOAD} one-time keys per upload"),
+        ));
+    }
+    check_text("identity key", &req.identity.curve25519)?;
+    check_text("signing key", &req.identity.ed25519)?;
+    for k in req.one_time_keys.iter().chain(req.fallback.iter()) {
+        check_text("key id", &k.id)?;
+        check_text("key", &k.key)?;
+        check_text("signature", &k.signature)?;
+    }
+    let outcome = app
+        .store
+        .put_keys(
+            who.device,
+            req.identity,
+            req.one_time_keys,
+            req.fallback,
+            app.config.max_one_time_keys_per_device,
+        )
+        .await?;
+    match outcome {
+        KeysOutcome::Stored(n) => Ok(Json(KeyCount { one_time_keys: n })),
+        KeysOutcome::IdentityMismatch => Err(ApiError::Conflict(
+            "this device already published other identity keys; a new identity needs a new device (`tidings login`)".into(),
+        )),
+        KeysOutcome::TooMany => Err(ApiError::limit(
+            "too_many_keys",
+            format!(
+                "the server holds at most {} one-time keys per device (max_one_time_keys_per_device)",
+                app.config.max_one_time_keys_per_device
+            ),
+        )),
+    }
+}
+
+/// `GET /v1/keys`: how many one-time keys are left for this device.
+pub async fn count(State(app): State<Arc<App>>, who: Authed) -> Result<Json<KeyCount>, ApiError> {
+    Ok(Json(KeyCount {
+        one_time_keys: app.store.count_keys(who.device).await?,
+    }))
+}
+
+fn check_devices(app: &App, req: &DevicesRequest) -> Result<(), ApiError> {
+    let max = (app.config.max_recipients + 1) * app.config.max_devices;
+    if req.devices.len() > max {
+        return Err(ApiError::limit(
+            "too_many_devices",
+            format!("at most {max} devices per request"),
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /v1/keys/claim`: one prekey per device, each handed out once.
+pub async fn claim(
+    State(app): State<Arc<App>>,
+    who: Authed,
+    Json(req): Json<DevicesRequest>,
+) -> Result<Json<ClaimResponse>, ApiError> {
+    check_devices(&app, &req)?;
+    let now = app.now();
+    let key = who.account.to_string();
+    for _ in &req.devices {
+        app.limits
+            .claims
+            .check(&key, now)
+            .map_err(|l| ApiError::Limit {
+                code: "rate_limited",
+                message: format!(
+                    "too many key claims (key_claims_per_account_per_hour); try again in {} s",
+                    l.retry_after_secs
+                ),
+                retry_after_secs: Some(l.retry_after_secs),
+            })?;
+    }
+    Ok(Json(ClaimResponse {
+        keys: app.store.claim_keys(&req.devices).await?,
+    }))
+}
+
+/// `POST /v1/keys/identities`: identity keys of devices, consuming nothing.
+pub async fn identities(
+    State(app): State<Arc<App>>,
+    _who: Authed,
+    Json(req): Json<DevicesRequest>,
+) -> Result<Json<IdentitiesResponse>, ApiError> {
+    check_devices(&app, &req)?;
+    Ok(Json(IdentitiesResponse {
+        identities: app.store.identities(&req.devices).await?,
+    }))
+}

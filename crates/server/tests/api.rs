@@ -845,3 +845,175 @@ async fn every_limit_is_enforced_with_a_clear_error() {
         200
     );
 }
+
+fn keys_body(identity: (&str, &str), otks: usize, start: usize) -> Value {
+    json!({
+        "identity": {"curve25519": identity.0, "ed25519": identity.1},
+        "one_time_keys": (start..start + otks).map(|i| json!({"id": format!("k{i:04}"), "key": format!("otk{i}"), "signature": "sig"})).collect::<Vec<_>>(),
+        "fallback": {"id": "fb", "key": "fallback-key", "signature": "sig"},
+    })
+}
+
+#[tokio::test]
+async fn prekeys_are_published_claimed_once_and_limited() {
+    let s = start(|c| {
+        c.max_one_time_keys_per_device = 5;
+        c.key_claims_per_account_per_hour = 10;
+    })
+    .await;
+    let alice = register(&s, "alice@example.org").await;
+    let bob = register(&s, "bob@example.org").await;
+    let r = call(
+        &s,
+        "POST",
+        "/v1/keys",
+        Some(&bob.token),
+        Some(keys_body(("c1", "e1"), 3, 0)),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["one_time_keys"].as_u64()),
+        (200, Some(3)),
+        "{}",
+        r.body
+    );
+    // The identity is fixed once published.
+    let r = call(
+        &s,
+        "POST",
+        "/v1/keys",
+        Some(&bob.token),
+        Some(keys_body(("c2", "e1"), 1, 3)),
+    )
+    .await;
+    assert_eq!(r.status, 409);
+    // The per-device limit.
+    let r = call(
+        &s,
+        "POST",
+        "/v1/keys",
+        Some(&bob.token),
+        Some(keys_body(("c1", "e1"), 3, 3)),
+    )
+    .await;
+    assert_eq!(r.body["error"], "too_many_keys");
+    // Each one-time key is handed out once, then the fallback key.
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let r = call(
+            &s,
+            "POST",
+            "/v1/keys/claim",
+            Some(&alice.token),
+            Some(json!({"devices": [bob.device, 9999]})),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let keys = r.body["keys"].as_array().expect("keys").clone();
+        assert_eq!(keys.len(), 1, "devices without keys are skipped");
+        assert_eq!(keys[0]["identity"]["curve25519"], "c1");
+        seen.push((
+            keys[0]["key"]["key"].as_str().expect("key").to_string(),
+            keys[0]["fallback"].as_bool().expect("flag"),
+        ));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            ("otk0".into(), false),
+            ("otk1".into(), false),
+            ("otk2".into(), false),
+            ("fallback-key".into(), true)
+        ]
+    );
+    let r = call(&s, "GET", "/v1/keys", Some(&bob.token), None).await;
+    assert_eq!(r.body["one_time_keys"], 0);
+    // Identities are readable without consuming keys.
+    let r = call(
+        &s,
+        "POST",
+        "/v1/keys/identities",
+        Some(&alice.token),
+        Some(json!({"devices": [bob.device]})),
+    )
+    .await;
+    assert_eq!(r.body["identities"][0]["identity"]["ed25519"], "e1");
+    // Claims are rate-limited per account (ten per hour here, eight used: two devices per request).
+    for _ in 0..2 {
+        assert_eq!(
+            call(
+                &s,
+                "POST",
+                "/v1/keys/claim",
+                Some(&alice.token),
+                Some(json!({"devices": [bob.device]}))
+            )
+            .await
+            .status,
+            200
+        );
+    }
+    let r = call(
+        &s,
+        "POST",
+        "/v1/keys/claim",
+        Some(&alice.token),
+        Some(json!({"devices": [bob.device]})),
+    )
+    .await;
+    assert_eq!(r.status, 429);
+    assert!(r.body["message"]
+        .as_str()
+        .expect("m")
+        .contains("key_claims_per_account_per_hour"));
+    // Uploads are bounded per request, and keys need a token.
+    let r = call(
+        &s,
+        "POST",
+        "/v1/keys",
+        Some(&alice.token),
+        Some(keys_body(("a", "b"), 101, 0)),
+    )
+    .await;
+    assert_eq!(r.body["error"], "too_many_keys");
+    for (method, path) in [
+        ("GET", "/v1/keys"),
+        ("POST", "/v1/keys"),
+        ("POST", "/v1/keys/claim"),
+        ("POST", "/v1/keys/identities"),
+    ] {
+        let body = (method == "POST").then(|| json!({"devices": []}));
+        assert_eq!(
+            call(&s, method, path, None, body).await.status,
+            401,
+            "{path}"
+        );
+    }
+    // Removing a device removes its keys.
+    let bob2 = dev(&login(&s, "bob@example.org").await.body);
+    call(
+        &s,
+        "POST",
+        "/v1/keys",
+        Some(&bob2.token),
+        Some(keys_body(("c3", "e3"), 1, 0)),
+    )
+    .await;
+    call(
+        &s,
+        "DELETE",
+        &format!("/v1/devices/{}", bob2.device),
+        Some(&bob.token),
+        None,
+    )
+    .await;
+    let r = call(
+        &s,
+        "POST",
+        "/v1/keys/identities",
+        Some(&bob.token),
+        Some(json!({"devices": [bob2.device]})),
+    )
+    .await;
+    assert_eq!(r.body["identities"], json!([]));
+}

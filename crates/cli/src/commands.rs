@@ -50,10 +50,37 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Login { handle, code } => {
             enroll(&cli, handle.text(), code.as_deref(), Enroll::Login).await
         }
-        Command::Send { args } => {
+        Command::Verify { handle, mark } => {
+            let client = open(&cli)?;
+            let handle = Client::parse_handle(handle)?;
+            let v = if *mark {
+                client.mark_verified(&handle).await?
+            } else {
+                client.verification(&handle).await?
+            };
+            if cli.json {
+                output::json(&v);
+            } else {
+                println!("safety number with {}:", v.handle);
+                let groups: Vec<&str> = v.safety_number.split(' ').collect();
+                for line in groups.chunks(4) {
+                    println!("  {}", line.join(" "));
+                }
+                println!(
+                    "{}",
+                    if v.verified {
+                        "verified"
+                    } else {
+                        "not verified: compare these digits with your contact, then run again with --mark"
+                    }
+                );
+            }
+            Ok(())
+        }
+        Command::Send { args, confirm } => {
             let (text, targets) = args.split_last().expect("clap requires two arguments");
             let mut client = open(&cli)?;
-            let m = client.send_text(targets, text).await?;
+            let m = client.send_text(targets, text, *confirm).await?;
             if cli.json {
                 output::json(&m);
             } else {

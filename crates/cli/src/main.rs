@@ -70,6 +70,17 @@ pub enum Command {
         /// Recipients (phone numbers, e-mail addresses or group:ID), then the text.
         #[arg(required = true, num_args = 2..)]
         args: Vec<String>,
+        /// Send even though a verified contact's devices changed.
+        #[arg(long)]
+        confirm: bool,
+    },
+    /// Show the safety number with a contact (the same on both sides).
+    Verify {
+        /// The contact's handle.
+        handle: String,
+        /// Record the number as verified (after comparing it in person).
+        #[arg(long)]
+        mark: bool,
     },
     /// Receive new messages and receipts.
     Sync {

@@ -589,3 +589,107 @@ fn the_server_stores_no_content_in_plaintext() {
         "group id on the server"
     );
 }
+
+#[test]
+fn safety_numbers_match_and_device_changes_reset_verification() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(
+        &server,
+        &p("alice"),
+        "register",
+        "--email",
+        "alice@example.org",
+    );
+    enroll(&server, &p("bob"), "register", "--phone", "+12025550102");
+    ok(tg(&server, &p("alice"), &["send", "+12025550102", "hi"]));
+    ok(tg(&server, &p("bob"), &["sync"]));
+    let on_alice = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "verify", "+12025550102"],
+    ));
+    let on_bob = json(tg(
+        &server,
+        &p("bob"),
+        &["--json", "verify", "alice@example.org"],
+    ));
+    assert_eq!(on_alice["safety_number"], on_bob["safety_number"]);
+    assert_eq!(on_alice["verified"], false);
+    let marked = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "verify", "+12025550102", "--mark"],
+    ));
+    assert_eq!(marked["verified"], true);
+
+    // Bob adds a device: Alice's next send notices, resets the verification
+    // and asks for confirmation.
+    enroll(&server, &p("bob2"), "login", "--phone", "+12025550102");
+    let out = tg(
+        &server,
+        &p("alice"),
+        &["send", "+12025550102", "after the change"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--confirm"));
+    let notice = show(&server, &p("alice"), &["+12025550102"])
+        .into_iter()
+        .find(|m| m["kind"] == "event")
+        .expect("a notice");
+    assert!(
+        notice["body"]
+            .as_str()
+            .expect("text")
+            .contains("verification was reset"),
+        "{notice}"
+    );
+    let now = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "verify", "+12025550102"],
+    ));
+    assert_eq!(now["verified"], false);
+    assert_ne!(now["safety_number"], on_alice["safety_number"]);
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "+12025550102", "confirmed", "--confirm"],
+    ));
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "+12025550102", "and again"],
+    ));
+    ok(tg(&server, &p("bob2"), &["sync"]));
+    assert_eq!(
+        bodies(&show(&server, &p("bob2"), &["alice@example.org"])),
+        ["confirmed", "and again"]
+    );
+
+    // An unverified contact's change is noted without blocking.
+    enroll(
+        &server,
+        &p("alice2"),
+        "login",
+        "--email",
+        "alice@example.org",
+    );
+    ok(tg(
+        &server,
+        &p("bob"),
+        &["send", "alice@example.org", "hello both"],
+    ));
+    let notes: Vec<Value> = show(&server, &p("bob"), &["alice@example.org"])
+        .into_iter()
+        .filter(|m| m["kind"] == "event")
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(!notes[0]["body"].as_str().expect("text").contains("reset"));
+    ok(tg(&server, &p("alice2"), &["sync"]));
+    assert_eq!(
+        bodies(&show(&server, &p("alice2"), &["+12025550102"])),
+        ["hello both"]
+    );
+}

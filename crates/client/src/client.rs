@@ -220,6 +220,7 @@ impl Client {
         &mut self,
         targets: &[String],
         text: &str,
+        confirm: bool,
     ) -> Result<StoredMessage, ClientError> {
         if text.len() > MAX_TEXT_BYTES {
             return Err(ClientError::Usage(format!(
@@ -229,6 +230,7 @@ impl Client {
         }
         let sent_at = now_ms();
         let (conv, recipients, group, to) = self.resolve_targets(targets).await?;
+        self.check_confirmed(&recipients, confirm)?;
         let id = new_message_id();
         let content = Content::Text {
             body: text.to_string(),
@@ -340,6 +342,9 @@ impl Client {
         let found = self.api.lookup(&[handle.to_string()]).await?;
         match found.found.into_iter().next() {
             Some(entry) => {
+                if let Some((_, before)) = self.local.cached_devices(handle)? {
+                    self.note_device_change(handle, &before, &entry.devices, now_ms())?;
+                }
                 self.local
                     .cache_devices(handle, entry.account, &entry.devices)?;
                 Ok(entry.devices)
@@ -358,6 +363,11 @@ impl Client {
                 }))
             }
         }
+    }
+
+    /// The current devices of a handle, looked up now (noting changes).
+    pub async fn devices_of_checked(&self, handle: &Handle) -> Result<Vec<u64>, ClientError> {
+        self.devices_of(handle, true).await
     }
 
     async fn own_devices(&self, refresh: bool) -> Result<Vec<u64>, ClientError> {
@@ -403,7 +413,7 @@ impl Client {
         loop {
             let mut targets = Vec::with_capacity(recipients.len());
             for h in recipients {
-                targets.push((h, self.devices_of(h, refresh_handles.contains(h)).await?));
+                targets.push((h, self.devices_of(h, false).await?));
             }
             let own_devices = if ephemeral {
                 Vec::new()
@@ -446,8 +456,14 @@ impl Client {
                         if self.creds.handles.contains(&m.handle) {
                             refresh_own = true;
                         } else {
+                            // Look the devices up now, so a change is noted
+                            // before anything is encrypted for them.
+                            self.devices_of(&m.handle, true).await?;
                             refresh_handles.push(m.handle);
                         }
+                    }
+                    if matches!(content, Content::Text { .. }) {
+                        self.check_confirmed(&refresh_handles, false)?;
                     }
                 }
                 Err(ApiError::Server { body, .. }) if body.error == "not_registered" => {
@@ -697,6 +713,13 @@ impl Client {
                 };
                 let ours = sender.account == me;
                 let from = sender.handle.to_string();
+                if !ours {
+                    let known = self.local.cached_devices(&sender.handle)?;
+                    if known.is_some_and(|(_, ds)| !ds.contains(&sender.device)) {
+                        // A device we did not know: look again, note the change.
+                        let _ = self.devices_of(&sender.handle, true).await;
+                    }
+                }
                 match content {
                     Content::Text {
                         body,

@@ -13,6 +13,7 @@ pub mod client;
 pub mod e2e;
 pub mod local;
 pub mod profile;
+pub mod trust;
 
 pub use api::{Api, ApiError};
 pub use client::{Client, ClientError, Event};

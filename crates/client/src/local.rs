@@ -60,6 +60,11 @@ CREATE TABLE IF NOT EXISTS olm_sessions (
     device INTEGER PRIMARY KEY,
     pickle TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS trust (
+    handle TEXT PRIMARY KEY,
+    verified TEXT,
+    must_confirm INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS device_identities (
     device INTEGER PRIMARY KEY,
     curve25519 TEXT NOT NULL,
@@ -232,6 +237,45 @@ impl Local {
             params![device as i64, curve25519, ed25519],
         )?;
         Ok(())
+    }
+
+    /// The verified safety number of a handle, and whether sending to it
+    /// needs a confirmation (its devices changed after verification).
+    pub fn trust(&self, handle: &str) -> Result<(Option<String>, bool), LocalError> {
+        let row: Option<(Option<String>, bool)> = self
+            .conn
+            .query_row(
+                "SELECT verified, must_confirm FROM trust WHERE handle = ?",
+                [handle],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.unwrap_or((None, false)))
+    }
+
+    /// Records the trust state of a handle.
+    pub fn set_trust(
+        &self,
+        handle: &str,
+        verified: Option<&str>,
+        must_confirm: bool,
+    ) -> Result<(), LocalError> {
+        self.conn.execute(
+            "INSERT INTO trust (handle, verified, must_confirm) VALUES (?, ?, ?)
+             ON CONFLICT (handle) DO UPDATE SET verified = excluded.verified, must_confirm = excluded.must_confirm",
+            params![handle, verified, must_confirm],
+        )?;
+        Ok(())
+    }
+
+    /// Conversations that include a handle (its direct chat and groups).
+    pub fn conversations_with(&self, handle: &str) -> Result<Vec<String>, LocalError> {
+        Ok(self
+            .conversations()?
+            .into_iter()
+            .filter(|c| c.key == handle || c.members.iter().any(|m| m == handle))
+            .map(|c| c.key)
+            .collect())
     }
 
     /// A setting, if set.

@@ -7,3 +7,4 @@
 
 pub mod content;
 pub mod crypto;
+pub mod safety;

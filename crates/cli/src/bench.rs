@@ -169,6 +169,7 @@ pub async fn run(server: &str, args: &BenchArgs) -> Result<()> {
                             }],
                             own: Vec::new(),
                             ephemeral: false,
+                            partial: false,
                         };
                         api.send(&req).await
                     }

@@ -348,6 +348,7 @@ async fn sigkill_loses_no_acknowledged_message_and_duplicates_none() {
         }],
         own: Vec::new(),
         ephemeral: false,
+        partial: false,
     };
 
     // Four senders fire continuously until the server is killed under them;
@@ -691,5 +692,70 @@ fn safety_numbers_match_and_device_changes_reset_verification() {
     assert_eq!(
         bodies(&show(&server, &p("alice2"), &["+12025550102"])),
         ["hello both"]
+    );
+}
+
+#[test]
+fn a_lost_session_store_recovers_and_the_lost_message_is_sent_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(
+        &server,
+        &p("alice"),
+        "register",
+        "--email",
+        "alice@example.org",
+    );
+    enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "bob@example.org", "one"],
+    ));
+    ok(tg(&server, &p("bob"), &["sync"]));
+    ok(tg(
+        &server,
+        &p("bob"),
+        &["send", "alice@example.org", "reply"],
+    ));
+    ok(tg(&server, &p("alice"), &["sync"]));
+    // Bob loses every session (but keeps his account keys).
+    let db = rusqlite::Connection::open(p("bob").join("local.sqlite3")).expect("open bob's store");
+    let lost = db.execute("DELETE FROM olm_sessions", []).expect("delete");
+    assert!(lost > 0);
+    drop(db);
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "bob@example.org", "sent after the loss"],
+    ));
+    ok(tg(&server, &p("bob"), &["sync"]));
+    let placeholder = show(&server, &p("bob"), &["alice@example.org"]);
+    assert_eq!(placeholder.last().expect("entry")["state"], "undecryptable");
+    // Alice's device answers the re-send request; Bob gets the text.
+    ok(tg(&server, &p("alice"), &["sync"]));
+    ok(tg(&server, &p("bob"), &["sync"]));
+    let got = show(&server, &p("bob"), &["alice@example.org"]);
+    assert_eq!(bodies(&got), ["one", "reply", "sent after the loss"]);
+    assert!(got.iter().all(|m| m["state"] != "undecryptable"));
+    // Both directions work on the new session.
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "bob@example.org", "later"],
+    ));
+    ok(tg(&server, &p("bob"), &["sync"]));
+    ok(tg(&server, &p("bob"), &["send", "alice@example.org", "ok"]));
+    ok(tg(&server, &p("alice"), &["sync"]));
+    assert_eq!(
+        bodies(&show(&server, &p("alice"), &["bob@example.org"]))
+            .last()
+            .map(String::as_str),
+        Some("ok")
+    );
+    assert_eq!(
+        bodies(&show(&server, &p("bob"), &["alice@example.org"])),
+        ["one", "reply", "sent after the loss", "later", "ok"]
     );
 }

@@ -237,6 +237,7 @@ impl Client {
             sent_at,
             group: group.clone(),
             to: to.clone(),
+            resend_of: None,
         };
         let members: Vec<String> = recipients.iter().map(Handle::to_string).collect();
         self.local.upsert_conversation(&conv, &members, sent_at)?;
@@ -317,6 +318,11 @@ impl Client {
                 Ok((group_key(&id), recipients, Some(group), Vec::new()))
             }
         }
+    }
+
+    /// The group `id` with `others` and this account as members.
+    pub(crate) fn group_with(&self, id: &str, others: &[Handle]) -> Group {
+        self.group_of(id, others)
     }
 
     fn group_of(&self, id: &str, others: &[Handle]) -> Group {
@@ -444,6 +450,7 @@ impl Client {
                 to,
                 own,
                 ephemeral,
+                partial: false,
             };
             match self.api.send(&req).await {
                 Ok(accepted) => return Ok(accepted),
@@ -702,6 +709,9 @@ impl Client {
                         if inserted == Inserted::Duplicate {
                             return Ok(Vec::new());
                         }
+                        if let Err(e) = self.request_resend(&sender, &id).await {
+                            tracing::warn!(error = %e, "could not ask for a re-send");
+                        }
                         let stored = self
                             .local
                             .messages(&from)?
@@ -726,7 +736,10 @@ impl Client {
                         sent_at,
                         group,
                         to,
+                        resend_of,
                     } => {
+                        // A re-send carries the id of the message it replaces.
+                        let id = resend_of.unwrap_or(id);
                         let conv = match (&group, ours) {
                             (Some(g), _) => {
                                 let others: Vec<String> = g
@@ -760,17 +773,29 @@ impl Client {
                             }
                         };
                         let state = if ours { "sent" } else { "received" };
-                        let inserted = self.local.insert_message(
-                            &conv,
+                        let recovered = self.local.recover_message(
                             sender.account,
-                            &from,
                             &id,
-                            ours,
-                            "text",
+                            &conv,
                             &body,
                             sent_at,
                             state,
                         )?;
+                        let inserted = if recovered {
+                            Inserted::New
+                        } else {
+                            self.local.insert_message(
+                                &conv,
+                                sender.account,
+                                &from,
+                                &id,
+                                ours,
+                                "text",
+                                &body,
+                                sent_at,
+                                state,
+                            )?
+                        };
                         if inserted == Inserted::Duplicate {
                             return Ok(Vec::new());
                         }
@@ -840,6 +865,12 @@ impl Client {
                         Ok(vec![Event::Message(stored)])
                     }
                     Content::Typing { .. } => Ok(Vec::new()),
+                    Content::Retry { id: wanted } => {
+                        if let Err(e) = self.resend(&sender, &wanted).await {
+                            tracing::warn!(error = %e, "could not answer a re-send request");
+                        }
+                        Ok(Vec::new())
+                    }
                 }
             }
             EnvelopeBody::Ephemeral { sender, payload } => {

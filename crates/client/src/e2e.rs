@@ -162,3 +162,126 @@ impl Client {
         })
     }
 }
+
+/// Recovery from broken sessions: the receiver of an undecryptable message
+/// opens a fresh session with the sending device and asks it to send the
+/// message again; the sender re-sends its stored copy over that session.
+impl Client {
+    /// Sends `content` to exactly one device of `handle` (or of this
+    /// account), as a partial send.
+    async fn send_to_device(
+        &self,
+        handle: &tidings_proto::Handle,
+        device: u64,
+        content: &tidings_core::content::Content,
+    ) -> Result<(), ClientError> {
+        use base64::Engine;
+        let ciphertexts = self.encrypt_for(&[device], &content.to_bytes()).await?;
+        let payload = tidings_proto::api::DevicePayload {
+            device,
+            payload: base64::engine::general_purpose::STANDARD.encode(&ciphertexts[&device]),
+        };
+        let ours = self.credentials().handles.contains(handle);
+        let req = tidings_proto::api::SendRequest {
+            id: crate::client::new_message_id(),
+            from: None,
+            to: if ours {
+                Vec::new()
+            } else {
+                vec![tidings_proto::api::RecipientPayloads {
+                    handle: handle.to_string(),
+                    devices: vec![payload.clone()],
+                }]
+            },
+            own: if ours { vec![payload] } else { Vec::new() },
+            ephemeral: false,
+            partial: true,
+        };
+        self.api().send(&req).await?;
+        Ok(())
+    }
+
+    /// Asks the device that sent message `id` to send it again, over a new
+    /// session (the old one is what failed).
+    pub(crate) async fn request_resend(
+        &self,
+        sender: &tidings_proto::stream::Sender,
+        id: &str,
+    ) -> Result<(), ClientError> {
+        // Forget the broken sessions so that a fresh one is started.
+        self.local().delete_olm_sessions(sender.device)?;
+        let content = tidings_core::content::Content::Retry { id: id.to_string() };
+        self.send_to_device(&sender.handle, sender.device, &content)
+            .await
+    }
+
+    /// Answers a re-send request: sends our stored copy of message `id` to
+    /// the device that asked, if we wrote it.
+    pub(crate) async fn resend(
+        &self,
+        asker: &tidings_proto::stream::Sender,
+        id: &str,
+    ) -> Result<(), ClientError> {
+        let me = self.credentials().account;
+        let Some(conv) = self.local().conversation_of(me, id)? else {
+            return Ok(()); // Not ours, or forgotten: nothing to send.
+        };
+        let Some(m) = self
+            .local()
+            .messages(&conv)?
+            .into_iter()
+            .find(|m| m.author_account == me && m.id == id && m.kind == "text")
+        else {
+            return Ok(());
+        };
+        // Only a device that was sent the message may ask for it again.
+        let allowed = asker.account == me
+            || match conv.strip_prefix("group:") {
+                Some(_) => self
+                    .local()
+                    .conversation_members(&conv)?
+                    .unwrap_or_default()
+                    .contains(&asker.handle.to_string()),
+                None => {
+                    let peer = Client::parse_handle(&conv)?;
+                    self.local()
+                        .cached_devices(&peer)?
+                        .is_some_and(|(account, _)| account == asker.account)
+                }
+            };
+        if !allowed {
+            tracing::warn!(
+                device = asker.device,
+                "refused a re-send request from a device that was not a recipient"
+            );
+            return Ok(());
+        }
+        let (group, to) = match conv.strip_prefix("group:") {
+            Some(gid) => {
+                let members = self
+                    .local()
+                    .conversation_members(&conv)?
+                    .unwrap_or_default();
+                let others = members
+                    .iter()
+                    .map(|h| Client::parse_handle(h))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (Some(self.group_with(gid, &others)), Vec::new())
+            }
+            None => (None, vec![Client::parse_handle(&conv)?]),
+        };
+        let content = tidings_core::content::Content::Text {
+            body: m.body,
+            sent_at: m.sent_at,
+            group,
+            to,
+            resend_of: Some(id.to_string()),
+        };
+        tracing::info!(
+            device = asker.device,
+            "re-sending a message the device could not decrypt"
+        );
+        self.send_to_device(&asker.handle, asker.device, &content)
+            .await
+    }
+}

@@ -212,6 +212,32 @@ impl Local {
         Ok(())
     }
 
+    /// Forgets the sessions with a device (they are broken).
+    pub fn delete_olm_sessions(&self, device: u64) -> Result<(), LocalError> {
+        self.conn
+            .execute("DELETE FROM olm_sessions WHERE device = ?", [device as i64])?;
+        Ok(())
+    }
+
+    /// Replaces the placeholder of a message that could not be decrypted
+    /// with its re-sent text; false when there was no placeholder.
+    pub fn recover_message(
+        &self,
+        author_account: u64,
+        id: &str,
+        conv: &str,
+        body: &str,
+        sent_at: u64,
+        state: &str,
+    ) -> Result<bool, LocalError> {
+        let n = self.conn.execute(
+            "UPDATE messages SET conv = ?, kind = 'text', body = ?, sent_at = ?, state = ?
+             WHERE author_account = ? AND msg_id = ? AND state = 'undecryptable'",
+            params![conv, body, sent_at as i64, state, author_account as i64, id],
+        )?;
+        Ok(n > 0)
+    }
+
     /// The identity keys seen for a device (trust on first use).
     pub fn device_identity(&self, device: u64) -> Result<Option<(String, String)>, LocalError> {
         Ok(self

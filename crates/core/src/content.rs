@@ -45,6 +45,16 @@ pub enum Content {
         /// Direct recipients (for the sender's own devices).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         to: Vec<Handle>,
+        /// Set when this re-sends a message the recipient device could not
+        /// decrypt: the id of that message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resend_of: Option<String>,
+    },
+    /// "I could not decrypt your message `id`; please send it again" (sent
+    /// over a fresh session to the one device that sent it).
+    Retry {
+        /// The message id.
+        id: String,
     },
     /// These messages were read (sent to their authors and to one's own
     /// devices).

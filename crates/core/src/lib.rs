@@ -5,6 +5,7 @@
 //! allows (SQLite for the CLI, IndexedDB for the browser), so the same code
 //! compiles natively and for `wasm32-unknown-unknown`.
 
+pub mod attachment;
 pub mod content;
 pub mod crypto;
 pub mod safety;

@@ -167,6 +167,12 @@ pub struct SendRequest {
     /// devices only and never stored.
     #[serde(default)]
     pub ephemeral: bool,
+    /// Payloads for a subset of the recipients' devices (re-sends and
+    /// re-send requests between two devices): the devices must still belong
+    /// to the handles, but need not be all of them, and no sync copies are
+    /// required.
+    #[serde(default)]
+    pub partial: bool,
 }
 
 /// The server's acknowledgement: the envelope is on disk for every device.

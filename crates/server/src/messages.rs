@@ -94,6 +94,11 @@ pub async fn send(
     Json(req): Json<SendRequest>,
 ) -> Result<Json<SendAccepted>, ApiError> {
     check_client_id(&req.id)?;
+    if req.partial && req.to.iter().map(|r| r.devices.len()).sum::<usize>() + req.own.len() == 0 {
+        return Err(ApiError::BadRequest(
+            "a partial send addresses at least one device".into(),
+        ));
+    }
     if req.to.is_empty() && req.own.is_empty() {
         return Err(ApiError::BadRequest(
             "a message needs at least one recipient".into(),
@@ -194,6 +199,7 @@ pub async fn send(
         recipients,
         own,
         max_queue: app.config.max_queue_per_device,
+        partial: req.partial,
     };
     match app.store.send(plan).await? {
         SendOutcome::Accepted { devices } => {

@@ -1017,3 +1017,33 @@ async fn prekeys_are_published_claimed_once_and_limited() {
     .await;
     assert_eq!(r.body["identities"], json!([]));
 }
+
+#[tokio::test]
+async fn partial_sends_reach_a_subset_of_devices_that_really_belong() {
+    let s = start(|_| {}).await;
+    let alice = register(&s, "alice@example.org").await;
+    let bob = register(&s, "bob@example.org").await;
+    let bob2 = dev(&login(&s, "bob@example.org").await.body);
+    let mut body = send_body("p1", &[(&bob.handle, vec![bob2.device])], &[], b"just one");
+    body["partial"] = json!(true);
+    let r = call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut body = send_body(
+        "p2",
+        &[(&bob.handle, vec![alice.device])],
+        &[],
+        b"not bob's",
+    );
+    body["partial"] = json!(true);
+    let r = call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body)).await;
+    assert_eq!(r.body["error"], "stale_devices");
+    assert_eq!(r.body["mismatches"][0]["extra"], json!([alice.device]));
+    let mut body = send_body("p3", &[(&bob.handle, vec![])], &[], b"");
+    body["partial"] = json!(true);
+    let r = call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body)).await;
+    assert_eq!(r.status, 400);
+    let (mut ws, _) = stream(&s, &bob2.token).await;
+    assert_eq!(drain(&mut ws).await.len(), 1);
+    let (mut ws, _) = stream(&s, &bob.token).await;
+    assert!(drain(&mut ws).await.is_empty());
+}

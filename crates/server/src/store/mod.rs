@@ -130,6 +130,8 @@ pub struct SendPlan {
     pub own: Vec<(DeviceId, Vec<u8>)>,
     /// Envelopes allowed to wait per device.
     pub max_queue: u64,
+    /// Only some devices are addressed (see `SendRequest::partial`).
+    pub partial: bool,
 }
 
 /// Result of [`Store::send`].

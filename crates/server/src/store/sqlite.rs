@@ -975,7 +975,11 @@ fn send_in_tx(conn: &Connection, plan: SendPlan) -> Result<SendOutcome, StoreErr
                      payloads: &[(DeviceId, Vec<u8>)]| {
         let have: std::collections::BTreeSet<DeviceId> = current.iter().map(|(d, _)| *d).collect();
         let sent: std::collections::BTreeSet<DeviceId> = payloads.iter().map(|(d, _)| *d).collect();
-        let missing: Vec<_> = have.difference(&sent).copied().collect();
+        let missing: Vec<_> = if plan.partial {
+            Vec::new()
+        } else {
+            have.difference(&sent).copied().collect()
+        };
         let extra: Vec<_> = sent.difference(&have).copied().collect();
         if !missing.is_empty() || !extra.is_empty() {
             mismatches.push(DeviceMismatch {

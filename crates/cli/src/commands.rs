@@ -77,10 +77,20 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Send { args, confirm } => {
+        Command::Send {
+            args,
+            confirm,
+            attach,
+        } => {
             let (text, targets) = args.split_last().expect("clap requires two arguments");
             let mut client = open(&cli)?;
-            let m = client.send_text(targets, text, *confirm).await?;
+            let mut bars = output::Bars::new("uploading");
+            let m = client
+                .send_text(targets, text, attach, *confirm, &mut |name, done, total| {
+                    bars.update(name, done, total)
+                })
+                .await?;
+            bars.finish();
             if cli.json {
                 output::json(&m);
             } else {
@@ -95,6 +105,17 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .sync(Duration::from_secs(*wait), |e| output::event(json, e))
                 .await?;
             client.ensure_keys().await?;
+            let mut bars = output::Bars::new("downloading");
+            let saved = client
+                .download_pending(&mut |name, done, total| bars.update(name, done, total))
+                .await?;
+            bars.finish();
+            if saved > 0 && !json {
+                println!(
+                    "saved {saved} attachment(s) under {}",
+                    client.profile().dir().join("attachments").display()
+                );
+            }
             if !json && n == 0 {
                 println!("nothing new");
             }

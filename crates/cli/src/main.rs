@@ -73,6 +73,9 @@ pub enum Command {
         /// Send even though a verified contact's devices changed.
         #[arg(long)]
         confirm: bool,
+        /// Attach a photo, video or any file (repeat for several).
+        #[arg(long = "attach", value_name = "FILE")]
+        attach: Vec<PathBuf>,
     },
     /// Show the safety number with a contact (the same on both sides).
     Verify {

@@ -54,7 +54,76 @@ pub fn message_line(m: &StoredMessage) -> String {
     } else {
         String::new()
     };
-    format!("[{}] {who}: {}{state}", time(m.sent_at), m.body)
+    let mut line = format!("[{}] {who}: {}{state}", time(m.sent_at), m.body);
+    for a in &m.attachments {
+        let mut facts = vec![a.content_type.clone(), format!("{} bytes", a.size)];
+        if let (Some(w), Some(h)) = (a.width, a.height) {
+            facts.push(format!("{w}x{h}"));
+        }
+        if let Some(d) = a.duration_ms {
+            facts.push(format!("{:.1} s", d as f64 / 1000.0));
+        }
+        if a.has_thumbnail {
+            facts.push("preview".into());
+        }
+        let place = match &a.path {
+            Some(p) => p.clone(),
+            None => a.state.clone(),
+        };
+        line.push_str(&format!(
+            "\n    📎 {} ({}) {place}",
+            a.name,
+            facts.join(", ")
+        ));
+    }
+    line
+}
+
+/// Progress bars for transfers, one per file, drawn on stderr only when it
+/// is a terminal.
+pub struct Bars {
+    verb: &'static str,
+    current: Option<(String, indicatif::ProgressBar)>,
+}
+
+impl Bars {
+    /// No bar yet.
+    pub fn new(verb: &'static str) -> Bars {
+        Bars {
+            verb,
+            current: None,
+        }
+    }
+
+    /// Reports progress of file `name`.
+    pub fn update(&mut self, name: &str, done: u64, total: u64) {
+        if self.current.as_ref().is_none_or(|(n, _)| n != name) {
+            self.finish();
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(total),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                )
+                .expect("the template is valid")
+                .progress_chars("=> "),
+            );
+            bar.set_message(format!("{} {name}", self.verb));
+            self.current = Some((name.to_string(), bar));
+        }
+        if let Some((_, bar)) = &self.current {
+            bar.set_position(done);
+        }
+    }
+
+    /// Finishes the current bar.
+    pub fn finish(&mut self) {
+        if let Some((_, bar)) = self.current.take() {
+            bar.finish();
+        }
+    }
 }
 
 /// Prints an event.

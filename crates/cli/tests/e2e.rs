@@ -759,3 +759,98 @@ fn a_lost_session_store_recovers_and_the_lost_message_is_sent_again() {
         ["one", "reply", "sent after the loss", "later", "ok"]
     );
 }
+
+fn file_digest(path: &Path) -> (u64, u64) {
+    // Not cryptographic: enough to compare two files in a test.
+    let bytes = std::fs::read(path).expect("readable");
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in &bytes {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x100000001b3);
+    }
+    (bytes.len() as u64, h)
+}
+
+#[test]
+fn a_25_mib_file_and_a_photo_reach_every_device_intact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(
+        &server,
+        &p("alice"),
+        "register",
+        "--email",
+        "alice@example.org",
+    );
+    enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+    enroll(&server, &p("bob2"), "login", "--email", "bob@example.org");
+    // A 25 MiB file of pseudo-random bytes and an 800x600 photo.
+    let big = p("holiday.bin");
+    let mut x: u64 = 42;
+    let bytes: Vec<u8> = (0..25 * 1024 * 1024)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 56) as u8
+        })
+        .collect();
+    std::fs::write(&big, &bytes).expect("write");
+    let photo = p("beach.png");
+    image::RgbImage::from_fn(800, 600, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 200])
+    })
+    .save(&photo)
+    .expect("png");
+    let sent = json(tg(
+        &server,
+        &p("alice"),
+        &[
+            "--json",
+            "send",
+            "bob@example.org",
+            "two files",
+            "--attach",
+            big.to_str().expect("utf-8"),
+            "--attach",
+            photo.to_str().expect("utf-8"),
+        ],
+    ));
+    assert_eq!(sent["attachments"].as_array().expect("list").len(), 2);
+    assert_eq!(
+        sent["attachments"][0]["path"].as_str(),
+        big.canonicalize().expect("path").to_str()
+    );
+    for device in ["bob", "bob2"] {
+        ok(tg(&server, &p(device), &["sync"]));
+        let got = show(&server, &p(device), &["alice@example.org"]);
+        let atts = got[0]["attachments"]
+            .as_array()
+            .expect("attachments")
+            .clone();
+        assert_eq!(atts.len(), 2, "{device}");
+        assert_eq!(atts[0]["name"], "holiday.bin");
+        assert_eq!(atts[0]["state"], "saved");
+        let saved = PathBuf::from(atts[0]["path"].as_str().expect("path"));
+        assert!(saved.starts_with(p(device)), "saved inside the profile");
+        assert_eq!(
+            file_digest(&saved),
+            file_digest(&big),
+            "{device}: the file is intact"
+        );
+        assert_eq!(atts[1]["content_type"], "image/png");
+        assert_eq!(
+            (atts[1]["width"].as_u64(), atts[1]["height"].as_u64()),
+            (Some(800), Some(600))
+        );
+        assert_eq!(atts[1]["has_thumbnail"], true);
+        let photo_copy = PathBuf::from(atts[1]["path"].as_str().expect("path"));
+        assert_eq!(file_digest(&photo_copy), file_digest(&photo));
+    }
+    // The human listing names the files and where they are.
+    let text = ok(tg(&server, &p("bob"), &["show", "alice@example.org"]));
+    assert!(
+        text.contains("holiday.bin") && text.contains("beach.png") && text.contains("800x600"),
+        "{text}"
+    );
+}

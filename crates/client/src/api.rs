@@ -232,6 +232,86 @@ impl Api {
             .await
     }
 
+    /// `POST /v1/blobs`.
+    pub async fn create_blob(&self, size: u64) -> Result<tidings_proto::api::BlobInfo, ApiError> {
+        let body = tidings_proto::api::BlobCreate { size };
+        self.call(reqwest::Method::POST, "/v1/blobs", Some(&body))
+            .await
+    }
+
+    /// `GET /v1/blobs/{id}`.
+    pub async fn blob_status(&self, id: &str) -> Result<tidings_proto::api::BlobInfo, ApiError> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/v1/blobs/{id}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `POST /v1/blobs/{id}/complete`.
+    pub async fn complete_blob(&self, id: &str) -> Result<tidings_proto::api::BlobInfo, ApiError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/v1/blobs/{id}/complete"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, ApiError> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let resp = req.send().await.map_err(|e| self.network(e))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| self.network(e))?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        let body = serde_json::from_slice::<ErrorBody>(&bytes).unwrap_or_else(|_| ErrorBody {
+            error: "http".into(),
+            message: format!("server answered {status}"),
+            mismatches: Vec::new(),
+            not_registered: Vec::new(),
+            retry_after_secs: None,
+        });
+        Err(ApiError::Server {
+            status: status.as_u16(),
+            body,
+        })
+    }
+
+    /// `PUT /v1/blobs/{id}/{index}`.
+    pub async fn put_chunk(&self, id: &str, index: u64, bytes: Vec<u8>) -> Result<(), ApiError> {
+        self.raw(
+            reqwest::Method::PUT,
+            &format!("/v1/blobs/{id}/{index}"),
+            Some(bytes),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `GET /v1/blobs/{id}/{index}`.
+    pub async fn get_chunk(&self, id: &str, index: u64) -> Result<Vec<u8>, ApiError> {
+        self.raw(
+            reqwest::Method::GET,
+            &format!("/v1/blobs/{id}/{index}"),
+            None,
+        )
+        .await
+    }
+
     /// `GET /v1/carrier/{address}`: a simulated inbox (development servers).
     pub async fn carrier_inbox(
         &self,

@@ -19,6 +19,8 @@ use tidings_core::crypto::CryptoError;
 pub const MAX_STALE_RETRIES: usize = 3;
 /// How many times a send is retried after a network error (same id).
 pub const MAX_NETWORK_RETRIES: usize = 5;
+/// Most attachments in one message.
+pub const MAX_ATTACHMENTS: usize = 10;
 /// Setting key for read receipts (`on`/`off`).
 pub const READ_RECEIPTS: &str = "read_receipts";
 
@@ -220,7 +222,9 @@ impl Client {
         &mut self,
         targets: &[String],
         text: &str,
+        files: &[std::path::PathBuf],
         confirm: bool,
+        progress: &mut dyn FnMut(&str, u64, u64),
     ) -> Result<StoredMessage, ClientError> {
         if text.len() > MAX_TEXT_BYTES {
             return Err(ClientError::Usage(format!(
@@ -228,15 +232,27 @@ impl Client {
                 text.len()
             )));
         }
+        if files.len() > MAX_ATTACHMENTS {
+            return Err(ClientError::Usage(format!(
+                "at most {MAX_ATTACHMENTS} attachments per message"
+            )));
+        }
         let sent_at = now_ms();
         let (conv, recipients, group, to) = self.resolve_targets(targets).await?;
         self.check_confirmed(&recipients, confirm)?;
         let id = new_message_id();
+        let mut attachments = Vec::with_capacity(files.len());
+        for f in files {
+            let name = f.display().to_string();
+            let mut p = |d: u64, t: u64| progress(&name, d, t);
+            attachments.push(self.upload_attachment(f, &mut p).await?);
+        }
         let content = Content::Text {
             body: text.to_string(),
             sent_at,
             group: group.clone(),
             to: to.clone(),
+            attachments: attachments.clone(),
             resend_of: None,
         };
         let members: Vec<String> = recipients.iter().map(Handle::to_string).collect();
@@ -253,6 +269,16 @@ impl Client {
             sent_at,
             "sending",
         )?;
+        for (a, f) in attachments.iter().zip(files) {
+            let path = f.canonicalize().unwrap_or_else(|_| f.clone());
+            self.local.add_attachment(
+                self.creds.account,
+                &id,
+                a,
+                Some(&path.display().to_string()),
+                "sent",
+            )?;
+        }
         match self.send_content(&id, &recipients, &content, false).await {
             Ok(_) => self.local.set_state(self.creds.account, &id, "sent")?,
             Err(e) => {
@@ -736,6 +762,7 @@ impl Client {
                         sent_at,
                         group,
                         to,
+                        attachments,
                         resend_of,
                     } => {
                         // A re-send carries the id of the message it replaces.
@@ -798,6 +825,10 @@ impl Client {
                         };
                         if inserted == Inserted::Duplicate {
                             return Ok(Vec::new());
+                        }
+                        for a in attachments.iter().take(MAX_ATTACHMENTS) {
+                            self.local
+                                .add_attachment(sender.account, &id, a, None, "pending")?;
                         }
                         let stored = self
                             .local

@@ -275,6 +275,7 @@ impl Client {
             sent_at: m.sent_at,
             group,
             to,
+            attachments: self.local().attachment_pointers(me, id)?,
             resend_of: Some(id.to_string()),
         };
         tracing::info!(

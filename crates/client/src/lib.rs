@@ -9,9 +9,11 @@
 //! - [`client`]: the operations a user performs (send, sync, read, ...).
 
 pub mod api;
+pub mod attachments;
 pub mod client;
 pub mod e2e;
 pub mod local;
+pub mod media;
 pub mod profile;
 pub mod trust;
 

@@ -60,6 +60,15 @@ CREATE TABLE IF NOT EXISTS olm_sessions (
     device INTEGER PRIMARY KEY,
     pickle TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS attachments (
+    row INTEGER PRIMARY KEY AUTOINCREMENT,
+    author_account INTEGER NOT NULL,
+    msg_id TEXT NOT NULL,
+    pointer TEXT NOT NULL,
+    path TEXT,
+    state TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attachments_msg ON attachments(author_account, msg_id);
 CREATE TABLE IF NOT EXISTS trust (
     handle TEXT PRIMARY KEY,
     verified TEXT,
@@ -98,6 +107,32 @@ pub struct StoredMessage {
     pub delivered_to: Vec<String>,
     /// Handles that sent read receipts (outgoing).
     pub read_by: Vec<String>,
+    /// Attached files.
+    pub attachments: Vec<StoredAttachment>,
+}
+
+/// An attachment of a stored message.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StoredAttachment {
+    /// File name.
+    pub name: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Bytes.
+    pub size: u64,
+    /// Where the file is on this device (sent: the original; received:
+    /// under the profile once downloaded).
+    pub path: Option<String>,
+    /// `sent`, `pending` (not downloaded yet), `saved`, or `failed: ...`.
+    pub state: String,
+    /// A preview travelled with the message.
+    pub has_thumbnail: bool,
+    /// Pixels, for photos.
+    pub width: Option<u32>,
+    /// Pixels, for photos.
+    pub height: Option<u32>,
+    /// Milliseconds, for videos.
+    pub duration_ms: Option<u64>,
 }
 
 /// A conversation summary.
@@ -587,9 +622,126 @@ impl Local {
                 state: r.get(8)?,
                 delivered_to: split_list(r.get(9)?),
                 read_by: split_list(r.get(10)?),
+                attachments: Vec::new(),
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut out: Vec<StoredMessage> = rows.collect::<Result<_, _>>()?;
+        for m in &mut out {
+            m.attachments = self.attachments_of(m.author_account, &m.id)?;
+        }
+        Ok(out)
+    }
+
+    /// Records an attachment of a message.
+    pub fn add_attachment(
+        &self,
+        author_account: u64,
+        id: &str,
+        pointer: &tidings_core::attachment::AttachmentPointer,
+        path: Option<&str>,
+        state: &str,
+    ) -> Result<(), LocalError> {
+        let json = serde_json::to_string(pointer).expect("pointers serialise");
+        self.conn.execute(
+            "INSERT INTO attachments (author_account, msg_id, pointer, path, state) VALUES (?, ?, ?, ?, ?)",
+            params![author_account as i64, id, json, path, state],
+        )?;
+        Ok(())
+    }
+
+    fn attachments_of(
+        &self,
+        author_account: u64,
+        id: &str,
+    ) -> Result<Vec<StoredAttachment>, LocalError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT pointer, path, state FROM attachments WHERE author_account = ? AND msg_id = ? ORDER BY row",
+        )?;
+        let rows = stmt.query_map(params![author_account as i64, id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (pointer, path, state) = row?;
+            let Ok(p) =
+                serde_json::from_str::<tidings_core::attachment::AttachmentPointer>(&pointer)
+            else {
+                continue;
+            };
+            out.push(StoredAttachment {
+                name: p.name,
+                content_type: p.content_type,
+                size: p.size,
+                path,
+                state,
+                has_thumbnail: p.thumbnail.is_some(),
+                width: p.width,
+                height: p.height,
+                duration_ms: p.duration_ms,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The pointers of a message's attachments (to send them again).
+    pub fn attachment_pointers(
+        &self,
+        author_account: u64,
+        id: &str,
+    ) -> Result<Vec<tidings_core::attachment::AttachmentPointer>, LocalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT pointer FROM attachments WHERE author_account = ? AND msg_id = ? ORDER BY row",
+        )?;
+        let rows = stmt.query_map(params![author_account as i64, id], |r| {
+            r.get::<_, String>(0)
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let Ok(p) = serde_json::from_str(&row?) {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Attachments waiting to be downloaded: (row, pointer).
+    pub fn pending_attachments(
+        &self,
+    ) -> Result<Vec<(i64, tidings_core::attachment::AttachmentPointer)>, LocalError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT row, pointer FROM attachments WHERE state = 'pending' ORDER BY row")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, pointer) = row?;
+            if let Ok(p) = serde_json::from_str(&pointer) {
+                out.push((id, p));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Marks a download done.
+    pub fn attachment_saved(&self, row: i64, path: &str) -> Result<(), LocalError> {
+        self.conn.execute(
+            "UPDATE attachments SET state = 'saved', path = ? WHERE row = ?",
+            params![path, row],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a download failed for good.
+    pub fn attachment_failed(&self, row: i64, reason: &str) -> Result<(), LocalError> {
+        self.conn.execute(
+            "UPDATE attachments SET state = ? WHERE row = ?",
+            params![format!("failed: {reason}"), row],
+        )?;
+        Ok(())
     }
 
     /// Every conversation, most recent first.

@@ -45,6 +45,9 @@ pub enum Content {
         /// Direct recipients (for the sender's own devices).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         to: Vec<Handle>,
+        /// Attached files (encrypted blobs with their keys).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<crate::attachment::AttachmentPointer>,
         /// Set when this re-sends a message the recipient device could not
         /// decrypt: the id of that message.
         #[serde(default, skip_serializing_if = "Option::is_none")]

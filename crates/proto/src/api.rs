@@ -235,6 +235,9 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     /// Days an undelivered envelope is kept before it expires.
     pub envelope_ttl_days: u64,
+    /// Largest attachment, in plaintext bytes.
+    #[serde(default)]
+    pub max_attachment_bytes: u64,
 }
 
 /// A device's public identity keys, base64 (Olm: Curve25519 for key
@@ -322,4 +325,32 @@ pub struct DeviceIdentity {
 pub struct IdentitiesResponse {
     /// One entry per device that has published keys.
     pub identities: Vec<DeviceIdentity>,
+}
+
+/// Bytes of one uploaded ciphertext chunk: 64 KiB of plaintext plus the
+/// 16-byte authentication tag (see `tidings_core::attachment`).
+pub const BLOB_CHUNK_BYTES: u64 = 64 * 1024 + 16;
+
+/// `POST /v1/blobs`: start an upload of `size` ciphertext bytes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BlobCreate {
+    /// Total ciphertext bytes.
+    pub size: u64,
+}
+
+/// The state of an upload or a stored blob.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BlobInfo {
+    /// Random id; knowing it is what allows a download.
+    pub id: String,
+    /// Total ciphertext bytes.
+    pub size: u64,
+    /// Bytes per chunk (the last may be shorter).
+    pub chunk_bytes: u64,
+    /// Number of chunks.
+    pub chunks: u64,
+    /// Chunks not received yet (for resuming).
+    pub missing: Vec<u64>,
+    /// True once the upload is complete and the blob can be downloaded.
+    pub complete: bool,
 }

@@ -54,6 +54,14 @@ pub struct Config {
     pub key_claims_per_account_per_hour: u32,
     /// One-time keys the server holds per device.
     pub max_one_time_keys_per_device: usize,
+    /// Bytes of one attachment (plaintext).
+    pub max_attachment_bytes: u64,
+    /// Unfinished uploads per device.
+    pub max_uploads_in_progress: usize,
+    /// Attachment bytes stored per account (until they expire).
+    pub max_storage_per_account: u64,
+    /// Hours an unfinished upload is kept.
+    pub incomplete_upload_hours: u64,
 
     /// Devices per account.
     pub max_devices: usize,
@@ -99,6 +107,10 @@ impl Default for Config {
             sends_per_account_per_minute: 6_000,
             key_claims_per_account_per_hour: 1_000,
             max_one_time_keys_per_device: 100,
+            max_attachment_bytes: 100 * 1024 * 1024,
+            max_uploads_in_progress: 4,
+            max_storage_per_account: 2 * 1024 * 1024 * 1024,
+            incomplete_upload_hours: 24,
             max_devices: 10,
             max_payload_bytes: 96 * 1024,
             max_recipients: 31,
@@ -236,6 +248,7 @@ impl Config {
             max_body_bytes: self.max_body_bytes,
             max_frame_bytes: self.max_frame_bytes,
             envelope_ttl_days: self.envelope_ttl_days,
+            max_attachment_bytes: self.max_attachment_bytes,
         }
     }
 }

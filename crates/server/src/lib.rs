@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod blobs;
 pub mod carrier;
 pub mod clock;
 pub mod config;
@@ -49,6 +50,8 @@ use crate::ratelimit::RateLimiter;
 
 /// Name of the database file inside the data directory.
 pub const DATABASE_FILE: &str = "tidings.sqlite3";
+/// Name of the attachment directory inside the data directory.
+pub const BLOBS_DIR: &str = "blobs";
 /// Name of the server secret (keys code hashes) inside the data directory.
 pub const SECRET_FILE: &str = "server-secret";
 
@@ -148,6 +151,8 @@ pub struct App {
     pub dev_mail: Option<Arc<Inboxes>>,
     /// Where e-mail goes.
     pub mailer: Arc<dyn Mailer>,
+    /// Where attachment bytes go.
+    pub blobs: Arc<dyn blobs::BlobStore>,
     /// Random key for hashing codes, kept in the data directory.
     pub secret: [u8; 32],
     /// Rate limits.
@@ -189,6 +194,7 @@ impl App {
                 None
             },
             mailer,
+            blobs: Arc::new(blobs::LocalBlobStore::new(dir.join(BLOBS_DIR))),
             secret,
             config,
         }))
@@ -260,6 +266,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/keys/identities", post(keys::identities))
         .route("/v1/messages", post(messages::send))
         .route("/v1/stream", get(stream::connect))
+        .route("/v1/blobs", post(blobs::create))
+        .route("/v1/blobs/{id}", get(blobs::status))
+        .route("/v1/blobs/{id}/complete", post(blobs::complete))
+        .route(
+            "/v1/blobs/{id}/{index}",
+            get(blobs::get_chunk).put(blobs::put_chunk),
+        )
         .route("/carrier", get(carrier::page))
         .route("/v1/carrier/{address}", get(carrier::inbox))
         .layer(DefaultBodyLimit::max(app.config.max_body_bytes))

@@ -10,6 +10,11 @@ use crate::App;
 /// Runs one sweep now; returns how many devices were sent notices.
 pub async fn once(app: &App) -> Result<usize, StoreError> {
     let woken = app.store.expire(app.now(), app.ttl_ms()).await?;
+    for blob in app.store.expire_blobs(app.now()).await? {
+        if let Err(e) = app.blobs.delete(&blob).await {
+            tracing::error!(error = %e, "cannot delete an expired attachment");
+        }
+    }
     app.hub.wake(&woken);
     if !woken.is_empty() {
         tracing::info!(notices = woken.len(), "expired undelivered envelopes");

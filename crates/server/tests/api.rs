@@ -1047,3 +1047,200 @@ async fn partial_sends_reach_a_subset_of_devices_that_really_belong() {
     let (mut ws, _) = stream(&s, &bob.token).await;
     assert!(drain(&mut ws).await.is_empty());
 }
+
+async fn put_raw(s: &Server, path: &str, token: &str, bytes: Vec<u8>) -> u16 {
+    reqwest::Client::new()
+        .put(format!("{}{path}", s.url))
+        .bearer_auth(token)
+        .body(bytes)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+async fn get_raw(s: &Server, path: &str, token: &str) -> (u16, Vec<u8>) {
+    let r = reqwest::Client::new()
+        .get(format!("{}{path}", s.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    (status, r.bytes().await.expect("body").to_vec())
+}
+
+#[tokio::test]
+async fn blobs_upload_in_resumable_chunks_with_limits_and_expire() {
+    let chunk = tidings_proto::api::BLOB_CHUNK_BYTES as usize;
+    let s = start(|c| {
+        c.max_attachment_bytes = 3 * 65536;
+        c.max_uploads_in_progress = 2;
+        c.max_storage_per_account = 5 * 65536;
+    })
+    .await;
+    let alice = register(&s, "alice@example.org").await;
+    let bob = register(&s, "bob@example.org").await;
+    let size = 2 * chunk + 100;
+    let r = call(
+        &s,
+        "POST",
+        "/v1/blobs",
+        Some(&alice.token),
+        Some(json!({"size": size})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().expect("id").to_string();
+    assert_eq!(r.body["missing"], json!([0, 1, 2]));
+    // Chunks arrive out of order; a wrong size is refused; the status says
+    // what is missing, so an interrupted upload resumes.
+    assert_eq!(
+        put_raw(&s, &format!("/v1/blobs/{id}/2"), &alice.token, vec![2; 100]).await,
+        204
+    );
+    assert_eq!(
+        put_raw(&s, &format!("/v1/blobs/{id}/0"), &alice.token, vec![0; 10]).await,
+        400
+    );
+    assert_eq!(
+        put_raw(
+            &s,
+            &format!("/v1/blobs/{id}/0"),
+            &alice.token,
+            vec![0; chunk]
+        )
+        .await,
+        204
+    );
+    assert_eq!(
+        put_raw(&s, &format!("/v1/blobs/{id}/0"), &bob.token, vec![0; chunk]).await,
+        404,
+        "only the uploader"
+    );
+    let st = call(
+        &s,
+        "GET",
+        &format!("/v1/blobs/{id}"),
+        Some(&alice.token),
+        None,
+    )
+    .await;
+    assert_eq!(st.body["missing"], json!([1]));
+    let r = call(
+        &s,
+        "POST",
+        &format!("/v1/blobs/{id}/complete"),
+        Some(&alice.token),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 400, "incomplete");
+    let (code, _) = get_raw(&s, &format!("/v1/blobs/{id}/0"), &bob.token).await;
+    assert_eq!(code, 404, "not downloadable before completion");
+    assert_eq!(
+        put_raw(
+            &s,
+            &format!("/v1/blobs/{id}/1"),
+            &alice.token,
+            vec![1; chunk]
+        )
+        .await,
+        204
+    );
+    let r = call(
+        &s,
+        "POST",
+        &format!("/v1/blobs/{id}/complete"),
+        Some(&alice.token),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["complete"], true);
+    let (code, bytes) = get_raw(&s, &format!("/v1/blobs/{id}/2"), &bob.token).await;
+    assert_eq!((code, bytes), (200, vec![2; 100]));
+    // Limits: size, uploads in progress, storage per account.
+    let r = call(
+        &s,
+        "POST",
+        "/v1/blobs",
+        Some(&alice.token),
+        Some(json!({"size": 4 * chunk})),
+    )
+    .await;
+    assert_eq!(r.body["error"], "attachment_too_large");
+    for _ in 0..2 {
+        assert_eq!(
+            call(
+                &s,
+                "POST",
+                "/v1/blobs",
+                Some(&alice.token),
+                Some(json!({"size": 10}))
+            )
+            .await
+            .status,
+            201
+        );
+    }
+    let r = call(
+        &s,
+        "POST",
+        "/v1/blobs",
+        Some(&alice.token),
+        Some(json!({"size": 10})),
+    )
+    .await;
+    assert_eq!(r.body["error"], "too_many_uploads");
+    let r = call(
+        &s,
+        "POST",
+        "/v1/blobs",
+        Some(&bob.token),
+        Some(json!({"size": 3 * chunk})),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let r = call(
+        &s,
+        "POST",
+        "/v1/blobs",
+        Some(&bob.token),
+        Some(json!({"size": 3 * chunk})),
+    )
+    .await;
+    assert_eq!(r.body["error"], "storage_full");
+    // Blobs need a token.
+    assert_eq!(
+        call(&s, "POST", "/v1/blobs", None, Some(json!({"size": 10})))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(get_raw(&s, &format!("/v1/blobs/{id}/0"), "x").await.0, 401);
+    // Everything expires: the unfinished uploads after a day, the blob
+    // with the envelope TTL; the bytes are deleted from disk.
+    s.clock.advance(31 * 24 * 3_600_000);
+    tidings_server::sweep::once(&s.app).await.expect("sweep");
+    assert_eq!(
+        get_raw(&s, &format!("/v1/blobs/{id}/2"), &bob.token)
+            .await
+            .0,
+        404
+    );
+    let blob_dir = s.app.config.data_dir.join("blobs").join(&id);
+    assert!(!blob_dir.exists());
+    assert_eq!(
+        call(
+            &s,
+            "POST",
+            "/v1/blobs",
+            Some(&alice.token),
+            Some(json!({"size": 10}))
+        )
+        .await
+        .status,
+        201
+    );
+}

@@ -166,6 +166,34 @@ pub enum KeysOutcome {
     TooMany,
 }
 
+/// A blob's metadata (its bytes live in the blob store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRecord {
+    /// Uploading account.
+    pub account: AccountId,
+    /// Uploading device.
+    pub device: DeviceId,
+    /// Ciphertext bytes.
+    pub size: u64,
+    /// Number of chunks.
+    pub chunks: u64,
+    /// Chunks received, ascending.
+    pub received: Vec<u64>,
+    /// Upload finished.
+    pub complete: bool,
+}
+
+/// Result of [`Store::create_blob`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobCreated {
+    /// Recorded.
+    Created,
+    /// The device has too many uploads in progress.
+    TooManyUploads,
+    /// The account would exceed its storage.
+    StorageFull,
+}
+
 /// Storage of accounts, devices, codes and queues.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -258,6 +286,34 @@ pub trait Store: Send + Sync {
 
     /// Identity keys of devices that have published them.
     async fn identities(&self, devices: &[DeviceId]) -> Result<Vec<DeviceIdentity>, StoreError>;
+
+    /// Records a new upload, enforcing uploads in progress per device and
+    /// bytes stored per account.
+    #[allow(clippy::too_many_arguments)]
+    async fn create_blob(
+        &self,
+        id: &str,
+        account: AccountId,
+        device: DeviceId,
+        size: u64,
+        chunks: u64,
+        expires_at: Millis,
+        max_in_progress: usize,
+        max_account_bytes: u64,
+    ) -> Result<BlobCreated, StoreError>;
+
+    /// A blob's metadata.
+    async fn blob(&self, id: &str) -> Result<Option<BlobRecord>, StoreError>;
+
+    /// Records that a chunk was stored.
+    async fn blob_chunk(&self, id: &str, index: u64) -> Result<(), StoreError>;
+
+    /// Marks an upload complete (all chunks present) and sets its expiry.
+    async fn complete_blob(&self, id: &str, expires_at: Millis) -> Result<bool, StoreError>;
+
+    /// Forgets blobs past their expiry; returns their ids so their bytes
+    /// can be deleted.
+    async fn expire_blobs(&self, now: Millis) -> Result<Vec<String>, StoreError>;
 
     /// Drops envelopes and codes past their expiry, queues failure notices
     /// (kept for `ttl`) for the senders of expired messages, and forgets

@@ -24,8 +24,8 @@ use tidings_proto::Handle;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::{
-    AccountRecord, CodeAction, Digest, KeysOutcome, Redeemed, SendOutcome, SendPlan, Store,
-    StoreError,
+    AccountRecord, BlobCreated, BlobRecord, CodeAction, Digest, KeysOutcome, Redeemed, SendOutcome,
+    SendPlan, Store, StoreError,
 };
 use crate::clock::Millis;
 
@@ -102,6 +102,24 @@ CREATE TABLE one_time_keys (
     key_id TEXT NOT NULL,
     body TEXT NOT NULL,
     PRIMARY KEY (device_id, key_id)
+);
+"#,
+    r#"
+CREATE TABLE blobs (
+    id TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL,
+    device_id INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    chunks INTEGER NOT NULL,
+    complete INTEGER NOT NULL DEFAULT 0,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX blobs_expiry ON blobs(expires_at);
+CREATE INDEX blobs_account ON blobs(account_id);
+CREATE TABLE blob_chunks (
+    blob_id TEXT NOT NULL REFERENCES blobs(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    PRIMARY KEY (blob_id, idx)
 );
 "#,
 ];
@@ -875,6 +893,135 @@ impl Store for SqliteStore {
                 }
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn create_blob(
+        &self,
+        id: &str,
+        account: AccountId,
+        device: DeviceId,
+        size: u64,
+        chunks: u64,
+        expires_at: Millis,
+        max_in_progress: usize,
+        max_account_bytes: u64,
+    ) -> Result<BlobCreated, StoreError> {
+        let id = id.to_string();
+        self.write(move |conn| {
+            let in_progress: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM blobs WHERE device_id = ? AND complete = 0",
+                    [to_i64(device)],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            if in_progress as usize >= max_in_progress {
+                return Ok(BlobCreated::TooManyUploads);
+            }
+            let used: i64 = conn
+                .query_row(
+                    "SELECT coalesce(sum(size), 0) FROM blobs WHERE account_id = ?",
+                    [to_i64(account)],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            if used as u64 + size > max_account_bytes {
+                return Ok(BlobCreated::StorageFull);
+            }
+            conn.execute(
+                "INSERT INTO blobs (id, account_id, device_id, size, chunks, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                params![id, to_i64(account), to_i64(device), to_i64(size), to_i64(chunks), to_i64(expires_at)],
+            )
+            .map_err(db)?;
+            Ok(BlobCreated::Created)
+        })
+        .await
+    }
+
+    async fn blob(&self, id: &str) -> Result<Option<BlobRecord>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            let row: Option<(i64, i64, i64, i64, bool)> = conn
+                .query_row(
+                    "SELECT account_id, device_id, size, chunks, complete FROM blobs WHERE id = ?",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            let Some((account, device, size, chunks, complete)) = row else {
+                return Ok(None);
+            };
+            let mut stmt = conn
+                .prepare_cached("SELECT idx FROM blob_chunks WHERE blob_id = ? ORDER BY idx")
+                .map_err(db)?;
+            let received = stmt
+                .query_map([&id], |r| r.get::<_, i64>(0))
+                .map_err(db)?
+                .map(|r| r.map(|i| i as u64).map_err(db))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some(BlobRecord {
+                account: account as u64,
+                device: device as u64,
+                size: size as u64,
+                chunks: chunks as u64,
+                received,
+                complete,
+            }))
+        })
+        .await
+    }
+
+    async fn blob_chunk(&self, id: &str, index: u64) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO blob_chunks (blob_id, idx) VALUES (?, ?)",
+                params![id, to_i64(index)],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn complete_blob(&self, id: &str, expires_at: Millis) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE blobs SET complete = 1, expires_at = ? WHERE id = ?
+                     AND chunks = (SELECT count(*) FROM blob_chunks WHERE blob_id = blobs.id)",
+                    params![to_i64(expires_at), id],
+                )
+                .map_err(db)?;
+            if n > 0 {
+                conn.execute("DELETE FROM blob_chunks WHERE blob_id = ?", [&id])
+                    .map_err(db)?;
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn expire_blobs(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+        self.write(move |conn| {
+            let ids: Vec<String> = {
+                let mut stmt = conn
+                    .prepare_cached("SELECT id FROM blobs WHERE expires_at <= ? LIMIT ?")
+                    .map_err(db)?;
+                let rows = stmt
+                    .query_map(params![to_i64(now), EXPIRE_BATCH as i64], |r| r.get(0))
+                    .map_err(db)?;
+                rows.collect::<Result<_, _>>().map_err(db)?
+            };
+            for id in &ids {
+                conn.execute("DELETE FROM blobs WHERE id = ?", [id])
+                    .map_err(db)?;
+            }
+            Ok(ids)
         })
         .await
     }

@@ -1,0 +1,213 @@
+//! Photos, videos and files: encrypted on this device with a fresh key,
+//! uploaded in resumable chunks, and downloaded, checked and decrypted by
+//! the recipients. A file is streamed chunk by chunk in both directions, so
+//! a large video never sits in memory.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rand::RngCore;
+use tidings_core::attachment::{
+    chunk_count, ciphertext_len, sanitise_name, sniff_content_type, AttachmentPointer, Decryptor,
+    Digester, Encryptor, CHUNK_SIZE,
+};
+use tidings_proto::api::BLOB_CHUNK_BYTES;
+
+use crate::api::ApiError;
+use crate::client::{Client, ClientError};
+
+/// Attempts per chunk before an upload or download gives up.
+pub const CHUNK_ATTEMPTS: u32 = 5;
+/// Folder inside the profile where received attachments are saved.
+pub const ATTACHMENTS_DIR: &str = "attachments";
+
+/// Progress of a transfer: bytes done and total.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+async fn with_retries<T, F, Fut>(mut f: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match f().await {
+            Err(ApiError::Network { .. }) if attempt + 1 < CHUNK_ATTEMPTS => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+impl Client {
+    /// Encrypts and uploads a file; returns the pointer to send.
+    pub async fn upload_attachment(
+        &self,
+        path: &Path,
+        progress: Progress<'_>,
+    ) -> Result<AttachmentPointer, ClientError> {
+        let io =
+            |e: std::io::Error| ClientError::Usage(format!("cannot read {}: {e}", path.display()));
+        let size = std::fs::metadata(path).map_err(io)?.len();
+        let limits = self.api().limits().await?;
+        if limits.max_attachment_bytes > 0 && size > limits.max_attachment_bytes {
+            return Err(ClientError::Usage(format!(
+                "{} is {size} bytes; this server accepts attachments up to {} bytes",
+                path.display(),
+                limits.max_attachment_bytes
+            )));
+        }
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let mut head = vec![0u8; 64];
+        let n = read_full(&mut file, &mut head).map_err(io)?;
+        head.truncate(n);
+        let name = sanitise_name(
+            &path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        let content_type = sniff_content_type(&head, &name).to_string();
+        let media = crate::media::inspect(path, &content_type, size);
+
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        let total = ciphertext_len(size);
+        let blob = self.api().create_blob(total).await?;
+        debug_assert_eq!(blob.chunk_bytes, BLOB_CHUNK_BYTES);
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let mut encryptor = Encryptor::new(&key);
+        let mut digester = Digester::new();
+        let chunks = chunk_count(size);
+        let mut buf = vec![0u8; CHUNK_SIZE];
+        let mut done = 0u64;
+        for index in 0..chunks {
+            let n = read_full(&mut file, &mut buf).map_err(io)?;
+            let last = index + 1 == chunks;
+            let ciphertext = encryptor.encrypt_chunk(&buf[..n], last).map_err(|e| {
+                ClientError::Usage(format!(
+                    "{} changed while it was being sent: {e}",
+                    path.display()
+                ))
+            })?;
+            digester.update(&ciphertext);
+            done += ciphertext.len() as u64;
+            let id = blob.id.clone();
+            with_retries(|| self.api().put_chunk(&id, index, ciphertext.clone())).await?;
+            progress(done, total);
+        }
+        self.api().complete_blob(&blob.id).await?;
+        Ok(AttachmentPointer {
+            blob: blob.id,
+            key: AttachmentPointer::encode_key(&key),
+            digest: digester.finish(),
+            size,
+            name,
+            content_type,
+            thumbnail: media.thumbnail,
+            width: media.width,
+            height: media.height,
+            duration_ms: media.duration_ms,
+        })
+    }
+
+    /// Downloads, checks and decrypts an attachment into `dir`; returns the
+    /// saved file's path.
+    pub async fn download_attachment(
+        &self,
+        pointer: &AttachmentPointer,
+        dir: &Path,
+        prefix: &str,
+        progress: Progress<'_>,
+    ) -> Result<PathBuf, ClientError> {
+        let key = pointer
+            .key_bytes()
+            .map_err(|e| ClientError::Usage(format!("damaged attachment pointer: {e}")))?;
+        let io = |e: std::io::Error| {
+            ClientError::Usage(format!("cannot save into {}: {e}", dir.display()))
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let name = sanitise_name(&pointer.name);
+        let dest = dir.join(format!("{prefix}-{name}"));
+        let tmp = dir.join(format!("{prefix}-{name}.part"));
+        let mut out = std::fs::File::create(&tmp).map_err(io)?;
+        let total = ciphertext_len(pointer.size);
+        let chunks = total.div_ceil(BLOB_CHUNK_BYTES);
+        let mut decryptor = Decryptor::new(&key);
+        let mut digester = Digester::new();
+        let mut done = 0u64;
+        let result: Result<(), ClientError> = async {
+            for index in 0..chunks {
+                let bytes = with_retries(|| self.api().get_chunk(&pointer.blob, index)).await?;
+                digester.update(&bytes);
+                let plain = decryptor
+                    .decrypt_chunk(&bytes, index + 1 == chunks)
+                    .map_err(|e| ClientError::Usage(e.to_string()))?;
+                out.write_all(&plain).map_err(io)?;
+                done += bytes.len() as u64;
+                progress(done, total);
+            }
+            decryptor
+                .finish()
+                .map_err(|e| ClientError::Usage(e.to_string()))?;
+            if digester.finish() != pointer.digest {
+                return Err(ClientError::Usage(format!(
+                    "attachment {name} does not match its digest: it was altered; not saved"
+                )));
+            }
+            out.sync_all().map_err(io)?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        std::fs::rename(&tmp, &dest).map_err(io)?;
+        Ok(dest)
+    }
+
+    /// Downloads every attachment still pending, reporting progress per
+    /// file as `(name, done, total)`; returns how many were saved.
+    pub async fn download_pending(
+        &self,
+        progress: &mut dyn FnMut(&str, u64, u64),
+    ) -> Result<usize, ClientError> {
+        let dir = self.profile().dir().join(ATTACHMENTS_DIR);
+        let mut saved = 0;
+        for (row, pointer) in self.local().pending_attachments()? {
+            let name = pointer.name.clone();
+            let mut p = |d: u64, t: u64| progress(&name, d, t);
+            match self
+                .download_attachment(&pointer, &dir, &row.to_string(), &mut p)
+                .await
+            {
+                Ok(path) => {
+                    self.local()
+                        .attachment_saved(row, &path.display().to_string())?;
+                    saved += 1;
+                }
+                Err(ClientError::Api(ApiError::Server { status: 404, .. })) => {
+                    self.local()
+                        .attachment_failed(row, "expired on the server")?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(saved)
+    }
+}

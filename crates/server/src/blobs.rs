@@ -1,0 +1,286 @@
+//! Attachment blobs: encrypted files uploaded in chunks, resumable, and
+//! downloaded by whoever holds the (unguessable) blob id.
+//!
+//! The server only ever sees ciphertext: clients encrypt each file with a
+//! fresh key and send the key inside the end-to-end encrypted message.
+//! Bytes live in a [`BlobStore`] (a local directory by default); metadata
+//! and upload progress live in the [`crate::Store`]. Blobs expire with the
+//! envelope TTL (the messages that point at them expire then too), and
+//! unfinished uploads after `incomplete_upload_hours`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use rand::RngCore;
+use tidings_proto::api::{BlobCreate, BlobInfo, BLOB_CHUNK_BYTES};
+
+use crate::auth::Authed;
+use crate::error::ApiError;
+use crate::store::BlobCreated;
+use crate::App;
+
+/// Why the blob store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// Disk or object store IO failed.
+    #[error("blob storage failed: {0}")]
+    Io(String),
+}
+
+/// Where blob bytes live: one object per chunk.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Stores (or replaces) one chunk.
+    async fn put(&self, blob: &str, index: u64, bytes: Bytes) -> Result<(), BlobError>;
+    /// Reads one chunk.
+    async fn get(&self, blob: &str, index: u64) -> Result<Option<Bytes>, BlobError>;
+    /// Deletes every chunk of a blob.
+    async fn delete(&self, blob: &str) -> Result<(), BlobError>;
+}
+
+/// Blobs as files under a directory: `DIR/ID/INDEX`.
+pub struct LocalBlobStore {
+    dir: PathBuf,
+}
+
+impl LocalBlobStore {
+    /// A store rooted at `dir` (created when needed).
+    pub fn new(dir: PathBuf) -> Self {
+        LocalBlobStore { dir }
+    }
+
+    fn path(&self, blob: &str, index: u64) -> PathBuf {
+        self.dir.join(blob).join(format!("{index:08}"))
+    }
+}
+
+fn io(e: std::io::Error) -> BlobError {
+    BlobError::Io(e.to_string())
+}
+
+#[async_trait]
+impl BlobStore for LocalBlobStore {
+    async fn put(&self, blob: &str, index: u64, bytes: Bytes) -> Result<(), BlobError> {
+        let path = self.path(blob, index);
+        let dir = path
+            .parent()
+            .expect("a chunk path has a parent")
+            .to_path_buf();
+        tokio::fs::create_dir_all(&dir).await.map_err(io)?;
+        let tmp = dir.join(format!("{index:08}.part"));
+        let mut f = tokio::fs::File::create(&tmp).await.map_err(io)?;
+        tokio::io::AsyncWriteExt::write_all(&mut f, &bytes)
+            .await
+            .map_err(io)?;
+        f.sync_all().await.map_err(io)?;
+        tokio::fs::rename(&tmp, &path).await.map_err(io)
+    }
+
+    async fn get(&self, blob: &str, index: u64) -> Result<Option<Bytes>, BlobError> {
+        match tokio::fs::read(self.path(blob, index)).await {
+            Ok(b) => Ok(Some(Bytes::from(b))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    async fn delete(&self, blob: &str) -> Result<(), BlobError> {
+        match tokio::fs::remove_dir_all(self.dir.join(blob)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(e)),
+        }
+    }
+}
+
+impl From<BlobError> for ApiError {
+    fn from(e: BlobError) -> Self {
+        tracing::error!(error = %e, "blob storage failed");
+        ApiError::Internal
+    }
+}
+
+/// Largest ciphertext accepted for an attachment of `max_plain` bytes.
+pub fn max_ciphertext(max_plain: u64) -> u64 {
+    let chunk = BLOB_CHUNK_BYTES - 16;
+    let chunks = max_plain / chunk + 1;
+    max_plain + chunks * 16
+}
+
+fn valid_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn info(id: &str, r: &crate::store::BlobRecord) -> BlobInfo {
+    let missing = if r.complete {
+        Vec::new()
+    } else {
+        (0..r.chunks)
+            .filter(|i| r.received.binary_search(i).is_err())
+            .collect()
+    };
+    BlobInfo {
+        id: id.to_string(),
+        size: r.size,
+        chunk_bytes: BLOB_CHUNK_BYTES,
+        chunks: r.chunks,
+        missing,
+        complete: r.complete,
+    }
+}
+
+/// `POST /v1/blobs`: starts an upload.
+pub async fn create(
+    State(app): State<Arc<App>>,
+    who: Authed,
+    Json(req): Json<BlobCreate>,
+) -> Result<(StatusCode, Json<BlobInfo>), ApiError> {
+    let max = max_ciphertext(app.config.max_attachment_bytes);
+    if req.size == 0 || req.size > max {
+        return Err(ApiError::limit(
+            "attachment_too_large",
+            format!(
+                "attachments may be at most {} bytes (max_attachment_bytes)",
+                app.config.max_attachment_bytes
+            ),
+        ));
+    }
+    let mut raw = [0u8; 16];
+    rand::rng().fill_bytes(&mut raw);
+    let id = hex::encode(raw);
+    let chunks = req.size.div_ceil(BLOB_CHUNK_BYTES);
+    let expires = app.now() + app.config.incomplete_upload_hours * 3_600_000;
+    let outcome = app
+        .store
+        .create_blob(
+            &id,
+            who.account,
+            who.device,
+            req.size,
+            chunks,
+            expires,
+            app.config.max_uploads_in_progress,
+            app.config.max_storage_per_account,
+        )
+        .await?;
+    match outcome {
+        BlobCreated::Created => {}
+        BlobCreated::TooManyUploads => {
+            return Err(ApiError::limit(
+                "too_many_uploads",
+                format!(
+                    "this device already has {} uploads in progress (max_uploads_in_progress); finish them first",
+                    app.config.max_uploads_in_progress
+                ),
+            ))
+        }
+        BlobCreated::StorageFull => {
+            return Err(ApiError::limit(
+                "storage_full",
+                format!(
+                    "this account's attachments would exceed {} bytes (max_storage_per_account); older ones expire after {} days",
+                    app.config.max_storage_per_account, app.config.envelope_ttl_days
+                ),
+            ))
+        }
+    }
+    let record = app.store.blob(&id).await?.ok_or(ApiError::Internal)?;
+    Ok((StatusCode::CREATED, Json(info(&id, &record))))
+}
+
+async fn owned(app: &App, who: Authed, id: &str) -> Result<crate::store::BlobRecord, ApiError> {
+    if !valid_id(id) {
+        return Err(ApiError::NotFound("no such attachment".into()));
+    }
+    match app.store.blob(id).await? {
+        Some(r) if r.device == who.device => Ok(r),
+        _ => Err(ApiError::NotFound("no such upload for this device".into())),
+    }
+}
+
+/// `GET /v1/blobs/{id}`: upload progress (for the uploading device).
+pub async fn status(
+    State(app): State<Arc<App>>,
+    who: Authed,
+    Path(id): Path<String>,
+) -> Result<Json<BlobInfo>, ApiError> {
+    let r = owned(&app, who, &id).await?;
+    Ok(Json(info(&id, &r)))
+}
+
+/// `PUT /v1/blobs/{id}/{index}`: stores one chunk (idempotent).
+pub async fn put_chunk(
+    State(app): State<Arc<App>>,
+    who: Authed,
+    Path((id, index)): Path<(String, u64)>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let r = owned(&app, who, &id).await?;
+    if r.complete {
+        return Err(ApiError::Conflict("this upload is already complete".into()));
+    }
+    if index >= r.chunks {
+        return Err(ApiError::BadRequest(format!(
+            "chunk {index} is past the last chunk {}",
+            r.chunks - 1
+        )));
+    }
+    let expected = if index + 1 == r.chunks {
+        r.size - index * BLOB_CHUNK_BYTES
+    } else {
+        BLOB_CHUNK_BYTES
+    };
+    if body.len() as u64 != expected {
+        return Err(ApiError::BadRequest(format!(
+            "chunk {index} must be {expected} bytes, got {}",
+            body.len()
+        )));
+    }
+    app.blobs.put(&id, index, body).await?;
+    app.store.blob_chunk(&id, index).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/blobs/{id}/complete`: finishes an upload.
+pub async fn complete(
+    State(app): State<Arc<App>>,
+    who: Authed,
+    Path(id): Path<String>,
+) -> Result<Json<BlobInfo>, ApiError> {
+    owned(&app, who, &id).await?;
+    let expires = app.now() + app.ttl_ms();
+    if !app.store.complete_blob(&id, expires).await? {
+        let r = owned(&app, who, &id).await?;
+        let i = info(&id, &r);
+        if !r.complete {
+            return Err(ApiError::BadRequest(format!(
+                "{} chunks are still missing; upload them first",
+                i.missing.len()
+            )));
+        }
+    }
+    let r = owned(&app, who, &id).await?;
+    Ok(Json(info(&id, &r)))
+}
+
+/// `GET /v1/blobs/{id}/{index}`: downloads one chunk of a complete blob.
+pub async fn get_chunk(
+    State(app): State<Arc<App>>,
+    _who: Authed,
+    Path((id, index)): Path<(String, u64)>,
+) -> Result<Bytes, ApiError> {
+    let gone = || ApiError::NotFound("no such attachment (it may have expired)".into());
+    if !valid_id(&id) {
+        return Err(gone());
+    }
+    let r = app.store.blob(&id).await?.ok_or_else(gone)?;
+    if !r.complete || index >= r.chunks {
+        return Err(gone());
+    }
+    app.blobs.get(&id, index).await?.ok_or_else(gone)
+}

@@ -854,3 +854,67 @@ fn a_25_mib_file_and_a_photo_reach_every_device_intact() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_upload_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(
+        &server,
+        &p("alice"),
+        "register",
+        "--email",
+        "alice@example.org",
+    );
+    let client =
+        tidings_client::Client::open(tidings_client::Profile::new(p("alice")), Some(&server.url))
+            .expect("profile opens");
+    let file = p("video.bin");
+    let bytes: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &bytes).expect("write");
+    let chunks = tidings_core::attachment::chunk_count(bytes.len() as u64);
+
+    // Interrupt the upload after ten chunks (like a dropped connection or
+    // a killed process).
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let mut tx = Some(tx);
+    let mut seen = 0;
+    let mut progress = |_: u64, _: u64| {
+        seen += 1;
+        if seen == 10 {
+            if let Some(t) = tx.take() {
+                let _ = t.send(());
+            }
+        }
+    };
+    tokio::select! {
+        _ = client.upload_attachment(&file, &mut progress) => panic!("the upload should have been interrupted"),
+        _ = rx => {}
+    }
+    let db = rusqlite::Connection::open(p("alice").join("local.sqlite3")).expect("store");
+    let blob: String = db
+        .query_row("SELECT blob FROM uploads", [], |r| r.get(0))
+        .expect("an unfinished upload");
+    drop(db);
+    let status = client.api().blob_status(&blob).await.expect("status");
+    assert!(!status.complete);
+    assert!(
+        status.missing.len() < chunks as usize && status.missing.len() >= chunks as usize - 11,
+        "{}",
+        status.missing.len()
+    );
+
+    // The next attempt continues the same blob and sends only what is missing.
+    let pointer = client
+        .upload_attachment(&file, &mut |_, _| {})
+        .await
+        .expect("resumes");
+    assert_eq!(pointer.blob, blob);
+    let out = p("downloaded");
+    let saved = client
+        .download_attachment(&pointer, &out, "x", &mut |_, _| {})
+        .await
+        .expect("downloads");
+    assert_eq!(std::fs::read(saved).expect("read"), bytes);
+}

@@ -84,11 +84,50 @@ impl Client {
         let content_type = sniff_content_type(&head, &name).to_string();
         let media = crate::media::inspect(path, &content_type, size);
 
-        let mut key = [0u8; 32];
-        rand::rng().fill_bytes(&mut key);
         let total = ciphertext_len(size);
-        let blob = self.api().create_blob(total).await?;
-        debug_assert_eq!(blob.chunk_bytes, BLOB_CHUNK_BYTES);
+        // Resume an interrupted upload of this very file: same blob, same
+        // key, so the chunks already on the server are still valid.
+        let canonical = path.canonicalize().map_err(io)?.display().to_string();
+        let modified = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0);
+        let mut resumed = None;
+        if let Some((blob, key)) = self.local().upload_for(&canonical, size, modified)? {
+            match self.api().blob_status(&blob).await {
+                Ok(info) if info.size == total => {
+                    use base64::Engine;
+                    let k = base64::engine::general_purpose::STANDARD
+                        .decode(&key)
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok());
+                    match k {
+                        Some(k) => resumed = Some((info, k)),
+                        None => self.local().end_upload(&blob)?,
+                    }
+                }
+                _ => self.local().end_upload(&blob)?,
+            }
+        }
+        let (blob, key) = match resumed {
+            Some(r) => r,
+            None => {
+                let mut key = [0u8; 32];
+                rand::rng().fill_bytes(&mut key);
+                let blob = self.api().create_blob(total).await?;
+                self.local().start_upload(
+                    &canonical,
+                    size,
+                    modified,
+                    &blob.id,
+                    &AttachmentPointer::encode_key(&key),
+                )?;
+                (blob, key)
+            }
+        };
+        let missing: std::collections::BTreeSet<u64> = blob.missing.iter().copied().collect();
         let mut file = std::fs::File::open(path).map_err(io)?;
         let mut encryptor = Encryptor::new(&key);
         let mut digester = Digester::new();
@@ -106,11 +145,16 @@ impl Client {
             })?;
             digester.update(&ciphertext);
             done += ciphertext.len() as u64;
-            let id = blob.id.clone();
-            with_retries(|| self.api().put_chunk(&id, index, ciphertext.clone())).await?;
+            if missing.contains(&index) {
+                let id = blob.id.clone();
+                with_retries(|| self.api().put_chunk(&id, index, ciphertext.clone())).await?;
+            }
             progress(done, total);
         }
-        self.api().complete_blob(&blob.id).await?;
+        if !blob.complete {
+            self.api().complete_blob(&blob.id).await?;
+        }
+        self.local().end_upload(&blob.id)?;
         Ok(AttachmentPointer {
             blob: blob.id,
             key: AttachmentPointer::encode_key(&key),

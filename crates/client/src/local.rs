@@ -69,6 +69,14 @@ CREATE TABLE IF NOT EXISTS attachments (
     state TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS attachments_msg ON attachments(author_account, msg_id);
+CREATE TABLE IF NOT EXISTS uploads (
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    modified INTEGER NOT NULL,
+    blob TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (path, size, modified)
+);
 CREATE TABLE IF NOT EXISTS trust (
     handle TEXT PRIMARY KEY,
     verified TEXT,
@@ -706,6 +714,47 @@ impl Local {
             }
         }
         Ok(out)
+    }
+
+    /// An unfinished upload of this exact file (path, size, modification
+    /// time): its blob id and key, to resume it.
+    pub fn upload_for(
+        &self,
+        path: &str,
+        size: u64,
+        modified: i64,
+    ) -> Result<Option<(String, String)>, LocalError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT blob, key FROM uploads WHERE path = ? AND size = ? AND modified = ?",
+                params![path, size as i64, modified],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Remembers an upload in progress.
+    pub fn start_upload(
+        &self,
+        path: &str,
+        size: u64,
+        modified: i64,
+        blob: &str,
+        key: &str,
+    ) -> Result<(), LocalError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO uploads (path, size, modified, blob, key) VALUES (?, ?, ?, ?, ?)",
+            params![path, size as i64, modified, blob, key],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets a finished (or abandoned) upload.
+    pub fn end_upload(&self, blob: &str) -> Result<(), LocalError> {
+        self.conn
+            .execute("DELETE FROM uploads WHERE blob = ?", [blob])?;
+        Ok(())
     }
 
     /// Attachments waiting to be downloaded: (row, pointer).

@@ -51,6 +51,12 @@ impl ApiError {
     }
 }
 
+/// Installs the process-wide TLS crypto provider (ring) once, so that
+/// `https://` servers work; harmless when one is installed already.
+pub fn ensure_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A connection to one server, optionally as one device.
 #[derive(Clone)]
 pub struct Api {
@@ -62,10 +68,11 @@ pub struct Api {
 impl Api {
     /// A client for the server at `base` (e.g. `http://127.0.0.1:7878`).
     pub fn new(base: &str, token: Option<String>) -> Api {
+        ensure_tls_provider();
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .build()
-            .expect("a client without TLS or proxies always builds");
+            .expect("the HTTP client builds once a TLS provider is installed");
         Api {
             base: base.trim_end_matches('/').to_string(),
             http,

@@ -98,6 +98,84 @@ impl BlobStore for LocalBlobStore {
     }
 }
 
+/// Blobs in an S3-compatible object store (production): `blobs/ID/INDEX`.
+pub struct S3BlobStore {
+    store: Box<dyn object_store::ObjectStore>,
+}
+
+impl S3BlobStore {
+    /// A store for the bucket and endpoint of the configuration.
+    pub fn new(c: &crate::Config) -> Result<S3BlobStore, BlobError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut b = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(&c.s3_bucket)
+            .with_region(&c.s3_region)
+            .with_access_key_id(&c.s3_access_key_id)
+            .with_secret_access_key(&c.s3_secret_access_key)
+            .with_allow_http(c.s3_allow_http);
+        if !c.s3_endpoint.is_empty() {
+            b = b.with_endpoint(&c.s3_endpoint);
+        }
+        let store = b
+            .build()
+            .map_err(|e| BlobError::Io(format!("S3 configuration: {e}")))?;
+        Ok(S3BlobStore {
+            store: Box::new(store),
+        })
+    }
+
+    fn path(blob: &str, index: u64) -> object_store::path::Path {
+        object_store::path::Path::from(format!("blobs/{blob}/{index:08}"))
+    }
+}
+
+fn s3(e: object_store::Error) -> BlobError {
+    BlobError::Io(e.to_string())
+}
+
+#[async_trait]
+impl BlobStore for S3BlobStore {
+    async fn put(&self, blob: &str, index: u64, bytes: Bytes) -> Result<(), BlobError> {
+        use object_store::ObjectStoreExt;
+        self.store
+            .put(
+                &Self::path(blob, index),
+                object_store::PutPayload::from_bytes(bytes),
+            )
+            .await
+            .map(|_| ())
+            .map_err(s3)
+    }
+
+    async fn get(&self, blob: &str, index: u64) -> Result<Option<Bytes>, BlobError> {
+        use object_store::ObjectStoreExt;
+        match self.store.get(&Self::path(blob, index)).await {
+            Ok(r) => Ok(Some(r.bytes().await.map_err(s3)?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(s3(e)),
+        }
+    }
+
+    async fn delete(&self, blob: &str) -> Result<(), BlobError> {
+        use futures_util::StreamExt;
+        use object_store::ObjectStoreExt;
+        let prefix = object_store::path::Path::from(format!("blobs/{blob}"));
+        let mut listing = self.store.list(Some(&prefix));
+        let mut paths = Vec::new();
+        while let Some(meta) = listing.next().await {
+            paths.push(meta.map_err(s3)?.location);
+        }
+        drop(listing);
+        for p in paths {
+            match self.store.delete(&p).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(s3(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
 impl From<BlobError> for ApiError {
     fn from(e: BlobError) -> Self {
         tracing::error!(error = %e, "blob storage failed");

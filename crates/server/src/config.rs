@@ -62,6 +62,21 @@ pub struct Config {
     pub max_storage_per_account: u64,
     /// Hours an unfinished upload is kept.
     pub incomplete_upload_hours: u64,
+    /// Where attachment bytes go: `local` (under the data directory) or
+    /// `s3` (an S3-compatible object store, configured below).
+    pub blob_store: String,
+    /// S3 endpoint URL; empty for AWS itself.
+    pub s3_endpoint: String,
+    /// S3 bucket.
+    pub s3_bucket: String,
+    /// S3 region.
+    pub s3_region: String,
+    /// S3 access key id.
+    pub s3_access_key_id: String,
+    /// S3 secret access key.
+    pub s3_secret_access_key: String,
+    /// Allow a plain-HTTP S3 endpoint (only for a store on the same host).
+    pub s3_allow_http: bool,
 
     /// Devices per account.
     pub max_devices: usize,
@@ -111,6 +126,13 @@ impl Default for Config {
             max_uploads_in_progress: 4,
             max_storage_per_account: 2 * 1024 * 1024 * 1024,
             incomplete_upload_hours: 24,
+            blob_store: "local".into(),
+            s3_endpoint: String::new(),
+            s3_bucket: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
+            s3_allow_http: false,
             max_devices: 10,
             max_payload_bytes: 96 * 1024,
             max_recipients: 31,
@@ -227,6 +249,17 @@ impl Config {
                 "max_recipients",
                 "must be smaller than max_group_members (the sender is a member too)",
             ));
+        }
+        match self.blob_store.as_str() {
+            "local" => {}
+            "s3" if !self.s3_bucket.is_empty() => {}
+            "s3" => return Err(invalid("s3_bucket", "blob_store = \"s3\" needs a bucket")),
+            other => {
+                return Err(invalid(
+                    "blob_store",
+                    format!("{other:?} is not a blob store: use \"local\" or \"s3\""),
+                ))
+            }
         }
         if self.default_region.len() != 2 {
             return Err(invalid(

@@ -169,6 +169,13 @@ impl App {
         std::fs::create_dir_all(dir).map_err(|e| data_dir(dir, e))?;
         let secret = load_secret(&dir.join(SECRET_FILE))?;
         let store = SqliteStore::open(&dir.join(DATABASE_FILE), config.max_batch)?;
+        let blobs: Arc<dyn blobs::BlobStore> = if config.blob_store == "s3" {
+            Arc::new(
+                blobs::S3BlobStore::new(&config).map_err(|e| ServerError::Config(e.to_string()))?,
+            )
+        } else {
+            Arc::new(blobs::LocalBlobStore::new(dir.join(BLOBS_DIR)))
+        };
         let carrier = SimulatedCarrier::new();
         let (mailer, dev_mail): (Arc<dyn Mailer>, _) = if config.smtp_relay.is_empty() {
             let inboxes = Arc::new(Inboxes::new());
@@ -194,7 +201,7 @@ impl App {
                 None
             },
             mailer,
-            blobs: Arc::new(blobs::LocalBlobStore::new(dir.join(BLOBS_DIR))),
+            blobs,
             secret,
             config,
         }))

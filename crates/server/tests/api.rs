@@ -28,6 +28,7 @@ impl Drop for Server {
 }
 
 async fn start(tune: impl FnOnce(&mut Config)) -> Server {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config {
         data_dir: dir.path().to_path_buf(),
@@ -1072,12 +1073,51 @@ async fn get_raw(s: &Server, path: &str, token: &str) -> (u16, Vec<u8>) {
 }
 
 #[tokio::test]
-async fn blobs_upload_in_resumable_chunks_with_limits_and_expire() {
+async fn blobs_in_the_local_directory() {
+    blobs_upload_in_resumable_chunks_with_limits_and_expire(|_| {}).await;
+}
+
+/// The same test against an S3-compatible store: `scripts/test` starts one
+/// (moto's S3 server) and sets `TIDINGS_TEST_S3_ENDPOINT`.
+#[tokio::test]
+async fn blobs_in_an_s3_compatible_store() {
+    let Ok(endpoint) = std::env::var("TIDINGS_TEST_S3_ENDPOINT") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must provide an S3 endpoint in TIDINGS_TEST_S3_ENDPOINT"
+        );
+        eprintln!("skipped: TIDINGS_TEST_S3_ENDPOINT is not set (scripts/test sets it)");
+        return;
+    };
+    let bucket = format!("tidings-test-{}", std::process::id());
+    let r = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .expect("the S3 endpoint answers");
+    assert!(
+        r.status().is_success(),
+        "creating bucket {bucket}: {}",
+        r.status()
+    );
+    blobs_upload_in_resumable_chunks_with_limits_and_expire(move |c| {
+        c.blob_store = "s3".into();
+        c.s3_endpoint = endpoint;
+        c.s3_bucket = bucket;
+        c.s3_access_key_id = "test".into();
+        c.s3_secret_access_key = "test".into();
+        c.s3_allow_http = true;
+    })
+    .await;
+}
+
+async fn blobs_upload_in_resumable_chunks_with_limits_and_expire(store: impl FnOnce(&mut Config)) {
     let chunk = tidings_proto::api::BLOB_CHUNK_BYTES as usize;
     let s = start(|c| {
         c.max_attachment_bytes = 3 * 65536;
         c.max_uploads_in_progress = 2;
         c.max_storage_per_account = 5 * 65536;
+        store(c);
     })
     .await;
     let alice = register(&s, "alice@example.org").await;
@@ -1160,6 +1200,12 @@ async fn blobs_upload_in_resumable_chunks_with_limits_and_expire() {
     assert_eq!(r.body["complete"], true);
     let (code, bytes) = get_raw(&s, &format!("/v1/blobs/{id}/2"), &bob.token).await;
     assert_eq!((code, bytes), (200, vec![2; 100]));
+    let local_dir = s.app.config.data_dir.join("blobs");
+    assert_eq!(
+        local_dir.exists(),
+        s.app.config.blob_store == "local",
+        "bytes are in the configured store"
+    );
     // Limits: size, uploads in progress, storage per account.
     let r = call(
         &s,
@@ -1228,6 +1274,11 @@ async fn blobs_upload_in_resumable_chunks_with_limits_and_expire() {
             .await
             .0,
         404
+    );
+    assert_eq!(
+        s.app.blobs.get(&id, 2).await.expect("store answers"),
+        None,
+        "bytes deleted"
     );
     let blob_dir = s.app.config.data_dir.join("blobs").join(&id);
     assert!(!blob_dir.exists());

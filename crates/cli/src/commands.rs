@@ -132,7 +132,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             if !cli.json {
                 for c in chats {
                     let members = if c.key.starts_with("group:") {
-                        format!(" ({})", c.members.join(", "))
+                        let title = c
+                            .title
+                            .as_deref()
+                            .map(|t| format!("{t}: "))
+                            .unwrap_or_default();
+                        format!(" ({title}{})", c.members.join(", "))
                     } else {
                         String::new()
                     };
@@ -170,6 +175,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             } else {
                 println!("marked {n} message(s) read");
             }
+            Ok(())
+        }
+        Command::React { id, emoji } => {
+            let mut client = open(&cli)?;
+            client.react(id, emoji).await?;
             Ok(())
         }
         Command::Typing { targets } => {
@@ -240,11 +250,16 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Group { action } => {
             let mut client = open(&cli)?;
-            let (group, add, remove) = match action {
-                GroupAction::Add { group, handles } => (group, handles.clone(), Vec::new()),
-                GroupAction::Remove { group, handles } => (group, Vec::new(), handles.clone()),
+            let (group, add, remove, rename) = match action {
+                GroupAction::Add { group, handles } => (group, handles.clone(), Vec::new(), None),
+                GroupAction::Remove { group, handles } => {
+                    (group, Vec::new(), handles.clone(), None)
+                }
+                GroupAction::Rename { group, name } => {
+                    (group, Vec::new(), Vec::new(), Some(name.as_str()))
+                }
             };
-            let members = client.change_group(group, &add, &remove).await?;
+            let members = client.change_group(group, &add, &remove, rename).await?;
             if cli.json {
                 output::json(&serde_json::json!({ "group": group, "members": members }));
             } else {

@@ -105,6 +105,14 @@ pub enum Command {
         #[arg(required = true)]
         targets: Vec<String>,
     },
+    /// React to a message (its id as `show --json` prints it); "" removes
+    /// your reaction.
+    React {
+        /// Message id.
+        id: String,
+        /// The reaction, e.g. an emoji.
+        emoji: String,
+    },
     /// Tell a conversation you are typing.
     Typing {
         /// A handle, several handles or group:ID.
@@ -232,6 +240,13 @@ pub enum GroupAction {
         /// Handles to remove.
         #[arg(required = true)]
         handles: Vec<String>,
+    },
+    /// Name the group (every member sees the new name).
+    Rename {
+        /// group:ID.
+        group: String,
+        /// The new name.
+        name: String,
     },
 }
 

@@ -55,6 +55,14 @@ pub fn message_line(m: &StoredMessage) -> String {
         String::new()
     };
     let mut line = format!("[{}] {who}: {}{state}", time(m.sent_at), m.body);
+    if !m.reactions.is_empty() {
+        let r: Vec<String> = m
+            .reactions
+            .iter()
+            .map(|(by, e)| format!("{e} {by}"))
+            .collect();
+        line.push_str(&format!("  [{}]", r.join(", ")));
+    }
     for a in &m.attachments {
         let mut facts = vec![a.content_type.clone(), format!("{} bytes", a.size)];
         if let (Some(w), Some(h)) = (a.width, a.height) {
@@ -158,6 +166,14 @@ pub fn event(as_json: bool, e: &Event) {
             println!("{conversation} {id} to {to}: {reason}")
         }
         Event::Typing { conversation, from } => println!("{conversation} {from} is typing…"),
+        Event::Reaction {
+            conversation,
+            id,
+            by,
+            emoji,
+        } => {
+            println!("{conversation} {by} reacted {emoji} to {id}")
+        }
     }
 }
 

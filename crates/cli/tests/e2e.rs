@@ -535,11 +535,23 @@ fn the_server_stores_no_content_in_plaintext() {
         "carol@example.org",
     );
     let marker = "MARKER-7f3a9c1e-unique-content";
-    ok(tg(
+    // Every kind of content carries the marker: a text, an attachment, a
+    // group message, a group name, a reaction.
+    let note = p("note.txt");
+    std::fs::write(&note, format!("attached {marker} ").repeat(5000)).expect("write");
+    let direct = json(tg(
         &server,
         &p("alice"),
-        &["send", "bob@example.org", &format!("direct {marker}")],
+        &[
+            "--json",
+            "send",
+            "bob@example.org",
+            &format!("direct {marker}"),
+            "--attach",
+            note.to_str().expect("utf-8"),
+        ],
     ));
+    let direct_id = direct["id"].as_str().expect("id").to_string();
     let sent = json(tg(
         &server,
         &p("alice"),
@@ -554,13 +566,36 @@ fn the_server_stores_no_content_in_plaintext() {
     let group = sent["conversation"].as_str().expect("key").to_string();
     let group_id = group.trim_start_matches("group:").to_string();
     ok(tg(&server, &p("alice"), &["typing", &group]));
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["group", "rename", &group, marker],
+    ));
     ok(tg(&server, &p("bob"), &["sync"]));
+    let att = &show(&server, &p("bob"), &["alice@example.org"])[0]["attachments"][0];
+    assert_eq!(att["state"], "saved", "the attachment was downloaded");
+    let chats = json(tg(&server, &p("bob"), &["--json", "chats"]));
+    assert!(
+        chats
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|c| c["title"] == marker),
+        "the group name arrived: {chats}"
+    );
     ok(tg(
         &server,
         &p("bob"),
         &["send", &group, &format!("reply {marker}")],
     ));
+    ok(tg(&server, &p("bob"), &["react", &direct_id, marker]));
     ok(tg(&server, &p("bob"), &["read", "alice@example.org"]));
+    ok(tg(&server, &p("alice"), &["sync"]));
+    let on_alice = show(&server, &p("alice"), &["bob@example.org"]);
+    assert_eq!(
+        on_alice[0]["reactions"],
+        serde_json::json!([["bob@example.org", marker]])
+    );
     ok(tg(
         &server,
         &p("alice"),
@@ -568,9 +603,11 @@ fn the_server_stores_no_content_in_plaintext() {
     ));
     // Leave some of it undelivered (queued on the server) and some delivered.
     ok(tg(&server, &p("carol"), &["sync"]));
-    assert_eq!(
-        bodies(&show(&server, &p("carol"), &[&group]))[..2],
-        [format!("group {marker}"), format!("reply {marker}")]
+    let on_carol = bodies(&show(&server, &p("carol"), &[&group]));
+    assert!(
+        on_carol.contains(&format!("group {marker}"))
+            && on_carol.contains(&format!("reply {marker}")),
+        "{on_carol:?}"
     );
     // The scanner finds plaintext where it is: the clients' local stores.
     assert!(
@@ -579,10 +616,14 @@ fn the_server_stores_no_content_in_plaintext() {
     );
     assert!(!hits(&p("carol"), group_id.as_bytes()).is_empty());
     drop(server);
+    assert!(
+        data.join("blobs").exists(),
+        "the attachment is stored on the server"
+    );
     assert_eq!(
         hits(&data, marker.as_bytes()),
         Vec::<String>::new(),
-        "message text on the server"
+        "content on the server"
     );
     assert_eq!(
         hits(&data, group_id.as_bytes()),

@@ -12,7 +12,9 @@ use tidings_proto::Handle;
 use crate::api::{Api, ApiError};
 use crate::local::{Inserted, Local, LocalError, StoredMessage};
 use crate::profile::{Credentials, Profile, ProfileError};
-use tidings_core::content::{Content, Group, MessageRef, MAX_TEXT_BYTES};
+use tidings_core::content::{
+    Content, Group, MessageRef, MAX_GROUP_NAME_BYTES, MAX_REACTION_BYTES, MAX_TEXT_BYTES,
+};
 use tidings_core::crypto::CryptoError;
 
 /// How many times a send is retried after a stale device list.
@@ -84,6 +86,17 @@ pub enum Event {
         to: String,
         /// Why.
         reason: String,
+    },
+    /// Someone reacted to a message.
+    Reaction {
+        /// Conversation.
+        conversation: String,
+        /// The message.
+        id: String,
+        /// Who.
+        by: String,
+        /// The reaction (empty: removed).
+        emoji: String,
     },
     /// Someone is typing.
     Typing {
@@ -358,9 +371,11 @@ impl Client {
         }
         members.sort();
         members.dedup();
+        let name = self.local.title(&group_key(id)).ok().flatten();
         Group {
             id: id.to_string(),
             members,
+            name,
         }
     }
 
@@ -564,13 +579,47 @@ impl Client {
         Ok(unread.len())
     }
 
+    /// Reacts to a message (by its id, as `show --json` lists it); an empty
+    /// reaction removes this account's earlier one.
+    pub async fn react(&mut self, id: &str, emoji: &str) -> Result<(), ClientError> {
+        if emoji.len() > MAX_REACTION_BYTES || emoji.chars().any(char::is_control) {
+            return Err(ClientError::Usage(format!(
+                "a reaction is at most {MAX_REACTION_BYTES} bytes without control characters"
+            )));
+        }
+        let (conv, author) = self.local.find_message(id)?.ok_or_else(|| {
+            ClientError::Usage(format!("no message {id}; see `tidings show --json`"))
+        })?;
+        let (_, recipients, _, _) = self.resolve_targets(std::slice::from_ref(&conv)).await?;
+        let content = Content::Reaction {
+            target: MessageRef {
+                account: author,
+                id: id.to_string(),
+            },
+            emoji: emoji.to_string(),
+        };
+        self.send_content(&new_message_id(), &recipients, &content, false)
+            .await?;
+        let me = self.my_handle();
+        self.local.set_reaction(author, id, &me, emoji)?;
+        Ok(())
+    }
+
     /// Changes a group's members: tells old and new members.
     pub async fn change_group(
         &mut self,
         key: &str,
         add: &[String],
         remove: &[String],
+        rename: Option<&str>,
     ) -> Result<Vec<String>, ClientError> {
+        if let Some(name) = rename {
+            if name.len() > MAX_GROUP_NAME_BYTES || name.chars().any(char::is_control) {
+                return Err(ClientError::Usage(format!(
+                    "a group name is at most {MAX_GROUP_NAME_BYTES} bytes without control characters"
+                )));
+            }
+        }
         let Some(id) = key.strip_prefix("group:") else {
             return Err(ClientError::Usage(
                 "name a group as group:ID (see `tidings chats`)".into(),
@@ -609,7 +658,10 @@ impl Client {
                 limits.max_group_members
             )));
         }
-        let group = self.group_of(id, &new);
+        let mut group = self.group_of(id, &new);
+        if let Some(name) = rename {
+            group.name = Some(name.to_string());
+        }
         let sent_at = now_ms();
         let content = Content::GroupUpdate {
             group,
@@ -627,8 +679,11 @@ impl Client {
         self.send_content(&msg_id, &notify, &content, false).await?;
         let names: Vec<String> = new.iter().map(Handle::to_string).collect();
         self.local.upsert_conversation(key, &names, sent_at)?;
+        if let Some(name) = rename {
+            self.local.set_title(key, name)?;
+        }
         let me = self.my_handle();
-        let text = describe_change(&me, &added, &removed);
+        let text = describe_change(&me, &added, &removed, rename);
         self.local.insert_message(
             key,
             self.creds.account,
@@ -778,6 +833,9 @@ impl Client {
                                 let key = group_key(&g.id);
                                 if self.local.conversation_members(&key)?.is_none() {
                                     self.local.upsert_conversation(&key, &others, sent_at)?;
+                                    if let Some(n) = &g.name {
+                                        self.local.set_title(&key, n)?;
+                                    }
                                 }
                                 key
                             }
@@ -871,7 +929,17 @@ impl Client {
                             .map(Handle::to_string)
                             .collect();
                         self.local.upsert_conversation(&key, &others, sent_at)?;
-                        let text = describe_change(&from, &added, &removed);
+                        let renamed = group
+                            .name
+                            .as_deref()
+                            .filter(|n| {
+                                self.local.title(&key).ok().flatten().as_deref() != Some(*n)
+                            })
+                            .map(str::to_string);
+                        if let Some(n) = &renamed {
+                            self.local.set_title(&key, n)?;
+                        }
+                        let text = describe_change(&from, &added, &removed, renamed.as_deref());
                         let inserted = self.local.insert_message(
                             &key,
                             sender.account,
@@ -896,6 +964,21 @@ impl Client {
                         Ok(vec![Event::Message(stored)])
                     }
                     Content::Typing { .. } => Ok(Vec::new()),
+                    Content::Reaction { target, emoji } => {
+                        let Some(conv) = self.local.conversation_of(target.account, &target.id)?
+                        else {
+                            return Ok(Vec::new());
+                        };
+                        let emoji: String = emoji.chars().take(MAX_REACTION_BYTES).collect();
+                        self.local
+                            .set_reaction(target.account, &target.id, &from, &emoji)?;
+                        Ok(vec![Event::Reaction {
+                            conversation: conv,
+                            id: target.id,
+                            by: from.clone(),
+                            emoji,
+                        }])
+                    }
                     Content::Retry { id: wanted } => {
                         if let Err(e) = self.resend(&sender, &wanted).await {
                             tracing::warn!(error = %e, "could not answer a re-send request");
@@ -966,12 +1049,25 @@ impl Client {
     }
 }
 
-fn describe_change(who: &str, added: &[Handle], removed: &[Handle]) -> String {
+fn describe_change(
+    who: &str,
+    added: &[Handle],
+    removed: &[Handle],
+    renamed: Option<&str>,
+) -> String {
     let list = |hs: &[Handle]| hs.iter().map(Handle::as_str).collect::<Vec<_>>().join(", ");
-    match (added.is_empty(), removed.is_empty()) {
-        (false, true) => format!("{who} added {}", list(added)),
-        (true, false) => format!("{who} removed {}", list(removed)),
-        (false, false) => format!("{who} added {} and removed {}", list(added), list(removed)),
-        (true, true) => format!("{who} updated the group"),
+    let mut parts = Vec::new();
+    if !added.is_empty() {
+        parts.push(format!("added {}", list(added)));
     }
+    if !removed.is_empty() {
+        parts.push(format!("removed {}", list(removed)));
+    }
+    if let Some(name) = renamed {
+        parts.push(format!("named the group \u{201c}{name}\u{201d}"));
+    }
+    if parts.is_empty() {
+        return format!("{who} updated the group");
+    }
+    format!("{who} {}", parts.join(" and "))
 }

@@ -77,6 +77,17 @@ CREATE TABLE IF NOT EXISTS uploads (
     key TEXT NOT NULL,
     PRIMARY KEY (path, size, modified)
 );
+CREATE TABLE IF NOT EXISTS titles (
+    key TEXT PRIMARY KEY,
+    title TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reactions (
+    author_account INTEGER NOT NULL,
+    msg_id TEXT NOT NULL,
+    by TEXT NOT NULL,
+    emoji TEXT NOT NULL,
+    PRIMARY KEY (author_account, msg_id, by)
+);
 CREATE TABLE IF NOT EXISTS trust (
     handle TEXT PRIMARY KEY,
     verified TEXT,
@@ -117,6 +128,8 @@ pub struct StoredMessage {
     pub read_by: Vec<String>,
     /// Attached files.
     pub attachments: Vec<StoredAttachment>,
+    /// Reactions: who reacted with what.
+    pub reactions: Vec<(String, String)>,
 }
 
 /// An attachment of a stored message.
@@ -150,6 +163,8 @@ pub struct Conversation {
     pub key: String,
     /// Members other than this account (direct: the peer).
     pub members: Vec<String>,
+    /// The group's name, if any.
+    pub title: Option<String>,
     /// Messages stored.
     pub messages: u64,
     /// Incoming messages not yet read.
@@ -631,13 +646,83 @@ impl Local {
                 delivered_to: split_list(r.get(9)?),
                 read_by: split_list(r.get(10)?),
                 attachments: Vec::new(),
+                reactions: Vec::new(),
             })
         })?;
         let mut out: Vec<StoredMessage> = rows.collect::<Result<_, _>>()?;
         for m in &mut out {
             m.attachments = self.attachments_of(m.author_account, &m.id)?;
+            m.reactions = self.reactions_of(m.author_account, &m.id)?;
         }
         Ok(out)
+    }
+
+    /// The title (group name) of a conversation, if set.
+    pub fn title(&self, key: &str) -> Result<Option<String>, LocalError> {
+        Ok(self
+            .conn
+            .query_row("SELECT title FROM titles WHERE key = ?", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Sets the title (group name) of a conversation.
+    pub fn set_title(&self, key: &str, title: &str) -> Result<(), LocalError> {
+        self.conn.execute(
+            "INSERT INTO titles (key, title) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET title = excluded.title",
+            params![key, title],
+        )?;
+        Ok(())
+    }
+
+    /// The conversation and author account of a message, by id alone.
+    pub fn find_message(&self, id: &str) -> Result<Option<(String, u64)>, LocalError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT conv, author_account FROM messages WHERE msg_id = ? AND kind = 'text'",
+                [id],
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)),
+            )
+            .optional()?)
+    }
+
+    /// Records (or with an empty reaction, removes) someone's reaction.
+    pub fn set_reaction(
+        &self,
+        author_account: u64,
+        id: &str,
+        by: &str,
+        emoji: &str,
+    ) -> Result<(), LocalError> {
+        if emoji.is_empty() {
+            self.conn.execute(
+                "DELETE FROM reactions WHERE author_account = ? AND msg_id = ? AND by = ?",
+                params![author_account as i64, id, by],
+            )?;
+        } else {
+            self.conn.execute(
+                "INSERT INTO reactions (author_account, msg_id, by, emoji) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (author_account, msg_id, by) DO UPDATE SET emoji = excluded.emoji",
+                params![author_account as i64, id, by, emoji],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn reactions_of(
+        &self,
+        author_account: u64,
+        id: &str,
+    ) -> Result<Vec<(String, String)>, LocalError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT by, emoji FROM reactions WHERE author_account = ? AND msg_id = ? ORDER BY by",
+        )?;
+        let rows = stmt.query_map(params![author_account as i64, id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Records an attachment of a message.
@@ -799,7 +884,8 @@ impl Local {
             "SELECT c.key, c.members, c.updated_at,
                     (SELECT count(*) FROM messages m WHERE m.conv = c.key),
                     (SELECT count(*) FROM messages m WHERE m.conv = c.key AND m.outgoing = 0 AND m.seen = 0 AND m.kind = 'text'),
-                    coalesce((SELECT body FROM messages m WHERE m.conv = c.key ORDER BY pos DESC LIMIT 1), '')
+                    coalesce((SELECT body FROM messages m WHERE m.conv = c.key ORDER BY pos DESC LIMIT 1), ''),
+                    (SELECT title FROM titles t WHERE t.key = c.key)
              FROM conversations c ORDER BY c.updated_at DESC, c.key",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -810,6 +896,7 @@ impl Local {
                 messages: r.get::<_, i64>(3)? as u64,
                 unread: r.get::<_, i64>(4)? as u64,
                 last: r.get(5)?,
+                title: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

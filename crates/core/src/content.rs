@@ -18,7 +18,15 @@ pub struct Group {
     pub id: String,
     /// Every member, the sender included, sorted.
     pub members: Vec<Handle>,
+    /// The group's name, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
+
+/// Longest group name, in bytes.
+pub const MAX_GROUP_NAME_BYTES: usize = 64;
+/// Longest reaction (an emoji or a short word), in bytes.
+pub const MAX_REACTION_BYTES: usize = 32;
 
 /// A reference to one message: its author's account and client id.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -64,6 +72,14 @@ pub enum Content {
     Read {
         /// The messages read.
         refs: Vec<MessageRef>,
+    },
+    /// A reaction to a message (replaces the reactor's earlier one; empty
+    /// removes it).
+    Reaction {
+        /// The message reacted to.
+        target: MessageRef,
+        /// The reaction, e.g. an emoji.
+        emoji: String,
     },
     /// Typing indicator (ephemeral).
     Typing {

@@ -170,6 +170,7 @@ pub async fn run(server: &str, args: &BenchArgs) -> Result<()> {
                             own: Vec::new(),
                             ephemeral: false,
                             partial: false,
+                            sms: Vec::new(),
                         };
                         api.send(&req).await
                     }

@@ -308,6 +308,17 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Carrier {
+            action: CarrierAction::Send { from, to, text },
+        } => {
+            Api::new(server(&cli), None)
+                .carrier_send(from, to, text)
+                .await?;
+            if !cli.json {
+                println!("SMS sent from {from} to {to}");
+            }
+            Ok(())
+        }
         Command::Spam {
             action: crate::SpamAction::Classify,
         } => classify(cli.json),

@@ -258,6 +258,17 @@ pub enum CarrierAction {
         /// Phone number or e-mail address.
         address: String,
     },
+    /// Send an SMS from a simulated phone that is not on Tidings.
+    Send {
+        /// The sending phone number.
+        #[arg(long)]
+        from: String,
+        /// The receiving phone number.
+        #[arg(long)]
+        to: String,
+        /// The text.
+        text: String,
+    },
 }
 
 fn main() -> ExitCode {

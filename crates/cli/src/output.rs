@@ -54,7 +54,12 @@ pub fn message_line(m: &StoredMessage) -> String {
     } else {
         String::new()
     };
-    let mut line = format!("[{}] {who}: {}{state}", time(m.sent_at), m.body);
+    let sms = match m.via.as_str() {
+        "sms" => " [SMS, not end-to-end encrypted]",
+        "ip+sms" => " [partly SMS]",
+        _ => "",
+    };
+    let mut line = format!("[{}] {who}: {}{state}{sms}", time(m.sent_at), m.body);
     if !m.reactions.is_empty() {
         let r: Vec<String> = m
             .reactions
@@ -166,6 +171,14 @@ pub fn event(as_json: bool, e: &Event) {
             println!("{conversation} {id} to {to}: {reason}")
         }
         Event::Typing { conversation, from } => println!("{conversation} {from} is typing…"),
+        Event::SmsStatus {
+            conversation,
+            id,
+            to,
+            state,
+        } => {
+            println!("{conversation} {id} to {to}: {state}")
+        }
         Event::Reaction {
             conversation,
             id,

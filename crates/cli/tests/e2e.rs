@@ -349,6 +349,7 @@ async fn sigkill_loses_no_acknowledged_message_and_duplicates_none() {
         own: Vec::new(),
         ephemeral: false,
         partial: false,
+        sms: Vec::new(),
     };
 
     // Four senders fire continuously until the server is killed under them;
@@ -958,4 +959,126 @@ async fn an_interrupted_upload_resumes_where_it_stopped() {
         .await
         .expect("downloads");
     assert_eq!(std::fs::read(saved).expect("read"), bytes);
+}
+
+#[test]
+fn sms_reaches_numbers_not_on_tidings_and_replies_join_the_conversation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(&server, &p("alice"), "register", "--phone", "+12025550101");
+    enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+    let phone = "+12025550177"; // Not on Tidings.
+
+    // To a number that is not on Tidings: SMS, plainly marked.
+    let sent = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "send", phone, "Dinner at 8? 🍝"],
+    ));
+    assert_eq!(sent["via"], "sms");
+    let inbox = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "carrier", "inbox", phone],
+    ));
+    assert_eq!(inbox[0]["text"], "Dinner at 8? 🍝");
+    assert_eq!(
+        inbox[0]["from"], "+12025550101",
+        "replies can come back to Alice's number"
+    );
+    ok(tg(&server, &p("alice"), &["sync"]));
+    let mine = show(&server, &p("alice"), &[phone]);
+    assert_eq!(mine[0]["state"], "delivered by SMS");
+    let text = ok(tg(&server, &p("alice"), &["show", phone]));
+    assert!(text.contains("not end-to-end encrypted"), "{text}");
+
+    // The phone replies: it lands in the same conversation.
+    ok(tg(
+        &server,
+        &p("alice"),
+        &[
+            "carrier",
+            "send",
+            "--from",
+            phone,
+            "--to",
+            "+1 202 555 0101",
+            "Yes! 👍",
+        ],
+    ));
+    ok(tg(&server, &p("alice"), &["sync"]));
+    let conv = show(&server, &p("alice"), &[phone]);
+    assert_eq!(bodies(&conv), ["Dinner at 8? 🍝", "Yes! 👍"]);
+    assert_eq!(conv[1]["via"], "sms");
+    assert_eq!(conv[1]["outgoing"], false);
+
+    // A mixed group: Bob over IP, the phone by SMS.
+    let sent = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "send", "bob@example.org", phone, "all of us"],
+    ));
+    assert_eq!(sent["via"], "ip+sms");
+    ok(tg(&server, &p("bob"), &["sync"]));
+    let group = sent["conversation"].as_str().expect("key").to_string();
+    assert_eq!(bodies(&show(&server, &p("bob"), &[&group])), ["all of us"]);
+    let inbox = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "carrier", "inbox", phone],
+    ));
+    assert_eq!(
+        inbox.as_array().expect("list").last().expect("sms")["text"],
+        "all of us"
+    );
+
+    // E-mail addresses that are not on Tidings cannot get SMS.
+    let out = tg(&server, &p("alice"), &["send", "nobody@example.org", "hi"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not on Tidings"));
+}
+
+#[test]
+fn sms_limits_give_clear_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let config = dir.path().join("tidings.toml");
+    std::fs::write(
+        &config,
+        "sms_per_account_per_hour = 2\nmax_sms_segments = 2\n",
+    )
+    .expect("config");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("line");
+    let url = line
+        .trim()
+        .trim_start_matches("tidings: listening on ")
+        .to_string();
+    let server = Server { child, url, data };
+    let p = |n: &str| dir.path().join(n);
+    enroll(&server, &p("alice"), "register", "--phone", "+12025550101");
+    let long = "x".repeat(400); // 3 segments of GSM-7.
+    let out = tg(&server, &p("alice"), &["send", "+12025550177", &long]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("max_sms_segments"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ok(tg(&server, &p("alice"), &["send", "+12025550177", "one"]));
+    ok(tg(&server, &p("alice"), &["send", "+12025550178", "two"]));
+    let out = tg(&server, &p("alice"), &["send", "+12025550179", "three"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sms_per_account_per_hour"));
 }

@@ -328,6 +328,17 @@ impl Api {
         self.call(reqwest::Method::GET, &path, None::<&()>).await
     }
 
+    /// `POST /v1/carrier/send`: a simulated phone sends an SMS.
+    pub async fn carrier_send(&self, from: &str, to: &str, text: &str) -> Result<(), ApiError> {
+        let body = tidings_proto::api::CarrierSend {
+            from: from.into(),
+            to: to.into(),
+            text: text.into(),
+        };
+        self.call::<()>(reqwest::Method::POST, "/v1/carrier/send", Some(&body))
+            .await
+    }
+
     /// Opens the delivery stream and authenticates.
     pub async fn stream(&self) -> Result<Stream, ApiError> {
         let token = self

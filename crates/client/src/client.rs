@@ -87,6 +87,17 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// What became of an SMS we sent.
+    SmsStatus {
+        /// Conversation.
+        conversation: String,
+        /// Message id.
+        id: String,
+        /// The phone number.
+        to: String,
+        /// The message's state now.
+        state: String,
+    },
     /// Someone reacted to a message.
     Reaction {
         /// Conversation.
@@ -292,7 +303,25 @@ impl Client {
                 "sent",
             )?;
         }
-        match self.send_content(&id, &recipients, &content, false).await {
+        let (ip, sms) = match self.route(&recipients, text).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.local
+                    .set_state(self.creds.account, &id, &format!("failed: {e}"))?;
+                return Err(e);
+            }
+        };
+        let via = match (ip.is_empty(), sms.is_empty()) {
+            (_, true) => "ip",
+            (true, false) => "sms",
+            (false, false) => "ip+sms",
+        };
+        self.local.set_via(self.creds.account, &id, via)?;
+        match self.send_with_sms(&id, &ip, &content, false, &sms).await {
+            Ok(_) if ip.is_empty() => {
+                self.local
+                    .set_state(self.creds.account, &id, "queued as SMS")?
+            }
             Ok(_) => self.local.set_state(self.creds.account, &id, "sent")?,
             Err(e) => {
                 self.local
@@ -306,6 +335,32 @@ impl Client {
             .rev()
             .find(|m| m.id == id)
             .expect("the message was just stored"))
+    }
+
+    /// Splits recipients into those on Tidings (IP, end-to-end encrypted)
+    /// and phone numbers that are not (SMS, with the text in plaintext).
+    async fn route(
+        &self,
+        recipients: &[Handle],
+        text: &str,
+    ) -> Result<(Vec<Handle>, Vec<tidings_proto::api::SmsPart>), ClientError> {
+        let mut ip = Vec::new();
+        let mut sms = Vec::new();
+        for h in recipients {
+            match self.devices_of(h, false).await {
+                Ok(_) => ip.push(h.clone()),
+                Err(ClientError::Api(ApiError::Server { ref body, .. }))
+                    if body.error == "not_registered" && h.is_phone() =>
+                {
+                    sms.push(tidings_proto::api::SmsPart {
+                        handle: h.to_string(),
+                        text: text.to_string(),
+                    })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((ip, sms))
     }
 
     /// Works out conversation key, recipient handles, group and direct `to`.
@@ -451,6 +506,20 @@ impl Client {
         content: &Content,
         ephemeral: bool,
     ) -> Result<SendAccepted, ClientError> {
+        self.send_with_sms(id, recipients, content, ephemeral, &[])
+            .await
+    }
+
+    /// [`Client::send_content`], plus plaintext SMS for numbers that are not
+    /// on Tidings, in the same envelope (one acknowledgement for both).
+    pub async fn send_with_sms(
+        &self,
+        id: &str,
+        recipients: &[Handle],
+        content: &Content,
+        ephemeral: bool,
+        sms: &[tidings_proto::api::SmsPart],
+    ) -> Result<SendAccepted, ClientError> {
         let bytes = content.to_bytes();
         let b64 = base64::engine::general_purpose::STANDARD;
         let mut refresh_handles: Vec<Handle> = Vec::new();
@@ -492,6 +561,7 @@ impl Client {
                 own,
                 ephemeral,
                 partial: false,
+                sms: sms.to_vec(),
             };
             match self.api.send(&req).await {
                 Ok(accepted) => return Ok(accepted),
@@ -1010,6 +1080,57 @@ impl Client {
                     }]),
                     None => Ok(Vec::new()),
                 }
+            }
+            EnvelopeBody::Sms {
+                id,
+                from,
+                to: _,
+                text,
+            } => {
+                let Ok(from_handle) = Self::parse_handle(&from) else {
+                    return Ok(Vec::new());
+                };
+                let conv = from_handle.to_string();
+                self.local
+                    .upsert_conversation(&conv, std::slice::from_ref(&conv), env.at)?;
+                let inserted = self.local.insert_message(
+                    &conv, 0, &conv, &id, false, "text", &text, env.at, "received",
+                )?;
+                if inserted == Inserted::Duplicate {
+                    return Ok(Vec::new());
+                }
+                self.local.set_via(0, &id, "sms")?;
+                let stored = self
+                    .local
+                    .messages(&conv)?
+                    .into_iter()
+                    .rev()
+                    .find(|m| m.id == id)
+                    .expect("the SMS was just stored");
+                Ok(vec![Event::Message(stored)])
+            }
+            EnvelopeBody::SmsStatus {
+                id,
+                handle,
+                status,
+                reason,
+            } => {
+                let state = match status.as_str() {
+                    "sent" => "sent as SMS".to_string(),
+                    "delivered" => "delivered by SMS".to_string(),
+                    _ => format!(
+                        "failed: SMS {}",
+                        reason.unwrap_or_else(|| "not delivered".into())
+                    ),
+                };
+                self.local.set_state(me, &id, &state)?;
+                let conversation = self.conversation_of(me, &id)?;
+                Ok(vec![Event::SmsStatus {
+                    conversation,
+                    id,
+                    to: handle.to_string(),
+                    state,
+                }])
             }
             EnvelopeBody::Failed {
                 id, handle, reason, ..

@@ -196,6 +196,7 @@ impl Client {
             own: if ours { vec![payload] } else { Vec::new() },
             ephemeral: false,
             partial: true,
+            sms: Vec::new(),
         };
         self.api().send(&req).await?;
         Ok(())

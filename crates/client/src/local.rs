@@ -100,6 +100,10 @@ CREATE TABLE IF NOT EXISTS device_identities (
 );
 "#;
 
+/// Changes to the schema above, applied once each in order (counted by
+/// `PRAGMA user_version`); append, never edit.
+const MIGRATIONS: &[&str] = &["ALTER TABLE messages ADD COLUMN via TEXT NOT NULL DEFAULT 'ip'"];
+
 /// A stored message.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct StoredMessage {
@@ -126,6 +130,9 @@ pub struct StoredMessage {
     pub delivered_to: Vec<String>,
     /// Handles that sent read receipts (outgoing).
     pub read_by: Vec<String>,
+    /// How it travelled: `ip` (end-to-end encrypted), `sms` (not
+    /// end-to-end encrypted) or `ip+sms` (some recipients each way).
+    pub via: String,
     /// Attached files.
     pub attachments: Vec<StoredAttachment>,
     /// Reactions: who reacted with what.
@@ -203,6 +210,13 @@ impl Local {
         let conn = Connection::open(path)?;
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
         conn.execute_batch(SCHEMA)?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+            conn.execute_batch(&format!(
+                "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",
+                i + 1
+            ))?;
+        }
         Ok(Local { conn })
     }
 
@@ -534,6 +548,15 @@ impl Local {
             .optional()?)
     }
 
+    /// Records how a message travelled.
+    pub fn set_via(&self, author_account: u64, id: &str, via: &str) -> Result<(), LocalError> {
+        self.conn.execute(
+            "UPDATE messages SET via = ? WHERE author_account = ? AND msg_id = ?",
+            params![via, author_account as i64, id],
+        )?;
+        Ok(())
+    }
+
     /// Sets the state of one of this account's messages.
     pub fn set_state(&self, author_account: u64, id: &str, state: &str) -> Result<(), LocalError> {
         self.conn.execute(
@@ -629,7 +652,7 @@ impl Local {
     /// The messages of a conversation, in the order they were stored.
     pub fn messages(&self, conv: &str) -> Result<Vec<StoredMessage>, LocalError> {
         let mut stmt = self.conn.prepare(
-            "SELECT conv, author_handle, author_account, msg_id, outgoing, kind, body, sent_at, state, delivered, read_by
+            "SELECT conv, author_handle, author_account, msg_id, outgoing, kind, body, sent_at, state, delivered, read_by, via
              FROM messages WHERE conv = ? ORDER BY pos",
         )?;
         let rows = stmt.query_map([conv], |r| {
@@ -645,6 +668,7 @@ impl Local {
                 state: r.get(8)?,
                 delivered_to: split_list(r.get(9)?),
                 read_by: split_list(r.get(10)?),
+                via: r.get(11)?,
                 attachments: Vec::new(),
                 reactions: Vec::new(),
             })

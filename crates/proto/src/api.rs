@@ -173,6 +173,31 @@ pub struct SendRequest {
     /// required.
     #[serde(default)]
     pub partial: bool,
+    /// Texts for phone numbers that are not on Tidings, delivered as SMS
+    /// (not end-to-end encrypted: the server and the carrier see them).
+    #[serde(default)]
+    pub sms: Vec<SmsPart>,
+}
+
+/// One SMS to send on the sender's behalf.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SmsPart {
+    /// A phone number that is not on Tidings.
+    pub handle: String,
+    /// The text.
+    pub text: String,
+}
+
+/// `POST /v1/carrier/send` (simulated carrier only): a phone that is not on
+/// Tidings sends an SMS.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CarrierSend {
+    /// The sending phone.
+    pub from: String,
+    /// The receiving phone.
+    pub to: String,
+    /// The text.
+    pub text: String,
 }
 
 /// The server's acknowledgement: the envelope is on disk for every device.
@@ -238,6 +263,9 @@ pub struct Limits {
     /// Largest attachment, in plaintext bytes.
     #[serde(default)]
     pub max_attachment_bytes: u64,
+    /// Most SMS segments one message may take.
+    #[serde(default)]
+    pub max_sms_segments: usize,
 }
 
 /// A device's public identity keys, base64 (Olm: Curve25519 for key

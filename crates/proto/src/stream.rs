@@ -117,4 +117,28 @@ pub enum EnvelopeBody {
         /// Machine-readable reason, e.g. `expired`.
         reason: String,
     },
+    /// An SMS from a phone to a number of this account (not end-to-end
+    /// encrypted: it came through the phone network).
+    Sms {
+        /// Server-assigned id.
+        id: String,
+        /// The sending phone number.
+        from: String,
+        /// This account's number it was sent to.
+        to: Handle,
+        /// The text.
+        text: String,
+    },
+    /// Server notice to the sender: what became of an SMS it sent.
+    SmsStatus {
+        /// The client id of the message.
+        id: String,
+        /// The phone number.
+        handle: Handle,
+        /// `sent` (to the carrier), `delivered` (to the phone) or `failed`.
+        status: String,
+        /// Why it failed, for the user.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
 }

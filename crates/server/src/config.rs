@@ -62,6 +62,12 @@ pub struct Config {
     pub max_storage_per_account: u64,
     /// Hours an unfinished upload is kept.
     pub incomplete_upload_hours: u64,
+    /// SMS segments an account may send per hour.
+    pub sms_per_account_per_hour: u64,
+    /// SMS segments an account may send per day.
+    pub sms_per_account_per_day: u64,
+    /// Segments one SMS message may take (longer texts are refused).
+    pub max_sms_segments: usize,
     /// Where attachment bytes go: `local` (under the data directory) or
     /// `s3` (an S3-compatible object store, configured below).
     pub blob_store: String,
@@ -126,6 +132,9 @@ impl Default for Config {
             max_uploads_in_progress: 4,
             max_storage_per_account: 2 * 1024 * 1024 * 1024,
             incomplete_upload_hours: 24,
+            sms_per_account_per_hour: 100,
+            sms_per_account_per_day: 500,
+            max_sms_segments: 10,
             blob_store: "local".into(),
             s3_endpoint: String::new(),
             s3_bucket: String::new(),
@@ -282,6 +291,7 @@ impl Config {
             max_frame_bytes: self.max_frame_bytes,
             envelope_ttl_days: self.envelope_ttl_days,
             max_attachment_bytes: self.max_attachment_bytes,
+            max_sms_segments: self.max_sms_segments,
         }
     }
 }

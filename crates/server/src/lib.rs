@@ -24,6 +24,7 @@ pub mod keys;
 pub mod mail;
 pub mod messages;
 pub mod ratelimit;
+pub mod sms;
 pub mod store;
 pub mod stream;
 pub mod sweep;
@@ -153,6 +154,8 @@ pub struct App {
     pub mailer: Arc<dyn Mailer>,
     /// Where attachment bytes go.
     pub blobs: Arc<dyn blobs::BlobStore>,
+    /// Wakes the SMS worker when new SMS are queued.
+    pub sms_wake: tokio::sync::Notify,
     /// Random key for hashing codes, kept in the data directory.
     pub secret: [u8; 32],
     /// Rate limits.
@@ -202,6 +205,7 @@ impl App {
             },
             mailer,
             blobs,
+            sms_wake: tokio::sync::Notify::new(),
             secret,
             config,
         }))
@@ -282,6 +286,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/carrier", get(carrier::page))
         .route("/v1/carrier/{address}", get(carrier::inbox))
+        .route("/v1/carrier/send", post(sms::carrier_send))
         .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
         .layer(axum::middleware::map_response(error::explain_plain_errors))
         .with_state(app)
@@ -306,6 +311,7 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %app.config.data_dir.display(), "tidings server listening");
     let sweeper = tokio::spawn(sweep::run(app.clone()));
+    let sms_worker = tokio::spawn(sms::run(app.clone()));
     let hub_app = app.clone();
     let result = axum::serve(
         listener,
@@ -317,6 +323,7 @@ pub async fn serve(
     })
     .await;
     sweeper.abort();
+    sms_worker.abort();
     tracing::info!("tidings server stopped");
     result.map_err(ServerError::Io)
 }

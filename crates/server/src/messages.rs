@@ -99,7 +99,7 @@ pub async fn send(
             "a partial send addresses at least one device".into(),
         ));
     }
-    if req.to.is_empty() && req.own.is_empty() {
+    if req.to.is_empty() && req.own.is_empty() && req.sms.is_empty() {
         return Err(ApiError::BadRequest(
             "a message needs at least one recipient".into(),
         ));
@@ -164,6 +164,36 @@ pub async fn send(
         });
     }
     let own = decode_all(&app, &req.own)?;
+    let mut sms = Vec::with_capacity(req.sms.len());
+    for part in &req.sms {
+        let handle = parse_handle(&app, &part.handle)?;
+        if !handle.is_phone() {
+            return Err(ApiError::NotRegistered(vec![handle]));
+        }
+        if handles.contains(&handle) || sms.iter().any(|(h, _, _)| *h == handle) {
+            return Err(ApiError::BadRequest(format!("{handle} is listed twice")));
+        }
+        let (_, segments) = tidings_sms::encoding::count_segments(&part.text);
+        if part.text.is_empty() || segments > app.config.max_sms_segments {
+            return Err(ApiError::limit(
+                "sms_too_long",
+                format!(
+                    "an SMS may take at most {} segments (max_sms_segments); this text needs {segments}",
+                    app.config.max_sms_segments
+                ),
+            ));
+        }
+        sms.push((handle, part.text.clone(), segments));
+    }
+    if req.to.len() + sms.len() > app.config.max_recipients {
+        return Err(ApiError::limit(
+            "too_many_recipients",
+            format!(
+                "at most {} recipients per message (max_recipients)",
+                app.config.max_recipients
+            ),
+        ));
+    }
     let sender = Sender {
         account: who.account,
         device: who.device,
@@ -200,10 +230,20 @@ pub async fn send(
         own,
         max_queue: app.config.max_queue_per_device,
         partial: req.partial,
+        sms_from: me
+            .handles
+            .iter()
+            .find(|h| h.is_phone())
+            .map(|h| h.to_string())
+            .unwrap_or_else(|| app.config.sms_sender.clone()),
+        sms,
+        sms_per_hour: app.config.sms_per_account_per_hour,
+        sms_per_day: app.config.sms_per_account_per_day,
     };
     match app.store.send(plan).await? {
         SendOutcome::Accepted { devices } => {
             app.hub.wake(&devices);
+            app.sms_wake.notify_one();
             tracing::debug!(account = who.account, devices = devices.len(), "envelope accepted");
             Ok(Json(SendAccepted {
                 id: req.id,
@@ -218,6 +258,16 @@ pub async fn send(
         })),
         SendOutcome::NotRegistered(h) => Err(ApiError::NotRegistered(h)),
         SendOutcome::Stale(m) => Err(ApiError::StaleDevices(m)),
+        SendOutcome::JoinedTidings(h) => Err(ApiError::Conflict(format!(
+            "{} joined Tidings; send again and the message goes over the internet, end-to-end encrypted",
+            h.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+        SendOutcome::SmsLimit { window } => Err(ApiError::limit(
+            "sms_limit",
+            format!(
+                "this account has used its SMS allowance for this {window} (sms_per_account_per_{window}); messages to people on Tidings still go through"
+            ),
+        )),
         SendOutcome::QueueFull(h) => Err(ApiError::limit(
             "queue_full",
             format!(

@@ -132,6 +132,14 @@ pub struct SendPlan {
     pub max_queue: u64,
     /// Only some devices are addressed (see `SendRequest::partial`).
     pub partial: bool,
+    /// SMS to send: (phone number not on Tidings, text, segments).
+    pub sms: Vec<(Handle, String, usize)>,
+    /// The number SMS are sent from.
+    pub sms_from: String,
+    /// SMS segments allowed per account in the last hour and day.
+    pub sms_per_hour: u64,
+    /// See `sms_per_hour`.
+    pub sms_per_day: u64,
 }
 
 /// Result of [`Store::send`].
@@ -153,6 +161,45 @@ pub enum SendOutcome {
     Stale(Vec<DeviceMismatch>),
     /// A recipient device's queue is full.
     QueueFull(Handle),
+    /// These numbers were addressed as SMS but are on Tidings now.
+    JoinedTidings(Vec<Handle>),
+    /// The account's SMS allowance is used up for this window.
+    SmsLimit {
+        /// `hour` or `day`.
+        window: &'static str,
+    },
+}
+
+/// An SMS waiting to be handed to the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsJob {
+    /// Row id.
+    pub id: i64,
+    /// Sender account.
+    pub account: AccountId,
+    /// The message's client id.
+    pub client_id: String,
+    /// Sender number.
+    pub from: String,
+    /// Recipient number.
+    pub to: Handle,
+    /// Text.
+    pub text: String,
+    /// Attempts so far.
+    pub attempts: u32,
+}
+
+/// What happened to an SMS job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsResult {
+    /// The carrier accepted it.
+    Sent,
+    /// The phone received it (delivery report).
+    Delivered,
+    /// Try again at this time.
+    Retry(Millis),
+    /// Given up.
+    Failed(String),
 }
 
 /// Result of [`Store::put_keys`].
@@ -314,6 +361,30 @@ pub trait Store: Send + Sync {
     /// Forgets blobs past their expiry; returns their ids so their bytes
     /// can be deleted.
     async fn expire_blobs(&self, now: Millis) -> Result<Vec<String>, StoreError>;
+
+    /// SMS due for (another) attempt.
+    async fn sms_due(&self, now: Millis, limit: usize) -> Result<Vec<SmsJob>, StoreError>;
+
+    /// Records the outcome of an SMS attempt and tells the sender's devices
+    /// (notices kept for `ttl`); returns the devices to wake.
+    async fn sms_result(
+        &self,
+        id: i64,
+        result: SmsResult,
+        now: Millis,
+        ttl: Millis,
+    ) -> Result<Vec<DeviceId>, StoreError>;
+
+    /// Queues an SMS received from a phone for every device of the account
+    /// that owns `to`; `None` when no account owns it.
+    async fn inbound_sms(
+        &self,
+        from: &str,
+        to: &Handle,
+        text: &str,
+        now: Millis,
+        ttl: Millis,
+    ) -> Result<Option<Vec<DeviceId>>, StoreError>;
 
     /// Drops envelopes and codes past their expiry, queues failure notices
     /// (kept for `ttl`) for the senders of expired messages, and forgets

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::{
     AccountRecord, BlobCreated, BlobRecord, CodeAction, Digest, KeysOutcome, Redeemed, SendOutcome,
-    SendPlan, Store, StoreError,
+    SendPlan, SmsJob, SmsResult, Store, StoreError,
 };
 use crate::clock::Millis;
 
@@ -121,6 +121,24 @@ CREATE TABLE blob_chunks (
     idx INTEGER NOT NULL,
     PRIMARY KEY (blob_id, idx)
 );
+"#,
+    r#"
+CREATE TABLE sms_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER NOT NULL,
+    client_id TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    body TEXT NOT NULL,
+    segments INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (account_id, client_id, recipient)
+);
+CREATE INDEX sms_due ON sms_outbox(state, next_attempt_at);
+CREATE INDEX sms_account ON sms_outbox(account_id, created_at);
 "#,
 ];
 
@@ -1026,6 +1044,119 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn sms_due(&self, now: Millis, limit: usize) -> Result<Vec<SmsJob>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, account_id, client_id, sender, recipient, body, attempts FROM sms_outbox
+                     WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![to_i64(now), limit as i64], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, u32>(6)?,
+                    ))
+                })
+                .map_err(db)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, account, client_id, from, to, text, attempts) = row.map_err(db)?;
+                out.push(SmsJob {
+                    id,
+                    account: account as AccountId,
+                    client_id,
+                    from,
+                    to: parse_handle(&to)?,
+                    text,
+                    attempts,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn sms_result(
+        &self,
+        id: i64,
+        result: SmsResult,
+        now: Millis,
+        ttl: Millis,
+    ) -> Result<Vec<DeviceId>, StoreError> {
+        self.write(move |conn| {
+            let row: Option<(i64, String, String)> = conn
+                .query_row(
+                    "SELECT account_id, client_id, recipient FROM sms_outbox WHERE id = ?",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            let Some((account, client_id, recipient)) = row else {
+                return Ok(Vec::new());
+            };
+            let (state, status, reason, next) = match &result {
+                SmsResult::Sent => ("sent", Some("sent"), None, None),
+                SmsResult::Delivered => ("delivered", Some("delivered"), None, None),
+                SmsResult::Retry(at) => ("queued", None, None, Some(*at)),
+                SmsResult::Failed(why) => ("failed", Some("failed"), Some(why.clone()), None),
+            };
+            conn.execute(
+                "UPDATE sms_outbox SET state = ?, attempts = attempts + 1,
+                     next_attempt_at = coalesce(?, next_attempt_at) WHERE id = ?",
+                params![state, next.map(to_i64), id],
+            )
+            .map_err(db)?;
+            let mut woken = Vec::new();
+            if let Some(status) = status {
+                let notice = EnvelopeBody::SmsStatus {
+                    id: client_id,
+                    handle: parse_handle(&recipient)?,
+                    status: status.into(),
+                    reason,
+                };
+                let now = to_i64(now);
+                notify_account(conn, account, &notice, now, now + to_i64(ttl), &mut woken)?;
+            }
+            Ok(woken)
+        })
+        .await
+    }
+
+    async fn inbound_sms(
+        &self,
+        from: &str,
+        to: &Handle,
+        text: &str,
+        now: Millis,
+        ttl: Millis,
+    ) -> Result<Option<Vec<DeviceId>>, StoreError> {
+        let (from, to, text) = (from.to_string(), to.clone(), text.to_string());
+        self.write(move |conn| {
+            let Some(account) = handle_owner(conn, &to)? else {
+                return Ok(None);
+            };
+            let now = to_i64(now);
+            let body = EnvelopeBody::Sms {
+                id: format!("sms-{now}-{}", random_suffix()),
+                from,
+                to,
+                text,
+            };
+            let mut woken = Vec::new();
+            notify_account(conn, account, &body, now, now + to_i64(ttl), &mut woken)?;
+            Ok(Some(woken))
+        })
+        .await
+    }
+
     async fn expire(&self, now: Millis, ttl: Millis) -> Result<Vec<DeviceId>, StoreError> {
         self.write(move |conn| {
             let forget_before = now.saturating_sub(ttl);
@@ -1065,6 +1196,12 @@ impl Store for SqliteStore {
             }
             conn.execute("DELETE FROM codes WHERE expires_at <= ?", [now])
                 .map_err(db)?;
+            // SMS rows are kept two days: they count against the daily limit.
+            conn.execute(
+                "DELETE FROM sms_outbox WHERE state != 'queued' AND created_at < ?",
+                [now - 2 * 86_400_000],
+            )
+            .map_err(db)?;
             conn.execute(
                 "DELETE FROM envelopes WHERE accepted_at < ?
                  AND NOT EXISTS (SELECT 1 FROM queue WHERE queue.envelope_id = envelopes.id)",
@@ -1075,6 +1212,13 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+fn random_suffix() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 8];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
 }
 
 fn device_identity(conn: &Connection, device: i64) -> Result<Option<IdentityKeys>, StoreError> {
@@ -1157,6 +1301,52 @@ fn send_in_tx(conn: &Connection, plan: SendPlan) -> Result<SendOutcome, StoreErr
     }
     if let Some(handle) = full {
         return Ok(SendOutcome::QueueFull(handle));
+    }
+    if !plan.sms.is_empty() {
+        let mut joined = Vec::new();
+        for (h, _, _) in &plan.sms {
+            if handle_owner(conn, h)?.is_some() {
+                joined.push(h.clone());
+            }
+        }
+        if !joined.is_empty() {
+            return Ok(SendOutcome::JoinedTidings(joined));
+        }
+        let wanted: u64 = plan.sms.iter().map(|(_, _, n)| *n as u64).sum();
+        for (window, span, max) in [
+            ("hour", 3_600_000i64, plan.sms_per_hour),
+            ("day", 86_400_000i64, plan.sms_per_day),
+        ] {
+            let used: i64 = conn
+                .prepare_cached(
+                    "SELECT coalesce(sum(segments), 0) FROM sms_outbox WHERE account_id = ? AND created_at > ?",
+                )
+                .map_err(db)?
+                .query_row(params![sender_account, to_i64(plan.now) - span], |r| r.get(0))
+                .map_err(db)?;
+            if used as u64 + wanted > max {
+                return Ok(SendOutcome::SmsLimit { window });
+            }
+        }
+        for (h, text, segments) in &plan.sms {
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO sms_outbox
+                 (account_id, client_id, sender, recipient, body, segments, state, next_attempt_at, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+            )
+            .map_err(db)?
+            .execute(params![
+                sender_account,
+                plan.client_id,
+                plan.sms_from,
+                h.as_str(),
+                text,
+                *segments as i64,
+                to_i64(plan.now),
+                to_i64(plan.now)
+            ])
+            .map_err(db)?;
+        }
     }
 
     conn.prepare_cached(

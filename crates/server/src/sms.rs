@@ -1,0 +1,138 @@
+//! SMS on the server: the durable outbox that hands SMS to the gateway with
+//! retries and backoff, and inbound SMS from phones that are not on Tidings.
+//!
+//! An SMS is stored in the same transaction as the envelope that asked for
+//! it, so an acknowledged send is never lost even while the gateway is
+//! down: the worker retries with exponential backoff and tells the sender's
+//! devices what became of each SMS (sent to the carrier, delivered, failed).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use tidings_proto::api::CarrierSend;
+use tidings_sms::{GatewayError, InboxMessage, OutboundSms};
+
+use crate::accounts::parse_handle;
+use crate::error::ApiError;
+use crate::store::SmsResult;
+use crate::App;
+
+/// SMS handed to the gateway per round.
+pub const SMS_BATCH: usize = 32;
+/// Longest wait between two attempts of one SMS.
+pub const MAX_BACKOFF_MS: u64 = 10 * 60 * 1000;
+/// Attempts before an SMS is given up as failed.
+pub const MAX_SMS_ATTEMPTS: u32 = 30;
+/// How often the worker looks for due SMS when nobody wakes it.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Backoff before attempt `attempts + 1`.
+pub fn backoff_ms(attempts: u32) -> u64 {
+    (1000u64 << attempts.min(20)).min(MAX_BACKOFF_MS)
+}
+
+/// Hands every due SMS to the gateway once; returns how many were handled.
+pub async fn run_once(app: &App) -> Result<usize, crate::store::StoreError> {
+    let jobs = app.store.sms_due(app.now(), SMS_BATCH).await?;
+    let n = jobs.len();
+    for job in jobs {
+        let sms = OutboundSms {
+            from: job.from.clone(),
+            to: job.to.to_string(),
+            text: job.text.clone(),
+        };
+        let result = match app.sms.send(sms).await {
+            // The simulated carrier delivers at once: its acceptance is the
+            // delivery report. Real gateways report delivery separately.
+            Ok(()) if app.sms.name() == "simulated" => SmsResult::Delivered,
+            Ok(()) => SmsResult::Sent,
+            Err(GatewayError::TooLong { len, max }) => SmsResult::Failed(format!(
+                "text too long for SMS ({len} bytes, at most {max})"
+            )),
+            Err(GatewayError::Unavailable(why)) if job.attempts + 1 >= MAX_SMS_ATTEMPTS => {
+                SmsResult::Failed(format!("the SMS gateway stayed unavailable: {why}"))
+            }
+            Err(GatewayError::Unavailable(why)) => {
+                tracing::warn!(error = %why, attempts = job.attempts + 1, "SMS gateway unavailable; will retry");
+                SmsResult::Retry(app.now() + backoff_ms(job.attempts))
+            }
+        };
+        let woken = app
+            .store
+            .sms_result(job.id, result, app.now(), app.ttl_ms())
+            .await?;
+        app.hub.wake(&woken);
+    }
+    Ok(n)
+}
+
+/// The worker: runs until the task is aborted.
+pub async fn run(app: Arc<App>) {
+    loop {
+        match run_once(&app).await {
+            Ok(n) if n == SMS_BATCH => continue,
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "SMS worker failed"),
+        }
+        tokio::select! {
+            _ = app.sms_wake.notified() => {}
+            _ = tokio::time::sleep(POLL_INTERVAL) => {}
+        }
+    }
+}
+
+/// Longest text a simulated phone may send, in bytes.
+pub const MAX_INBOUND_TEXT_BYTES: usize = 1600;
+
+/// `POST /v1/carrier/send`: a simulated phone sends an SMS. To a number on
+/// Tidings it arrives on every device of that account; to any other number
+/// it lands in that phone's simulated inbox.
+pub async fn carrier_send(
+    State(app): State<Arc<App>>,
+    Json(req): Json<CarrierSend>,
+) -> Result<StatusCode, ApiError> {
+    let Some(carrier) = &app.carrier else {
+        return Err(ApiError::NotFound(
+            "the simulated carrier is off on this server".into(),
+        ));
+    };
+    let from = parse_handle(&app, &req.from)?;
+    let to = parse_handle(&app, &req.to)?;
+    if !from.is_phone() || !to.is_phone() {
+        return Err(ApiError::BadRequest(
+            "SMS go from a phone number to a phone number".into(),
+        ));
+    }
+    if req.text.is_empty() || req.text.len() > MAX_INBOUND_TEXT_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "an SMS text is 1 to {MAX_INBOUND_TEXT_BYTES} bytes"
+        )));
+    }
+    match app
+        .store
+        .inbound_sms(from.as_str(), &to, &req.text, app.now(), app.ttl_ms())
+        .await?
+    {
+        Some(woken) => app.hub.wake(&woken),
+        None => carrier.inboxes().deliver(InboxMessage {
+            from: from.to_string(),
+            to: to.to_string(),
+            text: req.text,
+            at: app.now(),
+        }),
+    }
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(super::backoff_ms(0), 1000);
+        assert_eq!(super::backoff_ms(1), 2000);
+        assert_eq!(super::backoff_ms(40), super::MAX_BACKOFF_MS);
+    }
+}

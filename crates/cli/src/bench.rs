@@ -171,6 +171,7 @@ pub async fn run(server: &str, args: &BenchArgs) -> Result<()> {
                             ephemeral: false,
                             partial: false,
                             sms: Vec::new(),
+                            no_sms_fallback: false,
                         };
                         api.send(&req).await
                     }

@@ -267,22 +267,27 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Settings { read_receipts } => {
+        Command::Settings {
+            read_receipts,
+            sms_fallback,
+        } => {
+            use tidings_client::client::{READ_RECEIPTS, SMS_FALLBACK};
             let client = open(&cli)?;
-            if let Some(v) = read_receipts {
-                let value = if *v == OnOff::On { "on" } else { "off" };
-                client
-                    .local()
-                    .set_setting(tidings_client::client::READ_RECEIPTS, value)?;
+            for (key, value) in [(READ_RECEIPTS, read_receipts), (SMS_FALLBACK, sms_fallback)] {
+                if let Some(v) = value {
+                    client
+                        .local()
+                        .set_setting(key, if *v == OnOff::On { "on" } else { "off" })?;
+                }
             }
-            let current = client
-                .local()
-                .setting(tidings_client::client::READ_RECEIPTS)?
-                .unwrap_or_else(|| "on".into());
+            let get = |key| -> Result<String> {
+                Ok(client.local().setting(key)?.unwrap_or_else(|| "on".into()))
+            };
+            let (rr, fb) = (get(READ_RECEIPTS)?, get(SMS_FALLBACK)?);
             if cli.json {
-                output::json(&serde_json::json!({ "read_receipts": current }));
+                output::json(&serde_json::json!({ "read_receipts": rr, "sms_fallback": fb }));
             } else {
-                println!("read receipts: {current}");
+                println!("read receipts: {rr}\nSMS fallback: {fb}");
             }
             Ok(())
         }

@@ -142,6 +142,10 @@ pub enum Command {
         /// Send read receipts: on or off.
         #[arg(long)]
         read_receipts: Option<OnOff>,
+        /// Re-send as SMS what reached none of a phone number's devices in
+        /// time: on or off.
+        #[arg(long)]
+        sms_fallback: Option<OnOff>,
     },
     /// Forget this device's credentials and local messages.
     Logout,

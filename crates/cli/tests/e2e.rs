@@ -17,9 +17,14 @@ struct Server {
 
 impl Server {
     fn start(data: &Path, listen: &str) -> Server {
+        Server::start_with(data, listen, &[])
+    }
+
+    fn start_with(data: &Path, listen: &str, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", listen, "--data"])
             .arg(data)
+            .envs(env.iter().copied())
             .env("TIDINGS_CODE_SENDS_PER_ADDRESS_PER_HOUR", "100000")
             .env("TIDINGS_CODE_CHECKS_PER_ADDRESS_PER_HOUR", "100000")
             .env("TIDINGS_SENDS_PER_ACCOUNT_PER_MINUTE", "1000000")
@@ -350,6 +355,7 @@ async fn sigkill_loses_no_acknowledged_message_and_duplicates_none() {
         ephemeral: false,
         partial: false,
         sms: Vec::new(),
+        no_sms_fallback: false,
     };
 
     // Four senders fire continuously until the server is killed under them;
@@ -1081,4 +1087,87 @@ fn sms_limits_give_clear_errors() {
     let out = tg(&server, &p("alice"), &["send", "+12025550179", "three"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("sms_per_account_per_hour"));
+}
+
+#[test]
+fn undelivered_messages_fall_back_to_sms_once_unless_turned_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &[
+            ("TIDINGS_SMS_FALLBACK_SECS", "2"),
+            ("TIDINGS_SWEEP_INTERVAL_SECS", "1"),
+        ],
+    );
+    let p = |n: &str| dir.path().join(n);
+    enroll(
+        &server,
+        &p("alice"),
+        "register",
+        "--email",
+        "alice@example.org",
+    );
+    enroll(&server, &p("bob"), "register", "--phone", "+12025550102");
+    // Bob's only device stays offline; Alice writes over IP.
+    let sent = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "send", "+12025550102", "ping"],
+    ));
+    assert_eq!(sent["via"], "ip");
+    std::thread::sleep(Duration::from_millis(3500));
+    // Alice's device is told, re-sends the text as SMS, and hears back.
+    ok(tg(&server, &p("alice"), &["sync", "--wait", "2"]));
+    let mine = show(&server, &p("alice"), &["+12025550102"]);
+    assert_eq!(mine[0]["state"], "delivered by SMS", "{mine:?}");
+    assert_eq!(mine[0]["via"], "ip+sms");
+    let inbox = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "carrier", "inbox", "+12025550102"],
+    ));
+    let pings = inbox
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|m| m["text"] == "ping")
+        .count();
+    assert_eq!(pings, 1, "exactly one SMS");
+    // Asking again changes nothing; Bob never gets the IP copy.
+    ok(tg(&server, &p("alice"), &["sync"]));
+    ok(tg(&server, &p("bob"), &["sync"]));
+    assert!(
+        show(&server, &p("bob"), &["alice@example.org"]).is_empty(),
+        "the IP copy was withdrawn"
+    );
+
+    // With the setting off, nothing falls back.
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["settings", "--sms-fallback", "off"],
+    ));
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "+12025550102", "no fallback"],
+    ));
+    std::thread::sleep(Duration::from_millis(3500));
+    ok(tg(&server, &p("alice"), &["sync", "--wait", "1"]));
+    let inbox = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "carrier", "inbox", "+12025550102"],
+    ));
+    assert!(!inbox
+        .as_array()
+        .expect("list")
+        .iter()
+        .any(|m| m["text"] == "no fallback"));
+    ok(tg(&server, &p("bob"), &["sync"]));
+    assert_eq!(
+        bodies(&show(&server, &p("bob"), &["alice@example.org"])),
+        ["no fallback"]
+    );
 }

@@ -328,6 +328,15 @@ impl Api {
         self.call(reqwest::Method::GET, &path, None::<&()>).await
     }
 
+    /// `POST /v1/messages/fallback`.
+    pub async fn fallback(
+        &self,
+        req: &tidings_proto::api::FallbackRequest,
+    ) -> Result<(), ApiError> {
+        self.call::<()>(reqwest::Method::POST, "/v1/messages/fallback", Some(req))
+            .await
+    }
+
     /// `POST /v1/carrier/send`: a simulated phone sends an SMS.
     pub async fn carrier_send(&self, from: &str, to: &str, text: &str) -> Result<(), ApiError> {
         let body = tidings_proto::api::CarrierSend {

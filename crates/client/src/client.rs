@@ -23,6 +23,9 @@ pub const MAX_STALE_RETRIES: usize = 3;
 pub const MAX_NETWORK_RETRIES: usize = 5;
 /// Most attachments in one message.
 pub const MAX_ATTACHMENTS: usize = 10;
+/// Setting key for SMS fallback (`on`/`off`): re-send as SMS what reached
+/// none of a phone number's devices in time.
+pub const SMS_FALLBACK: &str = "sms_fallback";
 /// Setting key for read receipts (`on`/`off`).
 pub const READ_RECEIPTS: &str = "read_receipts";
 
@@ -561,6 +564,7 @@ impl Client {
                 own,
                 ephemeral,
                 partial: false,
+                no_sms_fallback: self.local.setting(SMS_FALLBACK)?.as_deref() == Some("off"),
                 sms: sms.to_vec(),
             };
             match self.api.send(&req).await {
@@ -1108,6 +1112,36 @@ impl Client {
                     .find(|m| m.id == id)
                     .expect("the SMS was just stored");
                 Ok(vec![Event::Message(stored)])
+            }
+            EnvelopeBody::Fallback { id, handle } => {
+                let conversation = self.conversation_of(me, &id)?;
+                let Some(m) = self
+                    .local
+                    .messages(&conversation)?
+                    .into_iter()
+                    .find(|m| m.author_account == me && m.id == id && m.kind == "text")
+                else {
+                    return Ok(Vec::new());
+                };
+                let req = tidings_proto::api::FallbackRequest {
+                    id: id.clone(),
+                    handle: handle.to_string(),
+                    text: m.body,
+                };
+                match self.api.fallback(&req).await {
+                    Ok(()) => {}
+                    Err(ApiError::Server { status: 409, .. }) => return Ok(Vec::new()),
+                    Err(e) => return Err(e.into()),
+                }
+                let state = "re-sent as SMS (not delivered over the internet in time)".to_string();
+                self.local.set_state(me, &id, &state)?;
+                self.local.set_via(me, &id, "ip+sms")?;
+                Ok(vec![Event::SmsStatus {
+                    conversation,
+                    id,
+                    to: handle.to_string(),
+                    state,
+                }])
             }
             EnvelopeBody::SmsStatus {
                 id,

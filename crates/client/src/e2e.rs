@@ -197,6 +197,7 @@ impl Client {
             ephemeral: false,
             partial: true,
             sms: Vec::new(),
+            no_sms_fallback: false,
         };
         self.api().send(&req).await?;
         Ok(())

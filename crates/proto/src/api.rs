@@ -173,10 +173,26 @@ pub struct SendRequest {
     /// required.
     #[serde(default)]
     pub partial: bool,
+    /// Do not re-send as SMS when no device of a recipient gets the message
+    /// in time (the sender's setting).
+    #[serde(default)]
+    pub no_sms_fallback: bool,
     /// Texts for phone numbers that are not on Tidings, delivered as SMS
     /// (not end-to-end encrypted: the server and the carrier see them).
     #[serde(default)]
     pub sms: Vec<SmsPart>,
+}
+
+/// `POST /v1/messages/fallback`: re-send a message that reached none of a
+/// recipient's devices as SMS (asked for by a `fallback` notice).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FallbackRequest {
+    /// The message's client id.
+    pub id: String,
+    /// The recipient's phone number.
+    pub handle: String,
+    /// The text (the server holds only ciphertext).
+    pub text: String,
 }
 
 /// One SMS to send on the sender's behalf.

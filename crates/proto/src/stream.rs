@@ -129,6 +129,15 @@ pub enum EnvelopeBody {
         /// The text.
         text: String,
     },
+    /// Server notice to the sender: message `id` reached none of the
+    /// devices of `handle` in time; re-send its text as SMS
+    /// (`POST /v1/messages/fallback`).
+    Fallback {
+        /// The client id of the message.
+        id: String,
+        /// The recipient's phone number.
+        handle: Handle,
+    },
     /// Server notice to the sender: what became of an SMS it sent.
     SmsStatus {
         /// The client id of the message.

@@ -66,6 +66,9 @@ pub struct Config {
     pub sms_per_account_per_hour: u64,
     /// SMS segments an account may send per day.
     pub sms_per_account_per_day: u64,
+    /// Seconds after which a message to a phone number that reached none of
+    /// its devices is re-sent as SMS (unless the sender turned this off).
+    pub sms_fallback_secs: u64,
     /// Segments one SMS message may take (longer texts are refused).
     pub max_sms_segments: usize,
     /// Where attachment bytes go: `local` (under the data directory) or
@@ -135,6 +138,7 @@ impl Default for Config {
             sms_per_account_per_hour: 100,
             sms_per_account_per_day: 500,
             max_sms_segments: 10,
+            sms_fallback_secs: 300,
             blob_store: "local".into(),
             s3_endpoint: String::new(),
             s3_bucket: String::new(),

@@ -276,6 +276,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/keys/claim", post(keys::claim))
         .route("/v1/keys/identities", post(keys::identities))
         .route("/v1/messages", post(messages::send))
+        .route("/v1/messages/fallback", post(messages::fallback))
         .route("/v1/stream", get(stream::connect))
         .route("/v1/blobs", post(blobs::create))
         .route("/v1/blobs/{id}", get(blobs::status))

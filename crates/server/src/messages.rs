@@ -237,6 +237,7 @@ pub async fn send(
             .map(|h| h.to_string())
             .unwrap_or_else(|| app.config.sms_sender.clone()),
         sms,
+        fallback: !req.no_sms_fallback,
         sms_per_hour: app.config.sms_per_account_per_hour,
         sms_per_day: app.config.sms_per_account_per_day,
     };
@@ -307,5 +308,67 @@ fn push_ephemeral(
                 push(*device, payload);
             }
         }
+    }
+}
+
+/// `POST /v1/messages/fallback`: re-sends, as SMS, a message that reached
+/// none of a phone number's devices in time. Exactly once per message and
+/// number, whichever of the sender's devices asks first; the queued IP
+/// copies are withdrawn in the same transaction.
+pub async fn fallback(
+    State(app): State<Arc<App>>,
+    who: Authed,
+    Json(req): Json<tidings_proto::api::FallbackRequest>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    check_client_id(&req.id)?;
+    let handle = parse_handle(&app, &req.handle)?;
+    let (_, segments) = tidings_sms::encoding::count_segments(&req.text);
+    if req.text.is_empty() || segments > app.config.max_sms_segments {
+        return Err(ApiError::limit(
+            "sms_too_long",
+            format!(
+                "an SMS may take at most {} segments (max_sms_segments); this text needs {segments}",
+                app.config.max_sms_segments
+            ),
+        ));
+    }
+    let me = app
+        .store
+        .account(who.account)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let from = me
+        .handles
+        .iter()
+        .find(|h| h.is_phone())
+        .map(|h| h.to_string())
+        .unwrap_or_else(|| app.config.sms_sender.clone());
+    let (outcome, _) = app
+        .store
+        .fallback_to_sms(
+            who.account,
+            &req.id,
+            &handle,
+            &req.text,
+            segments,
+            &from,
+            app.now(),
+        )
+        .await?;
+    match outcome {
+        crate::store::FallbackOutcome::Queued => {
+            tracing::info!(
+                account = who.account,
+                "message re-sent as SMS after the fallback time"
+            );
+            app.sms_wake.notify_one();
+            Ok(axum::http::StatusCode::ACCEPTED)
+        }
+        crate::store::FallbackOutcome::AlreadyDone | crate::store::FallbackOutcome::Delivered => {
+            Ok(axum::http::StatusCode::OK)
+        }
+        crate::store::FallbackOutcome::NotRequested => Err(ApiError::Conflict(
+            "no SMS fallback was asked for this message and number".into(),
+        )),
     }
 }

@@ -9,6 +9,14 @@ use crate::App;
 
 /// Runs one sweep now; returns how many devices were sent notices.
 pub async fn once(app: &App) -> Result<usize, StoreError> {
+    let fallback_before = app
+        .now()
+        .saturating_sub(app.config.sms_fallback_secs * 1000);
+    let asked = app
+        .store
+        .request_fallbacks(fallback_before, app.now(), app.ttl_ms())
+        .await?;
+    app.hub.wake(&asked);
     let woken = app.store.expire(app.now(), app.ttl_ms()).await?;
     for blob in app.store.expire_blobs(app.now()).await? {
         if let Err(e) = app.blobs.delete(&blob).await {

@@ -136,6 +136,8 @@ pub struct SendPlan {
     pub sms: Vec<(Handle, String, usize)>,
     /// The number SMS are sent from.
     pub sms_from: String,
+    /// Whether undelivered copies to phone numbers may fall back to SMS.
+    pub fallback: bool,
     /// SMS segments allowed per account in the last hour and day.
     pub sms_per_hour: u64,
     /// See `sms_per_hour`.
@@ -168,6 +170,19 @@ pub enum SendOutcome {
         /// `hour` or `day`.
         window: &'static str,
     },
+}
+
+/// Result of [`Store::fallback_to_sms`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallbackOutcome {
+    /// The SMS is queued and the IP copies are withdrawn.
+    Queued,
+    /// Done before (the same request again): nothing changed.
+    AlreadyDone,
+    /// A device got the message meanwhile: no SMS.
+    Delivered,
+    /// No fallback was asked for this message and number.
+    NotRequested,
 }
 
 /// An SMS waiting to be handed to the gateway.
@@ -361,6 +376,30 @@ pub trait Store: Send + Sync {
     /// Forgets blobs past their expiry; returns their ids so their bytes
     /// can be deleted.
     async fn expire_blobs(&self, now: Millis) -> Result<Vec<String>, StoreError>;
+
+    /// Finds messages to phone numbers that reached none of the number's
+    /// devices by `before`, marks them and tells their senders' devices to
+    /// re-send them as SMS; returns the devices to wake.
+    async fn request_fallbacks(
+        &self,
+        before: Millis,
+        now: Millis,
+        ttl: Millis,
+    ) -> Result<Vec<DeviceId>, StoreError>;
+
+    /// Carries out a requested fallback exactly once: queues the SMS and
+    /// withdraws the undelivered IP copies.
+    #[allow(clippy::too_many_arguments)]
+    async fn fallback_to_sms(
+        &self,
+        account: AccountId,
+        client_id: &str,
+        handle: &Handle,
+        text: &str,
+        segments: usize,
+        from: &str,
+        now: Millis,
+    ) -> Result<(FallbackOutcome, Vec<DeviceId>), StoreError>;
 
     /// SMS due for (another) attempt.
     async fn sms_due(&self, now: Millis, limit: usize) -> Result<Vec<SmsJob>, StoreError>;

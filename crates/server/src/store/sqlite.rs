@@ -24,8 +24,8 @@ use tidings_proto::Handle;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::{
-    AccountRecord, BlobCreated, BlobRecord, CodeAction, Digest, KeysOutcome, Redeemed, SendOutcome,
-    SendPlan, SmsJob, SmsResult, Store, StoreError,
+    AccountRecord, BlobCreated, BlobRecord, CodeAction, Digest, FallbackOutcome, KeysOutcome,
+    Redeemed, SendOutcome, SendPlan, SmsJob, SmsResult, Store, StoreError,
 };
 use crate::clock::Millis;
 
@@ -139,6 +139,17 @@ CREATE TABLE sms_outbox (
 );
 CREATE INDEX sms_due ON sms_outbox(state, next_attempt_at);
 CREATE INDEX sms_account ON sms_outbox(account_id, created_at);
+"#,
+    r#"
+CREATE TABLE targets (
+    envelope_id INTEGER NOT NULL REFERENCES envelopes(id) ON DELETE CASCADE,
+    handle TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    fallback TEXT NOT NULL,
+    PRIMARY KEY (envelope_id, handle)
+);
+CREATE INDEX targets_pending ON targets(fallback, delivered, created_at);
 "#,
 ];
 
@@ -794,6 +805,12 @@ impl Store for SqliteStore {
                         "message {seq} lacks its envelope"
                     )));
                 };
+                conn.prepare_cached(
+                    "UPDATE targets SET delivered = 1 WHERE envelope_id = ? AND handle = ?",
+                )
+                .map_err(db)?
+                .execute(params![envelope, handle])
+                .map_err(db)?;
                 let (sender_account, client_id) = envelope_origin(conn, envelope)?;
                 let receipt = EnvelopeBody::Delivered {
                     id: client_id,
@@ -1040,6 +1057,120 @@ impl Store for SqliteStore {
                     .map_err(db)?;
             }
             Ok(ids)
+        })
+        .await
+    }
+
+    async fn request_fallbacks(
+        &self,
+        before: Millis,
+        now: Millis,
+        ttl: Millis,
+    ) -> Result<Vec<DeviceId>, StoreError> {
+        self.write(move |conn| {
+            let due: Vec<(i64, String, i64, String)> = {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT t.envelope_id, t.handle, e.sender_account, e.client_id
+                         FROM targets t JOIN envelopes e ON e.id = t.envelope_id
+                         WHERE t.fallback = 'watch' AND t.delivered = 0 AND t.created_at <= ?
+                         LIMIT ?",
+                    )
+                    .map_err(db)?;
+                let rows = stmt
+                    .query_map(params![to_i64(before), EXPIRE_BATCH as i64], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
+                    .map_err(db)?;
+                rows.collect::<Result<_, _>>().map_err(db)?
+            };
+            let now = to_i64(now);
+            let mut woken = Vec::new();
+            for (envelope, handle, account, client_id) in due {
+                conn.execute(
+                    "UPDATE targets SET fallback = 'requested' WHERE envelope_id = ? AND handle = ?",
+                    params![envelope, handle],
+                )
+                .map_err(db)?;
+                let notice = EnvelopeBody::Fallback {
+                    id: client_id,
+                    handle: parse_handle(&handle)?,
+                };
+                notify_account(conn, account, &notice, now, now + to_i64(ttl), &mut woken)?;
+            }
+            Ok(woken)
+        })
+        .await
+    }
+
+    async fn fallback_to_sms(
+        &self,
+        account: AccountId,
+        client_id: &str,
+        handle: &Handle,
+        text: &str,
+        segments: usize,
+        from: &str,
+        now: Millis,
+    ) -> Result<(FallbackOutcome, Vec<DeviceId>), StoreError> {
+        let (client_id, handle, text, from) = (
+            client_id.to_string(),
+            handle.clone(),
+            text.to_string(),
+            from.to_string(),
+        );
+        self.write(move |conn| {
+            let row: Option<(i64, bool, String)> = conn
+                .query_row(
+                    "SELECT t.envelope_id, t.delivered, t.fallback FROM targets t
+                     JOIN envelopes e ON e.id = t.envelope_id
+                     WHERE e.sender_account = ? AND e.client_id = ? AND t.handle = ?",
+                    params![to_i64(account), client_id, handle.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            let Some((envelope, delivered, state)) = row else {
+                return Ok((FallbackOutcome::NotRequested, Vec::new()));
+            };
+            match state.as_str() {
+                "done" => return Ok((FallbackOutcome::AlreadyDone, Vec::new())),
+                "requested" => {}
+                _ => return Ok((FallbackOutcome::NotRequested, Vec::new())),
+            }
+            if delivered {
+                return Ok((FallbackOutcome::Delivered, Vec::new()));
+            }
+            // Withdraw the queued IP copies: the recipient must not get the
+            // message twice.
+            let copies: Vec<(i64, i64)> = {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT seq, device_id FROM queue WHERE envelope_id = ? AND handle = ? AND kind = ?",
+                    )
+                    .map_err(db)?;
+                let rows = stmt
+                    .query_map(params![envelope, handle.as_str(), KIND_MESSAGE], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(db)?;
+                rows.collect::<Result<_, _>>().map_err(db)?
+            };
+            for (seq, device) in copies {
+                dequeue(conn, device as DeviceId, seq as u64)?;
+            }
+            conn.execute(
+                "UPDATE targets SET fallback = 'done' WHERE envelope_id = ? AND handle = ?",
+                params![envelope, handle.as_str()],
+            )
+            .map_err(db)?;
+            let now = to_i64(now);
+            conn.execute(
+                "INSERT OR IGNORE INTO sms_outbox
+                 (account_id, client_id, sender, recipient, body, segments, state, next_attempt_at, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+                params![to_i64(account), client_id, from, handle.as_str(), text, segments as i64, now, now],
+            )
+            .map_err(db)?;
+            Ok((FallbackOutcome::Queued, Vec::new()))
         })
         .await
     }
@@ -1386,6 +1517,15 @@ fn send_in_tx(conn: &Connection, plan: SendPlan) -> Result<SendOutcome, StoreErr
     for r in &plan.recipients {
         for (device, payload) in &r.payloads {
             put(*device, KIND_MESSAGE, &r.handle, payload)?;
+        }
+        if r.handle.is_phone() && !plan.partial {
+            // Watched for SMS fallback ('off' when the sender opted out).
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO targets (envelope_id, handle, created_at, fallback) VALUES (?, ?, ?, ?)",
+            )
+            .map_err(db)?
+            .execute(params![envelope, r.handle.as_str(), now, if plan.fallback { "watch" } else { "off" }])
+            .map_err(db)?;
         }
     }
     for (device, payload) in &plan.own {

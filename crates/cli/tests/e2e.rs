@@ -1171,3 +1171,54 @@ fn undelivered_messages_fall_back_to_sms_once_unless_turned_off() {
         ["no fallback"]
     );
 }
+
+#[test]
+fn a_number_whose_devices_went_silent_gets_sms_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &[("TIDINGS_STALE_AFTER_SECS", "2")],
+    );
+    let p = |n: &str| dir.path().join(n);
+    enroll(
+        &server,
+        &p("alice"),
+        "register",
+        "--email",
+        "alice@example.org",
+    );
+    enroll(&server, &p("bob"), "register", "--phone", "+12025550102");
+    std::thread::sleep(Duration::from_millis(3000));
+    let sent = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "send", "+12025550102", "are you still there?"],
+    ));
+    assert_eq!(sent["via"], "sms");
+    let inbox = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "carrier", "inbox", "+12025550102"],
+    ));
+    assert_eq!(
+        inbox.as_array().expect("list").last().expect("sms")["text"],
+        "are you still there?"
+    );
+    // Bob comes back: messages go over IP again.
+    let listener = Command::new(BIN)
+        .args(["--server", &server.url, "--profile"])
+        .arg(p("bob"))
+        .args(["sync", "--wait", "3"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("sync runs");
+    std::thread::sleep(Duration::from_millis(800));
+    let sent = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "send", "+12025550102", "welcome back"],
+    ));
+    assert_eq!(sent["via"], "ip");
+    let _ = listener.wait_with_output();
+}

@@ -306,7 +306,11 @@ impl Client {
                 "sent",
             )?;
         }
-        let (ip, sms) = match self.route(&recipients, text).await {
+        let routed = match self.route(&recipients, text).await {
+            Ok((ip, sms)) => self.check_confirmed(&ip, confirm).map(|()| (ip, sms)),
+            Err(e) => Err(e),
+        };
+        let (ip, sms) = match routed {
             Ok(r) => r,
             Err(e) => {
                 self.local
@@ -349,7 +353,36 @@ impl Client {
     ) -> Result<(Vec<Handle>, Vec<tidings_proto::api::SmsPart>), ClientError> {
         let mut ip = Vec::new();
         let mut sms = Vec::new();
+        // Phone numbers are looked up fresh: a number whose devices have all
+        // gone silent is not reachable over IP and gets an SMS instead.
+        let phones: Vec<String> = recipients
+            .iter()
+            .filter(|h| h.is_phone())
+            .map(Handle::to_string)
+            .collect();
+        let mut stale = Vec::new();
+        if !phones.is_empty() {
+            for chunk in phones.chunks(100) {
+                for entry in self.api.lookup(chunk).await?.found {
+                    if let Some((_, before)) = self.local.cached_devices(&entry.handle)? {
+                        self.note_device_change(&entry.handle, &before, &entry.devices, now_ms())?;
+                    }
+                    self.local
+                        .cache_devices(&entry.handle, entry.account, &entry.devices)?;
+                    if !entry.reachable {
+                        stale.push(entry.handle);
+                    }
+                }
+            }
+        }
         for h in recipients {
+            if stale.contains(h) {
+                sms.push(tidings_proto::api::SmsPart {
+                    handle: h.to_string(),
+                    text: text.to_string(),
+                });
+                continue;
+            }
             match self.devices_of(h, false).await {
                 Ok(_) => ip.push(h.clone()),
                 Err(ClientError::Api(ApiError::Server { ref body, .. }))

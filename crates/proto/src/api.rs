@@ -119,6 +119,15 @@ pub struct DirectoryEntry {
     pub account: AccountId,
     /// The account's current devices, ascending.
     pub devices: Vec<DeviceId>,
+    /// False when every device has been silent for longer than the
+    /// server's `stale_after_secs`: messages to a phone number then go as
+    /// SMS.
+    #[serde(default = "reachable_default")]
+    pub reachable: bool,
+}
+
+fn reachable_default() -> bool {
+    true
 }
 
 /// Answer to a directory lookup.

@@ -69,6 +69,9 @@ pub struct Config {
     /// Seconds after which a message to a phone number that reached none of
     /// its devices is re-sent as SMS (unless the sender turned this off).
     pub sms_fallback_secs: u64,
+    /// Seconds after which a handle whose devices have all been silent
+    /// counts as not reachable over IP (messages to it go as SMS).
+    pub stale_after_secs: u64,
     /// Segments one SMS message may take (longer texts are refused).
     pub max_sms_segments: usize,
     /// Where attachment bytes go: `local` (under the data directory) or
@@ -139,6 +142,7 @@ impl Default for Config {
             sms_per_account_per_day: 500,
             max_sms_segments: 10,
             sms_fallback_secs: 300,
+            stale_after_secs: 14 * 24 * 3600,
             blob_store: "local".into(),
             s3_endpoint: String::new(),
             s3_bucket: String::new(),

@@ -57,13 +57,29 @@ pub async fn lookup(
     };
     for (handle, entry) in handles.into_iter().zip(found) {
         match entry {
-            Some((account, devices)) => out.found.push(DirectoryEntry {
-                handle,
-                account,
-                devices,
-            }),
+            Some((account, devices)) => {
+                let reachable = reachable(&app, account, now).await?;
+                out.found.push(DirectoryEntry {
+                    handle,
+                    account,
+                    devices,
+                    reachable,
+                })
+            }
             None => out.not_found.push(handle),
         }
     }
     Ok(Json(out))
+}
+
+/// True when a device of the account is connected now or was seen within
+/// `stale_after_secs`.
+pub async fn reachable(app: &App, account: u64, now: u64) -> Result<bool, ApiError> {
+    let cutoff = now.saturating_sub(app.config.stale_after_secs * 1000);
+    Ok(app
+        .store
+        .devices(account)
+        .await?
+        .iter()
+        .any(|d| d.last_seen >= cutoff || app.hub.is_connected(d.id)))
 }

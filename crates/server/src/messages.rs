@@ -170,7 +170,7 @@ pub async fn send(
         if !handle.is_phone() {
             return Err(ApiError::NotRegistered(vec![handle]));
         }
-        if handles.contains(&handle) || sms.iter().any(|(h, _, _)| *h == handle) {
+        if handles.contains(&handle) || sms.iter().any(|(h, _, _, _)| *h == handle) {
             return Err(ApiError::BadRequest(format!("{handle} is listed twice")));
         }
         let (_, segments) = tidings_sms::encoding::count_segments(&part.text);
@@ -183,7 +183,25 @@ pub async fn send(
                 ),
             ));
         }
-        sms.push((handle, part.text.clone(), segments));
+        // A number on Tidings gets SMS only while all its devices are silent.
+        let registered = match app
+            .store
+            .lookup(std::slice::from_ref(&handle))
+            .await?
+            .pop()
+            .flatten()
+        {
+            Some((account, _)) => {
+                if crate::directory::reachable(&app, account, now).await? {
+                    return Err(ApiError::Conflict(format!(
+                        "{handle} is on Tidings and reachable; send over the internet, end-to-end encrypted"
+                    )));
+                }
+                true
+            }
+            None => false,
+        };
+        sms.push((handle, part.text.clone(), segments, !registered));
     }
     if req.to.len() + sms.len() > app.config.max_recipients {
         return Err(ApiError::limit(

@@ -1298,3 +1298,47 @@ async fn blobs_upload_in_resumable_chunks_with_limits_and_expire(store: impl FnO
         201
     );
 }
+
+#[tokio::test]
+async fn handles_whose_devices_all_went_silent_are_not_reachable() {
+    let s = start(|_| {}).await;
+    let alice = register(&s, "alice@example.org").await;
+    let bob = register(&s, "+12025550102").await;
+    let look = |s: &Server, token: String| {
+        let url = s.url.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("{url}/v1/directory"))
+                .bearer_auth(token)
+                .json(&json!({"handles": ["+12025550102"]}))
+                .send()
+                .await
+                .expect("request");
+            r.json::<Value>().await.expect("json")["found"][0]["reachable"].clone()
+        }
+    };
+    assert_eq!(look(&s, alice.token.clone()).await, true);
+    s.clock.advance(15 * 24 * 3_600_000);
+    assert_eq!(
+        look(&s, alice.token.clone()).await,
+        false,
+        "silent for 15 days"
+    );
+    // While unreachable, a registered number may be sent SMS.
+    let body = json!({"id": "s1", "to": [], "sms": [{"handle": "+12025550102", "text": "hello"}]});
+    assert_eq!(
+        call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body))
+            .await
+            .status,
+        200
+    );
+    let (_ws, _) = stream(&s, &bob.token).await;
+    assert_eq!(look(&s, alice.token.clone()).await, true, "connected again");
+    let body = json!({"id": "s2", "to": [], "sms": [{"handle": "+12025550102", "text": "hello"}]});
+    let r = call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body)).await;
+    assert_eq!(
+        r.status, 409,
+        "reachable numbers get IP, not SMS: {}",
+        r.body
+    );
+}

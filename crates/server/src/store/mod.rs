@@ -132,8 +132,9 @@ pub struct SendPlan {
     pub max_queue: u64,
     /// Only some devices are addressed (see `SendRequest::partial`).
     pub partial: bool,
-    /// SMS to send: (phone number not on Tidings, text, segments).
-    pub sms: Vec<(Handle, String, usize)>,
+    /// SMS to send: (phone number, text, segments, whether the number must
+    /// not be on Tidings; false for registered numbers gone stale).
+    pub sms: Vec<(Handle, String, usize, bool)>,
     /// The number SMS are sent from.
     pub sms_from: String,
     /// Whether undelivered copies to phone numbers may fall back to SMS.

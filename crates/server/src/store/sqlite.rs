@@ -1435,15 +1435,15 @@ fn send_in_tx(conn: &Connection, plan: SendPlan) -> Result<SendOutcome, StoreErr
     }
     if !plan.sms.is_empty() {
         let mut joined = Vec::new();
-        for (h, _, _) in &plan.sms {
-            if handle_owner(conn, h)?.is_some() {
+        for (h, _, _, must_be_unregistered) in &plan.sms {
+            if *must_be_unregistered && handle_owner(conn, h)?.is_some() {
                 joined.push(h.clone());
             }
         }
         if !joined.is_empty() {
             return Ok(SendOutcome::JoinedTidings(joined));
         }
-        let wanted: u64 = plan.sms.iter().map(|(_, _, n)| *n as u64).sum();
+        let wanted: u64 = plan.sms.iter().map(|(_, _, n, _)| *n as u64).sum();
         for (window, span, max) in [
             ("hour", 3_600_000i64, plan.sms_per_hour),
             ("day", 86_400_000i64, plan.sms_per_day),
@@ -1459,7 +1459,7 @@ fn send_in_tx(conn: &Connection, plan: SendPlan) -> Result<SendOutcome, StoreErr
                 return Ok(SendOutcome::SmsLimit { window });
             }
         }
-        for (h, text, segments) in &plan.sms {
+        for (h, text, segments, _) in &plan.sms {
             conn.prepare_cached(
                 "INSERT OR IGNORE INTO sms_outbox
                  (account_id, client_id, sender, recipient, body, segments, state, next_attempt_at, created_at)

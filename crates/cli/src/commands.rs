@@ -10,7 +10,9 @@ use tidings_proto::api::{LoginRequest, RegisterRequest};
 use tidings_server::Config;
 
 use crate::output;
-use crate::{CarrierAction, Cli, Command, DevicesAction, GroupAction, HandlesAction, OnOff};
+use crate::{
+    AccountAction, CarrierAction, Cli, Command, DevicesAction, GroupAction, HandlesAction, OnOff,
+};
 
 fn profile_dir(cli: &Cli) -> Result<PathBuf> {
     if let Some(p) = &cli.profile {
@@ -226,6 +228,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             let client = open(&cli)?;
             let handles = match action {
                 None => client.api().handles().await?,
+                Some(HandlesAction::Remove { handle }) => {
+                    client.api().remove_handle(handle).await?
+                }
                 Some(HandlesAction::Add { handle, code: None }) => {
                     let sent = client.api().request_code(handle).await?;
                     println!(
@@ -246,6 +251,18 @@ pub async fn run(cli: Cli) -> Result<()> {
                     println!("{h}");
                 }
             }
+            Ok(())
+        }
+        Command::Account {
+            action: AccountAction::Delete { yes },
+        } => {
+            if !yes {
+                anyhow::bail!("deleting the account removes every handle, device and message; run again with --yes to confirm");
+            }
+            let client = open(&cli)?;
+            client.api().delete_account().await?;
+            client.profile().clear()?;
+            println!("account deleted; this profile is signed out");
             Ok(())
         }
         Command::Group { action } => {

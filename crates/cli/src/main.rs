@@ -131,6 +131,12 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<HandlesAction>,
     },
+    /// Manage the account itself.
+    Account {
+        /// What to do.
+        #[command(subcommand)]
+        action: AccountAction,
+    },
     /// Change a group's members.
     Group {
         /// What to do.
@@ -223,6 +229,25 @@ pub enum HandlesAction {
         /// The code received (without it, a code is sent).
         #[arg(long)]
         code: Option<String>,
+    },
+    /// Unbind a phone number or address from this account, at once.
+    /// Messages waiting for it go back to their senders, who re-send them
+    /// as SMS.
+    Remove {
+        /// The handle.
+        handle: String,
+    },
+}
+
+/// `tidings account ...`.
+#[derive(Subcommand, Debug)]
+pub enum AccountAction {
+    /// Delete this account: every handle, device, queued message and
+    /// attachment.
+    Delete {
+        /// Confirm: this cannot be undone.
+        #[arg(long)]
+        yes: bool,
     },
 }
 

@@ -92,29 +92,17 @@ impl Api {
         }
     }
 
-    async fn call<T: DeserializeOwned>(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&(impl Serialize + ?Sized)>,
-    ) -> Result<T, ApiError> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
+    /// Sends a request (authenticated when signed in) and returns the body
+    /// of a success, or the server's error.
+    async fn exchange(&self, mut req: reqwest::RequestBuilder) -> Result<Vec<u8>, ApiError> {
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(body);
         }
         let resp = req.send().await.map_err(|e| self.network(e))?;
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(|e| self.network(e))?;
         if status.is_success() {
-            let bytes = if bytes.is_empty() {
-                &b"null"[..]
-            } else {
-                &bytes[..]
-            };
-            return serde_json::from_slice(bytes).map_err(|e| ApiError::Protocol(e.to_string()));
+            return Ok(bytes.to_vec());
         }
         let body = serde_json::from_slice::<ErrorBody>(&bytes).unwrap_or_else(|_| ErrorBody {
             error: "http".into(),
@@ -127,6 +115,25 @@ impl Api {
             status: status.as_u16(),
             body,
         })
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<T, ApiError> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let bytes = self.exchange(req).await?;
+        let bytes = if bytes.is_empty() {
+            &b"null"[..]
+        } else {
+            &bytes[..]
+        };
+        serde_json::from_slice(bytes).map_err(|e| ApiError::Protocol(e.to_string()))
     }
 
     /// `GET /v1/limits`.
@@ -175,6 +182,18 @@ impl Api {
             code: code.into(),
         };
         self.call(reqwest::Method::POST, "/v1/handles", Some(&body))
+            .await
+    }
+
+    /// `DELETE /v1/handles/{handle}`.
+    pub async fn remove_handle(&self, handle: &str) -> Result<Vec<Handle>, ApiError> {
+        let path = format!("/v1/handles/{}", urlencode(handle));
+        self.call(reqwest::Method::DELETE, &path, None::<&()>).await
+    }
+
+    /// `DELETE /v1/account`.
+    pub async fn delete_account(&self) -> Result<(), ApiError> {
+        self.call::<()>(reqwest::Method::DELETE, "/v1/account", None::<&()>)
             .await
     }
 
@@ -273,29 +292,10 @@ impl Api {
         body: Option<Vec<u8>>,
     ) -> Result<Vec<u8>, ApiError> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = &self.token {
-            req = req.bearer_auth(token);
-        }
         if let Some(b) = body {
             req = req.body(b);
         }
-        let resp = req.send().await.map_err(|e| self.network(e))?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| self.network(e))?;
-        if status.is_success() {
-            return Ok(bytes.to_vec());
-        }
-        let body = serde_json::from_slice::<ErrorBody>(&bytes).unwrap_or_else(|_| ErrorBody {
-            error: "http".into(),
-            message: format!("server answered {status}"),
-            mismatches: Vec::new(),
-            not_registered: Vec::new(),
-            retry_after_secs: None,
-        });
-        Err(ApiError::Server {
-            status: status.as_u16(),
-            body,
-        })
+        self.exchange(req).await
     }
 
     /// `PUT /v1/blobs/{id}/{index}`.

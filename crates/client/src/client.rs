@@ -363,7 +363,11 @@ impl Client {
         let mut stale = Vec::new();
         if !phones.is_empty() {
             for chunk in phones.chunks(100) {
-                for entry in self.api.lookup(chunk).await?.found {
+                let answer = self.api.lookup(chunk).await?;
+                for gone in &answer.not_found {
+                    self.local.forget_devices(gone)?;
+                }
+                for entry in answer.found {
                     if let Some((_, before)) = self.local.cached_devices(&entry.handle)? {
                         self.note_device_change(&entry.handle, &before, &entry.devices, now_ms())?;
                     }

@@ -338,3 +338,53 @@ pub async fn add_handle(
         other => Err(code_refused(&other).unwrap_or(ApiError::Internal)),
     }
 }
+
+/// `DELETE /v1/handles/{handle}`: unbinds a handle from this account at
+/// once; messages waiting for it go back to their senders to be re-sent as
+/// SMS.
+pub async fn remove_handle(
+    State(app): State<Arc<App>>,
+    who: Authed,
+    axum::extract::Path(text): axum::extract::Path<String>,
+) -> Result<Json<Vec<Handle>>, ApiError> {
+    let handle = parse_handle(&app, &text)?;
+    match app
+        .store
+        .remove_handle(who.account, &handle, app.now(), app.ttl_ms())
+        .await?
+    {
+        Some(woken) => {
+            app.hub.wake(&woken);
+            tracing::info!(
+                account = who.account,
+                handed_back = woken.len(),
+                "handle unbound"
+            );
+            handles(State(app), who).await
+        }
+        None => Err(ApiError::NotFound(format!(
+            "{handle} is not one of this account's handles; see `tidings handles`"
+        ))),
+    }
+}
+
+/// `DELETE /v1/account`: deletes the account with all its handles, devices,
+/// queues and attachments.
+pub async fn delete_account(
+    State(app): State<Arc<App>>,
+    who: Authed,
+) -> Result<StatusCode, ApiError> {
+    let (woken, devices, blobs) = app
+        .store
+        .delete_account(who.account, app.now(), app.ttl_ms())
+        .await?;
+    app.hub.wake(&woken);
+    for d in devices {
+        app.hub.kick(d, "device_removed");
+    }
+    for b in blobs {
+        app.blobs.delete(&b).await?;
+    }
+    tracing::info!(account = who.account, "account deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -264,7 +264,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/limits", get(messages::limits))
         .route("/v1/codes", post(accounts::send_code))
         .route("/v1/accounts", post(accounts::register))
-        .route("/v1/account", get(accounts::me))
+        .route(
+            "/v1/account",
+            get(accounts::me).delete(accounts::delete_account),
+        )
+        .route("/v1/handles/{handle}", delete(accounts::remove_handle))
         .route(
             "/v1/handles",
             get(accounts::handles).post(accounts::add_handle),

@@ -76,6 +76,22 @@ fn decode_all(
         .collect()
 }
 
+/// The SMS segments a text needs, refused when empty or over
+/// `max_sms_segments`.
+fn sms_segments(app: &App, text: &str) -> Result<usize, ApiError> {
+    let (_, segments) = tidings_sms::encoding::count_segments(text);
+    if text.is_empty() || segments > app.config.max_sms_segments {
+        return Err(ApiError::limit(
+            "sms_too_long",
+            format!(
+                "an SMS may take at most {} segments (max_sms_segments); this text needs {segments}",
+                app.config.max_sms_segments
+            ),
+        ));
+    }
+    Ok(segments)
+}
+
 fn check_client_id(id: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.len() > MAX_CLIENT_ID_BYTES || !id.bytes().all(|b| b.is_ascii_graphic())
     {
@@ -173,16 +189,7 @@ pub async fn send(
         if handles.contains(&handle) || sms.iter().any(|(h, _, _, _)| *h == handle) {
             return Err(ApiError::BadRequest(format!("{handle} is listed twice")));
         }
-        let (_, segments) = tidings_sms::encoding::count_segments(&part.text);
-        if part.text.is_empty() || segments > app.config.max_sms_segments {
-            return Err(ApiError::limit(
-                "sms_too_long",
-                format!(
-                    "an SMS may take at most {} segments (max_sms_segments); this text needs {segments}",
-                    app.config.max_sms_segments
-                ),
-            ));
-        }
+        let segments = sms_segments(&app, &part.text)?;
         // A number on Tidings gets SMS only while all its devices are silent.
         let registered = match app
             .store
@@ -340,16 +347,7 @@ pub async fn fallback(
 ) -> Result<axum::http::StatusCode, ApiError> {
     check_client_id(&req.id)?;
     let handle = parse_handle(&app, &req.handle)?;
-    let (_, segments) = tidings_sms::encoding::count_segments(&req.text);
-    if req.text.is_empty() || segments > app.config.max_sms_segments {
-        return Err(ApiError::limit(
-            "sms_too_long",
-            format!(
-                "an SMS may take at most {} segments (max_sms_segments); this text needs {segments}",
-                app.config.max_sms_segments
-            ),
-        ));
-    }
+    let segments = sms_segments(&app, &req.text)?;
     let me = app
         .store
         .account(who.account)

@@ -484,6 +484,16 @@ async fn every_endpoint_needs_a_valid_token() {
             ("DELETE", "/v1/devices/1", None),
             ("POST", "/v1/directory", Some(json!({"handles": []}))),
             ("POST", "/v1/messages", Some(json!({"id": "x", "to": []}))),
+            (
+                "POST",
+                "/v1/messages/fallback",
+                Some(json!({"id": "x", "handle": "+12025550101", "text": "t"})),
+            ),
+            ("DELETE", "/v1/handles/alice%40example.org", None),
+            ("DELETE", "/v1/account", None),
+            ("POST", "/v1/blobs", Some(json!({"size": 10}))),
+            ("GET", "/v1/blobs/0123456789abcdef0123456789abcdef", None),
+            ("GET", "/v1/keys", None),
         ] {
             let r = call(&s, method, path, token, body).await;
             assert_eq!(r.status, 401, "{method} {path} with {token:?}");

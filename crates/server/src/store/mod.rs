@@ -291,6 +291,29 @@ pub trait Store: Send + Sync {
     /// The devices of an account, ascending by id.
     async fn devices(&self, account: AccountId) -> Result<Vec<DeviceInfo>, StoreError>;
 
+    /// Unbinds a handle from its account. Messages addressed to it that no
+    /// device has received are handed back to their senders (a `fallback`
+    /// notice each, in order) to be re-sent as SMS. `None` when the account
+    /// has no such handle; otherwise the devices to wake.
+    async fn remove_handle(
+        &self,
+        account: AccountId,
+        handle: &Handle,
+        now: Millis,
+        ttl: Millis,
+    ) -> Result<Option<Vec<DeviceId>>, StoreError>;
+
+    /// Deletes an account: unbinds its handles as [`Store::remove_handle`],
+    /// deletes its devices, queues, keys and blobs. Returns the devices to
+    /// wake, the account's former devices, and the blob ids whose bytes must
+    /// be deleted.
+    async fn delete_account(
+        &self,
+        account: AccountId,
+        now: Millis,
+        ttl: Millis,
+    ) -> Result<(Vec<DeviceId>, Vec<DeviceId>, Vec<String>), StoreError>;
+
     /// Removes a device of the account and drops its queue; false when the
     /// account has no such device.
     async fn remove_device(&self, account: AccountId, device: DeviceId)

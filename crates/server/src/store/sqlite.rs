@@ -1175,6 +1175,64 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn remove_handle(
+        &self,
+        account: AccountId,
+        handle: &Handle,
+        now: Millis,
+        ttl: Millis,
+    ) -> Result<Option<Vec<DeviceId>>, StoreError> {
+        let handle = handle.clone();
+        self.write(move |conn| unbind(conn, to_i64(account), &handle, to_i64(now), to_i64(ttl)))
+            .await
+    }
+
+    async fn delete_account(
+        &self,
+        account: AccountId,
+        now: Millis,
+        ttl: Millis,
+    ) -> Result<(Vec<DeviceId>, Vec<DeviceId>, Vec<String>), StoreError> {
+        self.write(move |conn| {
+            let a = to_i64(account);
+            let handles: Vec<String> = {
+                let mut stmt = conn
+                    .prepare("SELECT handle FROM handles WHERE account_id = ?")
+                    .map_err(db)?;
+                let rows = stmt.query_map([a], |r| r.get(0)).map_err(db)?;
+                rows.collect::<Result<_, _>>().map_err(db)?
+            };
+            let mut woken = Vec::new();
+            for h in handles {
+                if let Some(w) = unbind(conn, a, &parse_handle(&h)?, to_i64(now), to_i64(ttl))? {
+                    woken.extend(w);
+                }
+            }
+            let devices: Vec<DeviceId> = account_devices(conn, a)?
+                .into_iter()
+                .map(|(d, _)| d)
+                .collect();
+            for d in &devices {
+                conn.execute("DELETE FROM queue WHERE device_id = ?", [to_i64(*d)])
+                    .map_err(db)?;
+            }
+            let blobs: Vec<String> = {
+                let mut stmt = conn
+                    .prepare("SELECT id FROM blobs WHERE account_id = ?")
+                    .map_err(db)?;
+                let rows = stmt.query_map([a], |r| r.get(0)).map_err(db)?;
+                rows.collect::<Result<_, _>>().map_err(db)?
+            };
+            conn.execute("DELETE FROM blobs WHERE account_id = ?", [a])
+                .map_err(db)?;
+            conn.execute("DELETE FROM accounts WHERE id = ?", [a])
+                .map_err(db)?;
+            woken.retain(|d| !devices.contains(d));
+            Ok((woken, devices, blobs))
+        })
+        .await
+    }
+
     async fn sms_due(&self, now: Millis, limit: usize) -> Result<Vec<SmsJob>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn
@@ -1343,6 +1401,54 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// Unbinds `handle` from `account` and hands undelivered messages addressed
+/// to it back to their senders, oldest first.
+fn unbind(
+    conn: &Connection,
+    account: i64,
+    handle: &Handle,
+    now: i64,
+    ttl: i64,
+) -> Result<Option<Vec<DeviceId>>, StoreError> {
+    let n = conn
+        .execute(
+            "DELETE FROM handles WHERE handle = ? AND account_id = ?",
+            params![handle.as_str(), account],
+        )
+        .map_err(db)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let pending: Vec<(i64, i64, String)> = {
+        let mut stmt = conn
+            .prepare(
+                "SELECT t.envelope_id, e.sender_account, e.client_id FROM targets t
+                 JOIN envelopes e ON e.id = t.envelope_id
+                 WHERE t.handle = ? AND t.delivered = 0 AND t.fallback != 'done'
+                 ORDER BY t.envelope_id",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([handle.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)?
+    };
+    let mut woken = Vec::new();
+    for (envelope, sender, client_id) in pending {
+        conn.execute(
+            "UPDATE targets SET fallback = 'requested' WHERE envelope_id = ? AND handle = ?",
+            params![envelope, handle.as_str()],
+        )
+        .map_err(db)?;
+        let notice = EnvelopeBody::Fallback {
+            id: client_id,
+            handle: handle.clone(),
+        };
+        notify_account(conn, sender, &notice, now, now + ttl, &mut woken)?;
+    }
+    Ok(Some(woken))
 }
 
 fn random_suffix() -> String {

@@ -1039,6 +1039,17 @@ fn sms_reaches_numbers_not_on_tidings_and_replies_join_the_conversation() {
         "all of us"
     );
 
+    // Numbers typed without a country code are read in TIDINGS_REGION.
+    let out = Command::new(BIN)
+        .args(["--server", &server.url, "--profile"])
+        .arg(p("alice"))
+        .args(["--json", "send", "020 7946 0123", "hello London"])
+        .env("TIDINGS_REGION", "GB")
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs");
+    assert_eq!(json(out)["conversation"], "+442079460123");
+
     // E-mail addresses that are not on Tidings cannot get SMS.
     let out = tg(&server, &p("alice"), &["send", "nobody@example.org", "hi"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not on Tidings"));

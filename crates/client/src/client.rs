@@ -21,6 +21,11 @@ use tidings_core::crypto::CryptoError;
 pub const MAX_STALE_RETRIES: usize = 3;
 /// How many times a send is retried after a network error (same id).
 pub const MAX_NETWORK_RETRIES: usize = 5;
+/// Environment variable naming the region for phone numbers typed without
+/// a country code.
+pub const REGION_VAR: &str = "TIDINGS_REGION";
+/// Region used when `TIDINGS_REGION` is not set.
+pub const DEFAULT_REGION: &str = "US";
 /// Most attachments in one message.
 pub const MAX_ATTACHMENTS: usize = 10;
 /// Setting key for SMS fallback (`on`/`off`): re-send as SMS what reached
@@ -217,9 +222,11 @@ impl Client {
             .unwrap_or_default()
     }
 
-    /// Parses what the user typed as a handle.
+    /// Parses what the user typed as a handle; numbers without `+` are read
+    /// in the region of `TIDINGS_REGION` (ISO 3166 alpha-2, default `US`).
     pub fn parse_handle(text: &str) -> Result<Handle, ClientError> {
-        Handle::parse(text, "US").map_err(|e| ClientError::Usage(e.to_string()))
+        let region = std::env::var(REGION_VAR).unwrap_or_else(|_| DEFAULT_REGION.to_string());
+        Handle::parse(text, &region).map_err(|e| ClientError::Usage(e.to_string()))
     }
 
     /// Resolves a conversation from what the user typed: one handle, several

@@ -83,14 +83,20 @@ pub async fn run(cli: Cli) -> Result<()> {
             args,
             confirm,
             attach,
+            sms_link,
         } => {
             let (text, targets) = args.split_last().expect("clap requires two arguments");
             let mut client = open(&cli)?;
             let mut bars = output::Bars::new("uploading");
             let m = client
-                .send_text(targets, text, attach, *confirm, &mut |name, done, total| {
-                    bars.update(name, done, total)
-                })
+                .send_text(
+                    targets,
+                    text,
+                    attach,
+                    *confirm,
+                    *sms_link,
+                    &mut |name, done, total| bars.update(name, done, total),
+                )
                 .await?;
             bars.finish();
             if cli.json {
@@ -345,7 +351,24 @@ pub async fn run(cli: Cli) -> Result<()> {
             action: crate::SpamAction::Classify,
         } => classify(cli.json),
         Command::Bench(args) => crate::bench::run(server(&cli), args).await,
+        Command::FakeSmsc { bearerbox, listen } => fake_smsc(bearerbox, *listen).await,
     }
+}
+
+async fn fake_smsc(bearerbox: &str, listen: std::net::SocketAddr) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let smsc = tidings_sms::fakesmsc::FakeSmsc::start(bearerbox.to_string());
+    println!(
+        "tidings: fake SMS centre for bearerbox {bearerbox}; phones at http://{}",
+        listener.local_addr()?
+    );
+    std::io::stdout().flush()?;
+    axum::serve(listener, tidings_sms::fakesmsc::router(smsc))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
 }
 
 /// The server used when neither `--server` nor a profile names one.

@@ -76,6 +76,11 @@ pub enum Command {
         /// Attach a photo, video or any file (repeat for several).
         #[arg(long = "attach", value_name = "FILE")]
         attach: Vec<PathBuf>,
+        /// Agree that attachments to recipients not on Tidings go as
+        /// download links in the SMS, readable by the server until the
+        /// links expire.
+        #[arg(long)]
+        sms_link: bool,
     },
     /// Show the safety number with a contact (the same on both sides).
     Verify {
@@ -155,6 +160,17 @@ pub enum Command {
     },
     /// Forget this device's credentials and local messages.
     Logout,
+    /// Run a fake SMS centre for Kannel (`smsc = fake`): plays the phones
+    /// that are not on Tidings, with the carrier commands' HTTP interface.
+    FakeSmsc {
+        /// bearerbox's fake-SMSC port to connect to.
+        #[arg(long, default_value = "127.0.0.1:10000")]
+        bearerbox: String,
+        /// Address for the phones' HTTP interface (`tidings --server URL
+        /// carrier inbox|send` works against it).
+        #[arg(long, default_value = "127.0.0.1:10080")]
+        listen: std::net::SocketAddr,
+    },
     /// The simulated carrier of a development server.
     Carrier {
         /// What to do.

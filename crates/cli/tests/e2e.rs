@@ -2,138 +2,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tidings");
+mod common;
 
-struct Server {
-    child: Child,
-    url: String,
-    data: PathBuf,
-}
-
-impl Server {
-    fn start(data: &Path, listen: &str) -> Server {
-        Server::start_with(data, listen, &[])
-    }
-
-    fn start_with(data: &Path, listen: &str, env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", listen, "--data"])
-            .arg(data)
-            .envs(env.iter().copied())
-            .env("TIDINGS_CODE_SENDS_PER_ADDRESS_PER_HOUR", "100000")
-            .env("TIDINGS_CODE_CHECKS_PER_ADDRESS_PER_HOUR", "100000")
-            .env("TIDINGS_SENDS_PER_ACCOUNT_PER_MINUTE", "1000000")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the server starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("a first line");
-        let url = line
-            .trim()
-            .strip_prefix("tidings: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Server {
-            child,
-            url,
-            data: data.to_path_buf(),
-        }
-    }
-
-    fn addr(&self) -> String {
-        self.url.trim_start_matches("http://").to_string()
-    }
-
-    fn kill9(mut self) -> (PathBuf, String) {
-        // `Child::kill` sends SIGKILL on Unix: no chance to flush anything.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        (self.data.clone(), self.addr())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tg(server: &Server, profile: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--server")
-        .arg(&server.url)
-        .arg("--profile")
-        .arg(profile)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("tidings runs")
-}
-
-fn ok(out: Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-fn json(out: Output) -> Value {
-    serde_json::from_str(ok(out).trim()).expect("JSON output")
-}
-
-fn code(server: &Server, handle: &str) -> String {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let inbox = json(tg(
-        server,
-        tmp.path(),
-        &["--json", "carrier", "inbox", handle],
-    ));
-    let text = inbox.as_array().and_then(|a| a.last()).expect("a message")["text"]
-        .as_str()
-        .expect("text")
-        .to_string();
-    text.split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .expect("a code")
-        .to_string()
-}
-
-fn enroll(server: &Server, profile: &Path, verb: &str, kind: &str, handle: &str) {
-    let first = ok(tg(server, profile, &[verb, kind, handle]));
-    assert!(first.contains("run `tidings"), "{first}");
-    let c = code(server, handle);
-    ok(tg(server, profile, &[verb, kind, handle, "--code", &c]));
-}
-
-fn show(server: &Server, profile: &Path, target: &[&str]) -> Vec<Value> {
-    let mut args = vec!["--json", "show"];
-    args.extend_from_slice(target);
-    json(tg(server, profile, &args))
-        .as_array()
-        .expect("a list")
-        .clone()
-}
-
-fn bodies(messages: &[Value]) -> Vec<String> {
-    messages
-        .iter()
-        .map(|m| m["body"].as_str().expect("body").to_string())
-        .collect()
-}
+use common::*;
 
 #[test]
 fn two_accounts_three_devices_receipts_sync_groups() {
@@ -1336,4 +1212,100 @@ fn unbinding_a_number_hands_every_waiting_message_back_as_sms_once_in_order() {
         &["send", "carol@example.org", "hello?"],
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("not on Tidings"));
+}
+
+/// Fetches a URL; returns the status and the body.
+fn http_get(url: &str) -> (u16, Vec<u8>) {
+    tidings_client::api::ensure_tls_provider();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let response = reqwest::get(url).await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.bytes().await.expect("body").to_vec())
+    })
+}
+
+#[test]
+fn attachments_reach_sms_recipients_as_links_that_expire_once_the_sender_agrees() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &[
+            ("TIDINGS_SMS_LINK_SECS", "3"),
+            ("TIDINGS_SWEEP_INTERVAL_SECS", "1"),
+        ],
+    );
+    let p = |n: &str| dir.path().join(n);
+    enroll(&server, &p("alice"), "register", "--phone", "+12025550101");
+    enroll(&server, &p("alice2"), "login", "--phone", "+12025550101");
+    let file = dir.path().join("notes.txt");
+    let bytes: Vec<u8> = (0..150_000u32)
+        .map(|i| b"tidings "[(i % 8) as usize])
+        .collect();
+    std::fs::write(&file, &bytes).expect("write file");
+    let phone = "+12025550109";
+    let file_arg = file.to_str().expect("utf-8 path");
+
+    // Without agreement nothing is uploaded or sent, and the error says why.
+    let refused = tg(
+        &server,
+        &p("alice"),
+        &["send", phone, "look at this", "--attach", file_arg],
+    );
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("--sms-link") && why.contains("server can read"),
+        "{why}"
+    );
+    let inbox = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "carrier", "inbox", phone],
+    ));
+    assert_eq!(inbox, serde_json::json!([]));
+
+    // With agreement the SMS carries a link that serves the exact file.
+    let sent = json(tg(
+        &server,
+        &p("alice"),
+        &[
+            "--json",
+            "send",
+            phone,
+            "look at this",
+            "--attach",
+            file_arg,
+            "--sms-link",
+        ],
+    ));
+    assert_eq!(sent["via"], "sms");
+    let inbox = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "carrier", "inbox", phone],
+    ));
+    let text = inbox[0]["text"].as_str().expect("an SMS").to_string();
+    assert!(text.starts_with("look at this\nnotes.txt: http"), "{text}");
+    let url = text.rsplit(' ').next().expect("a link").to_string();
+    let (status, body) = http_get(&url);
+    assert_eq!(status, 200);
+    assert!(body == bytes, "the link serves the file as sent");
+
+    // Alice's other device shows the message as sent by SMS, delivered.
+    ok(tg(&server, &p("alice2"), &["sync"]));
+    let copy = show(&server, &p("alice2"), &[phone]);
+    assert_eq!(copy.len(), 1, "{copy:?}");
+    assert_eq!(copy[0]["via"], "sms");
+    assert_eq!(copy[0]["state"], "delivered by SMS");
+
+    // Once the link expires the server forgets the key: the link is dead.
+    std::thread::sleep(Duration::from_millis(4500));
+    let (status, body) = http_get(&url);
+    assert_eq!(status, 404);
+    assert!(String::from_utf8_lossy(&body).contains("expired"));
 }

@@ -265,6 +265,15 @@ impl Api {
             .await
     }
 
+    /// `POST /v1/links`: a download link for an attachment sent by SMS.
+    pub async fn create_link(
+        &self,
+        req: &tidings_proto::api::LinkCreate,
+    ) -> Result<tidings_proto::api::LinkInfo, ApiError> {
+        self.call(reqwest::Method::POST, "/v1/links", Some(req))
+            .await
+    }
+
     /// `GET /v1/blobs/{id}`.
     pub async fn blob_status(&self, id: &str) -> Result<tidings_proto::api::BlobInfo, ApiError> {
         self.call(

@@ -258,6 +258,7 @@ impl Client {
         text: &str,
         files: &[std::path::PathBuf],
         confirm: bool,
+        sms_links: bool,
         progress: &mut dyn FnMut(&str, u64, u64),
     ) -> Result<StoredMessage, ClientError> {
         if text.len() > MAX_TEXT_BYTES {
@@ -274,12 +275,50 @@ impl Client {
         let sent_at = now_ms();
         let (conv, recipients, group, to) = self.resolve_targets(targets).await?;
         self.check_confirmed(&recipients, confirm)?;
+        // Route first, so the sender hears about SMS recipients and what
+        // that means for attachments before anything is uploaded or sent.
+        let (ip, mut sms) = self.route(&recipients, text).await?;
+        self.check_confirmed(&ip, confirm)?;
+        if !sms.is_empty() && !files.is_empty() && !sms_links {
+            let phones: Vec<&str> = sms.iter().map(|p| p.handle.as_str()).collect();
+            let hours = self.api.limits().await?.sms_link_secs / 3600;
+            return Err(ClientError::Usage(format!(
+                "{} not on Tidings, so attachments reach them as download links in an SMS; \
+                 the server can read those files until the links expire (after {hours} hours). \
+                 Send again with --sms-link to agree, or without attachments",
+                phones.join(", ")
+            )));
+        }
         let id = new_message_id();
         let mut attachments = Vec::with_capacity(files.len());
         for f in files {
             let name = f.display().to_string();
             let mut p = |d: u64, t: u64| progress(&name, d, t);
             attachments.push(self.upload_attachment(f, &mut p).await?);
+        }
+        if !sms.is_empty() && !attachments.is_empty() {
+            let mut lines = Vec::with_capacity(attachments.len());
+            for a in &attachments {
+                let link = self
+                    .api
+                    .create_link(&tidings_proto::api::LinkCreate {
+                        blob: a.blob.clone(),
+                        key: a.key.clone(),
+                        name: a.name.clone(),
+                        content_type: a.content_type.clone(),
+                        size: a.size,
+                    })
+                    .await?;
+                lines.push(format!("{}: {}", a.name, link.url));
+            }
+            let links = lines.join("\n");
+            for part in &mut sms {
+                part.text = if part.text.is_empty() {
+                    links.clone()
+                } else {
+                    format!("{}\n{links}", part.text)
+                };
+            }
         }
         let content = Content::Text {
             body: text.to_string(),
@@ -313,18 +352,6 @@ impl Client {
                 "sent",
             )?;
         }
-        let routed = match self.route(&recipients, text).await {
-            Ok((ip, sms)) => self.check_confirmed(&ip, confirm).map(|()| (ip, sms)),
-            Err(e) => Err(e),
-        };
-        let (ip, sms) = match routed {
-            Ok(r) => r,
-            Err(e) => {
-                self.local
-                    .set_state(self.creds.account, &id, &format!("failed: {e}"))?;
-                return Err(e);
-            }
-        };
         let via = match (ip.is_empty(), sms.is_empty()) {
             (_, true) => "ip",
             (true, false) => "sms",
@@ -1203,6 +1230,19 @@ impl Client {
                 };
                 self.local.set_state(me, &id, &state)?;
                 let conversation = self.conversation_of(me, &id)?;
+                // The sender's other devices learn the path from the report:
+                // their sync copy was stored as an IP message.
+                let group = conversation.starts_with("group:");
+                let via = self
+                    .local
+                    .messages(&conversation)?
+                    .into_iter()
+                    .find(|m| m.author_account == me && m.id == id)
+                    .map(|m| m.via);
+                if via.as_deref() == Some("ip") {
+                    let path = if group { "ip+sms" } else { "sms" };
+                    self.local.set_via(me, &id, path)?;
+                }
                 Ok(vec![Event::SmsStatus {
                     conversation,
                     id,

@@ -291,6 +291,9 @@ pub struct Limits {
     /// Most SMS segments one message may take.
     #[serde(default)]
     pub max_sms_segments: usize,
+    /// Seconds an attachment link sent by SMS stays valid.
+    #[serde(default)]
+    pub sms_link_secs: u64,
 }
 
 /// A device's public identity keys, base64 (Olm: Curve25519 for key
@@ -389,6 +392,34 @@ pub const BLOB_CHUNK_BYTES: u64 = 64 * 1024 + 16;
 pub struct BlobCreate {
     /// Total ciphertext bytes.
     pub size: u64,
+}
+
+/// `POST /v1/links`: a short-lived download link for an attachment that
+/// goes to an SMS recipient. The client hands the server the attachment's
+/// key, so the server can serve the plaintext until the link expires; the
+/// sender agrees to this before sending.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinkCreate {
+    /// The uploaded (encrypted) blob.
+    pub blob: String,
+    /// The attachment key, base64 (as in the attachment pointer).
+    pub key: String,
+    /// File name shown on download.
+    pub name: String,
+    /// Content type served.
+    pub content_type: String,
+    /// Plaintext bytes.
+    pub size: u64,
+}
+
+/// A link made by `POST /v1/links`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// The address to put in the SMS.
+    pub url: String,
+    /// When the link (and the server's access to the plaintext) ends,
+    /// milliseconds since the Unix epoch.
+    pub expires_at: u64,
 }
 
 /// The state of an upload or a stored blob.

@@ -6,7 +6,7 @@
 //! account exists for is revealed only to someone who has proven control of
 //! the handle with a code.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, State};
@@ -27,7 +27,14 @@ use crate::ratelimit::{Limited, RateLimiter};
 use crate::store::{CodeAction, Digest, Redeemed};
 use crate::App;
 
-fn limited(limiter: &RateLimiter, key: &str, now: u64, what: &str) -> Result<(), ApiError> {
+/// Counts one event against a rate limit, or refuses the request with the
+/// limit's name and when to retry.
+pub(crate) fn limited(
+    limiter: &RateLimiter,
+    key: &str,
+    now: u64,
+    what: &str,
+) -> Result<(), ApiError> {
     limiter
         .check(key, now)
         .map_err(|Limited { retry_after_secs }| {
@@ -48,9 +55,23 @@ pub fn parse_handle(app: &App, text: &str) -> Result<Handle, ApiError> {
     Handle::parse(text, &app.config.default_region).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
-fn code_hash(app: &App, handle: &Handle, code: &str) -> Digest {
+/// What a code is for. The purpose is part of the code's hash, so a code
+/// sent to remove a number from Tidings cannot be used to register, log in
+/// or add a handle, and the other way round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodePurpose {
+    /// Registration, login and adding a handle (`POST /v1/codes`).
+    Account,
+    /// Removing a phone number from Tidings (the `/deregister` page).
+    Deregister,
+}
+
+fn code_hash(app: &App, purpose: CodePurpose, handle: &Handle, code: &str) -> Digest {
     let mut h = Sha256::new();
     h.update(app.secret);
+    if purpose == CodePurpose::Deregister {
+        h.update(b"deregister:");
+    }
     h.update(handle.as_str().as_bytes());
     h.update(b":");
     h.update(code.as_bytes());
@@ -82,10 +103,29 @@ pub async fn send_code(
     Json(req): Json<CodeRequest>,
 ) -> Result<(StatusCode, Json<CodeSent>), ApiError> {
     let handle = parse_handle(&app, &req.handle)?;
+    let expires_in_secs = deliver_code(&app, peer.ip(), &handle, CodePurpose::Account).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CodeSent {
+            handle,
+            expires_in_secs,
+        }),
+    ))
+}
+
+/// Sends a fresh code for `purpose` to a handle, within the per-address and
+/// per-handle send limits, whether or not the handle is registered; returns
+/// how many seconds the code stays valid.
+pub(crate) async fn deliver_code(
+    app: &App,
+    peer: IpAddr,
+    handle: &Handle,
+    purpose: CodePurpose,
+) -> Result<u64, ApiError> {
     let now = app.now();
     limited(
         &app.limits.code_per_address,
-        &peer.ip().to_string(),
+        &peer.to_string(),
         now,
         "code requests from your address",
     )?;
@@ -99,23 +139,29 @@ pub async fn send_code(
     let ttl_ms = app.config.code_ttl_minutes * 60_000;
     app.store
         .put_code(
-            &handle,
-            code_hash(&app, &handle, &code),
+            handle,
+            code_hash(app, purpose, handle, &code),
             now + ttl_ms,
             app.config.code_max_tries,
         )
         .await?;
-    let text = format!(
-        "Your Tidings code is {code}. It expires in {} minutes. Never share it with anyone.",
-        app.config.code_ttl_minutes
-    );
-    let delivered = match &handle {
+    let minutes = app.config.code_ttl_minutes;
+    let text = match purpose {
+        CodePurpose::Account => format!(
+            "Your Tidings code is {code}. It expires in {minutes} minutes. Never share it with anyone."
+        ),
+        CodePurpose::Deregister => format!(
+            "Your Tidings code to remove this number from Tidings is {code}. It expires in {minutes} minutes. If you did not ask for this, ignore this message."
+        ),
+    };
+    let delivered = match handle {
         Handle::Phone(number) => app
             .sms
             .send(OutboundSms {
                 from: app.config.sms_sender.clone(),
                 to: number.clone(),
                 text,
+                report_ref: None,
             })
             .await
             .map_err(|e| e.to_string()),
@@ -133,15 +179,10 @@ pub async fn send_code(
     }
     tracing::info!(
         kind = if handle.is_phone() { "phone" } else { "email" },
+        ?purpose,
         "code sent"
     );
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(CodeSent {
-            handle,
-            expires_in_secs: ttl_ms / 1000,
-        }),
-    ))
+    Ok(ttl_ms / 1000)
 }
 
 fn code_refused(outcome: &Redeemed) -> Option<ApiError> {
@@ -203,7 +244,7 @@ pub async fn register(
         device_name: req.device_name.clone(),
         token_secret: secret.clone(),
     };
-    let outcome = redeem_with_token(&app, &handle, &req.code, now, action).await?;
+    let outcome = redeem(&app, CodePurpose::Account, &handle, &req.code, now, action).await?;
     match outcome {
         Redeemed::Device { account, device } => {
             tracing::info!(account, device, "account registered");
@@ -241,7 +282,7 @@ pub async fn login(
         token_secret: secret.clone(),
         max_devices: app.config.max_devices,
     };
-    let outcome = redeem_with_token(&app, &handle, &req.code, now, action).await?;
+    let outcome = redeem(&app, CodePurpose::Account, &handle, &req.code, now, action).await?;
     match outcome {
         Redeemed::Device { account, device } => {
             tracing::info!(account, device, "device added");
@@ -261,9 +302,11 @@ pub async fn login(
     }
 }
 
-/// Redeems a code for an action that creates a device.
-async fn redeem_with_token(
+/// Redeems a code sent for `purpose`: checks it and, when it is right,
+/// performs the action in the same transaction (a wrong code costs a try).
+pub(crate) async fn redeem(
     app: &App,
+    purpose: CodePurpose,
     handle: &Handle,
     code: &str,
     now: u64,
@@ -271,7 +314,7 @@ async fn redeem_with_token(
 ) -> Result<Redeemed, ApiError> {
     Ok(app
         .store
-        .redeem_code(handle, code_hash(app, handle, code), now, action)
+        .redeem_code(handle, code_hash(app, purpose, handle, code), now, action)
         .await?)
 }
 
@@ -319,17 +362,10 @@ pub async fn add_handle(
         now,
         "code checks from your address",
     )?;
-    let outcome = app
-        .store
-        .redeem_code(
-            &handle,
-            code_hash(&app, &handle, &req.code),
-            now,
-            CodeAction::AddHandle {
-                account: who.account,
-            },
-        )
-        .await?;
+    let action = CodeAction::AddHandle {
+        account: who.account,
+    };
+    let outcome = redeem(&app, CodePurpose::Account, &handle, &req.code, now, action).await?;
     match outcome {
         Redeemed::HandleAdded => handles(State(app), who).await,
         Redeemed::HandleTaken => Err(ApiError::Conflict(format!(

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// Shortest accepted `kannel_secret`.
+pub const MIN_KANNEL_SECRET_CHARS: usize = 16;
+
 /// Prefix of the environment variables that override the configuration.
 pub const ENV_PREFIX: &str = "TIDINGS_";
 
@@ -29,6 +32,18 @@ pub struct Config {
     pub sms_sender: String,
     /// Serve the simulated carrier's inboxes at `/carrier` (development).
     pub simulated_carrier: bool,
+    /// Where SMS go: `simulated` (the built-in carrier) or `kannel`.
+    pub sms_gateway: String,
+    /// Kannel smsbox's `sendsms` URL.
+    pub kannel_sendsms_url: String,
+    /// Kannel `sendsms-user` name.
+    pub kannel_username: String,
+    /// Kannel `sendsms-user` password.
+    pub kannel_password: String,
+    /// Shared secret Kannel passes back in its `get-url` and `dlr-url`
+    /// calls (at least 16 characters); the same value goes into kannel.conf.
+    pub kannel_secret: String,
+
     /// SMTP relay for e-mail codes, `host:port`; empty keeps e-mail in the
     /// development outbox shown at `/carrier`.
     pub smtp_relay: String,
@@ -74,6 +89,14 @@ pub struct Config {
     pub stale_after_secs: u64,
     /// Segments one SMS message may take (longer texts are refused).
     pub max_sms_segments: usize,
+    /// Seconds a download link for an attachment sent by SMS stays valid;
+    /// the server can read that attachment until then.
+    pub sms_link_secs: u64,
+    /// Download links an account may make per day.
+    pub sms_links_per_account_per_day: u64,
+    /// Base URL of this server as phones and Kannel reach it (download
+    /// links in SMS, delivery reports); empty means `http://` + `listen`.
+    pub public_url: String,
     /// Where attachment bytes go: `local` (under the data directory) or
     /// `s3` (an S3-compatible object store, configured below).
     pub blob_store: String,
@@ -123,6 +146,11 @@ impl Default for Config {
             default_region: "US".into(),
             sms_sender: "Tidings".into(),
             simulated_carrier: true,
+            sms_gateway: "simulated".into(),
+            kannel_sendsms_url: "http://127.0.0.1:13013/cgi-bin/sendsms".into(),
+            kannel_username: "tidings".into(),
+            kannel_password: String::new(),
+            kannel_secret: String::new(),
             smtp_relay: String::new(),
             smtp_from: "Tidings <noreply@localhost>".into(),
             code_ttl_minutes: 10,
@@ -141,6 +169,9 @@ impl Default for Config {
             sms_per_account_per_hour: 100,
             sms_per_account_per_day: 500,
             max_sms_segments: 10,
+            sms_link_secs: 72 * 3600,
+            sms_links_per_account_per_day: 100,
+            public_url: String::new(),
             sms_fallback_secs: 300,
             stale_after_secs: 14 * 24 * 3600,
             blob_store: "local".into(),
@@ -187,6 +218,16 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The base URL of this server as others reach it: `public_url`, or
+    /// `http://` + `listen` when that is empty.
+    pub fn public_base(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
     /// Loads defaults, then `file` if given, then `TIDINGS_*` variables from
     /// `env` (pass `std::env::vars()`), and validates the result.
     pub fn load(
@@ -249,6 +290,7 @@ impl Config {
             ("envelope_ttl_days", self.envelope_ttl_days as u128),
             ("sweep_interval_secs", self.sweep_interval_secs as u128),
             ("max_batch", self.max_batch as u128),
+            ("sms_link_secs", self.sms_link_secs as u128),
             (
                 "max_one_time_keys_per_device",
                 self.max_one_time_keys_per_device as u128,
@@ -266,6 +308,28 @@ impl Config {
                 "max_recipients",
                 "must be smaller than max_group_members (the sender is a member too)",
             ));
+        }
+        match self.sms_gateway.as_str() {
+            "simulated" => {}
+            "kannel" if self.kannel_password.is_empty() => {
+                return Err(invalid(
+                    "kannel_password",
+                    "sms_gateway = \"kannel\" needs the sendsms-user password of kannel.conf",
+                ))
+            }
+            "kannel" if self.kannel_secret.chars().count() < MIN_KANNEL_SECRET_CHARS => {
+                return Err(invalid(
+                    "kannel_secret",
+                    format!("sms_gateway = \"kannel\" needs a shared secret of at least {MIN_KANNEL_SECRET_CHARS} characters (the one in kannel.conf's get-url)"),
+                ))
+            }
+            "kannel" => {}
+            other => {
+                return Err(invalid(
+                    "sms_gateway",
+                    format!("{other:?} is not an SMS gateway: use \"simulated\" or \"kannel\""),
+                ))
+            }
         }
         match self.blob_store.as_str() {
             "local" => {}
@@ -300,6 +364,7 @@ impl Config {
             envelope_ttl_days: self.envelope_ttl_days,
             max_attachment_bytes: self.max_attachment_bytes,
             max_sms_segments: self.max_sms_segments,
+            sms_link_secs: self.sms_link_secs,
         }
     }
 }

@@ -16,11 +16,14 @@ pub mod blobs;
 pub mod carrier;
 pub mod clock;
 pub mod config;
+pub mod deregister;
 pub mod devices;
 pub mod directory;
 pub mod error;
 pub mod hub;
+pub mod kannel;
 pub mod keys;
+pub mod links;
 pub mod mail;
 pub mod messages;
 pub mod ratelimit;
@@ -38,7 +41,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use rand::RngCore;
-use tidings_sms::{Inboxes, SimulatedCarrier, SmsGateway};
+use tidings_sms::{Inboxes, KannelConfig, KannelGateway, SimulatedCarrier, SmsGateway};
 use tokio::net::TcpListener;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -179,7 +182,7 @@ impl App {
         } else {
             Arc::new(blobs::LocalBlobStore::new(dir.join(BLOBS_DIR)))
         };
-        let carrier = SimulatedCarrier::new();
+        let (sms, carrier) = sms_gateway(&config)?;
         let (mailer, dev_mail): (Arc<dyn Mailer>, _) = if config.smtp_relay.is_empty() {
             let inboxes = Arc::new(Inboxes::new());
             (
@@ -196,8 +199,8 @@ impl App {
             hub: Hub::new(config.max_connections_per_account),
             store: Arc::new(store),
             clock,
-            sms: Arc::new(carrier.clone()),
-            carrier: config.simulated_carrier.then_some(carrier),
+            sms,
+            carrier,
             dev_mail: if config.simulated_carrier {
                 dev_mail
             } else {
@@ -220,6 +223,30 @@ impl App {
     pub fn ttl_ms(&self) -> u64 {
         self.config.envelope_ttl_days * 24 * HOUR_MS
     }
+}
+
+/// The configured SMS gateway, and the simulated carrier when it is the
+/// gateway and its development pages are on.
+fn sms_gateway(
+    config: &Config,
+) -> Result<(Arc<dyn SmsGateway>, Option<SimulatedCarrier>), ServerError> {
+    if config.sms_gateway != "kannel" {
+        let carrier = SimulatedCarrier::new();
+        return Ok((
+            Arc::new(carrier.clone()),
+            config.simulated_carrier.then_some(carrier),
+        ));
+    }
+    let callback = config.public_base();
+    let secret = tidings_sms::encoding::url_encode_bytes(config.kannel_secret.as_bytes());
+    let gateway = KannelGateway::new(KannelConfig {
+        sendsms_url: config.kannel_sendsms_url.clone(),
+        username: config.kannel_username.clone(),
+        password: config.kannel_password.clone(),
+        dlr_url: Some(format!("{callback}/v1/kannel/dlr?secret={secret}")),
+    })
+    .map_err(|e| ServerError::Config(e.to_string()))?;
+    Ok((Arc::new(gateway), None))
 }
 
 fn data_dir(path: &Path, e: impl std::fmt::Display) -> ServerError {
@@ -292,6 +319,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/carrier", get(carrier::page))
         .route("/v1/carrier/{address}", get(carrier::inbox))
         .route("/v1/carrier/send", post(sms::carrier_send))
+        .route("/v1/links", post(links::create))
+        .route("/l/{token}", get(links::download))
+        .route("/v1/kannel/inbound", get(kannel::inbound))
+        .route("/v1/kannel/dlr", get(kannel::dlr))
+        .merge(deregister::routes())
         .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
         .layer(axum::middleware::map_response(error::explain_plain_errors))
         .with_state(app)
@@ -303,6 +335,10 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let mut config = config;
+    // The address actually bound (`listen` may ask for port 0) is what
+    // links and delivery reports point at unless `public_url` says otherwise.
+    config.listen = listener.local_addr()?;
     let app = App::open(config, Arc::new(SystemClock))?;
     serve(listener, app, shutdown).await
 }

@@ -43,15 +43,17 @@ pub async fn run_once(app: &App) -> Result<usize, crate::store::StoreError> {
             from: job.from.clone(),
             to: job.to.to_string(),
             text: job.text.clone(),
+            report_ref: Some(job.id),
         };
         let result = match app.sms.send(sms).await {
             // The simulated carrier delivers at once: its acceptance is the
             // delivery report. Real gateways report delivery separately.
-            Ok(()) if app.sms.name() == "simulated" => SmsResult::Delivered,
+            Ok(()) if !app.sms.reports_delivery() => SmsResult::Delivered,
             Ok(()) => SmsResult::Sent,
             Err(GatewayError::TooLong { len, max }) => SmsResult::Failed(format!(
                 "text too long for SMS ({len} bytes, at most {max})"
             )),
+            Err(GatewayError::Unencodable(why)) => SmsResult::Failed(why),
             Err(GatewayError::Unavailable(why)) if job.attempts + 1 >= MAX_SMS_ATTEMPTS => {
                 SmsResult::Failed(format!("the SMS gateway stayed unavailable: {why}"))
             }

@@ -23,6 +23,10 @@ pub async fn once(app: &App) -> Result<usize, StoreError> {
             tracing::error!(error = %e, "cannot delete an expired attachment");
         }
     }
+    let links = app.store.expire_links(app.now()).await?;
+    if links > 0 {
+        tracing::info!(links, "expired SMS download links (their keys are gone)");
+    }
     app.hub.wake(&woken);
     if !woken.is_empty() {
         tracing::info!(notices = woken.len(), "expired undelivered envelopes");

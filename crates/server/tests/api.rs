@@ -493,6 +493,13 @@ async fn every_endpoint_needs_a_valid_token() {
             ("DELETE", "/v1/account", None),
             ("POST", "/v1/blobs", Some(json!({"size": 10}))),
             ("GET", "/v1/blobs/0123456789abcdef0123456789abcdef", None),
+            (
+                "POST",
+                "/v1/links",
+                Some(
+                    json!({"blob": "0".repeat(32), "key": "", "name": "a", "content_type": "text/plain", "size": 1}),
+                ),
+            ),
             ("GET", "/v1/keys", None),
         ] {
             let r = call(&s, method, path, token, body).await;
@@ -1351,4 +1358,137 @@ async fn handles_whose_devices_all_went_silent_are_not_reachable() {
         "reachable numbers get IP, not SMS: {}",
         r.body
     );
+}
+
+#[tokio::test]
+async fn kannel_callbacks_need_the_shared_secret() {
+    let secret = "0123456789abcdef-secret";
+    let s = start(|c| {
+        c.sms_gateway = "kannel".into();
+        c.kannel_password = "pw".into();
+        c.kannel_secret = secret.into();
+        c.kannel_sendsms_url = "http://127.0.0.1:1/cgi-bin/sendsms".into();
+    })
+    .await;
+    let inbound = "from=%2B12025550103&to=%2B12025550102&coding=0&bin=hello";
+    let dlr = "id=1&part=1&parts=1&type=1&reply=";
+    for query in [
+        format!("/v1/kannel/inbound?{inbound}"),
+        format!("/v1/kannel/inbound?secret=wrong&{inbound}"),
+        format!("/v1/kannel/inbound?secret={}&{inbound}", &secret[..10]),
+        format!("/v1/kannel/dlr?{dlr}"),
+        format!("/v1/kannel/dlr?secret=wrong&{dlr}"),
+    ] {
+        let r = call(&s, "GET", &query, None, None).await;
+        assert_eq!(r.status, 401, "{query}");
+    }
+    let ok = call(
+        &s,
+        "GET",
+        &format!("/v1/kannel/inbound?secret={secret}&{inbound}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+    // UCS-2 (coding 2) is decoded; a bad encoding is a clear 400.
+    let ucs2 = call(
+        &s,
+        "GET",
+        &format!("/v1/kannel/inbound?secret={secret}&from=%2B12025550103&to=%2B12025550102&coding=2&bin=%D8%3D"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(ucs2.status, 400);
+    let r = call(
+        &s,
+        "GET",
+        &format!("/v1/kannel/dlr?secret={secret}&id=1&part=1&parts=1&type=99"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    // With the simulated carrier, the Kannel endpoints are closed.
+    let plain = start(|_| {}).await;
+    let r = call(
+        &plain,
+        "GET",
+        &format!("/v1/kannel/inbound?secret=&{inbound}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn links_are_made_only_for_the_accounts_own_complete_uploads() {
+    let s = start(|_| {}).await;
+    let alice = register(&s, "alice@example.org").await;
+    let bob = register(&s, "bob@example.org").await;
+    let blob = call(
+        &s,
+        "POST",
+        "/v1/blobs",
+        Some(&alice.token),
+        Some(json!({"size": 40})),
+    )
+    .await;
+    assert_eq!(blob.status, 201);
+    let id = blob.body["id"].as_str().expect("id").to_string();
+    let key = b64(&[7u8; 32]);
+    let link = |token: &str| {
+        let (s, id, key, token) = (&s, id.clone(), key.clone(), token.to_string());
+        async move {
+            call(
+                s,
+                "POST",
+                "/v1/links",
+                Some(&token),
+                Some(json!({"blob": id, "key": key, "name": "a.txt", "content_type": "text/plain", "size": 24})),
+            )
+            .await
+        }
+    };
+    // Not complete yet, and never Bob's.
+    assert_eq!(link(&alice.token).await.status, 404);
+    assert_eq!(
+        put_raw(
+            &s,
+            &format!("/v1/blobs/{id}/0"),
+            &alice.token,
+            vec![0u8; 40]
+        )
+        .await,
+        204
+    );
+    let done = call(
+        &s,
+        "POST",
+        &format!("/v1/blobs/{id}/complete"),
+        Some(&alice.token),
+        None,
+    )
+    .await;
+    assert_eq!(done.status, 200);
+    assert_eq!(link(&bob.token).await.status, 404);
+    // The bytes are not a ciphertext under this key: refused.
+    let r = link(&alice.token).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("key"),
+        "{}",
+        r.body
+    );
+    // Unknown and malformed link tokens give the same expired page.
+    for token in ["0123456789abcdef0123456789abcdef", "nope"] {
+        let (status, body) = get_raw(&s, &format!("/l/{token}"), "").await;
+        assert_eq!(status, 404);
+        assert!(String::from_utf8_lossy(&body).contains("expired"));
+    }
 }

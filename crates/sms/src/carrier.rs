@@ -51,6 +51,10 @@ impl SmsGateway for SimulatedCarrier {
     fn name(&self) -> &'static str {
         "simulated"
     }
+
+    fn reports_delivery(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
@@ -64,6 +68,7 @@ mod tests {
             from: "Tidings".into(),
             to: "+12025550101".into(),
             text: "Your code is 123456".into(),
+            report_ref: None,
         };
         carrier.send(sms.clone()).await.expect("accepted");
         let inbox = carrier.inboxes().messages("+12025550101");

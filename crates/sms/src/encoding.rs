@@ -1025,6 +1025,34 @@ pub fn url_encode_bytes(bytes: &[u8]) -> String {
     out
 }
 
+/// Whether bytes of unknown coding read as text: valid UTF-8 without control
+/// characters other than tab, newline and carriage return.
+///
+/// Kannel's fake-SMSC lines and its 8-bit messages do not say how their
+/// bytes are coded. GSM 7-bit text travels there as UTF-8, while UCS-2 text
+/// is UTF-16BE, which for almost every real text holds a NUL or control
+/// octet (the high byte of every Latin, digit, space or Cyrillic character)
+/// or is not valid UTF-8 (emoji surrogates, most CJK). A UCS-2 text made
+/// only of code units whose two octets are both printable ASCII (some CJK
+/// ideographs, nothing else) would be misread; see ARCHITECTURE.md.
+pub fn looks_like_text(bytes: &[u8]) -> bool {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => !text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')),
+        Err(_) => false,
+    }
+}
+
+/// Decodes bytes of unknown coding (see [`looks_like_text`]): as UTF-8 text
+/// when they look like it, otherwise as UTF-16BE.
+pub fn decode_untyped(bytes: &[u8]) -> Result<String, DecodeError> {
+    if looks_like_text(bytes) {
+        return Ok(String::from_utf8(bytes.to_vec()).expect("checked by looks_like_text"));
+    }
+    ucs2_decode(bytes)
+}
+
 /// Decodes a URL-encoded field from Kannel's fake-SMSC lines back to bytes:
 /// `%XX` (either case) is a byte, `+` is a space, anything else stands for
 /// its own UTF-8 bytes. A `%` without two hex digits is an error.
@@ -1682,5 +1710,18 @@ mod tests {
             ucs2_decode(&url_decode_bytes(&field).unwrap()).unwrap(),
             "héllo 😀"
         );
+    }
+
+    #[test]
+    fn untyped_bytes_are_read_as_utf8_text_or_ucs2() {
+        assert_eq!(
+            decode_untyped("café € {x}".as_bytes()).unwrap(),
+            "café € {x}"
+        );
+        for text in ["Привет, мир", "emoji 😀 here", "你好, world 123"] {
+            assert!(!looks_like_text(&ucs2_encode(text)), "{text}");
+            assert_eq!(decode_untyped(&ucs2_encode(text)).unwrap(), text);
+        }
+        assert!(decode_untyped(&[0xD8, 0x3D]).is_err());
     }
 }

@@ -18,6 +18,9 @@ pub struct OutboundSms {
     pub to: String,
     /// The text.
     pub text: String,
+    /// Number that identifies this SMS in the gateway's delivery reports
+    /// (the server's outbox row); `None` when no report is wanted (codes).
+    pub report_ref: Option<i64>,
 }
 
 /// Why an SMS could not be handed to the gateway.
@@ -31,6 +34,9 @@ pub enum GatewayError {
         /// The limit.
         max: usize,
     },
+    /// The text cannot be put into SMS segments (too many segments).
+    #[error("SMS text cannot be sent: {0}")]
+    Unencodable(String),
     /// The gateway is not reachable now; the caller may retry later.
     #[error("SMS gateway unavailable: {0}")]
     Unavailable(String),
@@ -44,6 +50,10 @@ pub trait SmsGateway: Send + Sync {
 
     /// Short name for logs and the status page, e.g. `simulated`.
     fn name(&self) -> &'static str;
+
+    /// Whether delivery to the phone is reported later (through a delivery
+    /// report) rather than known when [`SmsGateway::send`] returns.
+    fn reports_delivery(&self) -> bool;
 }
 
 /// Checks the limits every gateway shares; implementations call it first.

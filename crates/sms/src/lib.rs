@@ -4,9 +4,12 @@
 
 pub mod carrier;
 pub mod encoding;
+pub mod fakesmsc;
 pub mod gateway;
 pub mod inbox;
+pub mod kannel;
 
 pub use carrier::SimulatedCarrier;
 pub use gateway::{GatewayError, OutboundSms, SmsGateway};
 pub use inbox::{InboxMessage, Inboxes};
+pub use kannel::{DlrStatus, KannelConfig, KannelGateway};

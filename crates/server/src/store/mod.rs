@@ -64,6 +64,13 @@ pub enum CodeAction {
         /// The account that proves control of the handle.
         account: AccountId,
     },
+    /// Unbind the handle from whatever account owns it, as
+    /// [`Store::remove_handle`] does (the `/deregister` page). The code is
+    /// used up whether or not the handle was registered.
+    Deregister {
+        /// How long the `fallback` notices to senders are kept.
+        ttl: Millis,
+    },
 }
 
 /// The result of redeeming a code.
@@ -87,8 +94,13 @@ pub enum Redeemed {
     },
     /// Registration or adding: the handle already belongs to an account.
     HandleTaken,
-    /// Login: the handle belongs to no account.
+    /// Login or deregistration: the handle belongs to no account.
     NotRegistered,
+    /// Deregistration: the handle was unbound from its account.
+    Unbound {
+        /// Senders' devices to wake for their `fallback` notices.
+        woken: Vec<DeviceId>,
+    },
     /// Login: the account has its maximum number of devices.
     TooManyDevices,
 }
@@ -216,6 +228,43 @@ pub enum SmsResult {
     Retry(Millis),
     /// Given up.
     Failed(String),
+}
+
+/// A download link for an attachment sent by SMS (see `links`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkRecord {
+    /// Random token in the URL.
+    pub token: String,
+    /// The encrypted blob.
+    pub blob: String,
+    /// The account that made the link.
+    pub account: AccountId,
+    /// The attachment key, base64: lets the server decrypt until expiry.
+    pub key: String,
+    /// File name.
+    pub name: String,
+    /// Content type.
+    pub content_type: String,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// When it was made.
+    pub created_at: Millis,
+    /// When it stops working (and the key is deleted).
+    pub expires_at: Millis,
+}
+
+/// Result of [`Store::create_link`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkCreated {
+    /// Stored; valid until this time (never past the blob's own expiry).
+    Created {
+        /// Expiry.
+        expires_at: Millis,
+    },
+    /// The blob is not a complete upload of this account.
+    NoSuchBlob,
+    /// The account made its daily number of links.
+    TooMany,
 }
 
 /// Result of [`Store::put_keys`].
@@ -396,6 +445,20 @@ pub trait Store: Send + Sync {
 
     /// Marks an upload complete (all chunks present) and sets its expiry.
     async fn complete_blob(&self, id: &str, expires_at: Millis) -> Result<bool, StoreError>;
+
+    /// Stores a download link unless the account made `max_per_day` in the
+    /// last 24 hours or the blob is not its complete upload.
+    async fn create_link(
+        &self,
+        link: LinkRecord,
+        max_per_day: u64,
+    ) -> Result<LinkCreated, StoreError>;
+
+    /// A link that has not expired at `now`.
+    async fn link(&self, token: &str, now: Millis) -> Result<Option<LinkRecord>, StoreError>;
+
+    /// Deletes links (and so the keys they hold) past their expiry.
+    async fn expire_links(&self, now: Millis) -> Result<usize, StoreError>;
 
     /// Forgets blobs past their expiry; returns their ids so their bytes
     /// can be deleted.

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::{
     AccountRecord, BlobCreated, BlobRecord, CodeAction, Digest, FallbackOutcome, KeysOutcome,
-    Redeemed, SendOutcome, SendPlan, SmsJob, SmsResult, Store, StoreError,
+    LinkCreated, LinkRecord, Redeemed, SendOutcome, SendPlan, SmsJob, SmsResult, Store, StoreError,
 };
 use crate::clock::Millis;
 
@@ -150,6 +150,21 @@ CREATE TABLE targets (
     PRIMARY KEY (envelope_id, handle)
 );
 CREATE INDEX targets_pending ON targets(fallback, delivered, created_at);
+"#,
+    r#"
+CREATE TABLE links (
+    token TEXT PRIMARY KEY,
+    blob_id TEXT NOT NULL REFERENCES blobs(id) ON DELETE CASCADE,
+    account_id INTEGER NOT NULL,
+    file_key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX links_expiry ON links(expires_at);
+CREATE INDEX links_account ON links(account_id, created_at);
 "#,
 ];
 
@@ -595,6 +610,13 @@ impl Store for SqliteStore {
                     .map_err(db)?;
                     Redeemed::HandleAdded
                 }
+                CodeAction::Deregister { ttl } => match owner {
+                    Some(account) => Redeemed::Unbound {
+                        woken: unbind(conn, account, &handle, now, to_i64(ttl))?
+                            .unwrap_or_default(),
+                    },
+                    None => Redeemed::NotRegistered,
+                },
             };
             conn.execute("DELETE FROM codes WHERE handle = ?", [key])
                 .map_err(db)?;
@@ -1041,6 +1063,93 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn create_link(
+        &self,
+        link: LinkRecord,
+        max_per_day: u64,
+    ) -> Result<LinkCreated, StoreError> {
+        self.write(move |conn| {
+            let day_ago = to_i64(link.created_at.saturating_sub(24 * 3_600_000));
+            let made: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM links WHERE account_id = ? AND created_at > ?",
+                    params![to_i64(link.account), day_ago],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            if made as u64 >= max_per_day {
+                return Ok(LinkCreated::TooMany);
+            }
+            let blob: Option<(i64, bool, i64)> = conn
+                .query_row(
+                    "SELECT account_id, complete, expires_at FROM blobs WHERE id = ?",
+                    [&link.blob],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            let expires_at = match blob {
+                Some((account, true, blob_expiry)) if account as u64 == link.account => {
+                    link.expires_at.min(blob_expiry as u64)
+                }
+                _ => return Ok(LinkCreated::NoSuchBlob),
+            };
+            conn.execute(
+                "INSERT INTO links (token, blob_id, account_id, file_key, name, content_type,
+                     size, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params![
+                    link.token,
+                    link.blob,
+                    to_i64(link.account),
+                    link.key,
+                    link.name,
+                    link.content_type,
+                    to_i64(link.size),
+                    to_i64(link.created_at),
+                    to_i64(expires_at)
+                ],
+            )
+            .map_err(db)?;
+            Ok(LinkCreated::Created { expires_at })
+        })
+        .await
+    }
+
+    async fn link(&self, token: &str, now: Millis) -> Result<Option<LinkRecord>, StoreError> {
+        let token = token.to_string();
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT token, blob_id, account_id, file_key, name, content_type, size,
+                     created_at, expires_at FROM links WHERE token = ? AND expires_at > ?",
+                params![token, to_i64(now)],
+                |r| {
+                    Ok(LinkRecord {
+                        token: r.get(0)?,
+                        blob: r.get(1)?,
+                        account: r.get::<_, i64>(2)? as u64,
+                        key: r.get(3)?,
+                        name: r.get(4)?,
+                        content_type: r.get(5)?,
+                        size: r.get::<_, i64>(6)? as u64,
+                        created_at: r.get::<_, i64>(7)? as u64,
+                        expires_at: r.get::<_, i64>(8)? as u64,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn expire_links(&self, now: Millis) -> Result<usize, StoreError> {
+        self.write(move |conn| {
+            conn.execute("DELETE FROM links WHERE expires_at <= ?", [to_i64(now)])
+                .map_err(db)
+        })
+        .await
+    }
+
     async fn expire_blobs(&self, now: Millis) -> Result<Vec<String>, StoreError> {
         self.write(move |conn| {
             let ids: Vec<String> = {
@@ -1280,17 +1389,23 @@ impl Store for SqliteStore {
         ttl: Millis,
     ) -> Result<Vec<DeviceId>, StoreError> {
         self.write(move |conn| {
-            let row: Option<(i64, String, String)> = conn
+            let row: Option<(i64, String, String, String)> = conn
                 .query_row(
-                    "SELECT account_id, client_id, recipient FROM sms_outbox WHERE id = ?",
+                    "SELECT account_id, client_id, recipient, state FROM sms_outbox WHERE id = ?",
                     [id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()
                 .map_err(db)?;
-            let Some((account, client_id, recipient)) = row else {
+            let Some((account, client_id, recipient, current)) = row else {
                 return Ok(Vec::new());
             };
+            // Delivery reports may race the gateway's answer and repeat:
+            // a final state stays final and a state is announced once.
+            let final_state = matches!(current.as_str(), "delivered" | "failed");
+            if final_state || (result == SmsResult::Sent && current == "sent") {
+                return Ok(Vec::new());
+            }
             let (state, status, reason, next) = match &result {
                 SmsResult::Sent => ("sent", Some("sent"), None, None),
                 SmsResult::Delivered => ("delivered", Some("delivered"), None, None),

@@ -1,0 +1,175 @@
+//! End-to-end: someone who moved to a phone without Tidings removes their
+//! number through the `/deregister` page in a real browser (Chromium driven
+//! by `e2e/deregister.mjs`), and every message that was waiting for their
+//! old device reaches the phone as SMS, once and in order.
+//!
+//! Needs `node`, Debian's `/usr/bin/chromium` and `e2e/node_modules`
+//! (`scripts/install-browser` installs them). Without them the test is
+//! skipped with a note, except under CI, where it fails.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+mod common;
+
+use common::*;
+
+const BROWSER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../e2e/deregister.mjs");
+const PLAYWRIGHT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../e2e/node_modules/playwright-core"
+);
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// What is missing to drive a browser, if anything.
+fn browser_missing() -> Option<String> {
+    let node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let missing: Vec<&str> = [
+        (!node).then_some("node"),
+        (!Path::new(CHROMIUM).exists()).then_some(CHROMIUM),
+        (!Path::new(PLAYWRIGHT).exists()).then_some("e2e/node_modules/playwright-core"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!missing.is_empty()).then(|| missing.join(", "))
+}
+
+/// True when the browser test can run; false (with a note) when it is
+/// skipped; panics under CI, where skipping would hide a broken set-up.
+fn browser_available() -> bool {
+    let Some(missing) = browser_missing() else {
+        return true;
+    };
+    let message = format!("missing {missing}; run scripts/install-browser");
+    if std::env::var_os("CI").is_some() {
+        panic!("the browser end-to-end test cannot run: {message}");
+    }
+    eprintln!("note: skipping the browser end-to-end test: {message}");
+    false
+}
+
+#[test]
+fn a_number_removed_in_the_browser_gets_every_waiting_message_as_sms_once_in_order() {
+    if !browser_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(
+        &server,
+        &p("alice"),
+        "register",
+        "--email",
+        "alice@example.org",
+    );
+    enroll(&server, &p("bob"), "register", "--phone", "+12025550102");
+    enroll(
+        &server,
+        &p("carol"),
+        "register",
+        "--email",
+        "carol@example.org",
+    );
+    // Bob's only device goes silent (it never syncs again); Alice writes ten
+    // messages, three of them in a group with Carol.
+    let mut expected = Vec::new();
+    for i in 1..=7 {
+        let text = format!("direct {i}");
+        ok(tg(&server, &p("alice"), &["send", "+12025550102", &text]));
+        expected.push(text);
+    }
+    let mut group = String::new();
+    for i in 1..=3 {
+        let text = format!("group {i}");
+        let target: Vec<&str> = if group.is_empty() {
+            vec!["+12025550102", "carol@example.org"]
+        } else {
+            vec![group.as_str()]
+        };
+        let mut args = vec!["--json", "send"];
+        args.extend(target);
+        args.push(&text);
+        let sent = json(tg(&server, &p("alice"), &args));
+        group = sent["conversation"].as_str().expect("key").to_string();
+        expected.push(text);
+    }
+    // Bob, on his new phone, removes the number in a browser.
+    let browser = Command::new("node")
+        .arg(BROWSER_SCRIPT)
+        .arg(&server.url)
+        .arg("+12025550102")
+        .stdin(Stdio::null())
+        .output()
+        .expect("node runs");
+    assert!(
+        browser.status.success(),
+        "the browser could not remove the number:\n{}{}",
+        String::from_utf8_lossy(&browser.stdout),
+        String::from_utf8_lossy(&browser.stderr)
+    );
+    // The number is gone from his account, so from his old device too.
+    assert_eq!(
+        json(tg(&server, &p("bob"), &["--json", "handles"])),
+        serde_json::json!([])
+    );
+    // Alice's device re-sends every waiting message as SMS, in order, once.
+    ok(tg(&server, &p("alice"), &["sync", "--wait", "2"]));
+    ok(tg(&server, &p("alice"), &["sync", "--wait", "1"]));
+    let inbox = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "carrier", "inbox", "+12025550102"],
+    ));
+    let texts: Vec<String> = inbox
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|m| m["text"].as_str().expect("text").to_string())
+        .filter(|t| !t.contains("Tidings code"))
+        .collect();
+    assert_eq!(texts, expected, "every message once, in order");
+    let direct = show(&server, &p("alice"), &["+12025550102"]);
+    assert_eq!(direct.len(), 7, "{direct:?}");
+    assert!(
+        direct.iter().all(|m| m["state"] == "delivered by SMS"),
+        "{direct:?}"
+    );
+    let in_group = show(&server, &p("alice"), &[&group]);
+    assert_eq!(in_group.len(), 3, "{in_group:?}");
+    assert!(
+        in_group.iter().all(|m| m["state"] == "delivered by SMS"),
+        "{in_group:?}"
+    );
+    // Carol got the group messages over IP as usual; Bob's old device gets
+    // none of the IP copies.
+    ok(tg(&server, &p("carol"), &["sync"]));
+    assert_eq!(
+        bodies(&show(&server, &p("carol"), &[&group])),
+        ["group 1", "group 2", "group 3"]
+    );
+    ok(tg(&server, &p("bob"), &["sync"]));
+    assert!(show(&server, &p("bob"), &["alice@example.org"]).is_empty());
+    // New messages to the number go as SMS at once.
+    let sent = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "send", "+12025550102", "after"],
+    ));
+    assert_eq!(sent["via"], "sms");
+    let inbox = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "carrier", "inbox", "+12025550102"],
+    ));
+    assert_eq!(
+        inbox.as_array().expect("list").last().expect("sms")["text"],
+        "after"
+    );
+}

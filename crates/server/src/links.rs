@@ -1,0 +1,226 @@
+//! Download links for attachments sent by SMS.
+//!
+//! A phone that is not on Tidings cannot decrypt an attachment, so an SMS
+//! carries a short-lived link instead. The sender's client (after the
+//! sender agreed) hands the server the attachment's key with
+//! `POST /v1/links`; `GET /l/{token}` then decrypts the stored blob on the
+//! fly. The key lives only in the link's row, which is deleted when the link
+//! expires (`sms_link_secs`): from then on the server holds ciphertext only,
+//! as for every other attachment.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use rand::RngCore;
+use tidings_core::attachment::{sanitise_name, AttachmentPointer, Decryptor};
+use tidings_proto::api::{LinkCreate, LinkInfo};
+
+use crate::auth::Authed;
+use crate::carrier::escape;
+use crate::error::ApiError;
+use crate::store::{LinkCreated, LinkRecord};
+use crate::App;
+
+/// Longest content type accepted, in bytes.
+pub const MAX_CONTENT_TYPE_BYTES: usize = 100;
+
+/// Content types served inline; anything else is served as a download.
+const INLINE_TYPES: &[&str] = &["image/", "video/", "audio/"];
+
+fn valid_token(token: &str) -> bool {
+    token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `POST /v1/links`: makes a download link for an uploaded attachment.
+pub async fn create(
+    State(app): State<Arc<App>>,
+    who: Authed,
+    Json(req): Json<LinkCreate>,
+) -> Result<(StatusCode, Json<LinkInfo>), ApiError> {
+    let pointer = AttachmentPointer {
+        blob: req.blob.clone(),
+        key: req.key.clone(),
+        digest: String::new(),
+        size: req.size,
+        name: String::new(),
+        content_type: String::new(),
+        thumbnail: None,
+        width: None,
+        height: None,
+        duration_ms: None,
+    };
+    let key = pointer
+        .key_bytes()
+        .map_err(|_| ApiError::BadRequest("key must be 32 bytes of base64".into()))?;
+    let content_type = if req.content_type.len() <= MAX_CONTENT_TYPE_BYTES
+        && req.content_type.contains('/')
+        && req
+            .content_type
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/.+-".contains(&b))
+    {
+        req.content_type.clone()
+    } else {
+        "application/octet-stream".to_string()
+    };
+    // The key must open the blob: a wrong key would make a link that only
+    // ever fails.
+    let gone = || ApiError::NotFound("no such attachment of this account".into());
+    if req.blob.len() != 32 || !req.blob.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(gone());
+    }
+    let record = app.store.blob(&req.blob).await?.ok_or_else(gone)?;
+    if record.account != who.account || !record.complete {
+        return Err(gone());
+    }
+    let first = app.blobs.get(&req.blob, 0).await?.ok_or_else(gone)?;
+    Decryptor::new(&key)
+        .decrypt_chunk(&first, record.chunks == 1)
+        .map_err(|_| ApiError::BadRequest("the key does not open this attachment".into()))?;
+
+    let mut raw = [0u8; 16];
+    rand::rng().fill_bytes(&mut raw);
+    let token = hex::encode(raw);
+    let now = app.now();
+    let link = LinkRecord {
+        token: token.clone(),
+        blob: req.blob,
+        account: who.account,
+        key: req.key,
+        name: sanitise_name(&req.name),
+        content_type,
+        size: req.size,
+        created_at: now,
+        expires_at: now + app.config.sms_link_secs * 1000,
+    };
+    match app
+        .store
+        .create_link(link, app.config.sms_links_per_account_per_day)
+        .await?
+    {
+        LinkCreated::Created { expires_at } => {
+            tracing::info!(account = who.account, "made an SMS download link");
+            Ok((
+                StatusCode::CREATED,
+                Json(LinkInfo {
+                    url: format!("{}/l/{token}", app.config.public_base()),
+                    expires_at,
+                }),
+            ))
+        }
+        LinkCreated::NoSuchBlob => Err(gone()),
+        LinkCreated::TooMany => Err(ApiError::limit(
+            "too_many_links",
+            format!(
+                "this account made {} download links in the last 24 hours (sms_links_per_account_per_day); try again later",
+                app.config.sms_links_per_account_per_day
+            ),
+        )),
+    }
+}
+
+fn expired_page() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Html(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Link expired</title></head>\
+             <body><h1>This link has expired</h1><p>Download links sent by SMS work for a limited time. \
+             Ask the sender to send the file again.</p></body></html>",
+        ),
+    )
+        .into_response()
+}
+
+/// `GET /l/{token}`: the attachment behind a link, decrypted on the fly.
+pub async fn download(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+    match serve(&app, &token).await {
+        Ok(Some(response)) => response,
+        Ok(None) => expired_page(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn serve(app: &Arc<App>, token: &str) -> Result<Option<Response>, ApiError> {
+    if !valid_token(token) {
+        return Ok(None);
+    }
+    let Some(link) = app.store.link(token, app.now()).await? else {
+        return Ok(None);
+    };
+    let Some(blob) = app.store.blob(&link.blob).await? else {
+        return Ok(None);
+    };
+    let key = AttachmentPointer {
+        blob: link.blob.clone(),
+        key: link.key.clone(),
+        digest: String::new(),
+        size: link.size,
+        name: String::new(),
+        content_type: String::new(),
+        thumbnail: None,
+        width: None,
+        height: None,
+        duration_ms: None,
+    }
+    .key_bytes()
+    .map_err(|_| ApiError::Internal)?;
+    let chunks = blob.chunks;
+    let store = app.blobs.clone();
+    let id = link.blob.clone();
+    let state = (Decryptor::new(&key), 0u64);
+    let stream = futures_util::stream::unfold(Some(state), move |state| {
+        let store = store.clone();
+        let id = id.clone();
+        async move {
+            let (mut decryptor, index) = state?;
+            if index >= chunks {
+                return None;
+            }
+            let last = index + 1 == chunks;
+            let chunk = match store.get(&id, index).await {
+                Ok(Some(c)) => c,
+                Ok(None) => return Some((Err(std::io::Error::other("chunk missing")), None)),
+                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+            };
+            match decryptor.decrypt_chunk(&chunk, last) {
+                Ok(plain) => Some((Ok(Bytes::from(plain)), Some((decryptor, index + 1)))),
+                Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
+            }
+        }
+    });
+    let inline = INLINE_TYPES
+        .iter()
+        .any(|p| link.content_type.starts_with(p));
+    let disposition = format!(
+        "{}; filename=\"{}\"",
+        if inline { "inline" } else { "attachment" },
+        escape(&link.name).replace('"', "")
+    );
+    let mut response = Body::from_stream(stream).into_response();
+    let headers = response.headers_mut();
+    let value = |s: &str| {
+        HeaderValue::from_str(s)
+            .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
+    };
+    headers.insert(header::CONTENT_TYPE, value(&link.content_type));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(link.size));
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition)
+            .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(Some(response))
+}

@@ -909,6 +909,7 @@ impl Client {
                 id,
                 sender,
                 payload,
+                ..
             } => {
                 let content = match self.open_payload(sender.device, &payload).await {
                     Ok(c) => c,

@@ -438,3 +438,24 @@ pub struct BlobInfo {
     /// True once the upload is complete and the blob can be downloaded.
     pub complete: bool,
 }
+
+/// `POST /v1/reports`: the recipient of a message request blocks its
+/// sender or reports it as junk.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReportRequest {
+    /// The `report_token` of the envelope being reported.
+    pub token: String,
+    /// `true` for "report junk", `false` for a plain block.
+    pub junk: bool,
+    /// The decrypted text, only if the user agreed to share it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// `GET /v1/campaigns`: fingerprints of texts reported as junk by several
+/// people, for clients to match message requests against.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CampaignList {
+    /// 64-bit SimHash fingerprints (`tidings_spam::fingerprint`), 16 hex digits each.
+    pub fingerprints: Vec<String>,
+}

@@ -86,6 +86,11 @@ pub enum EnvelopeBody {
         sender: Sender,
         /// The opaque payload for this device, base64.
         payload: String,
+        /// Opaque token the server mints when the recipient never wrote to
+        /// the sender: sent back with `POST /v1/reports`, it proves who sent
+        /// this envelope to whom without the server keeping content.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        report_token: Option<String>,
     },
     /// Ephemeral content (typing indicator), never stored.
     Ephemeral {

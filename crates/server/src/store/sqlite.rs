@@ -1722,6 +1722,7 @@ fn send_in_tx(conn: &Connection, plan: SendPlan) -> Result<SendOutcome, StoreErr
             id: plan.client_id.clone(),
             sender: plan.sender.clone(),
             payload: b64.encode(payload),
+            report_token: None,
         };
         devices.push(device);
         enqueue(

@@ -8,10 +8,12 @@ use anyhow::{Context, Result};
 use tidings_client::{Api, Client, Profile};
 use tidings_proto::api::{LoginRequest, RegisterRequest};
 use tidings_server::Config;
+use tidings_spam::requests::{defang, Folder};
 
 use crate::output;
 use crate::{
-    AccountAction, CarrierAction, Cli, Command, DevicesAction, GroupAction, HandlesAction, OnOff,
+    AccountAction, CarrierAction, Cli, Command, ContactsAction, DevicesAction, GroupAction,
+    HandlesAction, OnOff, RequestsAction,
 };
 
 fn profile_dir(cli: &Cli) -> Result<PathBuf> {
@@ -134,28 +136,38 @@ pub async fn run(cli: Cli) -> Result<()> {
             let chats = client.local().conversations()?;
             if cli.json {
                 output::json(&chats);
-            } else if chats.is_empty() {
+                return Ok(());
+            }
+            let (inbox, held): (Vec<_>, Vec<_>) =
+                chats.into_iter().partition(|c| !c.state.is_held());
+            if inbox.is_empty() {
                 println!("no conversations yet");
             }
-            if !cli.json {
-                for c in chats {
-                    let members = if c.key.starts_with("group:") {
-                        let title = c
-                            .title
-                            .as_deref()
-                            .map(|t| format!("{t}: "))
-                            .unwrap_or_default();
-                        format!(" ({title}{})", c.members.join(", "))
-                    } else {
-                        String::new()
-                    };
-                    let unread = if c.unread > 0 {
-                        format!(" [{} unread]", c.unread)
-                    } else {
-                        String::new()
-                    };
-                    println!("{}{members}{unread}: {}", c.key, c.last);
-                }
+            for c in inbox {
+                let members = if c.key.starts_with("group:") {
+                    let title = c
+                        .title
+                        .as_deref()
+                        .map(|t| format!("{t}: "))
+                        .unwrap_or_default();
+                    format!(" ({title}{})", c.members.join(", "))
+                } else {
+                    String::new()
+                };
+                let unread = if c.unread > 0 {
+                    format!(" [{} unread]", c.unread)
+                } else {
+                    String::new()
+                };
+                println!("{}{members}{unread}: {}", c.key, c.last);
+            }
+            let junk = held.iter().filter(|c| c.state == Folder::Junk).count();
+            let requests = held.len() - junk;
+            if requests > 0 {
+                println!("-- {requests} message request(s): see `tidings requests`");
+            }
+            if junk > 0 {
+                println!("-- {junk} in junk: see `tidings requests --junk`");
             }
             Ok(())
         }
@@ -163,14 +175,27 @@ pub async fn run(cli: Cli) -> Result<()> {
             let client = open(&cli)?;
             let key = client.conversation_key(targets)?;
             let messages = client.local().messages(&key)?;
+            let held = client.local().request(&key)?;
             if cli.json {
-                output::json(&messages);
+                match &held {
+                    None => output::json(&messages),
+                    Some(r) => output::json(&output::held_messages(&messages, r)),
+                }
             } else {
+                if let Some(r) = &held {
+                    println!("{}", output::held_banner(r));
+                }
                 if messages.is_empty() {
                     println!("no messages with {key}");
                 }
                 for m in &messages {
-                    println!("{}", output::message_line(m));
+                    if held.is_some() {
+                        let mut m = m.clone();
+                        m.body = defang(&m.body);
+                        println!("{}", output::message_line(&m));
+                    } else {
+                        println!("{}", output::message_line(m));
+                    }
                 }
             }
             Ok(())
@@ -290,6 +315,117 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Requests { junk, action } => requests(&cli, *junk, action.as_ref()).await,
+        Command::Accept { target } => {
+            let mut client = open(&cli)?;
+            let done = client.accept(target).await?;
+            if cli.json {
+                output::json(&done);
+            } else {
+                println!(
+                    "accepted {}: it is in your chats now ({} read receipt(s) sent)",
+                    done.conversation, done.receipts
+                );
+            }
+            // Attachments held back while it was a request come now.
+            let mut bars = output::Bars::new("downloading");
+            let saved = client
+                .download_pending(&mut |name, done, total| bars.update(name, done, total))
+                .await?;
+            bars.finish();
+            if saved > 0 && !cli.json {
+                println!("saved {saved} attachment(s)");
+            }
+            Ok(())
+        }
+        Command::Block { handle } => {
+            let client = open(&cli)?;
+            let done = client.block(handle).await?;
+            if cli.json {
+                output::json(&done);
+            } else {
+                println!("blocked {}: its messages are dropped on this device", done.handle);
+                if done.reported {
+                    println!("the server was told");
+                } else if let Some(e) = &done.report_error {
+                    println!("the server was not told: {e}");
+                }
+            }
+            Ok(())
+        }
+        Command::Unblock { handle } => {
+            let client = open(&cli)?;
+            let was = client.unblock(handle)?;
+            if cli.json {
+                output::json(&serde_json::json!({ "unblocked": was }));
+            } else if was {
+                println!("unblocked {handle}");
+            } else {
+                println!("{handle} was not blocked");
+            }
+            Ok(())
+        }
+        Command::Report { handle, share_text } => {
+            let client = open(&cli)?;
+            let done = client.report(handle, *share_text).await?;
+            if cli.json {
+                output::json(&done);
+            } else {
+                if done.reported {
+                    let shared = if done.shared_text {
+                        "with the text"
+                    } else {
+                        "without the text"
+                    };
+                    println!("reported {} as junk ({shared})", done.handle);
+                } else if let Some(e) = &done.report_error {
+                    println!("the report did not reach the server: {e}");
+                }
+                println!(
+                    "blocked {} and deleted {} conversation(s)",
+                    done.handle,
+                    done.deleted.len()
+                );
+            }
+            Ok(())
+        }
+        Command::Contacts { action } => {
+            let client = open(&cli)?;
+            match action {
+                None => {
+                    let contacts = client.contacts()?;
+                    if cli.json {
+                        output::json(&contacts);
+                    } else if contacts.is_empty() {
+                        println!("no contacts saved");
+                    } else {
+                        for c in contacts {
+                            let name = c.name.map(|n| format!("  {n}")).unwrap_or_default();
+                            println!("{}{name}  (added {})", c.handle, output::time(c.added_at));
+                        }
+                    }
+                }
+                Some(ContactsAction::Add { handle, name }) => {
+                    let c = client.add_contact(handle, name.as_deref())?;
+                    if cli.json {
+                        output::json(&c);
+                    } else {
+                        println!("saved {} as a contact", c.handle);
+                    }
+                }
+                Some(ContactsAction::Remove { handle }) => {
+                    let was = client.remove_contact(handle)?;
+                    if cli.json {
+                        output::json(&serde_json::json!({ "removed": was }));
+                    } else if was {
+                        println!("removed {handle} from your contacts");
+                    } else {
+                        println!("{handle} was not a contact");
+                    }
+                }
+            }
+            Ok(())
+        }
         Command::Settings {
             read_receipts,
             sms_fallback,
@@ -351,8 +487,49 @@ pub async fn run(cli: Cli) -> Result<()> {
             action: crate::SpamAction::Classify,
         } => classify(cli.json),
         Command::Bench(args) => crate::bench::run(server(&cli), args).await,
+        Command::Admin(args) => crate::admin::run(args, cli.json).await,
         Command::FakeSmsc { bearerbox, listen } => fake_smsc(bearerbox, *listen).await,
     }
+}
+
+async fn requests(cli: &Cli, junk: bool, action: Option<&RequestsAction>) -> Result<()> {
+    let client = open(cli)?;
+    match action {
+        Some(RequestsAction::Delete { target }) => {
+            let key = client.delete_request(target)?;
+            if cli.json {
+                output::json(&serde_json::json!({ "deleted": key }));
+            } else {
+                println!("deleted the request from {key}");
+            }
+        }
+        Some(RequestsAction::Restore { target }) => {
+            let key = client.restore(target)?;
+            if cli.json {
+                output::json(&serde_json::json!({ "restored": key }));
+            } else {
+                println!("moved {key} back to the message requests");
+            }
+        }
+        None => {
+            let list = client.requests(junk)?;
+            if cli.json {
+                output::json(&list);
+            } else if list.is_empty() {
+                println!("{}", if junk { "no junk" } else { "no message requests" });
+            } else {
+                for r in &list {
+                    println!("{}", output::request_line(r));
+                }
+                println!(
+                    "(links are defanged; `tidings show HANDLE` reads one; `tidings accept`, \
+                     `tidings requests delete`, `tidings block`, `tidings report`{})",
+                    if junk { ", `tidings requests restore`" } else { "" }
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn fake_smsc(bearerbox: &str, listen: std::net::SocketAddr) -> Result<()> {

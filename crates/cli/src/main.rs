@@ -2,6 +2,7 @@
 //! subcommand is the client. This file only parses flags, calls the
 //! libraries and prints.
 
+mod admin;
 mod bench;
 mod commands;
 mod output;
@@ -96,7 +97,8 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         wait: u64,
     },
-    /// List conversations.
+    /// List conversations (message requests and junk are counted at the
+    /// end; `--json` lists them too, with their `state`).
     Chats,
     /// Show a conversation.
     Show {
@@ -148,6 +150,55 @@ pub enum Command {
         #[command(subcommand)]
         action: GroupAction,
     },
+    /// Message requests: conversations started by someone you have no
+    /// relation with (not a contact, never written to, not in a group with
+    /// someone you know). They raise no notification, send no read
+    /// receipts or typing, download no attachments and show links
+    /// defanged until you accept them. Requests that look like spam, or
+    /// match a reported campaign, are in junk, kept 30 days.
+    Requests {
+        /// List junk instead of requests.
+        #[arg(long)]
+        junk: bool,
+        /// What to do (without: list).
+        #[command(subcommand)]
+        action: Option<RequestsAction>,
+    },
+    /// Accept a message request (or junk): it moves to your chats, the
+    /// sender becomes known, and read receipts are sent from now on.
+    Accept {
+        /// The sender's handle, or group:ID.
+        target: String,
+    },
+    /// Block a handle on this device: its messages are dropped from now
+    /// on. If its messages carry a report token, the server is told.
+    Block {
+        /// The handle.
+        handle: String,
+    },
+    /// Unblock a handle.
+    Unblock {
+        /// The handle.
+        handle: String,
+    },
+    /// Report junk: tells the server (with the report token of the latest
+    /// message), then blocks the handle and deletes its conversations.
+    Report {
+        /// The handle.
+        handle: String,
+        /// Also send the decrypted text of the reported message (it helps
+        /// recognise campaigns; without this flag no content leaves the
+        /// device).
+        #[arg(long)]
+        share_text: bool,
+    },
+    /// List saved contacts, or add or remove one. Messages from contacts
+    /// are never message requests.
+    Contacts {
+        /// What to do (without: list).
+        #[command(subcommand)]
+        action: Option<ContactsAction>,
+    },
     /// Show or change settings.
     Settings {
         /// Send read receipts: on or off.
@@ -185,6 +236,9 @@ pub enum Command {
     },
     /// Load-test a server over the real protocol.
     Bench(bench::BenchArgs),
+    /// The operator's view of the spam defence: flagged accounts and
+    /// clusters, bans, appeals and thresholds (works on the data directory).
+    Admin(admin::AdminArgs),
 }
 
 /// `tidings spam ...`.
@@ -264,6 +318,40 @@ pub enum AccountAction {
         /// Confirm: this cannot be undone.
         #[arg(long)]
         yes: bool,
+    },
+}
+
+/// `tidings requests ...`.
+#[derive(Subcommand, Debug)]
+pub enum RequestsAction {
+    /// Delete a request or junk conversation (without blocking: a new
+    /// message from the sender is a new request).
+    Delete {
+        /// The sender's handle, or group:ID.
+        target: String,
+    },
+    /// Move a junk conversation back to the requests.
+    Restore {
+        /// The sender's handle, or group:ID.
+        target: String,
+    },
+}
+
+/// `tidings contacts ...`.
+#[derive(Subcommand, Debug)]
+pub enum ContactsAction {
+    /// Save a contact (again: rename it).
+    Add {
+        /// The handle.
+        handle: String,
+        /// A name for it.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Forget a contact.
+    Remove {
+        /// The handle.
+        handle: String,
     },
 }
 

@@ -1,8 +1,9 @@
 //! Printing for humans and for `--json`.
 
 use serde::Serialize;
-use tidings_client::local::StoredMessage;
+use tidings_client::local::{RequestSummary, StoredMessage};
 use tidings_client::Event;
+use tidings_spam::requests::{defang, Folder, JUNK_RETENTION_DAYS};
 
 /// Prints a value as one JSON line.
 pub fn json(value: &impl Serialize) {
@@ -90,6 +91,86 @@ pub fn message_line(m: &StoredMessage) -> String {
         ));
     }
     line
+}
+
+/// Why a held-back conversation is held, with its spam score.
+fn held_why(r: &RequestSummary) -> String {
+    match r.score {
+        Some(score) => format!("{}, spam score {score:.2}", r.reason.describe()),
+        None => r.reason.describe().to_string(),
+    }
+}
+
+/// The line above a held-back conversation in `show`.
+pub fn held_banner(r: &RequestSummary) -> String {
+    let key = &r.conversation;
+    let blocked = if r.blocked { ", blocked" } else { "" };
+    match r.state {
+        Folder::Junk => format!(
+            "JUNK from {} ({}{blocked}): links disabled, nothing downloaded, no receipts; \
+             deleted {JUNK_RETENTION_DAYS} days after the last message. \
+             `tidings requests restore {key}` moves it to the requests.",
+            r.from,
+            held_why(r)
+        ),
+        _ => format!(
+            "MESSAGE REQUEST from {} ({}{blocked}): links disabled, nothing downloaded, \
+             no read receipts or typing until you accept. \
+             `tidings accept {key}` | `tidings requests delete {key}` | `tidings block {}` | \
+             `tidings report {}`",
+            r.from,
+            held_why(r),
+            r.from,
+            r.from
+        ),
+    }
+}
+
+/// A held-back conversation's messages for `show --json`: each as stored
+/// (raw body), marked `request: true`, with the conversation's `folder` (`request` or `junk`).
+pub fn held_messages(messages: &[StoredMessage], r: &RequestSummary) -> Vec<serde_json::Value> {
+    messages
+        .iter()
+        .map(|m| {
+            let mut v = serde_json::to_value(m).expect("messages serialise");
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("request".into(), serde_json::Value::Bool(true));
+                obj.insert("folder".into(), r.state.as_str().into());
+            }
+            v
+        })
+        .collect()
+}
+
+/// One line of `tidings requests`: links defanged.
+pub fn request_line(r: &RequestSummary) -> String {
+    let who = if r.conversation.starts_with("group:") {
+        let title = r
+            .title
+            .as_deref()
+            .map(|t| format!("{t}: "))
+            .unwrap_or_default();
+        format!(
+            "{} ({title}{}) from {}",
+            r.conversation,
+            r.members.join(", "),
+            r.from
+        )
+    } else {
+        r.conversation.clone()
+    };
+    let unread = if r.unread > 0 {
+        format!(", {} unread", r.unread)
+    } else {
+        String::new()
+    };
+    let blocked = if r.blocked { ", blocked" } else { "" };
+    let preview: String = defang(&r.last).chars().take(120).collect();
+    format!(
+        "{who} [{}{unread}{blocked}] {}: {preview}",
+        held_why(r),
+        time(r.updated_at)
+    )
 }
 
 /// Progress bars for transfers, one per file, drawn on stderr only when it
@@ -186,6 +267,16 @@ pub fn event(as_json: bool, e: &Event) {
             emoji,
         } => {
             println!("{conversation} {by} reacted {emoji} to {id}")
+        }
+        Event::Notice { text, .. } => println!("notice: {text}"),
+        Event::Request {
+            conversation, from, ..
+        } => {
+            if conversation == from {
+                println!("message request from {from} (see `tidings requests`)")
+            } else {
+                println!("{conversation} message request from {from} (see `tidings requests`)")
+            }
         }
     }
 }

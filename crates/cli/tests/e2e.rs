@@ -1097,7 +1097,7 @@ fn a_number_whose_devices_went_silent_gets_sms_at_once() {
         .args(["--server", &server.url, "--profile"])
         .arg(p("bob"))
         .args(["sync", "--wait", "3"])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .expect("sync runs");
     std::thread::sleep(Duration::from_millis(800));
@@ -1107,7 +1107,13 @@ fn a_number_whose_devices_went_silent_gets_sms_at_once() {
         &["--json", "send", "+12025550102", "welcome back"],
     ));
     assert_eq!(sent["via"], "ip");
-    let _ = listener.wait_with_output();
+    // Bob's device is told that his number got SMS while it was silent.
+    let out = listener.wait_with_output().expect("sync ends");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("notice: Welcome back") && printed.contains("went to you as SMS"),
+        "{printed}"
+    );
 }
 
 #[test]
@@ -1193,7 +1199,11 @@ fn unbinding_a_number_hands_every_waiting_message_back_as_sms_once_in_order() {
         bodies(&show(&server, &p("carol"), &[&group])),
         ["group 1", "group 2", "group 3"]
     );
-    ok(tg(&server, &p("bob"), &["sync"]));
+    let told = ok(tg(&server, &p("bob"), &["sync"]));
+    assert!(
+        told.contains("notice: +12025550102 was removed from this account"),
+        "{told}"
+    );
     assert!(show(&server, &p("bob"), &["alice@example.org"]).is_empty());
     // New messages to the number go as SMS at once.
     let sent = json(tg(

@@ -110,6 +110,7 @@ impl Api {
             mismatches: Vec::new(),
             not_registered: Vec::new(),
             retry_after_secs: None,
+            pow: None,
         });
         Err(ApiError::Server {
             status: status.as_u16(),
@@ -142,13 +143,30 @@ impl Api {
             .await
     }
 
-    /// `POST /v1/codes`.
+    /// `POST /v1/codes`; solves a proof of work first when the server asks.
     pub async fn request_code(&self, handle: &str) -> Result<CodeSent, ApiError> {
-        let body = CodeRequest {
+        let mut body = CodeRequest {
             handle: handle.to_string(),
+            pow: None,
         };
-        self.call(reqwest::Method::POST, "/v1/codes", Some(&body))
-            .await
+        match self.call(reqwest::Method::POST, "/v1/codes", Some(&body)).await {
+            Err(ApiError::Server { body: error, .. }) if error.pow.is_some() => {
+                let challenge = error.pow.expect("checked by the guard");
+                let nonce = tidings_proto::pow::solve(&challenge.challenge, challenge.bits)
+                    .ok_or_else(|| ApiError::Protocol(format!(
+                        "the server asked for a proof of work of {} bits, more than the {} a client does",
+                        challenge.bits,
+                        tidings_proto::pow::MAX_BITS
+                    )))?;
+                body.pow = Some(tidings_proto::api::PowSolution {
+                    challenge: challenge.challenge,
+                    nonce,
+                });
+                self.call(reqwest::Method::POST, "/v1/codes", Some(&body))
+                    .await
+            }
+            other => other,
+        }
     }
 
     /// `POST /v1/accounts`.
@@ -274,6 +292,21 @@ impl Api {
             .await
     }
 
+    /// `POST /v1/reports`: blocks (`junk: false`) or reports as junk the
+    /// sender of an envelope, proven by the envelope's report token.
+    pub async fn report(&self, req: &tidings_proto::api::ReportRequest) -> Result<(), ApiError> {
+        self.call::<serde::de::IgnoredAny>(reqwest::Method::POST, "/v1/reports", Some(req))
+            .await
+            .map(|_| ())
+    }
+
+    /// `GET /v1/campaigns`: fingerprints of spam campaigns, for matching
+    /// message requests on the device.
+    pub async fn campaigns(&self) -> Result<tidings_proto::api::CampaignList, ApiError> {
+        self.call(reqwest::Method::GET, "/v1/campaigns", None::<&()>)
+            .await
+    }
+
     /// `GET /v1/blobs/{id}`.
     pub async fn blob_status(&self, id: &str) -> Result<tidings_proto::api::BlobInfo, ApiError> {
         self.call(
@@ -395,6 +428,7 @@ impl Api {
                     mismatches: Vec::new(),
                     not_registered: Vec::new(),
                     retry_after_secs: None,
+                    pow: None,
                 },
             }),
             other => Err(ApiError::Protocol(format!("expected ready, got {other:?}"))),

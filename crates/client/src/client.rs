@@ -16,6 +16,10 @@ use tidings_core::content::{
     Content, Group, MessageRef, MAX_GROUP_NAME_BYTES, MAX_REACTION_BYTES, MAX_TEXT_BYTES,
 };
 use tidings_core::crypto::CryptoError;
+use tidings_spam::requests::{Folder, Reason};
+use tidings_spam::Fingerprint;
+
+pub mod requests;
 
 /// How many times a send is retried after a stale device list.
 pub const MAX_STALE_RETRIES: usize = 3;
@@ -106,6 +110,14 @@ pub enum Event {
         /// The message's state now.
         state: String,
     },
+    /// The server says something about this account (a number removed,
+    /// back after a long silence).
+    Notice {
+        /// Machine-readable kind.
+        notice: String,
+        /// What to tell the user.
+        text: String,
+    },
     /// Someone reacted to a message.
     Reaction {
         /// Conversation.
@@ -124,6 +136,17 @@ pub enum Event {
         /// Who.
         from: String,
     },
+    /// A message arrived in a message request (someone the user has no
+    /// relation with): a quiet note instead of a [`Event::Message`], without
+    /// the text. Messages filed as junk raise no event at all.
+    Request {
+        /// Conversation.
+        conversation: String,
+        /// Who wrote.
+        from: String,
+        /// Why it is a request.
+        reason: Reason,
+    },
 }
 
 /// A signed-in device.
@@ -133,6 +156,9 @@ pub struct Client {
     local: Local,
     profile: Profile,
     pickle_key: [u8; 32],
+    /// Campaign fingerprints from the local store, loaded when first
+    /// needed.
+    campaigns: Option<Vec<Fingerprint>>,
 }
 
 fn now_ms() -> u64 {
@@ -168,6 +194,7 @@ impl Client {
             local,
             profile,
             pickle_key,
+            campaigns: None,
         })
     }
 
@@ -330,6 +357,8 @@ impl Client {
         };
         let members: Vec<String> = recipients.iter().map(Handle::to_string).collect();
         self.local.upsert_conversation(&conv, &members, sent_at)?;
+        // Writing to someone accepts the conversation and makes them known.
+        self.note_wrote_to(&conv, &members)?;
         let me = self.my_handle();
         self.local.insert_message(
             &conv,
@@ -535,6 +564,7 @@ impl Client {
                         mismatches: Vec::new(),
                         not_registered: vec![handle.clone()],
                         retry_after_secs: None,
+                        pow: None,
                     },
                 }))
             }
@@ -676,7 +706,12 @@ impl Client {
 
     /// Sends a typing indicator to a conversation.
     pub async fn typing(&mut self, targets: &[String]) -> Result<(), ClientError> {
-        let (_, recipients, group, _) = self.resolve_targets(targets).await?;
+        let (conv, recipients, group, _) = self.resolve_targets(targets).await?;
+        if self.is_held(&conv)? {
+            return Err(ClientError::Usage(format!(
+                "{conv} is a message request: nobody there sees you typing until you accept it (`tidings accept {conv}`)"
+            )));
+        }
         let content = Content::Typing {
             group: group.map(|g| g.id),
         };
@@ -686,7 +721,8 @@ impl Client {
     }
 
     /// Marks a conversation read here, tells this account's other devices,
-    /// and (unless read receipts are off) tells the authors.
+    /// and (unless read receipts are off, or the conversation is a held-back
+    /// request) tells the authors.
     pub async fn read(&mut self, targets: &[String]) -> Result<usize, ClientError> {
         let conv = self.conversation_key(targets)?;
         let unread = self.local.unread(&conv)?;
@@ -696,30 +732,26 @@ impl Client {
         for (account, _, id) in &unread {
             self.local.mark_seen(*account, id)?;
         }
-        let receipts_on = self.local.setting(READ_RECEIPTS)?.as_deref() != Some("off");
-        let mut by_author: std::collections::BTreeMap<String, Vec<MessageRef>> = Default::default();
-        for (account, handle, id) in &unread {
-            by_author
-                .entry(handle.clone())
-                .or_default()
-                .push(MessageRef {
-                    account: *account,
-                    id: id.clone(),
-                });
-        }
-        let all: Vec<MessageRef> = by_author.values().flatten().cloned().collect();
+        let receipts_on = self.local.setting(READ_RECEIPTS)?.as_deref() != Some("off")
+            && !self.is_held(&conv)?;
         if receipts_on {
-            for (author, refs) in by_author {
-                let h = Self::parse_handle(&author)?;
-                let content = Content::Read { refs };
-                self.send_content(&new_message_id(), &[h], &content, false)
-                    .await?;
-            }
+            self.send_receipts(&unread).await?;
         } else if !self.own_devices(false).await?.is_empty() {
             // Only our own devices learn that we read (sync, no receipt).
-            let content = Content::Read { refs: all };
-            self.send_content(&new_message_id(), &[], &content, false)
-                .await?;
+            let refs: Vec<MessageRef> = unread
+                .iter()
+                .map(|(account, _, id)| MessageRef {
+                    account: *account,
+                    id: id.clone(),
+                })
+                .collect();
+            for chunk in refs.chunks(requests::MAX_REFS_PER_RECEIPT) {
+                let content = Content::Read {
+                    refs: chunk.to_vec(),
+                };
+                self.send_content(&new_message_id(), &[], &content, false)
+                    .await?;
+            }
         }
         Ok(unread.len())
     }
@@ -736,6 +768,9 @@ impl Client {
             ClientError::Usage(format!("no message {id}; see `tidings show --json`"))
         })?;
         let (_, recipients, _, _) = self.resolve_targets(std::slice::from_ref(&conv)).await?;
+        // Reacting is answering: it accepts a request like a reply does.
+        let names: Vec<String> = recipients.iter().map(Handle::to_string).collect();
+        self.note_wrote_to(&conv, &names)?;
         let content = Content::Reaction {
             target: MessageRef {
                 account: author,
@@ -824,6 +859,7 @@ impl Client {
         self.send_content(&msg_id, &notify, &content, false).await?;
         let names: Vec<String> = new.iter().map(Handle::to_string).collect();
         self.local.upsert_conversation(key, &names, sent_at)?;
+        self.note_wrote_to(key, &names)?;
         if let Some(name) = rename {
             self.local.set_title(key, name)?;
         }
@@ -850,6 +886,8 @@ impl Client {
         wait: Duration,
         mut on_event: impl FnMut(&Event),
     ) -> Result<usize, ClientError> {
+        self.purge_junk()?;
+        self.refresh_campaigns().await?;
         let mut stream = self.api.stream().await?;
         let deadline = tokio::time::Instant::now() + wait;
         let mut drained = false;
@@ -890,6 +928,7 @@ impl Client {
                             mismatches: Vec::new(),
                             not_registered: Vec::new(),
                             retry_after_secs: None,
+                            pow: None,
                         },
                     }))
                 }
@@ -909,19 +948,34 @@ impl Client {
                 id,
                 sender,
                 payload,
-                ..
+                report_token,
             } => {
+                if sender.account != me && self.local.is_blocked(sender.handle.as_str())? {
+                    // Blocked: acknowledged and stored nowhere.
+                    return Ok(Vec::new());
+                }
                 let content = match self.open_payload(sender.device, &payload).await {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::warn!(sender = %sender.handle, error = %e, "a message could not be decrypted");
                         let from = sender.handle.to_string();
                         let note = format!("(a message from {from} could not be decrypted: {e})");
-                        self.local.upsert_conversation(
-                            &from,
-                            std::slice::from_ref(&from),
-                            env.at,
-                        )?;
+                        let (filing, _) = if sender.account == me {
+                            self.local.upsert_conversation(
+                                &from,
+                                std::slice::from_ref(&from),
+                                env.at,
+                            )?;
+                            (tidings_spam::requests::Filing::INBOX, false)
+                        } else {
+                            self.file_incoming(
+                                &from,
+                                std::slice::from_ref(&from),
+                                env.at,
+                                &from,
+                                None,
+                            )?
+                        };
                         let inserted = self.local.insert_message(
                             &from,
                             sender.account,
@@ -936,8 +990,14 @@ impl Client {
                         if inserted == Inserted::Duplicate {
                             return Ok(Vec::new());
                         }
+                        if let Some(token) = &report_token {
+                            self.local.set_report_token(sender.account, &id, token)?;
+                        }
                         if let Err(e) = self.request_resend(&sender, &id).await {
                             tracing::warn!(error = %e, "could not ask for a re-send");
+                        }
+                        if filing.folder.is_held() {
+                            return Ok(request_event(&filing, &from, &from));
                         }
                         let stored = self
                             .local
@@ -968,6 +1028,7 @@ impl Client {
                     } => {
                         // A re-send carries the id of the message it replaces.
                         let id = resend_of.unwrap_or(id);
+                        let mut filing = tidings_spam::requests::Filing::INBOX;
                         let conv = match (&group, ours) {
                             (Some(g), _) => {
                                 let others: Vec<String> = g
@@ -977,8 +1038,25 @@ impl Client {
                                     .map(Handle::to_string)
                                     .collect();
                                 let key = group_key(&g.id);
-                                if self.local.conversation_members(&key)?.is_none() {
-                                    self.local.upsert_conversation(&key, &others, sent_at)?;
+                                let new = if ours {
+                                    let new = self.local.conversation_members(&key)?.is_none();
+                                    if new {
+                                        self.local.upsert_conversation(&key, &others, sent_at)?;
+                                    }
+                                    self.note_wrote_to(&key, &others)?;
+                                    new
+                                } else {
+                                    let (f, new) = self.file_incoming(
+                                        &key,
+                                        &others,
+                                        sent_at,
+                                        &from,
+                                        Some(&body),
+                                    )?;
+                                    filing = f;
+                                    new
+                                };
+                                if new {
                                     if let Some(n) = &g.name {
                                         self.local.set_title(&key, n)?;
                                     }
@@ -992,9 +1070,19 @@ impl Client {
                                     std::slice::from_ref(&peer),
                                     sent_at,
                                 )?;
+                                self.note_wrote_to(&peer, std::slice::from_ref(&peer))?;
                                 peer
                             }
                             (None, false) => {
+                                filing = self
+                                    .file_incoming(
+                                        &from,
+                                        std::slice::from_ref(&from),
+                                        sent_at,
+                                        &from,
+                                        Some(&body),
+                                    )?
+                                    .0;
                                 self.local.upsert_conversation(
                                     &from,
                                     std::slice::from_ref(&from),
@@ -1030,9 +1118,15 @@ impl Client {
                         if inserted == Inserted::Duplicate {
                             return Ok(Vec::new());
                         }
+                        if let Some(token) = &report_token {
+                            self.local.set_report_token(sender.account, &id, token)?;
+                        }
                         for a in attachments.iter().take(MAX_ATTACHMENTS) {
                             self.local
                                 .add_attachment(sender.account, &id, a, None, "pending")?;
+                        }
+                        if filing.folder.is_held() {
+                            return Ok(request_event(&filing, &conv, &from));
                         }
                         let stored = self
                             .local
@@ -1074,7 +1168,14 @@ impl Client {
                             .filter(|h| !self.creds.handles.contains(h))
                             .map(Handle::to_string)
                             .collect();
-                        self.local.upsert_conversation(&key, &others, sent_at)?;
+                        let mut filing = tidings_spam::requests::Filing::INBOX;
+                        if ours {
+                            self.local.upsert_conversation(&key, &others, sent_at)?;
+                            self.note_wrote_to(&key, &others)?;
+                        } else {
+                            filing = self.file_incoming(&key, &others, sent_at, &from, None)?.0;
+                            self.local.upsert_conversation(&key, &others, sent_at)?;
+                        }
                         let renamed = group
                             .name
                             .as_deref()
@@ -1100,6 +1201,9 @@ impl Client {
                         if inserted == Inserted::Duplicate {
                             return Ok(Vec::new());
                         }
+                        if filing.folder.is_held() {
+                            return Ok(request_event(&filing, &key, &from));
+                        }
                         let stored = self
                             .local
                             .messages(&key)?
@@ -1118,6 +1222,9 @@ impl Client {
                         let emoji: String = emoji.chars().take(MAX_REACTION_BYTES).collect();
                         self.local
                             .set_reaction(target.account, &target.id, &from, &emoji)?;
+                        if self.is_held(&conv)? {
+                            return Ok(Vec::new());
+                        }
                         Ok(vec![Event::Reaction {
                             conversation: conv,
                             id: target.id,
@@ -1135,11 +1242,20 @@ impl Client {
             }
             EnvelopeBody::Ephemeral { sender, payload } => {
                 let from = sender.handle.to_string();
+                if self.local.is_blocked(&from)? {
+                    return Ok(Vec::new());
+                }
                 match self.open_payload(sender.device, &payload).await.ok() {
-                    Some(Content::Typing { group }) => Ok(vec![Event::Typing {
-                        conversation: group.map(|g| group_key(&g)).unwrap_or_else(|| from.clone()),
-                        from,
-                    }]),
+                    Some(Content::Typing { group }) => {
+                        let conversation =
+                            group.map(|g| group_key(&g)).unwrap_or_else(|| from.clone());
+                        // Only accepted conversations show who is typing;
+                        // a stranger's typing is not worth a notification.
+                        if self.local.conversation_folder(&conversation)? != Some(Folder::Inbox) {
+                            return Ok(Vec::new());
+                        }
+                        Ok(vec![Event::Typing { conversation, from }])
+                    }
                     _ => Ok(Vec::new()),
                 }
             }
@@ -1167,6 +1283,16 @@ impl Client {
                     return Ok(Vec::new());
                 };
                 let conv = from_handle.to_string();
+                if self.local.is_blocked(&conv)? {
+                    return Ok(Vec::new());
+                }
+                let (filing, _) = self.file_incoming(
+                    &conv,
+                    std::slice::from_ref(&conv),
+                    env.at,
+                    &conv,
+                    Some(&text),
+                )?;
                 self.local
                     .upsert_conversation(&conv, std::slice::from_ref(&conv), env.at)?;
                 let inserted = self.local.insert_message(
@@ -1176,6 +1302,9 @@ impl Client {
                     return Ok(Vec::new());
                 }
                 self.local.set_via(0, &id, "sms")?;
+                if filing.folder.is_held() {
+                    return Ok(request_event(&filing, &conv, &conv));
+                }
                 let stored = self
                     .local
                     .messages(&conv)?
@@ -1184,6 +1313,9 @@ impl Client {
                     .find(|m| m.id == id)
                     .expect("the SMS was just stored");
                 Ok(vec![Event::Message(stored)])
+            }
+            EnvelopeBody::AccountNotice { notice, text, .. } => {
+                Ok(vec![Event::Notice { notice, text }])
             }
             EnvelopeBody::Fallback { id, handle } => {
                 let conversation = self.conversation_of(me, &id)?;
@@ -1287,6 +1419,23 @@ impl Client {
         let plain = self.decrypt_from(device, &bytes).await?;
         Ok(Content::from_bytes(&plain).map_err(|e| CryptoError::Malformed(e.to_string()))?)
     }
+}
+
+/// The event for a message filed as held back: a quiet [`Event::Request`]
+/// for a request, nothing for junk.
+fn request_event(
+    filing: &tidings_spam::requests::Filing,
+    conversation: &str,
+    from: &str,
+) -> Vec<Event> {
+    if filing.folder != Folder::Request {
+        return Vec::new();
+    }
+    vec![Event::Request {
+        conversation: conversation.to_string(),
+        from: from.to_string(),
+        reason: filing.reason.unwrap_or(Reason::UnknownSender),
+    }]
 }
 
 fn describe_change(

@@ -11,6 +11,11 @@ use std::path::Path;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use tidings_proto::Handle;
+use tidings_spam::requests::Folder;
+
+pub mod relations;
+
+pub use relations::{Contact, RequestSummary};
 
 /// Local store errors.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +107,46 @@ CREATE TABLE IF NOT EXISTS device_identities (
 
 /// Changes to the schema above, applied once each in order (counted by
 /// `PRAGMA user_version`); append, never edit.
-const MIGRATIONS: &[&str] = &["ALTER TABLE messages ADD COLUMN via TEXT NOT NULL DEFAULT 'ip'"];
+const MIGRATIONS: &[&str] = &[
+    "ALTER TABLE messages ADD COLUMN via TEXT NOT NULL DEFAULT 'ip'",
+    // Message requests (issue 6). Conversations that exist already stay in
+    // the inbox, and their members count as known: they were delivered
+    // normally before requests existed.
+    r#"
+    ALTER TABLE conversations ADD COLUMN state TEXT NOT NULL DEFAULT 'inbox';
+    ALTER TABLE conversations ADD COLUMN reason TEXT;
+    ALTER TABLE conversations ADD COLUMN score REAL;
+    ALTER TABLE conversations ADD COLUMN origin TEXT;
+    ALTER TABLE conversations ADD COLUMN filed_at INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN restored INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN report_token TEXT;
+    CREATE TABLE contacts (
+        handle TEXT PRIMARY KEY,
+        name TEXT,
+        added_at INTEGER NOT NULL
+    );
+    CREATE TABLE relations (
+        handle TEXT PRIMARY KEY,
+        how TEXT NOT NULL,
+        at INTEGER NOT NULL
+    );
+    CREATE TABLE blocked (
+        handle TEXT PRIMARY KEY,
+        at INTEGER NOT NULL
+    );
+    CREATE TABLE campaigns (
+        fingerprint TEXT PRIMARY KEY
+    );
+    WITH RECURSIVE split(rest, handle) AS (
+        SELECT members || ',', '' FROM conversations
+        UNION ALL
+        SELECT substr(rest, instr(rest, ',') + 1), substr(rest, 1, instr(rest, ',') - 1)
+        FROM split WHERE rest <> ''
+    )
+    INSERT OR IGNORE INTO relations (handle, how, at)
+    SELECT handle, 'earlier', 0 FROM split WHERE handle <> ''
+    "#,
+];
 
 /// A stored message.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -180,6 +224,9 @@ pub struct Conversation {
     pub updated_at: u64,
     /// Preview of the last message.
     pub last: String,
+    /// Which list it is in: `inbox`, or held back as a message `request`
+    /// or as `junk`.
+    pub state: Folder,
 }
 
 /// What inserting a message did.
@@ -866,13 +913,19 @@ impl Local {
         Ok(())
     }
 
-    /// Attachments waiting to be downloaded: (row, pointer).
+    /// Attachments waiting to be downloaded, in inbox conversations only:
+    /// (row, pointer).
     pub fn pending_attachments(
         &self,
     ) -> Result<Vec<(i64, tidings_core::attachment::AttachmentPointer)>, LocalError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT row, pointer FROM attachments WHERE state = 'pending' ORDER BY row")?;
+        // Held-back conversations (requests, junk) download nothing until
+        // the user accepts them.
+        let mut stmt = self.conn.prepare(
+            "SELECT a.row, a.pointer FROM attachments a
+             JOIN messages m ON m.author_account = a.author_account AND m.msg_id = a.msg_id
+             JOIN conversations c ON c.key = m.conv
+             WHERE a.state = 'pending' AND c.state = 'inbox' ORDER BY a.row",
+        )?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
         let mut out = Vec::new();
         for row in rows {
@@ -909,7 +962,8 @@ impl Local {
                     (SELECT count(*) FROM messages m WHERE m.conv = c.key),
                     (SELECT count(*) FROM messages m WHERE m.conv = c.key AND m.outgoing = 0 AND m.seen = 0 AND m.kind = 'text'),
                     coalesce((SELECT body FROM messages m WHERE m.conv = c.key ORDER BY pos DESC LIMIT 1), ''),
-                    (SELECT title FROM titles t WHERE t.key = c.key)
+                    (SELECT title FROM titles t WHERE t.key = c.key),
+                    c.state
              FROM conversations c ORDER BY c.updated_at DESC, c.key",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -921,6 +975,7 @@ impl Local {
                 unread: r.get::<_, i64>(4)? as u64,
                 last: r.get(5)?,
                 title: r.get(6)?,
+                state: relations::folder(&r.get::<_, String>(7)?),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

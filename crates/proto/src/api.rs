@@ -17,6 +17,9 @@ pub type DeviceId = u64;
 pub struct CodeRequest {
     /// Where the code goes: a phone number gets an SMS, an address an e-mail.
     pub handle: String,
+    /// A solved proof of work, when the server asked for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pow: Option<PowSolution>,
 }
 
 /// The answer to a code request; identical whether or not the handle is
@@ -263,6 +266,28 @@ pub struct ErrorBody {
     /// For rate limits: seconds until a retry can succeed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
+    /// For `proof_of_work_required`: the challenge to solve and how many
+    /// leading zero bits SHA-256(`challenge:nonce`) needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pow: Option<PowChallenge>,
+}
+
+/// A proof-of-work challenge (see `CodeRequest::pow`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PowChallenge {
+    /// The challenge.
+    pub challenge: String,
+    /// Leading zero bits needed.
+    pub bits: u32,
+}
+
+/// A solved proof-of-work challenge.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PowSolution {
+    /// The challenge as received.
+    pub challenge: String,
+    /// The nonce found, as a decimal number.
+    pub nonce: u64,
 }
 
 /// `GET /v1/limits`: the limits this server enforces, so clients can check

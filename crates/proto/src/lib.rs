@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod handle;
+pub mod pow;
 pub mod stream;
 
 pub use handle::{Handle, HandleError};

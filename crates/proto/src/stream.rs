@@ -122,6 +122,18 @@ pub enum EnvelopeBody {
         /// Machine-readable reason, e.g. `expired`.
         reason: String,
     },
+    /// Server notice to every device of an account about the account
+    /// itself: a number was removed from it, or its devices came back
+    /// after being silent so long that messages went to its numbers as SMS.
+    AccountNotice {
+        /// Machine-readable kind: `handle_removed` or `back_from_silence`.
+        notice: String,
+        /// The handle concerned, if one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handle: Option<Handle>,
+        /// What to tell the user.
+        text: String,
+    },
     /// An SMS from a phone to a number of this account (not end-to-end
     /// encrypted: it came through the phone network).
     Sms {

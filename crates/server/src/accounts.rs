@@ -10,6 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::Json;
 use rand::Rng;
@@ -25,7 +26,7 @@ use crate::auth::{self, Authed};
 use crate::error::ApiError;
 use crate::ratelimit::{Limited, RateLimiter};
 use crate::store::{CodeAction, Digest, Redeemed};
-use crate::App;
+use crate::{address, pow, App};
 
 /// Counts one event against a rate limit, or refuses the request with the
 /// limit's name and when to retry.
@@ -100,10 +101,13 @@ fn check_code_shape(code: &str) -> Result<(), ApiError> {
 pub async fn send_code(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Json(req): Json<CodeRequest>,
 ) -> Result<(StatusCode, Json<CodeSent>), ApiError> {
     let handle = parse_handle(&app, &req.handle)?;
-    let expires_in_secs = deliver_code(&app, peer.ip(), &handle, CodePurpose::Account).await?;
+    let ip = address::client_ip(&app, peer, &headers);
+    check_pow(&app, ip, &handle, req.pow.as_ref()).await?;
+    let expires_in_secs = deliver_code(&app, ip, &handle, CodePurpose::Account).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(CodeSent {
@@ -111,6 +115,55 @@ pub async fn send_code(
             expires_in_secs,
         }),
     ))
+}
+
+/// Days during which a ban makes its address range and number range need a
+/// proof of work for codes.
+pub const ABUSE_MEMORY_DAYS: u64 = 30;
+
+/// The first digits of a number that make its range (the last four vary).
+fn number_range(handle: &Handle) -> Option<String> {
+    let s = handle.as_str();
+    (handle.is_phone() && s.len() > 8).then(|| s[..s.len() - 4].to_string())
+}
+
+/// Asks for (or checks) a proof of work when registrations spike, or when
+/// the client's address range or the number's range had an account banned
+/// recently. The same for registered and unregistered handles.
+async fn check_pow(
+    app: &App,
+    ip: IpAddr,
+    handle: &Handle,
+    solution: Option<&tidings_proto::api::PowSolution>,
+) -> Result<(), ApiError> {
+    let now = app.now();
+    let source = address::range(ip);
+    let (last_hour, _) = app
+        .store
+        .registrations_since(&source, now.saturating_sub(3_600_000))
+        .await?;
+    let spike = last_hour >= app.config.registration_spike_per_hour;
+    let abused = app
+        .store
+        .recently_abused(
+            &source,
+            number_range(handle).as_deref(),
+            now.saturating_sub(ABUSE_MEMORY_DAYS * 24 * 3_600_000),
+        )
+        .await?;
+    if !spike && !abused {
+        return Ok(());
+    }
+    let bits = app.config.pow_bits.min(pow::MAX_BITS);
+    if let Some(s) = solution {
+        if pow::verify(&app.secret, handle.as_str(), &s.challenge, s.nonce, bits, now) {
+            return Ok(());
+        }
+    }
+    Err(ApiError::ProofOfWork(tidings_proto::api::PowChallenge {
+        challenge: pow::challenge(&app.secret, handle.as_str(), now),
+        bits,
+    }))
 }
 
 /// Sends a fresh code for `purpose` to a handle, within the per-address and
@@ -223,6 +276,7 @@ async fn credentials(
 pub async fn register(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Json(req): Json<RegisterRequest>,
 ) -> Result<(StatusCode, Json<DeviceCredentials>), ApiError> {
     let handle = parse_handle(&app, &req.handle)?;
@@ -232,9 +286,10 @@ pub async fn register(
         check_name("name", name)?;
     }
     let now = app.now();
+    let ip = address::client_ip(&app, peer, &headers);
     limited(
         &app.limits.checks_per_address,
-        &peer.ip().to_string(),
+        &ip.to_string(),
         now,
         "code checks from your address",
     )?;
@@ -243,6 +298,8 @@ pub async fn register(
         name: req.name.clone(),
         device_name: req.device_name.clone(),
         token_secret: secret.clone(),
+        source: address::range(ip),
+        max_per_source_per_day: app.config.registrations_per_range_per_day,
     };
     let outcome = redeem(&app, CodePurpose::Account, &handle, &req.code, now, action).await?;
     match outcome {
@@ -256,6 +313,13 @@ pub async fn register(
         Redeemed::HandleTaken => Err(ApiError::Conflict(format!(
             "{handle} is already registered; run `tidings login` to add this device to that account"
         ))),
+        Redeemed::TooManyRegistrations => Err(ApiError::limit(
+            "registrations_per_range",
+            format!(
+                "your network registered {} accounts today (registrations_per_range_per_day); try again tomorrow",
+                app.config.registrations_per_range_per_day
+            ),
+        )),
         other => Err(code_refused(&other).unwrap_or(ApiError::Internal)),
     }
 }

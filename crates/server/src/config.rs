@@ -113,6 +113,40 @@ pub struct Config {
     /// Allow a plain-HTTP S3 endpoint (only for a store on the same host).
     pub s3_allow_http: bool,
 
+    /// Take the client address from `X-Forwarded-For` (only behind a
+    /// reverse proxy that sets it; otherwise anyone could pick an address).
+    pub trust_forwarded_for: bool,
+    /// Accounts one address range (IPv4 /24, IPv6 /48) may register per day.
+    pub registrations_per_range_per_day: u64,
+    /// Registrations per hour (all ranges) above which every code request
+    /// needs a proof of work first.
+    pub registration_spike_per_hour: u64,
+    /// Leading zero bits the proof of work needs (each bit doubles the cost).
+    pub pow_bits: u32,
+    /// Distinct new recipients (people who never wrote to the account) per
+    /// day for a new account.
+    pub new_recipients_per_day: u64,
+    /// Extra new recipients per day for each day of account age.
+    pub new_recipients_per_day_of_age: u64,
+    /// Extra new recipients per day for each person who replied.
+    pub new_recipients_per_reply: u64,
+    /// The new-recipient cap never grows past this.
+    pub new_recipients_max: u64,
+    /// Distinct junk reports on a cluster of accounts that restrict all of it.
+    pub restrict_at_reports: u64,
+    /// Distinct junk reports on a cluster that ban its reported members.
+    pub ban_at_reports: u64,
+    /// Accounts registered from one address range within this many hours of
+    /// each other form a cluster.
+    pub cluster_window_hours: u64,
+    /// Distinct reporters of near-identical texts that put the text's
+    /// fingerprint on the published campaign list.
+    pub campaign_min_reporters: u64,
+    /// Reports and blocks one account may send per day.
+    pub reports_per_account_per_day: u32,
+    /// Who restricted users should contact to appeal (shown to them).
+    pub appeal_contact: String,
+
     /// Devices per account.
     pub max_devices: usize,
     /// Bytes of one device's payload (decoded).
@@ -181,6 +215,20 @@ impl Default for Config {
             s3_access_key_id: String::new(),
             s3_secret_access_key: String::new(),
             s3_allow_http: false,
+            trust_forwarded_for: false,
+            registrations_per_range_per_day: 20,
+            registration_spike_per_hour: 100,
+            pow_bits: 18,
+            new_recipients_per_day: 15,
+            new_recipients_per_day_of_age: 5,
+            new_recipients_per_reply: 2,
+            new_recipients_max: 200,
+            restrict_at_reports: 3,
+            ban_at_reports: 6,
+            cluster_window_hours: 48,
+            campaign_min_reporters: 2,
+            reports_per_account_per_day: 200,
+            appeal_contact: "the operator of this server".into(),
             max_devices: 10,
             max_payload_bytes: 96 * 1024,
             max_recipients: 31,
@@ -218,6 +266,20 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The spam defence's thresholds, as the store applies them.
+    pub fn spam_policy(&self) -> crate::store::abuse::SpamPolicy {
+        crate::store::abuse::SpamPolicy {
+            new_recipients_per_day: self.new_recipients_per_day,
+            new_recipients_per_day_of_age: self.new_recipients_per_day_of_age,
+            new_recipients_per_reply: self.new_recipients_per_reply,
+            new_recipients_max: self.new_recipients_max,
+            restrict_at_reports: self.restrict_at_reports,
+            ban_at_reports: self.ban_at_reports,
+            cluster_window_ms: self.cluster_window_hours * 3_600_000,
+            campaign_min_reporters: self.campaign_min_reporters,
+        }
+    }
+
     /// The base URL of this server as others reach it: `public_url`, or
     /// `http://` + `listen` when that is empty.
     pub fn public_base(&self) -> String {
@@ -291,6 +353,9 @@ impl Config {
             ("sweep_interval_secs", self.sweep_interval_secs as u128),
             ("max_batch", self.max_batch as u128),
             ("sms_link_secs", self.sms_link_secs as u128),
+            ("restrict_at_reports", self.restrict_at_reports as u128),
+            ("ban_at_reports", self.ban_at_reports as u128),
+            ("campaign_min_reporters", self.campaign_min_reporters as u128),
             (
                 "max_one_time_keys_per_device",
                 self.max_one_time_keys_per_device as u128,

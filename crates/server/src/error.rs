@@ -45,6 +45,18 @@ pub enum ApiError {
     /// Something outside the client's control, e.g. the SMS gateway is down.
     #[error("{0}")]
     Unavailable(String),
+    /// The account may not do this (restricted or banned); says why and
+    /// how to appeal.
+    #[error("{message}")]
+    Forbidden {
+        /// Stable code: `restricted` or `banned`.
+        code: &'static str,
+        /// Why, and what to do.
+        message: String,
+    },
+    /// A code request needs a proof of work first.
+    #[error("solve this proof-of-work challenge and ask again (registrations are busy or your network was recently abused)")]
+    ProofOfWork(tidings_proto::api::PowChallenge),
     /// A bug or a broken disk; details are in the server log.
     #[error("internal error; the server log has details")]
     Internal,
@@ -70,6 +82,8 @@ impl ApiError {
             ApiError::NotRegistered(_) => (StatusCode::NOT_FOUND, "not_registered"),
             ApiError::Limit { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
+            ApiError::ProofOfWork(_) => (StatusCode::PRECONDITION_REQUIRED, "proof_of_work_required"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -101,6 +115,7 @@ impl IntoResponse for ApiError {
             mismatches: Vec::new(),
             not_registered: Vec::new(),
             retry_after_secs: None,
+            pow: None,
         };
         match self {
             ApiError::StaleDevices(m) => body.mismatches = m,
@@ -108,6 +123,7 @@ impl IntoResponse for ApiError {
             ApiError::Limit {
                 retry_after_secs, ..
             } => body.retry_after_secs = retry_after_secs,
+            ApiError::ProofOfWork(c) => body.pow = Some(c),
             _ => {}
         }
         (status, Json(body)).into_response()
@@ -151,6 +167,7 @@ pub async fn explain_plain_errors(response: Response) -> Response {
         mismatches: Vec::new(),
         not_registered: Vec::new(),
         retry_after_secs: None,
+        pow: None,
     };
     let mut out = (parts.status, Json(body)).into_response();
     *out.status_mut() = status;

@@ -11,6 +11,7 @@
 //! development inbox page), `store` (durable state), `config`.
 
 pub mod accounts;
+pub mod address;
 pub mod auth;
 pub mod blobs;
 pub mod carrier;
@@ -26,7 +27,9 @@ pub mod keys;
 pub mod links;
 pub mod mail;
 pub mod messages;
+pub mod pow;
 pub mod ratelimit;
+pub mod reports;
 pub mod sms;
 pub mod store;
 pub mod stream;
@@ -95,6 +98,8 @@ pub struct Limiters {
     pub sends: RateLimiter,
     /// `key_claims_per_account_per_hour`.
     pub claims: RateLimiter,
+    /// `reports_per_account_per_day`.
+    pub reports_per_account: RateLimiter,
 }
 
 const HOUR_MS: u64 = 3_600_000;
@@ -103,6 +108,11 @@ const MINUTE_MS: u64 = 60_000;
 impl Limiters {
     fn new(c: &Config) -> Self {
         Limiters {
+            reports_per_account: RateLimiter::new(
+                "reports_per_account_per_day",
+                c.reports_per_account_per_day,
+                24 * HOUR_MS,
+            ),
             code_per_handle: RateLimiter::new(
                 "code_sends_per_handle_per_hour",
                 c.code_sends_per_handle_per_hour,
@@ -320,6 +330,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/carrier/{address}", get(carrier::inbox))
         .route("/v1/carrier/send", post(sms::carrier_send))
         .route("/v1/links", post(links::create))
+        .route("/v1/reports", post(reports::report))
+        .route("/v1/campaigns", get(reports::campaigns))
         .route("/l/{token}", get(links::download))
         .route("/v1/kannel/inbound", get(kannel::inbound))
         .route("/v1/kannel/dlr", get(kannel::dlr))

@@ -265,6 +265,7 @@ pub async fn send(
         fallback: !req.no_sms_fallback,
         sms_per_hour: app.config.sms_per_account_per_hour,
         sms_per_day: app.config.sms_per_account_per_day,
+        policy: app.config.spam_policy(),
     };
     match app.store.send(plan).await? {
         SendOutcome::Accepted { devices } => {
@@ -292,6 +293,28 @@ pub async fn send(
             "sms_limit",
             format!(
                 "this account has used its SMS allowance for this {window} (sms_per_account_per_{window}); messages to people on Tidings still go through"
+            ),
+        )),
+        SendOutcome::Banned(reason) => Err(ApiError::Forbidden {
+            code: "banned",
+            message: format!(
+                "this account is banned and cannot send: {reason}. To appeal, contact {}",
+                app.config.appeal_contact
+            ),
+        }),
+        SendOutcome::Restricted(reason) => Err(ApiError::Forbidden {
+            code: "restricted",
+            message: format!(
+                "this account may only write to people who wrote to it first, because {reason}. \
+                 If this is a mistake, contact {} to appeal",
+                app.config.appeal_contact
+            ),
+        }),
+        SendOutcome::NewRecipientCap { cap } => Err(ApiError::limit(
+            "new_recipient_cap",
+            format!(
+                "this account has written to {cap} new people in the last 24 hours who have not answered \
+                 (the cap grows with the account's age and with replies); people who wrote to you are not limited"
             ),
         )),
         SendOutcome::QueueFull(h) => Err(ApiError::limit(

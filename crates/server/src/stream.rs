@@ -85,8 +85,18 @@ async fn session(app: Arc<App>, socket: WebSocket) -> Result<(), axum::Error> {
         return Ok(());
     };
     tracing::debug!(account, device, "stream open");
-    if let Err(e) = app.store.touch_device(device, app.now()).await {
-        tracing::warn!(error = %e, "cannot record last-seen time");
+    match app
+        .store
+        .device_connected(
+            device,
+            app.now(),
+            app.config.stale_after_secs * 1000,
+            app.ttl_ms(),
+        )
+        .await
+    {
+        Ok(woken) => app.hub.wake(&woken),
+        Err(e) => tracing::warn!(error = %e, "cannot record last-seen time"),
     }
     let result = pump(&app, device, &mut reg, &mut sink, &mut frames).await;
     app.hub.unregister(device, reg.id);

@@ -1349,8 +1349,16 @@ async fn handles_whose_devices_all_went_silent_are_not_reachable() {
             .status,
         200
     );
-    let (_ws, _) = stream(&s, &bob.token).await;
+    let (mut ws, _) = stream(&s, &bob.token).await;
     assert_eq!(look(&s, alice.token.clone()).await, true, "connected again");
+    // Bob's device is told why its number got SMS meanwhile.
+    let notice = next_envelope(&mut ws).await.expect("a notice");
+    assert_eq!(notice["body"]["kind"], "account_notice");
+    assert_eq!(notice["body"]["notice"], "back_from_silence");
+    assert!(notice["body"]["text"]
+        .as_str()
+        .expect("text")
+        .contains("offline for more than 14 days"));
     let body = json!({"id": "s2", "to": [], "sms": [{"handle": "+12025550102", "text": "hello"}]});
     let r = call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body)).await;
     assert_eq!(

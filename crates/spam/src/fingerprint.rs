@@ -102,8 +102,9 @@ pub fn matches(a: Fingerprint, b: Fingerprint) -> bool {
 }
 
 /// Whether a whitespace-separated chunk is a URL or e-mail-like address; such
-/// chunks are per-recipient in campaigns and are replaced by a placeholder.
-fn is_link(chunk: &str) -> bool {
+/// chunks are per-recipient in campaigns and are replaced by a placeholder
+/// (and shown unclickable in message requests, see [`crate::requests`]).
+pub(crate) fn is_link(chunk: &str) -> bool {
     let lower = chunk.to_lowercase();
     if lower.contains("http") || lower.contains("www.") || lower.contains('@') {
         return true;

@@ -15,7 +15,9 @@
 //!   `tidings spam train` and `model/model.json`;
 //! - [`fingerprint`]: locality-sensitive fingerprints (SimHash) that let
 //!   devices recognise the same spam campaign despite small variations,
-//!   without revealing the message.
+//!   without revealing the message;
+//! - [`requests`]: where a message from someone the user has no relation
+//!   with goes (requests or junk), and unclickable links for showing it.
 
 mod features;
 mod hash;
@@ -24,10 +26,12 @@ pub mod classifier;
 pub mod corpus;
 pub mod evaluation;
 pub mod fingerprint;
+pub mod requests;
 pub mod training;
 
 pub use classifier::{Model, ModelError, TrainingConfig, Verdict, SPAM_THRESHOLD};
 pub use corpus::{CorpusError, Example, Label, Split};
 pub use evaluation::{evaluate, Report};
 pub use fingerprint::{hamming_distance, matches, Fingerprint, MAX_MATCH_DISTANCE};
+pub use requests::{Filing, Folder, Reason, Relation, JUNK_RETENTION_DAYS};
 pub use training::{train_and_evaluate, write_model_json, TrainingReport};

@@ -6,6 +6,7 @@
 //! state is atomic: it either happens completely or not at all, and when it
 //! returns `Ok` the change is on disk.
 
+pub mod abuse;
 mod sqlite;
 
 pub use sqlite::SqliteStore;
@@ -35,6 +36,9 @@ pub enum StoreError {
     /// Stored data violates an invariant (a bug or a corrupted file).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// An operator's request is not valid; says what to fix.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// What a proven code lets the caller do.
@@ -49,6 +53,10 @@ pub enum CodeAction {
         /// Secret part of the first device's token; the store keeps only
         /// the hash of `DEVICE.SECRET` once the device id is known.
         token_secret: String,
+        /// The client's address range (see `address::range`).
+        source: String,
+        /// Accounts one range may register per day.
+        max_per_source_per_day: u64,
     },
     /// Add a device to the account that owns the handle.
     Login {
@@ -103,6 +111,9 @@ pub enum Redeemed {
     },
     /// Login: the account has its maximum number of devices.
     TooManyDevices,
+    /// Registration: the address range registered its daily number of
+    /// accounts.
+    TooManyRegistrations,
 }
 
 /// A stored account.
@@ -155,6 +166,8 @@ pub struct SendPlan {
     pub sms_per_hour: u64,
     /// See `sms_per_hour`.
     pub sms_per_day: u64,
+    /// The spam defence's thresholds.
+    pub policy: abuse::SpamPolicy,
 }
 
 /// Result of [`Store::send`].
@@ -182,6 +195,15 @@ pub enum SendOutcome {
     SmsLimit {
         /// `hour` or `day`.
         window: &'static str,
+    },
+    /// The account is banned; the reason.
+    Banned(String),
+    /// The account may only write to people who wrote to it first; the reason.
+    Restricted(String),
+    /// The daily cap on distinct new recipients is reached.
+    NewRecipientCap {
+        /// Today's cap.
+        cap: u64,
     },
 }
 
@@ -371,6 +393,18 @@ pub trait Store: Send + Sync {
     /// Records that a device is connected now.
     async fn touch_device(&self, device: DeviceId, now: Millis) -> Result<(), StoreError>;
 
+    /// Records that `device` connected. When every device of its account
+    /// had been silent for `stale_after` or longer (so its handles counted
+    /// as unreachable and got SMS), the account's devices get a notice kept
+    /// for `ttl`; returns the devices to wake.
+    async fn device_connected(
+        &self,
+        device: DeviceId,
+        now: Millis,
+        stale_after: Millis,
+        ttl: Millis,
+    ) -> Result<Vec<DeviceId>, StoreError>;
+
     /// For each handle, its account and current devices, or `None`.
     async fn lookup(
         &self,
@@ -459,6 +493,41 @@ pub trait Store: Send + Sync {
 
     /// Deletes links (and so the keys they hold) past their expiry.
     async fn expire_links(&self, now: Millis) -> Result<usize, StoreError>;
+
+    /// Records a report or block made with a report token and acts on the
+    /// reported account's cluster; `None` for an unknown token. Newly
+    /// restricted or banned accounts' devices get a notice (kept for `ttl`);
+    /// returns the effect and the devices to wake.
+    #[allow(clippy::too_many_arguments)]
+    async fn report(
+        &self,
+        token: &str,
+        reporter: AccountId,
+        junk: bool,
+        fingerprint: Option<u64>,
+        policy: abuse::SpamPolicy,
+        now: Millis,
+        ttl: Millis,
+    ) -> Result<Option<(abuse::ReportEffect, Vec<DeviceId>)>, StoreError>;
+
+    /// The published campaign fingerprints.
+    async fn campaigns(&self, policy: abuse::SpamPolicy, now: Millis) -> Result<Vec<u64>, StoreError>;
+
+    /// Accounts created since `since`: in all, and from `source`.
+    async fn registrations_since(&self, source: &str, since: Millis) -> Result<(u64, u64), StoreError>;
+
+    /// Whether an account registered from `source`, or holding a number
+    /// that starts with `number_prefix`, was banned since `since`.
+    async fn recently_abused(
+        &self,
+        source: &str,
+        number_prefix: Option<&str>,
+        since: Millis,
+    ) -> Result<bool, StoreError>;
+
+    /// Runs an operator's command (`tidings admin`) in one transaction.
+    async fn admin(&self, command: abuse::AdminCommand, policy: abuse::SpamPolicy, now: Millis)
+        -> Result<serde_json::Value, StoreError>;
 
     /// Forgets blobs past their expiry; returns their ids so their bytes
     /// can be deleted.

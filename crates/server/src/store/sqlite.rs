@@ -23,6 +23,7 @@ use tidings_proto::stream::{Envelope, EnvelopeBody};
 use tidings_proto::Handle;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use super::abuse;
 use super::{
     AccountRecord, BlobCreated, BlobRecord, CodeAction, Digest, FallbackOutcome, KeysOutcome,
     LinkCreated, LinkRecord, Redeemed, SendOutcome, SendPlan, SmsJob, SmsResult, Store, StoreError,
@@ -166,6 +167,56 @@ CREATE TABLE links (
 CREATE INDEX links_expiry ON links(expires_at);
 CREATE INDEX links_account ON links(account_id, created_at);
 "#,
+    r#"
+ALTER TABLE accounts ADD COLUMN reg_source TEXT NOT NULL DEFAULT '';
+CREATE INDEX accounts_source ON accounts(reg_source, created_at);
+CREATE TABLE relations (
+    from_account INTEGER NOT NULL,
+    to_account INTEGER NOT NULL,
+    first_at INTEGER NOT NULL,
+    last_at INTEGER NOT NULL,
+    messages INTEGER NOT NULL,
+    PRIMARY KEY (from_account, to_account)
+);
+CREATE INDEX relations_first ON relations(from_account, first_at);
+CREATE TABLE report_tokens (
+    token TEXT PRIMARY KEY,
+    sender_account INTEGER NOT NULL,
+    recipient_account INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX report_tokens_expiry ON report_tokens(expires_at);
+CREATE TABLE reports (
+    reporter INTEGER NOT NULL,
+    sender INTEGER NOT NULL,
+    junk INTEGER NOT NULL,
+    fingerprint TEXT,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (reporter, sender)
+);
+CREATE INDEX reports_sender ON reports(sender);
+CREATE INDEX reports_recent ON reports(created_at);
+CREATE TABLE account_standing (
+    account_id INTEGER PRIMARY KEY,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    since INTEGER NOT NULL
+);
+CREATE TABLE account_actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX account_actions_account ON account_actions(account_id, id);
+CREATE TABLE spam_settings (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"#,
 ];
 
 /// Queue entry kinds.
@@ -184,7 +235,7 @@ pub struct SqliteStore {
     path: PathBuf,
 }
 
-fn db(e: rusqlite::Error) -> StoreError {
+pub(super) fn db(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
@@ -350,7 +401,7 @@ fn write_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     tracing::debug!("sqlite writer stopped");
 }
 
-fn to_i64(v: u64) -> i64 {
+pub(super) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).expect("ids and times fit in i64")
 }
 
@@ -561,13 +612,25 @@ impl Store for SqliteStore {
                     name,
                     device_name,
                     token_secret,
+                    source,
+                    max_per_source_per_day,
                 } => {
                     if owner.is_some() {
                         return Ok(Redeemed::HandleTaken);
                     }
+                    let from_source: i64 = conn
+                        .query_row(
+                            "SELECT count(*) FROM accounts WHERE reg_source = ? AND created_at > ?",
+                            params![source, now - to_i64(abuse::DAY_MS)],
+                            |r| r.get(0),
+                        )
+                        .map_err(db)?;
+                    if from_source.max(0) as u64 >= max_per_source_per_day {
+                        return Ok(Redeemed::TooManyRegistrations);
+                    }
                     conn.execute(
-                        "INSERT INTO accounts (name, created_at) VALUES (?, ?)",
-                        params![name, now],
+                        "INSERT INTO accounts (name, created_at, reg_source) VALUES (?, ?, ?)",
+                        params![name, now, source],
                     )
                     .map_err(db)?;
                     let account = conn.last_insert_rowid();
@@ -724,6 +787,71 @@ impl Store for SqliteStore {
             )
             .map_err(db)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn device_connected(
+        &self,
+        device: DeviceId,
+        now: Millis,
+        stale_after: Millis,
+        ttl: Millis,
+    ) -> Result<Vec<DeviceId>, StoreError> {
+        self.write(move |conn| {
+            let account: Option<i64> = conn
+                .query_row(
+                    "SELECT account_id FROM devices WHERE id = ?",
+                    [to_i64(device)],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            let Some(account) = account else {
+                return Ok(Vec::new());
+            };
+            let latest: i64 = conn
+                .query_row(
+                    "SELECT max(last_seen) FROM devices WHERE account_id = ?",
+                    [account],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            let now_i = to_i64(now);
+            conn.execute(
+                "UPDATE devices SET last_seen = max(last_seen, ?) WHERE id = ?",
+                params![now_i, to_i64(device)],
+            )
+            .map_err(db)?;
+            // Silence only changed anything for accounts with a number: a
+            // silent e-mail handle just queues.
+            let has_number: bool = conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM handles WHERE account_id = ? AND handle LIKE '+%')",
+                    [account],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            let mut woken = Vec::new();
+            if has_number && now.saturating_sub(latest.max(0) as u64) >= stale_after {
+                let days = stale_after / (24 * 3_600_000);
+                let span = if days >= 1 {
+                    format!("{days} days")
+                } else {
+                    format!("{} seconds", stale_after / 1000)
+                };
+                let notice = EnvelopeBody::AccountNotice {
+                    notice: "back_from_silence".into(),
+                    handle: None,
+                    text: format!(
+                        "Welcome back. All devices of this account were offline for more than {span}, \
+                         so messages to your phone numbers went to you as SMS meanwhile. \
+                         From now on they come over the internet again."
+                    ),
+                };
+                notify_account(conn, account, &notice, now_i, now_i + to_i64(ttl), &mut woken)?;
+            }
+            Ok(woken)
         })
         .await
     }
@@ -1150,6 +1278,109 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn report(
+        &self,
+        token: &str,
+        reporter: AccountId,
+        junk: bool,
+        fingerprint: Option<u64>,
+        policy: abuse::SpamPolicy,
+        now: Millis,
+        ttl: Millis,
+    ) -> Result<Option<(abuse::ReportEffect, Vec<DeviceId>)>, StoreError> {
+        let token = token.to_string();
+        self.write(move |conn| {
+            let policy = policy.effective(conn)?;
+            let Some(effect) = abuse::report(
+                conn,
+                &token,
+                to_i64(reporter),
+                junk,
+                fingerprint,
+                &policy,
+                now,
+            )?
+            else {
+                return Ok(None);
+            };
+            let mut woken = Vec::new();
+            for &account in &effect.restricted {
+                let (_, reason) = abuse::standing(conn, account)?.unwrap_or_default();
+                let notice = EnvelopeBody::AccountNotice {
+                    notice: "restricted".into(),
+                    handle: None,
+                    text: format!(
+                        "This account may now only write to people who wrote to it first, because {reason}. \
+                         If this is a mistake, ask the operator of this server to review it (appeal)."
+                    ),
+                };
+                let now = to_i64(now);
+                notify_account(conn, account, &notice, now, now + to_i64(ttl), &mut woken)?;
+            }
+            Ok(Some((effect, woken)))
+        })
+        .await
+    }
+
+    async fn campaigns(&self, policy: abuse::SpamPolicy, now: Millis) -> Result<Vec<u64>, StoreError> {
+        self.read(move |conn| {
+            let policy = policy.effective(conn)?;
+            abuse::campaigns(conn, &policy, now)
+        })
+        .await
+    }
+
+    async fn registrations_since(&self, source: &str, since: Millis) -> Result<(u64, u64), StoreError> {
+        let source = source.to_string();
+        self.read(move |conn| {
+            let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<u64, StoreError> {
+                conn.query_row(sql, p, |r| r.get::<_, i64>(0))
+                    .map(|n| n.max(0) as u64)
+                    .map_err(db)
+            };
+            let all = count("SELECT count(*) FROM accounts WHERE created_at > ?", &[&to_i64(since)])?;
+            let from = count(
+                "SELECT count(*) FROM accounts WHERE reg_source = ? AND created_at > ?",
+                &[&source, &to_i64(since)],
+            )?;
+            Ok((all, from))
+        })
+        .await
+    }
+
+    async fn recently_abused(
+        &self,
+        source: &str,
+        number_prefix: Option<&str>,
+        since: Millis,
+    ) -> Result<bool, StoreError> {
+        let source = source.to_string();
+        let prefix = number_prefix.map(|p| format!("{p}%"));
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT EXISTS (
+                     SELECT 1 FROM account_standing s JOIN accounts a ON a.id = s.account_id
+                     WHERE s.state = 'banned' AND s.since > ?
+                       AND (a.reg_source = ? OR EXISTS (
+                           SELECT 1 FROM handles h WHERE h.account_id = a.id AND h.handle LIKE ?)))",
+                params![to_i64(since), source, prefix.unwrap_or_default()],
+                |r| r.get(0),
+            )
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn admin(
+        &self,
+        command: abuse::AdminCommand,
+        policy: abuse::SpamPolicy,
+        now: Millis,
+    ) -> Result<serde_json::Value, StoreError> {
+        self.write(move |conn| abuse::admin(conn, command, &policy, now))
+            .await
+    }
+
     async fn expire_blobs(&self, now: Millis) -> Result<Vec<String>, StoreError> {
         self.write(move |conn| {
             let ids: Vec<String> = {
@@ -1551,6 +1782,15 @@ fn unbind(
         rows.collect::<Result<_, _>>().map_err(db)?
     };
     let mut woken = Vec::new();
+    let removed = EnvelopeBody::AccountNotice {
+        notice: "handle_removed".into(),
+        handle: Some(handle.clone()),
+        text: format!(
+            "{handle} was removed from this account. Messages to it no longer reach your devices; \
+             people who write to it are sent SMS instead."
+        ),
+    };
+    notify_account(conn, account, &removed, now, now + ttl, &mut woken)?;
     for (envelope, sender, client_id) in pending {
         conn.execute(
             "UPDATE targets SET fallback = 'requested' WHERE envelope_id = ? AND handle = ?",
@@ -1654,6 +1894,38 @@ fn send_in_tx(conn: &Connection, plan: SendPlan) -> Result<SendOutcome, StoreErr
     if let Some(handle) = full {
         return Ok(SendOutcome::QueueFull(handle));
     }
+    // The spam defence, on metadata only: standing, the daily cap on new
+    // recipients, and report tokens for recipients who never wrote back.
+    let policy = plan.policy.effective(conn)?;
+    let mut recipient_accounts: Vec<i64> = Vec::new();
+    for r in &plan.recipients {
+        if let Some(account) = handle_owner(conn, &r.handle)? {
+            if account != sender_account && !recipient_accounts.contains(&account) {
+                recipient_accounts.push(account);
+            }
+        }
+    }
+    let mut strangers = Vec::new();
+    let mut new_contacts = 0u64;
+    for &account in &recipient_accounts {
+        if !abuse::wrote_to(conn, account, sender_account)? {
+            strangers.push(account);
+            if !abuse::wrote_to(conn, sender_account, account)? {
+                new_contacts += 1;
+            }
+        }
+    }
+    match abuse::standing(conn, sender_account)? {
+        Some((state, reason)) if state == "banned" => return Ok(SendOutcome::Banned(reason)),
+        Some((_, reason)) if !strangers.is_empty() => return Ok(SendOutcome::Restricted(reason)),
+        _ => {}
+    }
+    if new_contacts > 0 {
+        let (cap, used) = abuse::new_recipient_budget(conn, sender_account, &policy, plan.now)?;
+        if used + new_contacts > cap {
+            return Ok(SendOutcome::NewRecipientCap { cap });
+        }
+    }
     if !plan.sms.is_empty() {
         let mut joined = Vec::new();
         for (h, _, _, must_be_unregistered) in &plan.sms {
@@ -1716,13 +1988,27 @@ fn send_in_tx(conn: &Connection, plan: SendPlan) -> Result<SendOutcome, StoreErr
     let b64 = base64::engine::general_purpose::STANDARD;
     let now = to_i64(plan.now);
     let expires = to_i64(plan.expires_at);
+    let mut tokens: Vec<(i64, String)> = Vec::with_capacity(strangers.len());
+    for &account in &strangers {
+        tokens.push((
+            account,
+            abuse::mint_report_token(conn, sender_account, account, plan.now)?,
+        ));
+    }
+    for &account in &recipient_accounts {
+        abuse::record_relation(conn, sender_account, account, plan.now)?;
+    }
     let mut devices = Vec::new();
-    let mut put = |device: DeviceId, kind: &str, handle: &Handle, payload: &[u8]| {
+    let mut put = |device: DeviceId,
+                   kind: &str,
+                   handle: &Handle,
+                   payload: &[u8],
+                   report_token: Option<String>| {
         let body = EnvelopeBody::Message {
             id: plan.client_id.clone(),
             sender: plan.sender.clone(),
             payload: b64.encode(payload),
-            report_token: None,
+            report_token,
         };
         devices.push(device);
         enqueue(
@@ -1737,8 +2023,13 @@ fn send_in_tx(conn: &Connection, plan: SendPlan) -> Result<SendOutcome, StoreErr
         )
     };
     for r in &plan.recipients {
+        let owner = handle_owner(conn, &r.handle)?;
+        let token = tokens
+            .iter()
+            .find(|(a, _)| Some(*a) == owner)
+            .map(|(_, t)| t.clone());
         for (device, payload) in &r.payloads {
-            put(*device, KIND_MESSAGE, &r.handle, payload)?;
+            put(*device, KIND_MESSAGE, &r.handle, payload, token.clone())?;
         }
         if r.handle.is_phone() && !plan.partial {
             // Watched for SMS fallback ('off' when the sender opted out).
@@ -1751,7 +2042,7 @@ fn send_in_tx(conn: &Connection, plan: SendPlan) -> Result<SendOutcome, StoreErr
         }
     }
     for (device, payload) in &plan.own {
-        put(*device, KIND_SYNC, &plan.sender.handle, payload)?;
+        put(*device, KIND_SYNC, &plan.sender.handle, payload, None)?;
     }
     Ok(SendOutcome::Accepted { devices })
 }

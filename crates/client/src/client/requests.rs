@@ -1,0 +1,499 @@
+//! Message requests on the device: filing messages from strangers into the
+//! requests or junk list, and what the user does with them (accept, delete,
+//! block, report, restore), contacts, and the campaign list.
+//!
+//! The decision itself is `tidings_spam::requests` (pure, shared with the
+//! browser client); this module feeds it from the local store and applies
+//! it. Held-back conversations get no notification event, send no read
+//! receipts or typing, download no attachments, and show links defanged,
+//! until the user accepts them.
+
+use serde::Serialize;
+use tidings_core::content::{Content, MessageRef};
+use tidings_proto::api::ReportRequest;
+use tidings_proto::Handle;
+use tidings_spam::requests::{self as decide, Filing, Folder, Reason, Relation};
+use tidings_spam::{Fingerprint, Model};
+
+use super::{new_message_id, now_ms, Client, ClientError, READ_RECEIPTS};
+use crate::api::ApiError;
+use crate::local::relations::Known;
+use crate::local::{Contact, RequestSummary};
+
+/// Most saved contacts on one device.
+pub const MAX_CONTACTS: usize = 10_000;
+/// Most blocked handles on one device.
+pub const MAX_BLOCKED: usize = 10_000;
+/// Longest contact name, in bytes.
+pub const MAX_CONTACT_NAME_BYTES: usize = 256;
+/// The campaign list is fetched at most this often (during `sync`).
+pub const CAMPAIGN_REFRESH_SECS: u64 = 15 * 60;
+/// Most campaign fingerprints kept; more from a server are ignored.
+pub const MAX_CAMPAIGN_FINGERPRINTS: usize = 10_000;
+/// Most message references in one read receipt sent on accept.
+pub const MAX_REFS_PER_RECEIPT: usize = 256;
+/// Setting key: when the campaign list was last fetched (ms since epoch).
+pub const CAMPAIGNS_FETCHED_AT: &str = "campaigns_fetched_at";
+
+/// What accepting a request did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Accepted {
+    /// The conversation, now in the inbox.
+    pub conversation: String,
+    /// Read receipts sent for messages read while it was a request.
+    pub receipts: usize,
+}
+
+/// What blocking did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Blocked {
+    /// The blocked handle.
+    pub handle: String,
+    /// The server took a report (a stored report token was sent).
+    pub reported: bool,
+    /// Why the server did not take it, when it was tried.
+    pub report_error: Option<String>,
+}
+
+/// What reporting junk did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Reported {
+    /// The reported (and now blocked) handle.
+    pub handle: String,
+    /// The server took the report.
+    pub reported: bool,
+    /// The decrypted text went with it (only when the user agreed).
+    pub shared_text: bool,
+    /// Why the server did not take it, when it was tried.
+    pub report_error: Option<String>,
+    /// Conversations deleted.
+    pub deleted: Vec<String>,
+}
+
+impl Client {
+    /// Files an incoming message from `sender` in conversation `key`
+    /// (creating it with `members` and `at` if new): inbox, request or junk.
+    /// `text` is what the classifier may judge. Returns the filing and
+    /// whether the conversation is new.
+    pub(crate) fn file_incoming(
+        &mut self,
+        key: &str,
+        members: &[String],
+        at: u64,
+        sender: &str,
+        text: Option<&str>,
+    ) -> Result<(Filing, bool), ClientError> {
+        let current = self.local.conversation_filing(key)?;
+        let mut relation = Relation {
+            conversation_accepted: current.and_then(|c| c.folder) == Some(Folder::Inbox),
+            ..Relation::default()
+        };
+        if !relation.conversation_accepted {
+            relation.sender_known = self.local.is_known(sender)?;
+            for m in members.iter().filter(|m| *m != sender) {
+                if relation.other_member_known {
+                    break;
+                }
+                relation.other_member_known = self.local.is_known(m)?;
+            }
+        }
+        let filing = if relation.is_request() {
+            let campaigns = self.campaign_list()?;
+            decide::file(
+                relation,
+                current.unwrap_or_default(),
+                text,
+                Model::shipped(),
+                &campaigns,
+            )
+        } else {
+            Filing::INBOX
+        };
+        let now = now_ms();
+        match current {
+            None => {
+                self.local
+                    .upsert_conversation_in(key, members, at, filing.folder, now)?;
+                if filing.folder.is_held() {
+                    self.local.set_filing(key, &filing, sender, now)?;
+                }
+            }
+            Some(_) if filing.folder.is_held() => {
+                self.local.set_filing(key, &filing, sender, now)?
+            }
+            Some(c) => {
+                if c.folder.is_some_and(Folder::is_held) {
+                    self.local.accept_conversation(key)?;
+                }
+            }
+        }
+        Ok((filing, current.is_none()))
+    }
+
+    /// Records that this account wrote to `handles` in `conv` (from this or
+    /// another of its devices): they become known and the conversation is
+    /// accepted.
+    pub(crate) fn note_wrote_to(&self, conv: &str, handles: &[String]) -> Result<(), ClientError> {
+        let now = now_ms();
+        for h in handles {
+            self.local.add_relation(h, Known::WroteTo, now)?;
+        }
+        self.local.accept_conversation(conv)?;
+        self.promote_known()
+    }
+
+    /// Moves held-back conversations that now involve a known handle to
+    /// the inbox (after a contact was saved, a request accepted, a message
+    /// sent). Accepting a group can make its members known, so this runs
+    /// until nothing changes (at most a few rounds: only directly known
+    /// handles make group members known).
+    fn promote_known(&self) -> Result<(), ClientError> {
+        for _ in 0..3 {
+            let mut changed = false;
+            for (key, members, _) in self.local.held_conversations()? {
+                let mut known = false;
+                for m in &members {
+                    if self.local.is_known(m)? {
+                        known = true;
+                        break;
+                    }
+                }
+                if known {
+                    changed |= self.local.accept_conversation(&key)?;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a conversation is held back (request or junk).
+    pub fn is_held(&self, conv: &str) -> Result<bool, ClientError> {
+        Ok(self
+            .local
+            .conversation_folder(conv)?
+            .is_some_and(Folder::is_held))
+    }
+
+    /// The cached campaign fingerprints, loaded once per client.
+    fn campaign_list(&mut self) -> Result<Vec<Fingerprint>, ClientError> {
+        if self.campaigns.is_none() {
+            let list = self
+                .local
+                .campaigns()?
+                .iter()
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            self.campaigns = Some(list);
+        }
+        Ok(self.campaigns.clone().unwrap_or_default())
+    }
+
+    /// Fetches the server's campaign list if the cached one is older than
+    /// [`CAMPAIGN_REFRESH_SECS`], and moves requests that match it to junk.
+    /// A server without the list (404) means an empty list; other failures
+    /// keep the cached list (it is a hint, not a reason to fail a sync).
+    /// Returns whether it fetched.
+    pub async fn refresh_campaigns(&mut self) -> Result<bool, ClientError> {
+        let now = now_ms();
+        let last = self
+            .local
+            .setting(CAMPAIGNS_FETCHED_AT)?
+            .and_then(|v| v.parse::<u64>().ok());
+        if last.is_some_and(|at| at <= now && now - at < CAMPAIGN_REFRESH_SECS * 1000) {
+            return Ok(false);
+        }
+        let list = match self.api.campaigns().await {
+            Ok(list) => list.fingerprints,
+            Err(ApiError::Server { status: 404, .. }) => Vec::new(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not fetch the campaign list; keeping the cached one");
+                return Ok(false);
+            }
+        };
+        let valid: Vec<String> = list
+            .iter()
+            .filter_map(|f| f.parse::<Fingerprint>().ok())
+            .take(MAX_CAMPAIGN_FINGERPRINTS)
+            .map(|f| f.to_string())
+            .collect();
+        self.local.replace_campaigns(&valid)?;
+        self.local.set_setting(CAMPAIGNS_FETCHED_AT, &now.to_string())?;
+        self.campaigns = None;
+        let campaigns = self.campaign_list()?;
+        if !campaigns.is_empty() {
+            for (key, _, folder) in self.local.held_conversations()? {
+                if folder != Folder::Request {
+                    continue;
+                }
+                let hit = self
+                    .local
+                    .incoming_texts(&key)?
+                    .iter()
+                    .any(|t| decide::matches_campaign(Fingerprint::of(t), &campaigns));
+                if hit {
+                    self.local
+                        .junk_conversation(&key, Reason::CampaignMatch, now)?;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Deletes junk kept longer than `JUNK_RETENTION_DAYS`; returns how
+    /// many conversations went.
+    pub fn purge_junk(&self) -> Result<usize, ClientError> {
+        let before = now_ms().saturating_sub(decide::JUNK_RETENTION_MS);
+        let expired = self.local.expired_junk(before)?;
+        for key in &expired {
+            self.delete_conversation_files(key)?;
+        }
+        Ok(expired.len())
+    }
+
+    fn delete_conversation_files(&self, key: &str) -> Result<(), ClientError> {
+        let dir = self.profile.dir().join(crate::attachments::ATTACHMENTS_DIR);
+        for path in self.local.delete_conversation(key)? {
+            let path = std::path::PathBuf::from(path);
+            // Only files this client saved; never a path from elsewhere.
+            if path.starts_with(&dir) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        Ok(())
+    }
+
+    /// Held-back conversations: message requests, or with `junk` the junk.
+    pub fn requests(&self, junk: bool) -> Result<Vec<RequestSummary>, ClientError> {
+        let folder = if junk { Folder::Junk } else { Folder::Request };
+        Ok(self.local.requests(folder)?)
+    }
+
+    /// The conversation a user names (a handle or `group:ID`) if it is held
+    /// back, else a usage error.
+    fn held_key(&self, target: &str) -> Result<(String, Folder), ClientError> {
+        let key = self.conversation_key(std::slice::from_ref(&target.to_string()))?;
+        match self.local.conversation_folder(&key)? {
+            Some(f) if f.is_held() => Ok((key, f)),
+            Some(_) => Err(ClientError::Usage(format!(
+                "{key} is not a message request (it is in your chats)"
+            ))),
+            None => Err(ClientError::Usage(format!(
+                "no message request from {key}; see `tidings requests`"
+            ))),
+        }
+    }
+
+    fn own_handle(&self, h: &Handle) -> Result<(), ClientError> {
+        if self.creds.handles.contains(h) {
+            return Err(ClientError::Usage(format!("{h} is your own handle")));
+        }
+        Ok(())
+    }
+
+    /// Accepts a request (or junk): the conversation moves to the inbox,
+    /// the sender becomes known, and read receipts held back for messages
+    /// already read are sent (unless read receipts are off).
+    pub async fn accept(&mut self, target: &str) -> Result<Accepted, ClientError> {
+        let (key, _) = self.held_key(target)?;
+        self.local.accept_conversation(&key)?;
+        if !key.starts_with("group:") {
+            self.local.add_relation(&key, Known::Accepted, now_ms())?;
+        }
+        self.promote_known()?;
+        let mut receipts = 0;
+        if self.local.setting(READ_RECEIPTS)?.as_deref() != Some("off") {
+            let seen = self.local.seen_incoming(&key)?;
+            match self.send_receipts(&seen).await {
+                Ok(n) => receipts = n,
+                // Accepting is done; a lost receipt is not worth failing it.
+                Err(e) => tracing::warn!(error = %e, "could not send held-back read receipts"),
+            }
+        }
+        Ok(Accepted {
+            conversation: key,
+            receipts,
+        })
+    }
+
+    /// Sends read receipts for `(account, author, id)` messages, grouped by
+    /// author, at most [`MAX_REFS_PER_RECEIPT`] per receipt; returns how
+    /// many messages were covered.
+    pub(crate) async fn send_receipts(
+        &self,
+        messages: &[(u64, String, String)],
+    ) -> Result<usize, ClientError> {
+        let mut by_author: std::collections::BTreeMap<&str, Vec<MessageRef>> = Default::default();
+        for (account, handle, id) in messages {
+            by_author.entry(handle).or_default().push(MessageRef {
+                account: *account,
+                id: id.clone(),
+            });
+        }
+        for (author, refs) in by_author {
+            let h = Self::parse_handle(author)?;
+            for chunk in refs.chunks(MAX_REFS_PER_RECEIPT) {
+                let content = Content::Read {
+                    refs: chunk.to_vec(),
+                };
+                self.send_content(&new_message_id(), &[h.clone()], &content, false)
+                    .await?;
+            }
+        }
+        Ok(messages.len())
+    }
+
+    /// Deletes a request or junk conversation (the sender is not blocked:
+    /// a new message from it is a new request).
+    pub fn delete_request(&self, target: &str) -> Result<String, ClientError> {
+        let (key, _) = self.held_key(target)?;
+        self.delete_conversation_files(&key)?;
+        Ok(key)
+    }
+
+    /// Moves a junk conversation back to the requests.
+    pub fn restore(&self, target: &str) -> Result<String, ClientError> {
+        let (key, folder) = self.held_key(target)?;
+        if folder != Folder::Junk || !self.local.restore_conversation(&key, now_ms())? {
+            return Err(ClientError::Usage(format!(
+                "{key} is not in junk; see `tidings requests --junk`"
+            )));
+        }
+        Ok(key)
+    }
+
+    fn check_block_room(&self, h: &Handle) -> Result<(), ClientError> {
+        if !self.local.is_blocked(h.as_str())? && self.local.blocked_count()? >= MAX_BLOCKED {
+            return Err(ClientError::Usage(format!(
+                "at most {MAX_BLOCKED} handles can be blocked (MAX_BLOCKED); unblock some with `tidings unblock HANDLE`"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Blocks a handle on this device: its messages are dropped on arrival
+    /// (acknowledged, stored nowhere). If a message from it carries a
+    /// report token, the server is told (`junk: false`); the block holds
+    /// whatever the server answers.
+    pub async fn block(&self, handle: &str) -> Result<Blocked, ClientError> {
+        let h = Self::parse_handle(handle)?;
+        self.own_handle(&h)?;
+        self.check_block_room(&h)?;
+        self.local.block(h.as_str(), now_ms())?;
+        let mut out = Blocked {
+            handle: h.to_string(),
+            reported: false,
+            report_error: None,
+        };
+        if let Some((token, _)) = self.local.latest_report_token(h.as_str())? {
+            let req = ReportRequest {
+                token,
+                junk: false,
+                text: None,
+            };
+            match self.api.report(&req).await {
+                Ok(()) => out.reported = true,
+                Err(e) => out.report_error = Some(e.to_string()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Unblocks a handle; false when it was not blocked.
+    pub fn unblock(&self, handle: &str) -> Result<bool, ClientError> {
+        let h = Self::parse_handle(handle)?;
+        Ok(self.local.unblock(h.as_str())?)
+    }
+
+    /// Reports a handle as junk: sends the report token of its latest
+    /// message that has one (with `share_text`, that message's decrypted
+    /// text too), then blocks it and deletes its conversation and the
+    /// held-back conversations it is in. If the server cannot be reached
+    /// nothing changes, so the report can be tried again.
+    pub async fn report(&self, handle: &str, share_text: bool) -> Result<Reported, ClientError> {
+        let h = Self::parse_handle(handle)?;
+        self.own_handle(&h)?;
+        if !self.local.has_messages_from(h.as_str())? {
+            return Err(ClientError::Usage(format!(
+                "no messages from {h} to report; `tidings block {h}` blocks it"
+            )));
+        }
+        self.check_block_room(&h)?;
+        let mut out = Reported {
+            handle: h.to_string(),
+            reported: false,
+            shared_text: false,
+            report_error: None,
+            deleted: Vec::new(),
+        };
+        if let Some((token, text)) = self.local.latest_report_token(h.as_str())? {
+            let req = ReportRequest {
+                token,
+                junk: true,
+                text: share_text.then_some(text),
+            };
+            match self.api.report(&req).await {
+                Ok(()) => {
+                    out.reported = true;
+                    out.shared_text = share_text;
+                }
+                Err(e @ ApiError::Network { .. }) => return Err(e.into()),
+                Err(e) => out.report_error = Some(e.to_string()),
+            }
+        } else {
+            out.report_error =
+                Some("no report token: the server did not mark these messages as from a stranger".into());
+        }
+        self.local.block(h.as_str(), now_ms())?;
+        let mut doomed = self.local.held_conversations_of(h.as_str())?;
+        if self.local.conversation_folder(h.as_str())?.is_some() && !doomed.contains(&out.handle) {
+            doomed.push(out.handle.clone());
+        }
+        for key in &doomed {
+            self.delete_conversation_files(key)?;
+        }
+        out.deleted = doomed;
+        Ok(out)
+    }
+
+    /// Saves a contact (or renames one): messages from it go to the inbox,
+    /// and its held-back conversations move there.
+    pub fn add_contact(&self, handle: &str, name: Option<&str>) -> Result<Contact, ClientError> {
+        let h = Self::parse_handle(handle)?;
+        self.own_handle(&h)?;
+        if let Some(n) = name {
+            if n.trim().is_empty()
+                || n.len() > MAX_CONTACT_NAME_BYTES
+                || n.chars().any(char::is_control)
+            {
+                return Err(ClientError::Usage(format!(
+                    "a contact name is 1 to {MAX_CONTACT_NAME_BYTES} bytes without control characters"
+                )));
+            }
+        }
+        if !self.local.is_contact(h.as_str())? && self.local.contact_count()? >= MAX_CONTACTS {
+            return Err(ClientError::Usage(format!(
+                "at most {MAX_CONTACTS} contacts can be saved (MAX_CONTACTS); remove some with `tidings contacts remove HANDLE`"
+            )));
+        }
+        let contact = self
+            .local
+            .add_contact(h.as_str(), name.map(str::trim), now_ms())?;
+        self.promote_known()?;
+        Ok(contact)
+    }
+
+    /// Forgets a contact; false when it was not saved. (Messages this
+    /// account sent to it still make it known.)
+    pub fn remove_contact(&self, handle: &str) -> Result<bool, ClientError> {
+        let h = Self::parse_handle(handle)?;
+        Ok(self.local.remove_contact(h.as_str())?)
+    }
+
+    /// Saved contacts.
+    pub fn contacts(&self) -> Result<Vec<Contact>, ClientError> {
+        Ok(self.local.contacts()?)
+    }
+}

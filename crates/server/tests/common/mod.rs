@@ -1,0 +1,239 @@
+//! Helpers shared by the server's integration tests: a real server on an
+//! ephemeral port with a manual clock, JSON calls (optionally from a given
+//! client address), registration by code, and the delivery stream.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tidings_server::{App, Config, ManualClock};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A running server.
+pub struct Server {
+    pub url: String,
+    pub app: Arc<App>,
+    pub clock: Arc<ManualClock>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// Starts a server with the defaults changed by `tune`.
+pub async fn start(tune: impl FnOnce(&mut Config)) -> Server {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    tune(&mut config);
+    let clock = Arc::new(ManualClock::new());
+    let app = App::open(config, clock.clone()).expect("server opens");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let served = app.clone();
+    tokio::spawn(async move {
+        tidings_server::serve(listener, served, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("serves");
+    });
+    Server {
+        url,
+        app,
+        clock,
+        stop: Some(tx),
+        _dir: dir,
+    }
+}
+
+/// A response.
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// A JSON call, optionally with a token and a client address
+/// (`X-Forwarded-For`, honoured when `trust_forwarded_for` is on).
+pub async fn call_from(
+    server: &Server,
+    from: Option<&str>,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Resp {
+    let mut req = reqwest::Client::new().request(
+        method.parse().expect("method"),
+        format!("{}{path}", server.url),
+    );
+    if let Some(ip) = from {
+        req = req.header("x-forwarded-for", ip);
+    }
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request goes through");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Resp { status, body }
+}
+
+/// A JSON call from the default address.
+pub async fn call(
+    server: &Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Resp {
+    call_from(server, None, method, path, token, body).await
+}
+
+/// The latest 6-digit code the simulated carrier or mail outbox holds.
+pub async fn latest_code(server: &Server, handle: &str) -> String {
+    let inbox = call(
+        server,
+        "GET",
+        &format!("/v1/carrier/{}", handle.replace('+', "%2B")),
+        None,
+        None,
+    )
+    .await;
+    let text = inbox
+        .body
+        .as_array()
+        .and_then(|a| a.last())
+        .expect("a message")["text"]
+        .as_str()
+        .expect("text")
+        .to_string();
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("a 6-digit code")
+        .to_string()
+}
+
+/// A registered device.
+#[derive(Debug, Clone)]
+pub struct Dev {
+    pub account: u64,
+    pub device: u64,
+    pub token: String,
+    pub handle: String,
+}
+
+/// Registers `handle` from client address `from`; the raw answer.
+pub async fn try_register_from(server: &Server, from: &str, handle: &str) -> Resp {
+    let r = call_from(
+        server,
+        Some(from),
+        "POST",
+        "/v1/codes",
+        None,
+        Some(json!({ "handle": handle })),
+    )
+    .await;
+    if r.status != 202 {
+        return r;
+    }
+    let code = latest_code(server, handle).await;
+    call_from(
+        server,
+        Some(from),
+        "POST",
+        "/v1/accounts",
+        None,
+        Some(json!({ "handle": handle, "code": code, "device_name": "test" })),
+    )
+    .await
+}
+
+/// Registers `handle` from client address `from`.
+pub async fn register_from(server: &Server, from: &str, handle: &str) -> Dev {
+    let r = try_register_from(server, from, handle).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    Dev {
+        account: r.body["account"].as_u64().expect("account"),
+        device: r.body["device"].as_u64().expect("device"),
+        token: r.body["token"].as_str().expect("token").to_string(),
+        handle: r.body["handles"][0].as_str().expect("handle").to_string(),
+    }
+}
+
+/// Sends `text` from `from` to one device of each of `to`.
+pub async fn send(server: &Server, from: &Dev, id: &str, to: &[&Dev], text: &str) -> Resp {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let to: Vec<Value> = to
+        .iter()
+        .map(|d| json!({"handle": d.handle, "devices": [{"device": d.device, "payload": b64.encode(text)}]}))
+        .collect();
+    call(
+        server,
+        "POST",
+        "/v1/messages",
+        Some(&from.token),
+        Some(json!({"id": id, "to": to, "own": []})),
+    )
+    .await
+}
+
+/// A delivery stream.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens the stream of `dev` and returns every envelope waiting, acked.
+pub async fn drain_envelopes(server: &Server, dev: &Dev) -> Vec<Value> {
+    let url = server.url.replace("http://", "ws://") + "/v1/stream";
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("stream connects");
+    ws.send(Message::Text(
+        json!({"type": "auth", "token": dev.token}).to_string().into(),
+    ))
+    .await
+    .expect("auth");
+    let mut out = Vec::new();
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("open")
+            .expect("frame");
+        let Message::Text(t) = msg else { continue };
+        let f: Value = serde_json::from_str(&t).expect("JSON frame");
+        match f["type"].as_str() {
+            Some("envelope") => {
+                let seq = f["seq"].as_u64().expect("seq");
+                ws.send(Message::Text(
+                    json!({"type": "ack", "seqs": [seq]}).to_string().into(),
+                ))
+                .await
+                .expect("ack");
+                out.push(f);
+            }
+            Some("drained") => return out,
+            Some("ready") => {}
+            other => panic!("unexpected frame {other:?}: {f}"),
+        }
+    }
+}

@@ -64,6 +64,9 @@ pub struct Config {
     pub lookups_per_account_per_minute: u32,
     /// Sends per account per minute.
     pub sends_per_account_per_minute: u32,
+    /// Sends one account may make at once before `sends_per_account_per_minute`
+    /// applies (the token bucket's size).
+    pub send_burst: u32,
     /// One-time keys claimed per account per hour (each claim uses up a
     /// recipient's key).
     pub key_claims_per_account_per_hour: u32,
@@ -194,6 +197,7 @@ impl Default for Config {
             code_checks_per_address_per_hour: 60,
             lookups_per_account_per_minute: 600,
             sends_per_account_per_minute: 6_000,
+            send_burst: 6_000,
             key_claims_per_account_per_hour: 1_000,
             max_one_time_keys_per_device: 100,
             max_attachment_bytes: 100 * 1024 * 1024,

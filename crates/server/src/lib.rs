@@ -5,10 +5,15 @@
 //! only in-memory state is who is connected ([`hub::Hub`]), rate-limit
 //! windows, and the development inboxes of the simulated carrier.
 //!
-//! Module map: `accounts` (codes, registration, login, handles), `devices`,
+//! Module map: `accounts` (codes, registration, login, handles), `address`
+//! (client address and range), `pow` (proof of work for codes), `devices`,
 //! `directory` (handle → devices), `messages` (send), `stream` (WebSocket
-//! delivery), `hub` (connected devices), `sweep` (expiry), `carrier` (the
-//! development inbox page), `store` (durable state), `config`.
+//! delivery), `hub` (connected devices), `sweep` (expiry, fallback), `sms`
+//! (the durable SMS outbox), `kannel` (Kannel's inbound and delivery-report
+//! calls), `links` (download links for attachments sent by SMS),
+//! `deregister` (the web page that unbinds a number), `reports` (reports and
+//! the campaign list), `carrier` (the development inbox page), `store`
+//! (durable state; `store::abuse` for the spam defence), `config`.
 
 pub mod accounts;
 pub mod address;
@@ -53,7 +58,7 @@ pub use store::{SqliteStore, Store};
 
 use crate::hub::Hub;
 use crate::mail::{DevOutbox, Mailer, SmtpMailer};
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{RateLimiter, TokenBucket};
 
 /// Name of the database file inside the data directory.
 pub const DATABASE_FILE: &str = "tidings.sqlite3";
@@ -95,7 +100,7 @@ pub struct Limiters {
     /// `lookups_per_account_per_minute`.
     pub lookups: RateLimiter,
     /// `sends_per_account_per_minute`.
-    pub sends: RateLimiter,
+    pub sends: TokenBucket,
     /// `key_claims_per_account_per_hour`.
     pub claims: RateLimiter,
     /// `reports_per_account_per_day`.
@@ -133,10 +138,10 @@ impl Limiters {
                 c.lookups_per_account_per_minute,
                 MINUTE_MS,
             ),
-            sends: RateLimiter::new(
+            sends: TokenBucket::new(
                 "sends_per_account_per_minute",
+                c.send_burst,
                 c.sends_per_account_per_minute,
-                MINUTE_MS,
             ),
             claims: RateLimiter::new(
                 "key_claims_per_account_per_hour",

@@ -132,11 +132,11 @@ pub async fn send(
     let now = app.now();
     app.limits
         .sends
-        .check(&who.account.to_string(), now)
+        .take(&who.account.to_string(), now)
         .map_err(|l| ApiError::Limit {
             code: "rate_limited",
             message: format!(
-                "sending too fast (sends_per_account_per_minute); try again in {} s",
+                "sending too fast (sends_per_account_per_minute, send_burst); try again in {} s",
                 l.retry_after_secs
             ),
             retry_after_secs: Some(l.retry_after_secs),

@@ -1,4 +1,7 @@
-//! Fixed-window rate limits, kept in memory and bounded in size.
+//! Rate limits, kept in memory and bounded in size: fixed windows for
+//! codes and lookups, and a token bucket per account for sending (steady
+//! rate with a burst, so a person catching up on a chat is not cut off
+//! while a script is held to the rate).
 //!
 //! Rate limits protect code sending, lookups and sends. They are in memory:
 //! a restart forgives everyone, which is acceptable because codes are also
@@ -79,9 +82,94 @@ impl RateLimiter {
     }
 }
 
+/// A token bucket per key: `capacity` tokens, refilled at `per_minute`.
+pub struct TokenBucket {
+    name: &'static str,
+    capacity: u32,
+    per_minute: u32,
+    buckets: Mutex<HashMap<String, (f64, Millis)>>,
+}
+
+impl TokenBucket {
+    /// A bucket limiter named for logs and errors.
+    pub fn new(name: &'static str, capacity: u32, per_minute: u32) -> Self {
+        assert!(per_minute > 0, "a bucket must refill");
+        TokenBucket {
+            name,
+            capacity: capacity.max(1),
+            per_minute,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The limiter's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Takes one token for `key`, or says how long until one is back.
+    pub fn take(&self, key: &str, now: Millis) -> Result<(), Limited> {
+        let mut buckets = self
+            .buckets
+            .lock()
+            .expect("rate limiter lock is never poisoned");
+        let per_ms = f64::from(self.per_minute) / 60_000.0;
+        let capacity = f64::from(self.capacity);
+        if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
+            // Full buckets carry no state worth keeping.
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.saturating_sub(*at) as f64 * per_ms < capacity
+            });
+            if buckets.len() >= MAX_KEYS {
+                let oldest = buckets
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(k, _)| k.clone())
+                    .expect("the map is full, so not empty");
+                buckets.remove(&oldest);
+            }
+        }
+        let entry = buckets.entry(key.to_string()).or_insert((capacity, now));
+        let refilled = (entry.0 + now.saturating_sub(entry.1) as f64 * per_ms).min(capacity);
+        *entry = (refilled, now.max(entry.1));
+        if refilled < 1.0 {
+            let wait_ms = ((1.0 - refilled) / per_ms).ceil() as u64;
+            return Err(Limited {
+                retry_after_secs: wait_ms.div_ceil(1000).max(1),
+            });
+        }
+        entry.0 -= 1.0;
+        debug_assert!(buckets.len() <= MAX_KEYS);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_allow_a_burst_then_the_rate() {
+        let b = TokenBucket::new("t", 3, 60);
+        for _ in 0..3 {
+            assert!(b.take("a", 0).is_ok());
+        }
+        assert_eq!(
+            b.take("a", 0),
+            Err(Limited {
+                retry_after_secs: 1
+            })
+        );
+        assert!(b.take("b", 0).is_ok(), "keys are independent");
+        assert!(b.take("a", 1000).is_ok(), "one token a second");
+        assert!(b.take("a", 1000).is_err());
+        assert!(b.take("a", 60_000).is_ok());
+        let mut n = 0;
+        while b.take("a", 60_000).is_ok() {
+            n += 1;
+        }
+        assert_eq!(n, 2, "never more than the capacity");
+    }
 
     #[test]
     fn refuses_past_the_limit_until_the_window_ends() {

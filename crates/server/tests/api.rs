@@ -1,93 +1,18 @@
 //! Integration tests: a real server on an ephemeral port with a temporary
 //! data directory, driven over HTTP and WebSocket.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tidings_server::{App, Config, ManualClock};
+use tidings_server::Config;
 use tokio_tungstenite::tungstenite::Message;
 
-struct Server {
-    url: String,
-    app: Arc<App>,
-    clock: Arc<ManualClock>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
-}
+mod common;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
-
-async fn start(tune: impl FnOnce(&mut Config)) -> Server {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Config::default()
-    };
-    tune(&mut config);
-    let clock = Arc::new(ManualClock::new());
-    let app = App::open(config, clock.clone()).expect("server opens");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let served = app.clone();
-    tokio::spawn(async move {
-        tidings_server::serve(listener, served, async {
-            let _ = rx.await;
-        })
-        .await
-        .expect("serves");
-    });
-    Server {
-        url,
-        app,
-        clock,
-        stop: Some(tx),
-        _dir: dir,
-    }
-}
-
-struct Resp {
-    status: u16,
-    body: Value,
-}
-
-async fn call(
-    server: &Server,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Resp {
-    let client = reqwest::Client::new();
-    let mut req = client.request(
-        method.parse().expect("method"),
-        format!("{}{path}", server.url),
-    );
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("request goes through");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.expect("body");
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Resp { status, body }
-}
+use common::{call, start, Resp, Server};
 
 async fn code_for(server: &Server, handle: &str) -> Result<String> {
     let r = call(
@@ -1418,6 +1343,36 @@ async fn kannel_callbacks_need_the_shared_secret() {
     )
     .await;
     assert_eq!(r.status, 400);
+    // A delivery report of failure reaches the sender's devices with the
+    // carrier's reason; a later success cannot undo a final state.
+    let alice = register(&s, "alice@example.org").await;
+    let body = json!({"id": "s1", "to": [], "sms": [{"handle": "+12025550109", "text": "hello"}]});
+    let r = call(&s, "POST", "/v1/messages", Some(&alice.token), Some(body)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for kind in [16, 1] {
+        let r = call(
+            &s,
+            "GET",
+            &format!("/v1/kannel/dlr?secret={secret}&id=1&part=1&parts=1&type={kind}&reply=NACK%2F0x0000000b%2FInvalid+Destination"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200);
+    }
+    let (mut ws, _) = stream(&s, &alice.token).await;
+    let statuses: Vec<Value> = drain(&mut ws)
+        .await
+        .into_iter()
+        .filter(|e| e["body"]["kind"] == "sms_status")
+        .map(|e| e["body"].clone())
+        .collect();
+    assert_eq!(statuses.len(), 1, "one final state: {statuses:?}");
+    assert_eq!(statuses[0]["status"], "failed");
+    assert!(statuses[0]["reason"]
+        .as_str()
+        .expect("reason")
+        .contains("Invalid Destination"));
     // With the simulated carrier, the Kannel endpoints are closed.
     let plain = start(|_| {}).await;
     let r = call(

@@ -2,55 +2,12 @@
 //! ephemeral port with a manual clock, driven like a browser without
 //! JavaScript (form posts, the CSRF cookie kept by hand).
 
-use std::sync::Arc;
 
 use serde_json::{json, Value};
-use tidings_server::{App, Config, ManualClock};
 
-struct Server {
-    url: String,
-    clock: Arc<ManualClock>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
-}
+mod common;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
-
-async fn start(tune: impl FnOnce(&mut Config)) -> Server {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Config::default()
-    };
-    tune(&mut config);
-    let clock = Arc::new(ManualClock::new());
-    let app = App::open(config, clock.clone()).expect("server opens");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        tidings_server::serve(listener, app, async {
-            let _ = rx.await;
-        })
-        .await
-        .expect("serves");
-    });
-    Server {
-        url,
-        clock,
-        stop: Some(tx),
-        _dir: dir,
-    }
-}
+use common::{start, Server};
 
 /// A JSON API call.
 async fn call(

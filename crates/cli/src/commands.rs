@@ -344,7 +344,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             if cli.json {
                 output::json(&done);
             } else {
-                println!("blocked {}: its messages are dropped on this device", done.handle);
+                println!(
+                    "blocked {}: its messages are dropped on this device",
+                    done.handle
+                );
                 if done.reported {
                     println!("the server was told");
                 } else if let Some(e) = &done.report_error {
@@ -513,18 +516,22 @@ async fn requests(cli: &Cli, junk: bool, action: Option<&RequestsAction>) -> Res
         }
         None => {
             let list = client.requests(junk)?;
+            let (none, restore) = if junk {
+                ("no junk", ", `tidings requests restore`")
+            } else {
+                ("no message requests", "")
+            };
             if cli.json {
                 output::json(&list);
             } else if list.is_empty() {
-                println!("{}", if junk { "no junk" } else { "no message requests" });
+                println!("{none}");
             } else {
                 for r in &list {
                     println!("{}", output::request_line(r));
                 }
                 println!(
                     "(links are defanged; `tidings show HANDLE` reads one; `tidings accept`, \
-                     `tidings requests delete`, `tidings block`, `tidings report`{})",
-                    if junk { ", `tidings requests restore`" } else { "" }
+                     `tidings requests delete`, `tidings block`, `tidings report`{restore})"
                 );
             }
         }

@@ -6,6 +6,7 @@ mod admin;
 mod bench;
 mod commands;
 mod output;
+mod spamsim;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

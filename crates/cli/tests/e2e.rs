@@ -151,6 +151,8 @@ fn online_delivery_is_pushed_and_devices_can_be_removed() {
         "alice@example.org",
     );
     enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+    // Bob knows Alice (a stranger's typing and text would wait in Requests).
+    ok(tg(&server, &p("bob"), &["contacts", "add", "alice@example.org"]));
     let listener = Command::new(BIN)
         .args(["--server", &server.url, "--profile"])
         .arg(p("bob"))
@@ -455,6 +457,8 @@ fn the_server_stores_no_content_in_plaintext() {
         &["group", "rename", &group, marker],
     ));
     ok(tg(&server, &p("bob"), &["sync"]));
+    // Requests download nothing until accepted.
+    ok(tg(&server, &p("bob"), &["accept", "alice@example.org"]));
     let att = &show(&server, &p("bob"), &["alice@example.org"])[0]["attachments"][0];
     assert_eq!(att["state"], "saved", "the attachment was downloaded");
     let chats = json(tg(&server, &p("bob"), &["--json", "chats"]));
@@ -746,6 +750,7 @@ fn a_25_mib_file_and_a_photo_reach_every_device_intact() {
         big.canonicalize().expect("path").to_str()
     );
     for device in ["bob", "bob2"] {
+        ok(tg(&server, &p(device), &["contacts", "add", "alice@example.org"]));
         ok(tg(&server, &p(device), &["sync"]));
         let got = show(&server, &p(device), &["alice@example.org"]);
         let atts = got[0]["attachments"]

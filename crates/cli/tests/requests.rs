@@ -11,7 +11,8 @@ use common::*;
 /// Spam written for these tests (not from the training corpus).
 const SPAM: &str = "URGENT: your mobile number has won a 2000 pound bonus prize! \
                     Text CLAIM to 87121 to collect, 150p/msg";
-const SPAM_SMS: &str = "FREE entry to win a brand new phone! Reply WIN to 80086 now, txt STOP to end";
+const SPAM_SMS: &str =
+    "FREE entry to win a brand new phone! Reply WIN to 80086 now, txt STOP to end";
 
 fn list(v: Value) -> Vec<Value> {
     v.as_array().expect("a list").clone()
@@ -120,10 +121,17 @@ fn a_strangers_message_is_held_back_until_accepted() {
     assert!(got[0].get("request").is_none());
     assert_eq!(got[0]["attachments"][0]["state"], "saved");
     ok(tg(&server, &p("bob"), &["sync"]));
-    assert_eq!(show(&server, &p("bob"), &["+12025550101"])[0]["state"], "read");
+    assert_eq!(
+        show(&server, &p("bob"), &["+12025550101"])[0]["state"],
+        "read"
+    );
 
     // From now on: notifications and receipts as usual.
-    ok(tg(&server, &p("bob"), &["send", "+12025550101", "see you Thursday"]));
+    ok(tg(
+        &server,
+        &p("bob"),
+        &["send", "+12025550101", "see you Thursday"],
+    ));
     let synced = ok(tg(&server, &p("alice"), &["--json", "sync"]));
     assert!(synced.contains("see you Thursday"), "{synced}");
     ok(tg(&server, &p("alice"), &["read", "bob@example.org"]));
@@ -148,20 +156,37 @@ fn contacts_and_people_i_wrote_to_reach_the_inbox() {
         "--email",
         "alice@example.org",
     );
-    enroll(&server, &p("dave"), "register", "--email", "dave@example.org");
+    enroll(
+        &server,
+        &p("dave"),
+        "register",
+        "--email",
+        "dave@example.org",
+    );
     enroll(&server, &p("erin"), "register", "--phone", "+12025550105");
 
     // A saved contact, even with a spammy text.
     let saved = json(tg(
         &server,
         &p("alice"),
-        &["--json", "contacts", "add", "dave@example.org", "--name", "Dave"],
+        &[
+            "--json",
+            "contacts",
+            "add",
+            "dave@example.org",
+            "--name",
+            "Dave",
+        ],
     ));
     assert_eq!(saved["name"], "Dave");
     let contacts = list(json(tg(&server, &p("alice"), &["--json", "contacts"])));
     assert_eq!(contacts.len(), 1);
     assert_eq!(contacts[0]["handle"], "dave@example.org");
-    ok(tg(&server, &p("dave"), &["send", "alice@example.org", SPAM]));
+    ok(tg(
+        &server,
+        &p("dave"),
+        &["send", "alice@example.org", SPAM],
+    ));
     let synced = ok(tg(&server, &p("alice"), &["--json", "sync"]));
     assert!(synced.contains("\"event\":\"message\""), "{synced}");
     assert_eq!(
@@ -181,6 +206,7 @@ fn contacts_and_people_i_wrote_to_reach_the_inbox() {
         chat_state(&server, &p("erin"), "alice@example.org").as_deref(),
         Some("request")
     );
+    ok(tg(&server, &p("erin"), &["read", "alice@example.org"]));
     ok(tg(
         &server,
         &p("erin"),
@@ -195,6 +221,11 @@ fn contacts_and_people_i_wrote_to_reach_the_inbox() {
     assert_eq!(
         chat_state(&server, &p("alice"), "+12025550105").as_deref(),
         Some("inbox")
+    );
+    let on_alice = show(&server, &p("alice"), &["+12025550105"]);
+    assert_eq!(
+        on_alice[0]["state"], "read",
+        "the receipt held back goes with the reply: {on_alice:?}"
     );
     assert!(requests(&server, &p("alice"), false).is_empty());
     assert!(requests(&server, &p("alice"), true).is_empty());
@@ -218,8 +249,20 @@ fn spam_goes_to_junk_and_block_and_report_drop_later_messages() {
     let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
     let p = |n: &str| dir.path().join(n);
     enroll(&server, &p("alice"), "register", "--phone", "+12025550101");
-    enroll(&server, &p("spammer"), "register", "--phone", "+12025550166");
-    enroll(&server, &p("frank"), "register", "--email", "frank@example.org");
+    enroll(
+        &server,
+        &p("spammer"),
+        "register",
+        "--phone",
+        "+12025550166",
+    );
+    enroll(
+        &server,
+        &p("frank"),
+        "register",
+        "--email",
+        "frank@example.org",
+    );
 
     // Spam from a stranger: junk, without any event.
     ok(tg(&server, &p("spammer"), &["send", "+12025550101", SPAM]));
@@ -301,7 +344,11 @@ fn spam_goes_to_junk_and_block_and_report_drop_later_messages() {
     assert!(requests(&server, &p("alice"), false).is_empty());
     // Unblocked, a new message is a new request.
     ok(tg(&server, &p("alice"), &["unblock", "frank@example.org"]));
-    ok(tg(&server, &p("frank"), &["send", "+12025550101", "third try"]));
+    ok(tg(
+        &server,
+        &p("frank"),
+        &["send", "+12025550101", "third try"],
+    ));
     ok(tg(&server, &p("alice"), &["sync"]));
     assert_eq!(requests(&server, &p("alice"), false).len(), 1);
 }
@@ -328,7 +375,10 @@ fn sms_from_unknown_numbers_are_requests_or_junk() {
         ))
     };
     carrier("+12025550199", SPAM_SMS);
-    carrier("+12025550198", "Hi, this is the dentist's office confirming Tuesday");
+    carrier(
+        "+12025550198",
+        "Hi, this is the dentist's office confirming Tuesday",
+    );
     ok(tg(&server, &p("alice"), &["sync"]));
     let junk = requests(&server, &p("alice"), true);
     assert_eq!(junk.len(), 1, "{junk:?}");

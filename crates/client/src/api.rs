@@ -25,8 +25,9 @@ pub enum ApiError {
     Server {
         /// HTTP status.
         status: u16,
-        /// The server's explanation.
-        body: ErrorBody,
+        /// The server's explanation (boxed: errors travel in every
+        /// `Result`, so they are kept small).
+        body: Box<ErrorBody>,
     },
     /// The server could not be reached or the connection broke.
     #[error("cannot reach the server at {url}: {message}")]
@@ -114,7 +115,7 @@ impl Api {
         });
         Err(ApiError::Server {
             status: status.as_u16(),
-            body,
+            body: Box::new(body),
         })
     }
 
@@ -422,14 +423,14 @@ impl Api {
             Some(ServerFrame::Ready { .. }) => Ok(stream),
             Some(ServerFrame::Error { error, message }) => Err(ApiError::Server {
                 status: 401,
-                body: ErrorBody {
+                body: Box::new(ErrorBody {
                     error,
                     message,
                     mismatches: Vec::new(),
                     not_registered: Vec::new(),
                     retry_after_secs: None,
                     pow: None,
-                },
+                }),
             }),
             other => Err(ApiError::Protocol(format!("expected ready, got {other:?}"))),
         }

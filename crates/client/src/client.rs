@@ -358,6 +358,7 @@ impl Client {
         let members: Vec<String> = recipients.iter().map(Handle::to_string).collect();
         self.local.upsert_conversation(&conv, &members, sent_at)?;
         // Writing to someone accepts the conversation and makes them known.
+        let was_held = self.is_held(&conv)?;
         self.note_wrote_to(&conv, &members)?;
         let me = self.my_handle();
         self.local.insert_message(
@@ -397,6 +398,13 @@ impl Client {
                 self.local
                     .set_state(self.creds.account, &id, &format!("failed: {e}"))?;
                 return Err(e);
+            }
+        }
+        if was_held && self.local.setting(READ_RECEIPTS)?.as_deref() != Some("off") {
+            // A reply accepts the request: the receipts held back go now.
+            let seen = self.local.seen_incoming(&conv)?;
+            if let Err(e) = self.send_receipts(&seen).await {
+                tracing::warn!(error = %e, "could not send held-back read receipts");
             }
         }
         let msgs = self.local.messages(&conv)?;
@@ -558,14 +566,14 @@ impl Client {
                 self.local.forget_devices(handle)?;
                 Err(ClientError::Api(ApiError::Server {
                     status: 404,
-                    body: tidings_proto::api::ErrorBody {
+                    body: Box::new(tidings_proto::api::ErrorBody {
                         error: "not_registered".into(),
                         message: format!("{handle} is not on Tidings"),
                         mismatches: Vec::new(),
                         not_registered: vec![handle.clone()],
                         retry_after_secs: None,
                         pow: None,
-                    },
+                    }),
                 }))
             }
         }
@@ -732,8 +740,8 @@ impl Client {
         for (account, _, id) in &unread {
             self.local.mark_seen(*account, id)?;
         }
-        let receipts_on = self.local.setting(READ_RECEIPTS)?.as_deref() != Some("off")
-            && !self.is_held(&conv)?;
+        let receipts_on =
+            self.local.setting(READ_RECEIPTS)?.as_deref() != Some("off") && !self.is_held(&conv)?;
         if receipts_on {
             self.send_receipts(&unread).await?;
         } else if !self.own_devices(false).await?.is_empty() {
@@ -922,14 +930,14 @@ impl Client {
                 Some(ServerFrame::Error { error, message }) => {
                     return Err(ClientError::Api(ApiError::Server {
                         status: 0,
-                        body: tidings_proto::api::ErrorBody {
+                        body: Box::new(tidings_proto::api::ErrorBody {
                             error,
                             message,
                             mismatches: Vec::new(),
                             not_registered: Vec::new(),
                             retry_after_secs: None,
                             pow: None,
-                        },
+                        }),
                     }))
                 }
                 Some(ServerFrame::Ready { .. }) => {}
@@ -1201,6 +1209,9 @@ impl Client {
                         if inserted == Inserted::Duplicate {
                             return Ok(Vec::new());
                         }
+                        if let Some(token) = &report_token {
+                            self.local.set_report_token(sender.account, &id, token)?;
+                        }
                         if filing.folder.is_held() {
                             return Ok(request_event(&filing, &key, &from));
                         }
@@ -1249,9 +1260,14 @@ impl Client {
                     Some(Content::Typing { group }) => {
                         let conversation =
                             group.map(|g| group_key(&g)).unwrap_or_else(|| from.clone());
-                        // Only accepted conversations show who is typing;
-                        // a stranger's typing is not worth a notification.
-                        if self.local.conversation_folder(&conversation)? != Some(Folder::Inbox) {
+                        // Only accepted conversations (or known people
+                        // about to start one) show who is typing; a
+                        // stranger's typing is not worth a notification.
+                        let shown = match self.local.conversation_folder(&conversation)? {
+                            Some(folder) => folder == Folder::Inbox,
+                            None => self.local.is_known(&from)?,
+                        };
+                        if !shown {
                             return Ok(Vec::new());
                         }
                         Ok(vec![Event::Typing { conversation, from }])

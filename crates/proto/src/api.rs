@@ -269,7 +269,7 @@ pub struct ErrorBody {
     /// For `proof_of_work_required`: the challenge to solve and how many
     /// leading zero bits SHA-256(`challenge:nonce`) needs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pow: Option<PowChallenge>,
+    pub pow: Option<Box<PowChallenge>>,
 }
 
 /// A proof-of-work challenge (see `CodeRequest::pow`).

@@ -123,7 +123,7 @@ impl IntoResponse for ApiError {
             ApiError::Limit {
                 retry_after_secs, ..
             } => body.retry_after_secs = retry_after_secs,
-            ApiError::ProofOfWork(c) => body.pow = Some(c),
+            ApiError::ProofOfWork(c) => body.pow = Some(Box::new(c)),
             _ => {}
         }
         (status, Json(body)).into_response()

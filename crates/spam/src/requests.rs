@@ -341,9 +341,18 @@ mod tests {
     #[test]
     fn campaign_matches_go_to_junk_despite_variations() {
         let campaign = "Your parcel could not be delivered, reschedule at the link below";
-        let list = [Fingerprint(0x1234_5678_9abc_def0), Fingerprint::of(campaign)];
+        let list = [
+            Fingerprint(0x1234_5678_9abc_def0),
+            Fingerprint::of(campaign),
+        ];
         let variant = "Dear Ann, your parcel could not be delivered, reschedule at the link below";
-        let f = file(stranger(), Current::default(), Some(variant), model(), &list);
+        let f = file(
+            stranger(),
+            Current::default(),
+            Some(variant),
+            model(),
+            &list,
+        );
         assert_eq!(f.folder, Folder::Junk);
         assert_eq!(f.reason, Some(Reason::CampaignMatch));
         let f = file(stranger(), Current::default(), Some(HAM), model(), &list);

@@ -90,7 +90,7 @@ pub struct Shape {
 pub fn build(shape: &Shape, rng: &mut impl Rng) -> Population {
     let n = shape.users;
     let mut adj: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
-    let mut link = |adj: &mut Vec<BTreeSet<usize>>, a: usize, b: usize| {
+    let link = |adj: &mut Vec<BTreeSet<usize>>, a: usize, b: usize| {
         if a != b {
             adj[a].insert(b);
             adj[b].insert(a);

@@ -220,7 +220,8 @@ impl Client {
             .map(|f| f.to_string())
             .collect();
         self.local.replace_campaigns(&valid)?;
-        self.local.set_setting(CAMPAIGNS_FETCHED_AT, &now.to_string())?;
+        self.local
+            .set_setting(CAMPAIGNS_FETCHED_AT, &now.to_string())?;
         self.campaigns = None;
         let campaigns = self.campaign_list()?;
         if !campaigns.is_empty() {
@@ -338,7 +339,7 @@ impl Client {
                 let content = Content::Read {
                     refs: chunk.to_vec(),
                 };
-                self.send_content(&new_message_id(), &[h.clone()], &content, false)
+                self.send_content(&new_message_id(), std::slice::from_ref(&h), &content, false)
                     .await?;
             }
         }
@@ -432,19 +433,21 @@ impl Client {
             let req = ReportRequest {
                 token,
                 junk: true,
-                text: share_text.then_some(text),
+                text: text.filter(|_| share_text),
             };
+            let sharing = req.text.is_some();
             match self.api.report(&req).await {
                 Ok(()) => {
                     out.reported = true;
-                    out.shared_text = share_text;
+                    out.shared_text = sharing;
                 }
                 Err(e @ ApiError::Network { .. }) => return Err(e.into()),
                 Err(e) => out.report_error = Some(e.to_string()),
             }
         } else {
-            out.report_error =
-                Some("no report token: the server did not mark these messages as from a stranger".into());
+            out.report_error = Some(
+                "no report token: the server did not mark these messages as from a stranger".into(),
+            );
         }
         self.local.block(h.as_str(), now_ms())?;
         let mut doomed = self.local.held_conversations_of(h.as_str())?;
@@ -495,5 +498,204 @@ impl Client {
     /// Saved contacts.
     pub fn contacts(&self) -> Result<Vec<Contact>, ClientError> {
         Ok(self.local.contacts()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Credentials, Profile};
+
+    const SPAM: &str = "URGENT: your mobile number has won a 2000 pound bonus prize! \
+                        Text CLAIM to 87121 to collect, 150p/msg";
+    const HAM: &str = "hey, is this still your number? it's Dave from the climbing club";
+
+    /// A signed-in client whose server is never contacted.
+    fn client() -> (tempfile::TempDir, Client) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let profile = Profile::new(dir.path().join("me"));
+        profile
+            .save_credentials(&Credentials {
+                server: "http://127.0.0.1:9".into(),
+                account: 1,
+                device: 1,
+                token: "1.x".into(),
+                handles: vec![Client::parse_handle("me@example.org").expect("handle")],
+            })
+            .expect("credentials");
+        let client = Client::open(profile, None).expect("opens");
+        (dir, client)
+    }
+
+    fn one(h: &str) -> Vec<String> {
+        vec![h.to_string()]
+    }
+
+    #[test]
+    fn strangers_are_filed_as_requests_or_junk_and_known_handles_in_the_inbox() {
+        let (_dir, mut c) = client();
+        let (f, new) = c
+            .file_incoming(
+                "a@example.org",
+                &one("a@example.org"),
+                1,
+                "a@example.org",
+                Some(HAM),
+            )
+            .expect("file");
+        assert!(new);
+        assert_eq!(f.folder, Folder::Request);
+        let (f, new) = c
+            .file_incoming(
+                "a@example.org",
+                &one("a@example.org"),
+                2,
+                "a@example.org",
+                Some(SPAM),
+            )
+            .expect("file");
+        assert!(!new);
+        assert_eq!(
+            f.folder,
+            Folder::Junk,
+            "a request that turns spammy is junk"
+        );
+        assert_eq!(
+            c.local.conversation_folder("a@example.org").expect("q"),
+            Some(Folder::Junk)
+        );
+
+        c.add_contact("b@example.org", Some("B")).expect("contact");
+        let (f, _) = c
+            .file_incoming(
+                "b@example.org",
+                &one("b@example.org"),
+                1,
+                "b@example.org",
+                Some(SPAM),
+            )
+            .expect("file");
+        assert_eq!(f, Filing::INBOX, "a contact's spam is still delivered");
+
+        // A stranger's group with a known member is not a request.
+        let members = vec!["b@example.org".to_string(), "x@example.org".to_string()];
+        let (f, _) = c
+            .file_incoming("group:g", &members, 1, "x@example.org", Some(HAM))
+            .expect("file");
+        assert_eq!(f, Filing::INBOX);
+        // x is known now (in an accepted group with a contact); y and w not.
+        assert!(c.local.is_known("x@example.org").expect("q"));
+        let strangers = vec!["y@example.org".to_string(), "w@example.org".to_string()];
+        let (f, _) = c
+            .file_incoming("group:h", &strangers, 1, "y@example.org", None)
+            .expect("file");
+        assert_eq!(f.folder, Folder::Request);
+    }
+
+    #[test]
+    fn writing_or_saving_a_contact_accepts_held_conversations() {
+        let (_dir, mut c) = client();
+        for h in ["a@example.org", "b@example.org"] {
+            c.file_incoming(h, &one(h), 1, h, Some(HAM)).expect("file");
+        }
+        let members = vec!["b@example.org".to_string(), "z@example.org".to_string()];
+        c.file_incoming("group:g", &members, 1, "z@example.org", None)
+            .expect("file");
+        c.note_wrote_to("a@example.org", &one("a@example.org"))
+            .expect("wrote");
+        assert!(!c.is_held("a@example.org").expect("q"));
+        assert!(c.is_held("b@example.org").expect("q"));
+        c.add_contact("b@example.org", None).expect("contact");
+        assert!(!c.is_held("b@example.org").expect("q"));
+        assert!(
+            !c.is_held("group:g").expect("q"),
+            "a group with a contact moves too"
+        );
+        assert!(c.local.is_known("z@example.org").expect("q"));
+    }
+
+    #[test]
+    fn campaign_matches_are_junk_and_old_junk_is_purged() {
+        let (_dir, mut c) = client();
+        let campaign = "Your parcel could not be delivered, reschedule at the link below";
+        c.local
+            .replace_campaigns(&[Fingerprint::of(campaign).to_string()])
+            .expect("campaigns");
+        let variant = "Dear Ann, your parcel could not be delivered, reschedule at the link below";
+        let (f, _) = c
+            .file_incoming(
+                "p@example.org",
+                &one("p@example.org"),
+                1,
+                "p@example.org",
+                Some(variant),
+            )
+            .expect("file");
+        assert_eq!(f.folder, Folder::Junk);
+        assert_eq!(f.reason, Some(Reason::CampaignMatch));
+
+        assert_eq!(c.purge_junk().expect("purge"), 0, "fresh junk is kept");
+        let old = now_ms() - decide::JUNK_RETENTION_MS - 1;
+        c.local
+            .upsert_conversation_in("q@example.org", &one("q@example.org"), 1, Folder::Junk, old)
+            .expect("old junk");
+        assert_eq!(c.purge_junk().expect("purge"), 1);
+        assert_eq!(
+            c.local.conversation_folder("q@example.org").expect("q"),
+            None
+        );
+        assert!(c
+            .local
+            .conversation_folder("p@example.org")
+            .expect("q")
+            .is_some());
+    }
+
+    #[test]
+    fn restore_delete_and_limits() {
+        let (_dir, mut c) = client();
+        c.file_incoming(
+            "s@example.org",
+            &one("s@example.org"),
+            1,
+            "s@example.org",
+            Some(SPAM),
+        )
+        .expect("file");
+        assert!(c.restore("s@example.org").is_ok());
+        let err = c.restore("s@example.org").expect_err("not junk any more");
+        assert!(err.to_string().contains("not in junk"), "{err}");
+        let (f, _) = c
+            .file_incoming(
+                "s@example.org",
+                &one("s@example.org"),
+                2,
+                "s@example.org",
+                Some(SPAM),
+            )
+            .expect("file");
+        assert_eq!(f.folder, Folder::Request, "restored stays out of junk");
+        assert_eq!(
+            c.delete_request("s@example.org").expect("delete"),
+            "s@example.org"
+        );
+        let err = c.delete_request("s@example.org").expect_err("gone");
+        assert!(err.to_string().contains("no message request"), "{err}");
+        c.add_contact("k@example.org", None).expect("contact");
+        c.local
+            .upsert_conversation_in("k@example.org", &one("k@example.org"), 1, Folder::Inbox, 1)
+            .expect("conv");
+        let err = c.delete_request("k@example.org").expect_err("inbox");
+        assert!(err.to_string().contains("not a message request"), "{err}");
+
+        let err = c
+            .add_contact(
+                "n@example.org",
+                Some(&"n".repeat(MAX_CONTACT_NAME_BYTES + 1)),
+            )
+            .expect_err("long name");
+        assert!(err.to_string().contains("256 bytes"), "{err}");
+        let err = c.add_contact("me@example.org", None).expect_err("own");
+        assert!(err.to_string().contains("own handle"), "{err}");
     }
 }

@@ -290,7 +290,8 @@ impl Local {
         }
         self.conn
             .execute("DELETE FROM messages WHERE conv = ?", [key])?;
-        self.conn.execute("DELETE FROM titles WHERE key = ?", [key])?;
+        self.conn
+            .execute("DELETE FROM titles WHERE key = ?", [key])?;
         self.conn
             .execute("DELETE FROM conversations WHERE key = ?", [key])?;
         Ok(paths)
@@ -465,16 +466,16 @@ impl Local {
         Ok(())
     }
 
-    /// The report token and text of the latest message from `handle` that
-    /// carries one.
+    /// The report token of the latest message from `handle` that carries
+    /// one, with its text (`None` for a group change).
     pub fn latest_report_token(
         &self,
         handle: &str,
-    ) -> Result<Option<(String, String)>, LocalError> {
+    ) -> Result<Option<(String, Option<String>)>, LocalError> {
         Ok(self
             .conn
             .query_row(
-                "SELECT report_token, body FROM messages
+                "SELECT report_token, CASE WHEN kind = 'text' THEN body END FROM messages
                  WHERE author_handle = ? AND outgoing = 0 AND report_token IS NOT NULL
                  ORDER BY pos DESC LIMIT 1",
                 [handle],
@@ -587,7 +588,10 @@ mod tests {
 
         // A stranger in an accepted group with a friend is known; in a
         // held-back group, or in a group of strangers, not.
-        let members = ["friend@example.org".to_string(), "x@example.org".to_string()];
+        let members = [
+            "friend@example.org".to_string(),
+            "x@example.org".to_string(),
+        ];
         local
             .upsert_conversation_in("group:a", &members, 5, Folder::Request, 5)
             .expect("group");
@@ -637,17 +641,22 @@ mod tests {
         assert!(local.request(peer).expect("one").expect("held").score > Some(0.9));
 
         assert_eq!(local.expired_junk(100).expect("none"), Vec::<String>::new());
-        assert_eq!(local.expired_junk(101).expect("one"), vec![peer.to_string()]);
+        assert_eq!(
+            local.expired_junk(101).expect("one"),
+            vec![peer.to_string()]
+        );
         assert!(local.restore_conversation(peer, 200).expect("restore"));
         assert!(!local.restore_conversation(peer, 200).expect("not junk"));
         let current = local.conversation_filing(peer).expect("q").expect("stored");
         assert_eq!(current.folder, Some(Folder::Request));
         assert!(current.restored);
-        assert!(!local.junk_conversation(peer, Reason::CampaignMatch, 300).expect("restored"));
+        assert!(!local
+            .junk_conversation(peer, Reason::CampaignMatch, 300)
+            .expect("restored"));
 
         assert_eq!(
             local.latest_report_token(peer).expect("token"),
-            Some(("tok-1".to_string(), "win!".to_string()))
+            Some(("tok-1".to_string(), Some("win!".to_string())))
         );
         local.delete_conversation(peer).expect("delete");
         assert_eq!(local.conversation_folder(peer).expect("q"), None);
@@ -665,15 +674,24 @@ mod tests {
         assert!(local.unblock("a@example.org").expect("unblock"));
         assert!(!local.is_blocked("a@example.org").expect("q"));
 
-        local.add_contact("b@example.org", Some("B"), 1).expect("add");
+        local
+            .add_contact("b@example.org", Some("B"), 1)
+            .expect("add");
         let renamed = local.add_contact("b@example.org", None, 2).expect("again");
-        assert_eq!(renamed.name.as_deref(), Some("B"), "no name keeps the old one");
+        assert_eq!(
+            renamed.name.as_deref(),
+            Some("B"),
+            "no name keeps the old one"
+        );
         assert_eq!(renamed.added_at, 1);
         assert_eq!(local.contact_count().expect("count"), 1);
         assert!(local.remove_contact("b@example.org").expect("remove"));
         assert!(!local.is_contact("b@example.org").expect("q"));
 
-        let list = vec!["00000000000000ff".to_string(), "00000000000000ff".to_string()];
+        let list = vec![
+            "00000000000000ff".to_string(),
+            "00000000000000ff".to_string(),
+        ];
         local.replace_campaigns(&list).expect("replace");
         assert_eq!(local.campaigns().expect("list"), vec!["00000000000000ff"]);
         local.replace_campaigns(&[]).expect("empty");

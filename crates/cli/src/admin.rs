@@ -168,9 +168,7 @@ pub async fn run(args: &AdminArgs, json: bool) -> Result<()> {
             value: *value,
         },
     };
-    let answer = store
-        .admin(command, config.spam_policy(), now_ms())
-        .await?;
+    let answer = store.admin(command, config.spam_policy(), now_ms()).await?;
     if json {
         println!("{answer}");
         return Ok(());
@@ -214,7 +212,10 @@ fn print_table(action: &AdminAction, answer: &Value) {
             println!(
                 "account {}: {}",
                 answer["account"],
-                answer["standing"].as_str().filter(|s| !s.is_empty()).unwrap_or("in good standing")
+                answer["standing"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or("in good standing")
             );
             if let Some(reason) = answer["reason"].as_str().filter(|r| !r.is_empty()) {
                 println!("reason: {reason}");

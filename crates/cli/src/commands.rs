@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+
+use tidings_client::content::RelationChange;
 use tidings_client::{Api, Client, Profile};
 use tidings_proto::api::{LoginRequest, RegisterRequest};
 use tidings_server::Config;
@@ -359,6 +361,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Unblock { handle } => {
             let client = open(&cli)?;
             let was = client.unblock(handle)?;
+            client
+                .share_relation(handle, RelationChange::Unblock, None)
+                .await;
             if cli.json {
                 output::json(&serde_json::json!({ "unblocked": was }));
             } else if was {
@@ -410,6 +415,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
                 Some(ContactsAction::Add { handle, name }) => {
                     let c = client.add_contact(handle, name.as_deref())?;
+                    client
+                        .share_relation(&c.handle, RelationChange::Contact, c.name.as_deref())
+                        .await;
                     if cli.json {
                         output::json(&c);
                     } else {
@@ -418,6 +426,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
                 Some(ContactsAction::Remove { handle }) => {
                     let was = client.remove_contact(handle)?;
+                    client
+                        .share_relation(handle, RelationChange::Uncontact, None)
+                        .await;
                     if cli.json {
                         output::json(&serde_json::json!({ "removed": was }));
                     } else if was {

@@ -23,10 +23,19 @@ fn operators_ban_unban_and_tune_with_a_logged_reason() {
     let data = dir.path().join("data");
     let server = Server::start(&data, "127.0.0.1:0");
     let p = |n: &str| dir.path().join(n);
-    enroll(&server, &p("alice"), "register", "--email", "alice@example.org");
+    enroll(
+        &server,
+        &p("alice"),
+        "register",
+        "--email",
+        "alice@example.org",
+    );
     enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
 
-    let out = ok(admin(&data, &["ban", "bob@example.org", "--reason", "sold fake tickets"]));
+    let out = ok(admin(
+        &data,
+        &["ban", "bob@example.org", "--reason", "sold fake tickets"],
+    ));
     assert!(out.contains("banned"), "{out}");
     let refused = tg(&server, &p("bob"), &["send", "alice@example.org", "hi"]);
     assert!(!refused.status.success());
@@ -35,8 +44,15 @@ fn operators_ban_unban_and_tune_with_a_logged_reason() {
 
     let flagged = ok(admin(&data, &["flagged"]));
     assert!(flagged.contains("banned"), "{flagged}");
-    ok(admin(&data, &["unban", "bob@example.org", "--reason", "appeal accepted"]));
-    ok(tg(&server, &p("bob"), &["send", "alice@example.org", "hi again"]));
+    ok(admin(
+        &data,
+        &["unban", "bob@example.org", "--reason", "appeal accepted"],
+    ));
+    ok(tg(
+        &server,
+        &p("bob"),
+        &["send", "alice@example.org", "hi again"],
+    ));
     let shown = json(admin(&data, &["--json", "show", "bob@example.org"]));
     let log: Vec<&str> = shown["actions"]
         .as_array()

@@ -152,7 +152,11 @@ fn online_delivery_is_pushed_and_devices_can_be_removed() {
     );
     enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
     // Bob knows Alice (a stranger's typing and text would wait in Requests).
-    ok(tg(&server, &p("bob"), &["contacts", "add", "alice@example.org"]));
+    ok(tg(
+        &server,
+        &p("bob"),
+        &["contacts", "add", "alice@example.org"],
+    ));
     let listener = Command::new(BIN)
         .args(["--server", &server.url, "--profile"])
         .arg(p("bob"))
@@ -750,7 +754,11 @@ fn a_25_mib_file_and_a_photo_reach_every_device_intact() {
         big.canonicalize().expect("path").to_str()
     );
     for device in ["bob", "bob2"] {
-        ok(tg(&server, &p(device), &["contacts", "add", "alice@example.org"]));
+        ok(tg(
+            &server,
+            &p(device),
+            &["contacts", "add", "alice@example.org"],
+        ));
         ok(tg(&server, &p(device), &["sync"]));
         let got = show(&server, &p(device), &["alice@example.org"]);
         let atts = got[0]["attachments"]

@@ -494,3 +494,82 @@ fn group_messages_with_a_known_member_are_not_requests() {
         Some("inbox")
     );
 }
+
+#[test]
+fn contacts_accepts_and_blocks_reach_every_device_of_the_account() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+    enroll(&server, &p("bob2"), "login", "--email", "bob@example.org");
+    enroll(
+        &server,
+        &p("carol"),
+        "register",
+        "--email",
+        "carol@example.org",
+    );
+    enroll(
+        &server,
+        &p("dave"),
+        "register",
+        "--email",
+        "dave@example.org",
+    );
+    ok(tg(&server, &p("bob2"), &["sync"]));
+
+    // On his phone Bob saves Carol and blocks Dave; his laptop learns both.
+    ok(tg(
+        &server,
+        &p("bob"),
+        &["contacts", "add", "carol@example.org", "--name", "Carol"],
+    ));
+    ok(tg(&server, &p("bob"), &["block", "dave@example.org"]));
+    ok(tg(&server, &p("bob2"), &["sync"]));
+    let contacts = list(json(tg(&server, &p("bob2"), &["--json", "contacts"])));
+    assert_eq!(contacts.len(), 1, "{contacts:?}");
+    assert_eq!(contacts[0]["handle"], "carol@example.org");
+    assert_eq!(contacts[0]["name"], "Carol");
+
+    ok(tg(
+        &server,
+        &p("carol"),
+        &["send", "bob@example.org", "climbing tonight?"],
+    ));
+    ok(tg(
+        &server,
+        &p("dave"),
+        &["send", "bob@example.org", "cheap watches"],
+    ));
+    ok(tg(&server, &p("bob2"), &["sync"]));
+    assert_eq!(
+        chat_state(&server, &p("bob2"), "carol@example.org").as_deref(),
+        Some("inbox")
+    );
+    assert_eq!(
+        chat_state(&server, &p("bob2"), "dave@example.org"),
+        None,
+        "blocked"
+    );
+
+    // Unblocking on one device unblocks on the other.
+    ok(tg(&server, &p("bob2"), &["unblock", "dave@example.org"]));
+    ok(tg(&server, &p("bob"), &["sync"]));
+    ok(tg(
+        &server,
+        &p("dave"),
+        &["send", "bob@example.org", "sorry, wrong number"],
+    ));
+    ok(tg(&server, &p("bob"), &["sync"]));
+    assert_eq!(
+        chat_state(&server, &p("bob"), "dave@example.org").as_deref(),
+        Some("request")
+    );
+    // Accepting on the phone moves it to the inbox on the laptop too.
+    ok(tg(&server, &p("bob"), &["accept", "dave@example.org"]));
+    ok(tg(&server, &p("bob2"), &["sync"]));
+    assert_eq!(
+        chat_state(&server, &p("bob2"), "dave@example.org").as_deref(),
+        Some("inbox")
+    );
+}

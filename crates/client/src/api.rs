@@ -150,7 +150,10 @@ impl Api {
             handle: handle.to_string(),
             pow: None,
         };
-        match self.call(reqwest::Method::POST, "/v1/codes", Some(&body)).await {
+        match self
+            .call(reqwest::Method::POST, "/v1/codes", Some(&body))
+            .await
+        {
             Err(ApiError::Server { body: error, .. }) if error.pow.is_some() => {
                 let challenge = error.pow.expect("checked by the guard");
                 let nonce = tidings_proto::pow::solve(&challenge.challenge, challenge.bits)

@@ -1225,6 +1225,18 @@ impl Client {
                         Ok(vec![Event::Message(stored)])
                     }
                     Content::Typing { .. } => Ok(Vec::new()),
+                    Content::Relation {
+                        handle,
+                        change,
+                        name,
+                    } => {
+                        // Only this account's own devices may change its
+                        // contacts and blocks.
+                        if ours {
+                            self.apply_relation(&handle, change, name.as_deref())?;
+                        }
+                        Ok(Vec::new())
+                    }
                     Content::Reaction { target, emoji } => {
                         let Some(conv) = self.local.conversation_of(target.account, &target.id)?
                         else {

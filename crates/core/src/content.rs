@@ -98,6 +98,34 @@ pub enum Content {
         /// When the change was made.
         sent_at: u64,
     },
+    /// How this account relates to a handle changed (sent only to one's
+    /// own other devices), so that contacts, accepted requests and blocks
+    /// are the same on every device.
+    Relation {
+        /// The handle.
+        handle: Handle,
+        /// What changed.
+        change: RelationChange,
+        /// The contact's name, for `contact`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+}
+
+/// A change carried by [`Content::Relation`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RelationChange {
+    /// Saved (or renamed) as a contact.
+    Contact,
+    /// Removed from the contacts.
+    Uncontact,
+    /// A message request from it was accepted.
+    Accept,
+    /// Blocked.
+    Block,
+    /// Unblocked.
+    Unblock,
 }
 
 impl Content {

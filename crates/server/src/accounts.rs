@@ -156,7 +156,14 @@ async fn check_pow(
     }
     let bits = app.config.pow_bits.min(pow::MAX_BITS);
     if let Some(s) = solution {
-        if pow::verify(&app.secret, handle.as_str(), &s.challenge, s.nonce, bits, now) {
+        if pow::verify(
+            &app.secret,
+            handle.as_str(),
+            &s.challenge,
+            s.nonce,
+            bits,
+            now,
+        ) {
             return Ok(());
         }
     }

@@ -359,7 +359,10 @@ impl Config {
             ("sms_link_secs", self.sms_link_secs as u128),
             ("restrict_at_reports", self.restrict_at_reports as u128),
             ("ban_at_reports", self.ban_at_reports as u128),
-            ("campaign_min_reporters", self.campaign_min_reporters as u128),
+            (
+                "campaign_min_reporters",
+                self.campaign_min_reporters as u128,
+            ),
             (
                 "max_one_time_keys_per_device",
                 self.max_one_time_keys_per_device as u128,

@@ -83,7 +83,9 @@ impl ApiError {
             ApiError::Limit { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
-            ApiError::ProofOfWork(_) => (StatusCode::PRECONDITION_REQUIRED, "proof_of_work_required"),
+            ApiError::ProofOfWork(_) => {
+                (StatusCode::PRECONDITION_REQUIRED, "proof_of_work_required")
+            }
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

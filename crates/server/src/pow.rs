@@ -32,7 +32,14 @@ pub fn challenge(secret: &[u8; 32], handle: &str, now: u64) -> String {
 
 /// Whether `nonce` solves a challenge this server issued for `handle`
 /// within [`CHALLENGE_TTL_MS`].
-pub fn verify(secret: &[u8; 32], handle: &str, challenge: &str, nonce: u64, bits: u32, now: u64) -> bool {
+pub fn verify(
+    secret: &[u8; 32],
+    handle: &str,
+    challenge: &str,
+    nonce: u64,
+    bits: u32,
+    now: u64,
+) -> bool {
     let Some((issued, sig)) = challenge.split_once('.') else {
         return false;
     };
@@ -60,7 +67,14 @@ mod tests {
         let nonce = solve(&c, 10).expect("solvable");
         assert!(verify(&secret, "+12025550101", &c, nonce, 10, 2_000));
         assert!(!verify(&secret, "+12025550102", &c, nonce, 10, 2_000));
-        assert!(!verify(&secret, "+12025550101", &c, nonce, 10, 1_000 + CHALLENGE_TTL_MS + 1));
+        assert!(!verify(
+            &secret,
+            "+12025550101",
+            &c,
+            nonce,
+            10,
+            1_000 + CHALLENGE_TTL_MS + 1
+        ));
         assert!(!verify(&[8u8; 32], "+12025550101", &c, nonce, 10, 2_000));
         assert!(!verify(&secret, "+12025550101", "zz.00", nonce, 10, 2_000));
         // Not enough work for more bits (overwhelmingly likely).

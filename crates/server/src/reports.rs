@@ -33,7 +33,11 @@ pub async fn report(
     if req.token.is_empty() || req.token.len() > MAX_TOKEN_BYTES {
         return Err(ApiError::BadRequest("malformed report token".into()));
     }
-    if req.text.as_ref().is_some_and(|t| t.len() > MAX_REPORTED_TEXT_BYTES) {
+    if req
+        .text
+        .as_ref()
+        .is_some_and(|t| t.len() > MAX_REPORTED_TEXT_BYTES)
+    {
         return Err(ApiError::BadRequest(format!(
             "a shared text is at most {MAX_REPORTED_TEXT_BYTES} bytes"
         )));

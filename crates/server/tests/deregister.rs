@@ -2,7 +2,6 @@
 //! ephemeral port with a manual clock, driven like a browser without
 //! JavaScript (form posts, the CSRF cookie kept by hand).
 
-
 use serde_json::{json, Value};
 
 mod common;

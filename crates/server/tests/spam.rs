@@ -16,7 +16,9 @@ fn forwarded(c: &mut tidings_server::Config) {
 }
 
 fn token_of(envelope: &Value) -> Option<String> {
-    envelope["body"]["report_token"].as_str().map(str::to_string)
+    envelope["body"]["report_token"]
+        .as_str()
+        .map(str::to_string)
 }
 
 #[tokio::test]
@@ -46,11 +48,21 @@ async fn reports_restrict_a_whole_cluster_but_never_hold_back_replies() {
         );
     }
     // Person 4 writes to spammer 2 first (they know each other).
-    assert_eq!(send(&s, &people[4], "p4", &[&spammers[2]], "hi").await.status, 200);
+    assert_eq!(
+        send(&s, &people[4], "p4", &[&spammers[2]], "hi")
+            .await
+            .status,
+        200
+    );
 
     // Spammer 0 writes to three strangers: each envelope carries a token.
     let targets: Vec<&Dev> = people[..3].iter().collect();
-    assert_eq!(send(&s, &spammers[0], "ad1", &targets, "WIN a prize").await.status, 200);
+    assert_eq!(
+        send(&s, &spammers[0], "ad1", &targets, "WIN a prize")
+            .await
+            .status,
+        200
+    );
     let mut tokens = Vec::new();
     for p in &people[..3] {
         let got = drain_envelopes(&s, p).await;
@@ -62,8 +74,16 @@ async fn reports_restrict_a_whole_cluster_but_never_hold_back_replies() {
     }
     // A message between people who wrote to each other carries none.
     let got = drain_envelopes(&s, &spammers[2]).await;
-    assert!(token_of(&got[0]).is_some(), "person 4 never heard from spammer 2");
-    assert_eq!(send(&s, &spammers[2], "back", &[&people[4]], "hello").await.status, 200);
+    assert!(
+        token_of(&got[0]).is_some(),
+        "person 4 never heard from spammer 2"
+    );
+    assert_eq!(
+        send(&s, &spammers[2], "back", &[&people[4]], "hello")
+            .await
+            .status,
+        200
+    );
     let got = drain_envelopes(&s, &people[4]).await;
     assert_eq!(token_of(&got[0]), None, "person 4 wrote first: no token");
 
@@ -90,7 +110,9 @@ async fn reports_restrict_a_whole_cluster_but_never_hold_back_replies() {
         assert_eq!(r.status, 202, "{}", r.body);
     }
     assert_eq!(
-        send(&s, &spammers[1], "ad2", &[&people[3]], "WIN").await.status,
+        send(&s, &spammers[1], "ad2", &[&people[3]], "WIN")
+            .await
+            .status,
         200
     );
     // The third report restricts the whole cluster, including spammer 1
@@ -107,13 +129,19 @@ async fn reports_restrict_a_whole_cluster_but_never_hold_back_replies() {
     let r = send(&s, &spammers[1], "ad3", &[&people[4]], "WIN").await;
     assert_eq!(r.status, 403, "{}", r.body);
     assert_eq!(r.body["error"], "restricted");
-    assert!(r.body["message"].as_str().expect("message").contains("appeal"));
+    assert!(r.body["message"]
+        .as_str()
+        .expect("message")
+        .contains("appeal"));
     // ... but a restricted account still answers people who wrote to it.
     let r = send(&s, &spammers[2], "reply", &[&people[4]], "sure").await;
     assert_eq!(r.status, 200, "{}", r.body);
     // The restricted accounts are told why.
     let told = drain_envelopes(&s, &spammers[1]).await;
-    assert!(told.iter().any(|e| e["body"]["notice"] == "restricted"), "{told:?}");
+    assert!(
+        told.iter().any(|e| e["body"]["notice"] == "restricted"),
+        "{told:?}"
+    );
     // Reports are logged with reasons for the operator.
     let shown = s
         .app
@@ -128,7 +156,10 @@ async fn reports_restrict_a_whole_cluster_but_never_hold_back_replies() {
         .await
         .expect("admin");
     assert_eq!(shown["standing"], "restricted");
-    assert!(shown["reason"].as_str().expect("reason").contains("3 people reported"));
+    assert!(shown["reason"]
+        .as_str()
+        .expect("reason")
+        .contains("3 people reported"));
 }
 
 #[tokio::test]
@@ -145,22 +176,51 @@ async fn new_accounts_may_start_few_conversations_a_day() {
         others.push(register_from(&s, &format!("10.2.{i}.1"), &format!("o{i}@example.org")).await);
     }
     for (i, o) in others[..3].iter().enumerate() {
-        assert_eq!(send(&s, &sender, &format!("m{i}"), &[o], "hello").await.status, 200);
+        assert_eq!(
+            send(&s, &sender, &format!("m{i}"), &[o], "hello")
+                .await
+                .status,
+            200
+        );
     }
     let r = send(&s, &sender, "m3", &[&others[3]], "hello").await;
     assert_eq!(r.status, 429, "{}", r.body);
     assert_eq!(r.body["error"], "new_recipient_cap");
     // Writing again to people already written to is not new.
-    assert_eq!(send(&s, &sender, "again", &[&others[0]], "hi").await.status, 200);
+    assert_eq!(
+        send(&s, &sender, "again", &[&others[0]], "hi").await.status,
+        200
+    );
     // Someone who wrote first is never limited.
-    assert_eq!(send(&s, &others[5], "first", &[&sender], "hey").await.status, 200);
-    assert_eq!(send(&s, &sender, "answer", &[&others[5]], "hey!").await.status, 200);
+    assert_eq!(
+        send(&s, &others[5], "first", &[&sender], "hey")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        send(&s, &sender, "answer", &[&others[5]], "hey!")
+            .await
+            .status,
+        200
+    );
     // A reply frees room and raises the cap.
-    assert_eq!(send(&s, &others[0], "reply", &[&sender], "who?").await.status, 200);
-    assert_eq!(send(&s, &sender, "m4", &[&others[3]], "hello").await.status, 200);
+    assert_eq!(
+        send(&s, &others[0], "reply", &[&sender], "who?")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        send(&s, &sender, "m4", &[&others[3]], "hello").await.status,
+        200
+    );
     // A day later the budget is back.
     s.clock.advance(DAY + 1);
-    assert_eq!(send(&s, &sender, "m5", &[&others[4]], "hello").await.status, 200);
+    assert_eq!(
+        send(&s, &sender, "m5", &[&others[4]], "hello").await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -181,12 +241,31 @@ async fn registrations_are_limited_per_range_and_need_work_when_they_spike() {
     // Three registrations this hour: code requests now need work, for
     // registered and unregistered handles alike.
     for handle in ["d@example.org", "e@example.org"] {
-        let r = call_from(&s, Some("10.7.7.1"), "POST", "/v1/codes", None, Some(json!({"handle": handle}))).await;
+        let r = call_from(
+            &s,
+            Some("10.7.7.1"),
+            "POST",
+            "/v1/codes",
+            None,
+            Some(json!({"handle": handle})),
+        )
+        .await;
         assert_eq!(r.status, 428, "{}", r.body);
         assert_eq!(r.body["error"], "proof_of_work_required");
     }
-    let r = call_from(&s, Some("10.7.7.1"), "POST", "/v1/codes", None, Some(json!({"handle": "e@example.org"}))).await;
-    let challenge = r.body["pow"]["challenge"].as_str().expect("challenge").to_string();
+    let r = call_from(
+        &s,
+        Some("10.7.7.1"),
+        "POST",
+        "/v1/codes",
+        None,
+        Some(json!({"handle": "e@example.org"})),
+    )
+    .await;
+    let challenge = r.body["pow"]["challenge"]
+        .as_str()
+        .expect("challenge")
+        .to_string();
     let bits = r.body["pow"]["bits"].as_u64().expect("bits") as u32;
     let wrong = json!({"handle": "e@example.org", "pow": {"challenge": challenge, "nonce": 0}});
     if tidings_proto::pow::work(&challenge, 0) < bits {
@@ -203,7 +282,15 @@ async fn registrations_are_limited_per_range_and_need_work_when_they_spike() {
     assert_eq!(r.status, 202, "{}", r.body);
     // An hour later the spike is over.
     s.clock.advance(3_600_000 + 1);
-    let r = call_from(&s, Some("10.7.7.1"), "POST", "/v1/codes", None, Some(json!({"handle": "g@example.org"}))).await;
+    let r = call_from(
+        &s,
+        Some("10.7.7.1"),
+        "POST",
+        "/v1/codes",
+        None,
+        Some(json!({"handle": "g@example.org"})),
+    )
+    .await;
     assert_eq!(r.status, 202, "{}", r.body);
 }
 
@@ -224,19 +311,42 @@ async fn reported_texts_become_campaigns_and_bans_withdraw_waiting_messages() {
     assert_eq!(send(&s, &spammer, "x2", &[&c], text).await.status, 200);
     let campaigns = call(&s, "GET", "/v1/campaigns", Some(&a.token), None).await;
     assert_eq!(campaigns.body["fingerprints"], json!([]));
-    for (who, variant) in [(&a, text), (&b, "Your parcel is held: pay the 2.49 fee at parcel-fees.example now")] {
+    for (who, variant) in [
+        (&a, text),
+        (
+            &b,
+            "Your parcel is held: pay the 2.49 fee at parcel-fees.example now",
+        ),
+    ] {
         let got = drain_envelopes(&s, who).await;
         let token = token_of(&got[0]).expect("token");
-        let r = call(&s, "POST", "/v1/reports", Some(&who.token), Some(json!({"token": token, "junk": true, "text": variant}))).await;
+        let r = call(
+            &s,
+            "POST",
+            "/v1/reports",
+            Some(&who.token),
+            Some(json!({"token": token, "junk": true, "text": variant})),
+        )
+        .await;
         assert_eq!(r.status, 202);
     }
     let campaigns = call(&s, "GET", "/v1/campaigns", Some(&a.token), None).await;
-    let list = campaigns.body["fingerprints"].as_array().expect("list").clone();
-    assert_eq!(list.len(), 1, "near-identical texts make one campaign: {list:?}");
+    let list = campaigns.body["fingerprints"]
+        .as_array()
+        .expect("list")
+        .clone();
+    assert_eq!(
+        list.len(),
+        1,
+        "near-identical texts make one campaign: {list:?}"
+    );
     assert_eq!(list[0].as_str().expect("hex").len(), 16);
     // Two distinct reporters ban the reported sender; what it still had
     // waiting for C is withdrawn, and it can no longer send.
-    assert!(drain_envelopes(&s, &c).await.iter().all(|e| e["body"]["kind"] != "message"));
+    assert!(drain_envelopes(&s, &c)
+        .await
+        .iter()
+        .all(|e| e["body"]["kind"] != "message"));
     let r = send(&s, &spammer, "x3", &[&a], "hi").await;
     assert_eq!(r.status, 403);
     assert_eq!(r.body["error"], "banned");
@@ -274,5 +384,9 @@ async fn reported_texts_become_campaigns_and_bans_withdraw_waiting_messages() {
         .iter()
         .map(|a| a["action"].as_str().expect("action"))
         .collect();
-    assert_eq!(actions, ["reported", "reported", "banned", "cleared"], "{shown}");
+    assert_eq!(
+        actions,
+        ["reported", "reported", "banned", "cleared"],
+        "{shown}"
+    );
 }

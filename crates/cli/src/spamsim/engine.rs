@@ -303,10 +303,8 @@ impl LocalServer {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "tidings-spam-sim-{}-{nanos}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("tidings-spam-sim-{}-{nanos}", std::process::id()));
         let config = Config {
             data_dir: dir.clone(),
             // Thousands of simulated people share this host; the limits
@@ -592,11 +590,7 @@ impl Sim {
                         self.tally.registered_before += 1;
                     }
                     Registration::Refused(e) => {
-                        *self
-                            .tally
-                            .people_signup_refusals
-                            .entry(e)
-                            .or_default() += 1;
+                        *self.tally.people_signup_refusals.entry(e).or_default() += 1;
                         if tries + 1 < SETUP_TRIES {
                             queue.push_back((i, tries + 1));
                         } else {
@@ -716,11 +710,10 @@ impl Sim {
     }
 
     fn receive(&mut self, d: Delivery) {
-        let Some(m) = d
-            .id
-            .strip_prefix('m')
-            .and_then(|n| n.parse::<usize>().ok())
-            .filter(|&m| m < self.msgs.len())
+        let Some(m) =
+            d.id.strip_prefix('m')
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|&m| m < self.msgs.len())
         else {
             return;
         };
@@ -813,11 +806,7 @@ impl Sim {
         for &m in &self.in_requests {
             let text = self.msgs[m].text.as_deref().unwrap_or_default();
             let fp = Fingerprint::of(text);
-            if self
-                .campaigns
-                .iter()
-                .any(|c| tidings_spam::matches(fp, *c))
-            {
+            if self.campaigns.iter().any(|c| tidings_spam::matches(fp, *c)) {
                 moved.push(m);
             }
         }
@@ -927,8 +916,16 @@ impl Sim {
             if text.is_some() {
                 self.tally.reports_with_text += 1;
             }
-            let cred = self.parties[r].cred.as_ref().expect("recipients are registered");
-            jobs.push((cred.token.clone(), self.parties[r].addr.clone(), token, text));
+            let cred = self.parties[r]
+                .cred
+                .as_ref()
+                .expect("recipients are registered");
+            jobs.push((
+                cred.token.clone(),
+                self.parties[r].addr.clone(),
+                token,
+                text,
+            ));
         }
         let net = self.net.clone();
         let results: Vec<Result<Answer>> = futures_util::stream::iter(jobs)
@@ -1027,8 +1024,11 @@ impl Sim {
                         .copied()
                         .collect();
                     for c in chosen {
-                        let text =
-                            templates::hello(&mut self.rng, &self.parties[c].first.clone(), &p.first);
+                        let text = templates::hello(
+                            &mut self.rng,
+                            &self.parties[c].first.clone(),
+                            &p.first,
+                        );
                         if let Some(j) = self.job(Kind::Hello, i, c, text) {
                             jobs.push(j);
                         }
@@ -1102,7 +1102,10 @@ impl Sim {
             };
             for _ in 0..poisson(&mut self.rng, rate / work_ticks) {
                 if let Some(to) = self.stranger(a, None) {
-                    let (them, me) = (self.parties[to].first.clone(), self.parties[a].first.clone());
+                    let (them, me) = (
+                        self.parties[to].first.clone(),
+                        self.parties[a].first.clone(),
+                    );
                     let text = match kind {
                         FirstKind::Driver => templates::driver(&mut self.rng, &them, &me),
                         _ => templates::office(&mut self.rng, &them, &me),
@@ -1120,8 +1123,10 @@ impl Sim {
                     let pool = self.pop.workplaces[other].clone();
                     for _ in 0..self.rng.random_range(1..=3) {
                         if let Some(to) = self.stranger(a, Some(&pool)) {
-                            let (them, me) =
-                                (self.parties[to].first.clone(), self.parties[a].first.clone());
+                            let (them, me) = (
+                                self.parties[to].first.clone(),
+                                self.parties[a].first.clone(),
+                            );
                             let text = templates::colleague(&mut self.rng, &them, &me);
                             jobs.extend(self.job(Kind::First(FirstKind::Colleague), a, to, text));
                         }
@@ -1135,14 +1140,15 @@ impl Sim {
     fn throwaway_handle(&mut self) -> String {
         let k = self.spam.len() + self.tally.spam_signup_attempts as usize;
         if self.rng.random_bool(0.5) {
-            format!("+1332{:07}", 5_000_000 + k * 7 + self.rng.random_range(0..7))
+            format!(
+                "+1332{:07}",
+                5_000_000 + k * 7 + self.rng.random_range(0..7)
+            )
         } else {
             let word: String = (0..6)
                 .map(|_| (b'a' + self.rng.random_range(0..26)) as char)
                 .collect();
-            let domain = THROWAWAY_DOMAINS
-                .choose(&mut self.rng)
-                .expect("domains");
+            let domain = THROWAWAY_DOMAINS.choose(&mut self.rng).expect("domains");
             format!("{word}{k}@{domain}")
         }
     }
@@ -1189,7 +1195,12 @@ impl Sim {
                         solved += n;
                         match r {
                             Registration::Done(cred) => {
-                                return Ok::<_, anyhow::Error>((s, Some((cred, addr)), refusals, solved))
+                                return Ok::<_, anyhow::Error>((
+                                    s,
+                                    Some((cred, addr)),
+                                    refusals,
+                                    solved,
+                                ))
                             }
                             Registration::Refused(e) => refusals.push(e),
                         }
@@ -1319,9 +1330,7 @@ impl Sim {
             }
             let mut slots = Vec::with_capacity(targets.len());
             for _ in &targets {
-                let name = *templates::FIRST_NAMES
-                    .choose(&mut self.rng)
-                    .expect("names");
+                let name = *templates::FIRST_NAMES.choose(&mut self.rng).expect("names");
                 let text = templates::spam(&mut self.rng, campaign, name);
                 let m = self.new_msg(Kind::Spam, party, None, Some(day));
                 self.msgs[m].spammer = Some(s);
@@ -1403,7 +1412,8 @@ impl Sim {
                 acct.done = true;
             }
             Some("new_recipient_cap") => {
-                let next_morning = (self.tick / tpd + 1) * tpd + SPAMMING.0 / u64::from(self.args.tick_minutes);
+                let next_morning =
+                    (self.tick / tpd + 1) * tpd + SPAMMING.0 / u64::from(self.args.tick_minutes);
                 acct.paused_until = next_morning;
                 for t in r.unsent.into_iter().rev() {
                     acct.targets.push_front(t);
@@ -1433,7 +1443,14 @@ async fn spam_batch(net: &Net, b: SpamBatch) -> Result<SpamResult> {
     };
     for j in &b.follow_ups {
         let a = net
-            .send(&j.token, &j.addr, &format!("m{}", j.msg), &j.to, j.device, &j.text)
+            .send(
+                &j.token,
+                &j.addr,
+                &format!("m{}", j.msg),
+                &j.to,
+                j.device,
+                &j.text,
+            )
             .await?;
         out.attempts.push((j.msg, None, a));
     }
@@ -1452,7 +1469,12 @@ async fn spam_batch(net: &Net, b: SpamBatch) -> Result<SpamResult> {
     let entries: HashMap<String, (u64, u64)> = found
         .found
         .iter()
-        .filter_map(|e| Some((e.handle.as_str().to_string(), (e.account, *e.devices.first()?))))
+        .filter_map(|e| {
+            Some((
+                e.handle.as_str().to_string(),
+                (e.account, *e.devices.first()?),
+            ))
+        })
         .collect();
     let mut pending: VecDeque<(String, (usize, String))> = b
         .targets

@@ -124,9 +124,15 @@ impl Net {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.with_context(|| format!("calling {path}"))?;
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("calling {path}"))?;
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.with_context(|| format!("reading {path}"))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .with_context(|| format!("reading {path}"))?;
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Ok(Answer { status, body })
     }
@@ -155,7 +161,9 @@ impl Net {
             }
             if a.status == 428 && (solved as usize) < MAX_POW_ROUNDS {
                 let e: ErrorBody = serde_json::from_value(a.body).context("challenge")?;
-                let c = e.pow.context("a proof-of-work answer without a challenge")?;
+                let c = e
+                    .pow
+                    .context("a proof-of-work answer without a challenge")?;
                 let challenge = c.challenge.clone();
                 let nonce = tokio::task::spawn_blocking(move || {
                     tidings_server::pow::solve(&c.challenge, c.bits)
@@ -252,8 +260,14 @@ impl Net {
             no_sms_fallback: true,
             sms: Vec::new(),
         };
-        self.call(reqwest::Method::POST, "/v1/messages", Some(token), addr, Some(&req))
-            .await
+        self.call(
+            reqwest::Method::POST,
+            "/v1/messages",
+            Some(token),
+            addr,
+            Some(&req),
+        )
+        .await
     }
 
     /// Looks handles up in the directory: the parsed answer, or the
@@ -296,8 +310,14 @@ impl Net {
             junk: true,
             text,
         };
-        self.call(reqwest::Method::POST, "/v1/reports", Some(token), addr, Some(&req))
-            .await
+        self.call(
+            reqwest::Method::POST,
+            "/v1/reports",
+            Some(token),
+            addr,
+            Some(&req),
+        )
+        .await
     }
 
     /// The published campaign fingerprints (none when the server does not

@@ -121,13 +121,7 @@ pub fn svg(s: &Summary) -> String {
     // Bars.
     for (i, d) in s.per_day.iter().enumerate() {
         let x = LEFT + slot * i as f64 + (slot - bar_w) / 2.0;
-        let parts = [
-            d.refused,
-            d.junk,
-            d.requests,
-            d.main_inbox,
-            d.undelivered,
-        ];
+        let parts = [d.refused, d.junk, d.requests, d.main_inbox, d.undelivered];
         let mut base = 0.0;
         for (value, (label, colour)) in parts.iter().zip(SEGMENTS) {
             let v = *value as f64;

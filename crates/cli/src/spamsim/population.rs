@@ -191,7 +191,10 @@ pub fn build(shape: &Shape, rng: &mut impl Rng) -> Population {
     for (a, phone) in is_phone.iter().enumerate() {
         let first = FIRST_NAMES.choose(rng).expect("names").to_string();
         let handle = if *phone {
-            number_block[next_slot.next().expect("the block has room for every phone")].clone()
+            number_block[next_slot
+                .next()
+                .expect("the block has room for every phone")]
+            .clone()
         } else {
             unique_email(rng, &first, &mut emails)
         };
@@ -305,7 +308,10 @@ mod tests {
         }
         let handles: BTreeSet<&str> = pop.people.iter().map(|p| p.handle.as_str()).collect();
         assert_eq!(handles.len(), 500);
-        assert_eq!(pop.people.iter().filter(|p| p.joins_on.is_some()).count(), 9);
+        assert_eq!(
+            pop.people.iter().filter(|p| p.joins_on.is_some()).count(),
+            9
+        );
     }
 
     #[test]

@@ -334,7 +334,8 @@ fn filtered_to_junk(m: &Msg) -> bool {
 }
 
 fn visible_in_requests(m: &Msg) -> bool {
-    m.arrival == Some(Placement::Requests) && (m.seen_in_requests || m.now == Some(Placement::Requests))
+    m.arrival == Some(Placement::Requests)
+        && (m.seen_in_requests || m.now == Some(Placement::Requests))
 }
 
 fn count_first(f: &mut FirstContactFigures, m: &Msg) {
@@ -678,7 +679,12 @@ pub fn table(s: &Summary) -> String {
         p.users, p.days, p.tail_days, p.spam_accounts_per_day, p.spam_targets_per_account, p.spam_ranges, p.seed, s.elapsed_secs
     );
     let _ = writeln!(out, "\nspam messages");
-    row(&mut out, "sent (posted by spam accounts)", sent.to_string(), None);
+    row(
+        &mut out,
+        "sent (posted by spam accounts)",
+        sent.to_string(),
+        None,
+    );
     row(
         &mut out,
         "accepted by the server",
@@ -799,7 +805,10 @@ pub fn table(s: &Summary) -> String {
         &mut out,
         "messages between contacts held back",
         l.between_contacts_held_back.to_string(),
-        Some(percent(l.between_contacts_held_back, l.between_contacts_sent)),
+        Some(percent(
+            l.between_contacts_held_back,
+            l.between_contacts_sent,
+        )),
     );
     row(
         &mut out,

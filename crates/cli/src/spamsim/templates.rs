@@ -25,15 +25,63 @@ pub const FIRST_NAMES: &[&str] = &[
 
 /// Family names for e-mail handles and display names.
 pub const LAST_NAMES: &[&str] = &[
-    "adams", "bauer", "costa", "diaz", "evans", "fischer", "garcia", "haddad", "ito", "jensen",
-    "kowalski", "lopez", "mensah", "nguyen", "okafor", "patel", "quinlan", "rossi", "silva",
-    "tanaka", "usman", "varga", "wright", "xu", "yilmaz", "zhang", "abbott", "brennan", "chen",
-    "dubois", "eriksen", "flores", "gupta", "hughes", "iqbal", "jovanovic", "kim", "larsen",
-    "moreau", "novak", "oneill", "petrov", "reyes", "schmidt", "torres", "vance", "weber", "young",
+    "adams",
+    "bauer",
+    "costa",
+    "diaz",
+    "evans",
+    "fischer",
+    "garcia",
+    "haddad",
+    "ito",
+    "jensen",
+    "kowalski",
+    "lopez",
+    "mensah",
+    "nguyen",
+    "okafor",
+    "patel",
+    "quinlan",
+    "rossi",
+    "silva",
+    "tanaka",
+    "usman",
+    "varga",
+    "wright",
+    "xu",
+    "yilmaz",
+    "zhang",
+    "abbott",
+    "brennan",
+    "chen",
+    "dubois",
+    "eriksen",
+    "flores",
+    "gupta",
+    "hughes",
+    "iqbal",
+    "jovanovic",
+    "kim",
+    "larsen",
+    "moreau",
+    "novak",
+    "oneill",
+    "petrov",
+    "reyes",
+    "schmidt",
+    "torres",
+    "vance",
+    "weber",
+    "young",
 ];
 
 /// Mail providers of the population's e-mail handles.
-pub const PROVIDERS: &[&str] = &["mailbox.example", "post.example", "inbox.example", "home.example"];
+pub const PROVIDERS: &[&str] = &[
+    "mailbox.example",
+    "post.example",
+    "inbox.example",
+    "home.example",
+];
 
 /// Everyday messages between people who know each other.
 const CHAT: &[&str] = &[
@@ -242,7 +290,10 @@ pub fn spam(rng: &mut impl Rng, campaign: Campaign, to_first: &str) -> String {
     let name = if rng.random_bool(0.3) {
         to_first
     } else {
-        pick(rng, &["there", "friend", "customer", "dear", "valued member"])
+        pick(
+            rng,
+            &["there", "friend", "customer", "dear", "valued member"],
+        )
     };
     fill(pick(rng, campaign.templates()), rng, name, "")
 }
@@ -315,7 +366,11 @@ fn slot(name: &str, rng: &mut impl Rng, first: &str, me: &str) -> String {
         "house" => rng.random_range(1..=180).to_string(),
         "hours" => rng.random_range(2..=48).to_string(),
         "pct" => rng.random_range(12..=480).to_string(),
-        "fee" => format!("{}.{:02}", rng.random_range(1..=9), rng.random_range(0..100)),
+        "fee" => format!(
+            "{}.{:02}",
+            rng.random_range(1..=9),
+            rng.random_range(0..100)
+        ),
         "amount" => (rng.random_range(5..=150) * 100).to_string(),
         "wage" => rng.random_range(180..=650).to_string(),
         "code" => format!("{:04}", rng.random_range(0..10_000)),
@@ -333,8 +388,15 @@ fn slot(name: &str, rng: &mut impl Rng, first: &str, me: &str) -> String {
         "day" => choice(
             rng,
             &[
-                "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday",
-                "tomorrow", "today",
+                "Monday",
+                "Tuesday",
+                "Wednesday",
+                "Thursday",
+                "Friday",
+                "Saturday",
+                "Sunday",
+                "tomorrow",
+                "today",
             ],
         ),
         "deadline" => choice(
@@ -492,7 +554,14 @@ fn slot(name: &str, rng: &mut impl Rng, first: &str, me: &str) -> String {
         ),
         "team" => choice(
             rng,
-            &["design", "payments", "support", "data", "logistics", "sales"],
+            &[
+                "design",
+                "payments",
+                "support",
+                "data",
+                "logistics",
+                "sales",
+            ],
         ),
         "topic" => choice(
             rng,

@@ -9,7 +9,7 @@
 //! until the user accepts them.
 
 use serde::Serialize;
-use tidings_core::content::{Content, MessageRef};
+use tidings_core::content::{Content, MessageRef, RelationChange};
 use tidings_proto::api::ReportRequest;
 use tidings_proto::Handle;
 use tidings_spam::requests::{self as decide, Filing, Folder, Reason, Relation};
@@ -287,6 +287,75 @@ impl Client {
         }
     }
 
+    /// Tells this account's other devices about a change of contacts,
+    /// accepted requests or blocks, so every device files alike. A failure
+    /// leaves the change on this device and is only logged.
+    pub async fn share_relation(&self, handle: &str, change: RelationChange, name: Option<&str>) {
+        let Ok(handle) = Self::parse_handle(handle) else {
+            return;
+        };
+        let content = Content::Relation {
+            handle,
+            change,
+            name: name.map(str::to_string),
+        };
+        match self.own_devices(false).await {
+            Ok(devices) if devices.is_empty() => {}
+            Ok(_) => {
+                if let Err(e) = self
+                    .send_content(&new_message_id(), &[], &content, false)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not tell the other devices");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not list the other devices"),
+        }
+    }
+
+    /// Applies a change another device of this account made.
+    pub(crate) fn apply_relation(
+        &self,
+        handle: &Handle,
+        change: RelationChange,
+        name: Option<&str>,
+    ) -> Result<(), ClientError> {
+        if self.creds.handles.contains(handle) {
+            return Ok(());
+        }
+        let h = handle.as_str();
+        match change {
+            RelationChange::Contact => {
+                let name = name.filter(|n| {
+                    !n.trim().is_empty()
+                        && n.len() <= MAX_CONTACT_NAME_BYTES
+                        && !n.chars().any(char::is_control)
+                });
+                if self.local.is_contact(h)? || self.local.contact_count()? < MAX_CONTACTS {
+                    self.local.add_contact(h, name.map(str::trim), now_ms())?;
+                }
+            }
+            RelationChange::Uncontact => {
+                self.local.remove_contact(h)?;
+            }
+            RelationChange::Accept => {
+                if self.local.conversation_folder(h)?.is_some() {
+                    self.local.accept_conversation(h)?;
+                }
+                self.local.add_relation(h, Known::Accepted, now_ms())?;
+            }
+            RelationChange::Block => {
+                if self.local.is_blocked(h)? || self.local.blocked_count()? < MAX_BLOCKED {
+                    self.local.block(h, now_ms())?;
+                }
+            }
+            RelationChange::Unblock => {
+                self.local.unblock(h)?;
+            }
+        }
+        self.promote_known()
+    }
+
     fn own_handle(&self, h: &Handle) -> Result<(), ClientError> {
         if self.creds.handles.contains(h) {
             return Err(ClientError::Usage(format!("{h} is your own handle")));
@@ -302,6 +371,8 @@ impl Client {
         self.local.accept_conversation(&key)?;
         if !key.starts_with("group:") {
             self.local.add_relation(&key, Known::Accepted, now_ms())?;
+            self.share_relation(&key, RelationChange::Accept, None)
+                .await;
         }
         self.promote_known()?;
         let mut receipts = 0;
@@ -383,6 +454,8 @@ impl Client {
         self.own_handle(&h)?;
         self.check_block_room(&h)?;
         self.local.block(h.as_str(), now_ms())?;
+        self.share_relation(h.as_str(), RelationChange::Block, None)
+            .await;
         let mut out = Blocked {
             handle: h.to_string(),
             reported: false,
@@ -450,6 +523,8 @@ impl Client {
             );
         }
         self.local.block(h.as_str(), now_ms())?;
+        self.share_relation(h.as_str(), RelationChange::Block, None)
+            .await;
         let mut doomed = self.local.held_conversations_of(h.as_str())?;
         if self.local.conversation_folder(h.as_str())?.is_some() && !doomed.contains(&out.handle) {
             doomed.push(out.handle.clone());

@@ -53,14 +53,35 @@ pub struct SpamPolicy {
 
 /// Names accepted by [`set_setting`], with what they change.
 pub const SETTINGS: &[(&str, &str)] = &[
-    ("new_recipients_per_day", "new recipients per day for a new account"),
-    ("new_recipients_per_day_of_age", "extra new recipients per day of account age"),
-    ("new_recipients_per_reply", "extra new recipients per person who replied"),
+    (
+        "new_recipients_per_day",
+        "new recipients per day for a new account",
+    ),
+    (
+        "new_recipients_per_day_of_age",
+        "extra new recipients per day of account age",
+    ),
+    (
+        "new_recipients_per_reply",
+        "extra new recipients per person who replied",
+    ),
     ("new_recipients_max", "largest daily new-recipient cap"),
-    ("restrict_at_reports", "junk reports on a cluster that restrict it"),
-    ("ban_at_reports", "junk reports on a cluster that ban its reported members"),
-    ("cluster_window_ms", "registration window of a cluster, milliseconds"),
-    ("campaign_min_reporters", "reporters of a text that make it a campaign"),
+    (
+        "restrict_at_reports",
+        "junk reports on a cluster that restrict it",
+    ),
+    (
+        "ban_at_reports",
+        "junk reports on a cluster that ban its reported members",
+    ),
+    (
+        "cluster_window_ms",
+        "registration window of a cluster, milliseconds",
+    ),
+    (
+        "campaign_min_reporters",
+        "reporters of a text that make it a campaign",
+    ),
 ];
 
 impl SpamPolicy {
@@ -117,7 +138,12 @@ pub fn wrote_to(conn: &Connection, from: i64, to: i64) -> Result<bool, StoreErro
 }
 
 /// Records that `from` sent a message to `to`.
-pub fn record_relation(conn: &Connection, from: i64, to: i64, now: Millis) -> Result<(), StoreError> {
+pub fn record_relation(
+    conn: &Connection,
+    from: i64,
+    to: i64,
+    now: Millis,
+) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO relations (from_account, to_account, first_at, last_at, messages)
          VALUES (?, ?, ?, ?, 1)
@@ -148,9 +174,11 @@ pub fn new_recipient_budget(
     now: Millis,
 ) -> Result<(u64, u64), StoreError> {
     let created: i64 = conn
-        .query_row("SELECT created_at FROM accounts WHERE id = ?", [account], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT created_at FROM accounts WHERE id = ?",
+            [account],
+            |r| r.get(0),
+        )
         .map_err(db)?;
     let age_days = now.saturating_sub(created.max(0) as u64) / DAY_MS;
     let replies: i64 = conn
@@ -327,7 +355,10 @@ pub fn cluster_of(
 }
 
 /// (sender, reporter, fingerprint) of recent junk reports that shared text.
-fn reported_fingerprints(conn: &Connection, now: Millis) -> Result<Vec<(i64, i64, u64)>, StoreError> {
+fn reported_fingerprints(
+    conn: &Connection,
+    now: Millis,
+) -> Result<Vec<(i64, i64, u64)>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT sender, reporter, fingerprint FROM reports
@@ -341,7 +372,13 @@ fn reported_fingerprints(conn: &Connection, now: Millis) -> Result<Vec<(i64, i64
                 to_i64(now.saturating_sub(REPORT_WINDOW_MS)),
                 MAX_FINGERPRINTS_SCANNED as i64
             ],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)),
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
         )
         .map_err(db)?;
     let mut out = Vec::new();
@@ -439,11 +476,21 @@ pub fn set_standing(
             }
         }
         None => {
-            conn.execute("DELETE FROM account_standing WHERE account_id = ?", [account])
-                .map_err(db)?;
+            conn.execute(
+                "DELETE FROM account_standing WHERE account_id = ?",
+                [account],
+            )
+            .map_err(db)?;
         }
     }
-    log_action(conn, account, state.unwrap_or("cleared"), reason, actor, now)
+    log_action(
+        conn,
+        account,
+        state.unwrap_or("cleared"),
+        reason,
+        actor,
+        now,
+    )
 }
 
 /// Withdraws the envelopes a banned account still has waiting in other
@@ -566,9 +613,7 @@ pub fn flagged(
                  LIMIT ?",
             )
             .map_err(db)?;
-        let rows = stmt
-            .query_map([limit as i64], |r| r.get(0))
-            .map_err(db)?;
+        let rows = stmt.query_map([limit as i64], |r| r.get(0)).map_err(db)?;
         rows.collect::<Result<_, _>>().map_err(db)?
     };
     let mut out = Vec::with_capacity(ids.len());
@@ -610,12 +655,19 @@ pub fn flagged(
             cluster: cluster_of(conn, id, policy, now)?,
         });
     }
-    out.sort_by(|a, b| b.junk_reports.cmp(&a.junk_reports).then(a.account.cmp(&b.account)));
+    out.sort_by(|a, b| {
+        b.junk_reports
+            .cmp(&a.junk_reports)
+            .then(a.account.cmp(&b.account))
+    });
     Ok(out)
 }
 
 /// The log of actions on one account, oldest first.
-pub fn actions(conn: &Connection, account: i64) -> Result<Vec<(String, String, String, u64)>, StoreError> {
+pub fn actions(
+    conn: &Connection,
+    account: i64,
+) -> Result<Vec<(String, String, String, u64)>, StoreError> {
     let mut stmt = conn
         .prepare("SELECT action, reason, actor, at FROM account_actions WHERE account_id = ? ORDER BY id")
         .map_err(db)?;
@@ -716,10 +768,21 @@ pub fn admin(
             if !set_setting(conn, &key, value)? {
                 return Err(StoreError::Invalid(format!(
                     "unknown setting {key}; settings are: {}",
-                    SETTINGS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+                    SETTINGS
+                        .iter()
+                        .map(|(k, _)| *k)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
-            log_action(conn, 0, "setting", &format!("{key} = {value}"), "operator", now)?;
+            log_action(
+                conn,
+                0,
+                "setting",
+                &format!("{key} = {value}"),
+                "operator",
+                now,
+            )?;
             Ok(to_json(&policy.effective(conn)?))
         }
     }

@@ -511,10 +511,18 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<(abuse::ReportEffect, Vec<DeviceId>)>, StoreError>;
 
     /// The published campaign fingerprints.
-    async fn campaigns(&self, policy: abuse::SpamPolicy, now: Millis) -> Result<Vec<u64>, StoreError>;
+    async fn campaigns(
+        &self,
+        policy: abuse::SpamPolicy,
+        now: Millis,
+    ) -> Result<Vec<u64>, StoreError>;
 
     /// Accounts created since `since`: in all, and from `source`.
-    async fn registrations_since(&self, source: &str, since: Millis) -> Result<(u64, u64), StoreError>;
+    async fn registrations_since(
+        &self,
+        source: &str,
+        since: Millis,
+    ) -> Result<(u64, u64), StoreError>;
 
     /// Whether an account registered from `source`, or holding a number
     /// that starts with `number_prefix`, was banned since `since`.
@@ -526,8 +534,12 @@ pub trait Store: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Runs an operator's command (`tidings admin`) in one transaction.
-    async fn admin(&self, command: abuse::AdminCommand, policy: abuse::SpamPolicy, now: Millis)
-        -> Result<serde_json::Value, StoreError>;
+    async fn admin(
+        &self,
+        command: abuse::AdminCommand,
+        policy: abuse::SpamPolicy,
+        now: Millis,
+    ) -> Result<serde_json::Value, StoreError>;
 
     /// Forgets blobs past their expiry; returns their ids so their bytes
     /// can be deleted.

@@ -1322,7 +1322,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn campaigns(&self, policy: abuse::SpamPolicy, now: Millis) -> Result<Vec<u64>, StoreError> {
+    async fn campaigns(
+        &self,
+        policy: abuse::SpamPolicy,
+        now: Millis,
+    ) -> Result<Vec<u64>, StoreError> {
         self.read(move |conn| {
             let policy = policy.effective(conn)?;
             abuse::campaigns(conn, &policy, now)
@@ -1330,7 +1334,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn registrations_since(&self, source: &str, since: Millis) -> Result<(u64, u64), StoreError> {
+    async fn registrations_since(
+        &self,
+        source: &str,
+        since: Millis,
+    ) -> Result<(u64, u64), StoreError> {
         let source = source.to_string();
         self.read(move |conn| {
             let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<u64, StoreError> {
@@ -1338,7 +1346,10 @@ impl Store for SqliteStore {
                     .map(|n| n.max(0) as u64)
                     .map_err(db)
             };
-            let all = count("SELECT count(*) FROM accounts WHERE created_at > ?", &[&to_i64(since)])?;
+            let all = count(
+                "SELECT count(*) FROM accounts WHERE created_at > ?",
+                &[&to_i64(since)],
+            )?;
             let from = count(
                 "SELECT count(*) FROM accounts WHERE reg_source = ? AND created_at > ?",
                 &[&source, &to_i64(since)],

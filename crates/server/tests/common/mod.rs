@@ -208,7 +208,9 @@ pub async fn drain_envelopes(server: &Server, dev: &Dev) -> Vec<Value> {
         .await
         .expect("stream connects");
     ws.send(Message::Text(
-        json!({"type": "auth", "token": dev.token}).to_string().into(),
+        json!({"type": "auth", "token": dev.token})
+            .to_string()
+            .into(),
     ))
     .await
     .expect("auth");

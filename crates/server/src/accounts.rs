@@ -307,6 +307,7 @@ pub async fn register(
         token_secret: secret.clone(),
         source: address::range(ip),
         max_per_source_per_day: app.config.registrations_per_range_per_day,
+        cluster_window_ms: app.config.cluster_window_hours * 3_600_000,
     };
     let outcome = redeem(&app, CodePurpose::Account, &handle, &req.code, now, action).await?;
     match outcome {

@@ -136,6 +136,12 @@ async fn reports_restrict_a_whole_cluster_but_never_hold_back_replies() {
     // ... but a restricted account still answers people who wrote to it.
     let r = send(&s, &spammers[2], "reply", &[&people[4]], "sure").await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // A throwaway account registered later from the same network is part
+    // of the cluster from the start.
+    let late = register_from(&s, "10.66.6.99", "spam9@example.org").await;
+    let r = send(&s, &late, "ad9", &[&people[3]], "WIN").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.body["error"], "restricted");
     // The restricted accounts are told why.
     let told = drain_envelopes(&s, &spammers[1]).await;
     assert!(

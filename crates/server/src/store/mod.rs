@@ -57,6 +57,9 @@ pub enum CodeAction {
         source: String,
         /// Accounts one range may register per day.
         max_per_source_per_day: u64,
+        /// A new account starts restricted when an account registered from
+        /// the same range within this window is restricted or banned.
+        cluster_window_ms: u64,
     },
     /// Add a device to the account that owns the handle.
     Login {

@@ -614,6 +614,7 @@ impl Store for SqliteStore {
                     token_secret,
                     source,
                     max_per_source_per_day,
+                    cluster_window_ms,
                 } => {
                     if owner.is_some() {
                         return Ok(Redeemed::HandleTaken);
@@ -640,6 +641,27 @@ impl Store for SqliteStore {
                     )
                     .map_err(db)?;
                     let device = new_device(conn, account, &device_name, &token_secret, now)?;
+                    // Joining a cluster that is already restricted: the new
+                    // account is part of it from the start.
+                    let tainted: bool = conn
+                        .query_row(
+                            "SELECT EXISTS (SELECT 1 FROM account_standing s
+                                 JOIN accounts a ON a.id = s.account_id
+                                 WHERE a.reg_source = ? AND a.reg_source != '' AND a.created_at > ?)",
+                            params![source, now - to_i64(cluster_window_ms)],
+                            |r| r.get(0),
+                        )
+                        .map_err(db)?;
+                    if tainted {
+                        abuse::set_standing(
+                            conn,
+                            account,
+                            Some("restricted"),
+                            "accounts registered from the same network shortly before were restricted for spam",
+                            "system",
+                            now as Millis,
+                        )?;
+                    }
                     Redeemed::Device {
                         account: account as AccountId,
                         device,

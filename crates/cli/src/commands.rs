@@ -502,6 +502,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => classify(cli.json),
         Command::Bench(args) => crate::bench::run(server(&cli), args).await,
         Command::Admin(args) => crate::admin::run(args, cli.json).await,
+        Command::SpamSim(args) => crate::spamsim::run(args, cli.json).await,
         Command::FakeSmsc { bearerbox, listen } => fake_smsc(bearerbox, *listen).await,
     }
 }

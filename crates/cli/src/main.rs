@@ -237,6 +237,10 @@ pub enum Command {
     },
     /// Load-test a server over the real protocol.
     Bench(bench::BenchArgs),
+    /// Simulate a spam campaign against the real server and the client's
+    /// filing rules, and measure what gets through (prints a table, writes
+    /// an SVG plot).
+    SpamSim(spamsim::SpamSimArgs),
     /// The operator's view of the spam defence: flagged accounts and
     /// clusters, bans, appeals and thresholds (works on the data directory).
     Admin(admin::AdminArgs),

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use futures_util::StreamExt;
 use rand::rngs::StdRng;
-use rand::seq::IndexedRandom;
+use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use tidings_server::{App, Config, ManualClock};
+use tidings_spam::requests::{self, Current, Filing, Folder, Reason, Relation};
 use tidings_spam::{Fingerprint, Model};
 use tokio::sync::mpsc;
 
@@ -20,7 +21,7 @@ use super::net::{Answer, Cred, Delivery, Net, Registration};
 use super::population::{self, Role, Shape, PHONE_SHARE};
 use super::report::{self, Tally};
 use super::templates::{self, Campaign, CAMPAIGNS};
-use super::SpamSimArgs;
+use super::{SpamSimArgs, SpamStrategy};
 
 const MINUTE_MS: u64 = 60_000;
 const DAY_MINUTES: u64 = 24 * 60;
@@ -34,9 +35,11 @@ const WORKING: (u64, u64) = (9 * 60, 18 * 60);
 const SPAMMING: (u64, u64) = (8 * 60, 21 * 60);
 /// The spam operation registers accounts between these minutes.
 const SPAM_SIGNUPS: (u64, u64) = (8 * 60, 20 * 60);
-/// People registering per hour while the population is set up: a server
-/// of a few thousand people did not get them all in one hour.
-const SETUP_SIGNUPS_PER_HOUR: usize = 60;
+/// Days over which the population registers before the warm-up: a server
+/// of a few thousand people got them over months, not in one day (and
+/// people registering from one address range at the same time are what
+/// the server treats as a cluster).
+const SETUP_DAYS: usize = 90;
 /// Tries for a person whose registration is refused during set-up.
 const SETUP_TRIES: u32 = 5;
 /// How long to wait for accepted messages to reach their devices.
@@ -65,23 +68,19 @@ pub enum Placement {
     Junk,
 }
 
-/// Files a message the way the device does; mirrors the client core's
-/// rule (a known sender goes to the main inbox; a stranger's message goes
-/// to Junk when it matches a published campaign or the shipped classifier
-/// calls it spam, else to Requests). Kept in this one function so that it
-/// can be replaced by the client's own once both exist.
-fn placement(known: bool, text: &str, campaigns: &[Fingerprint]) -> Placement {
-    if known {
-        return Placement::Main;
-    }
-    let fp = Fingerprint::of(text);
-    if campaigns.iter().any(|c| tidings_spam::matches(fp, *c))
-        || Model::shipped().classify(text).is_spam()
-    {
-        Placement::Junk
-    } else {
-        Placement::Requests
-    }
+/// Files a message the way the device does, with the client's own rule
+/// (`tidings_spam::requests::file`): a known sender or an accepted
+/// conversation goes to the inbox; a stranger's message goes to Junk when
+/// it matches a published campaign or the shipped classifier calls it spam
+/// (unless the person restored the conversation), else to Requests; a junk
+/// conversation stays junk.
+fn placement(known: bool, current: Current, text: &str, campaigns: &[Fingerprint]) -> Filing {
+    let relation = Relation {
+        conversation_accepted: current.folder == Some(Folder::Inbox),
+        sender_known: known,
+        other_member_known: false,
+    };
+    requests::file(relation, current, Some(text), Model::shipped(), campaigns)
 }
 
 /// What a message is, for counting.
@@ -156,6 +155,9 @@ pub struct Msg {
     pub seen_in_requests: bool,
     /// Moved from Requests to Junk when a campaign was published.
     pub refiled: bool,
+    /// Filed in Junk on arrival because it matched a published campaign
+    /// (the client checks campaigns before the classifier).
+    pub junk_by_campaign: bool,
     /// Reported as junk by its recipient.
     pub reported: bool,
     /// Accepted (or rescued from Junk) by its recipient.
@@ -183,6 +185,7 @@ impl Msg {
             now: None,
             seen_in_requests: false,
             refiled: false,
+            junk_by_campaign: false,
             reported: false,
             accepted_by_person: false,
             spammer: None,
@@ -234,7 +237,8 @@ pub struct SpamAccount {
     party: usize,
     /// Campaign day it was registered.
     pub day: u32,
-    campaign: Campaign,
+    /// The kind of spam it sends.
+    pub campaign: Campaign,
     targets: VecDeque<String>,
     quota: f64,
     paused_until: u64,
@@ -269,6 +273,7 @@ struct SendJob {
 /// One spam account's work for a step.
 struct SpamBatch {
     account: usize,
+    strategy: SpamStrategy,
     token: String,
     addr: String,
     follow_ups: Vec<SendJob>,
@@ -281,6 +286,8 @@ struct SpamBatch {
 struct SpamResult {
     account: usize,
     lookup_refusal: Option<Answer>,
+    /// The refusal that made the account stop for this step.
+    halted: Option<String>,
     not_found: usize,
     /// (message, recipient account, answer)
     attempts: Vec<(usize, Option<u64>, Answer)>,
@@ -374,6 +381,8 @@ struct Sim {
     outstanding: HashSet<usize>,
     agenda: BTreeMap<u64, Vec<(usize, Look)>>,
     in_requests: HashSet<usize>,
+    /// The folder of each conversation on each device: (person, sender).
+    conversations: HashMap<(usize, usize), Current>,
     campaigns: Vec<Fingerprint>,
     spam: Vec<SpamAccount>,
     signups: Vec<SpamSignup>,
@@ -383,6 +392,7 @@ struct Sim {
     streams: Vec<tokio::task::JoinHandle<()>>,
     tally: Tally,
     tick: u64,
+    throwaways: usize,
 }
 
 /// Runs a whole simulation.
@@ -429,6 +439,7 @@ pub async fn simulate(args: &SpamSimArgs) -> Result<report::Summary> {
             outstanding: HashSet::new(),
             agenda: BTreeMap::new(),
             in_requests: HashSet::new(),
+            conversations: HashMap::new(),
             campaigns: Vec::new(),
             spam: Vec::new(),
             signups: Vec::new(),
@@ -438,6 +449,7 @@ pub async fn simulate(args: &SpamSimArgs) -> Result<report::Summary> {
             streams: Vec::new(),
             tally: Tally::default(),
             tick: 0,
+            throwaways: 0,
         };
         sim.set_up().await?;
         sim.warm_up().await?;
@@ -554,17 +566,17 @@ impl Sim {
         self.parties[who].cred = Some(cred);
     }
 
-    /// Registers everybody who is on Tidings before the campaign, at most
-    /// [`SETUP_SIGNUPS_PER_HOUR`] an hour.
+    /// Registers everybody who is on Tidings before the campaign, in a
+    /// random order spread evenly over [`SETUP_DAYS`].
     async fn set_up(&mut self) -> Result<()> {
-        let mut queue: VecDeque<(usize, u32)> = (0..self.pop.people.len())
+        let mut order: Vec<usize> = (0..self.pop.people.len())
             .filter(|&i| self.pop.people[i].joins_on.is_none())
-            .map(|i| (i, 0))
             .collect();
+        order.shuffle(&mut self.rng);
+        let per_hour = order.len().div_ceil(SETUP_DAYS * 24).max(1);
+        let mut queue: VecDeque<(usize, u32)> = order.into_iter().map(|i| (i, 0)).collect();
         while !queue.is_empty() {
-            let batch: Vec<(usize, u32)> = (0..SETUP_SIGNUPS_PER_HOUR)
-                .map_while(|_| queue.pop_front())
-                .collect();
+            let batch: Vec<(usize, u32)> = (0..per_hour).map_while(|_| queue.pop_front()).collect();
             let jobs: Vec<(usize, u32, String, String, String)> = batch
                 .into_iter()
                 .map(|(i, tries)| {
@@ -679,13 +691,14 @@ impl Sim {
         msg.attempted = true;
         if a.ok() {
             msg.accepted = true;
-            let to = msg.to.expect("a sent message has a recipient");
             let from = msg.from;
-            if self.parties[to].streaming {
-                self.outstanding.insert(m);
+            if let Some(to) = msg.to {
+                if self.parties[to].streaming {
+                    self.outstanding.insert(m);
+                }
+                // The sender wrote to the recipient: known from now on.
+                self.parties[from].known.insert(to);
             }
-            // The sender wrote to the recipient: known from now on.
-            self.parties[from].known.insert(to);
         } else {
             msg.refused = Some(a.error());
         }
@@ -694,6 +707,7 @@ impl Sim {
     /// Waits until every accepted message has reached its device, and files
     /// each one as the device does.
     async fn collect(&mut self) -> Result<()> {
+        let mut arrived = Vec::new();
         while !self.outstanding.is_empty() {
             let d = match tokio::time::timeout(DELIVERY_TIMEOUT, self.rx.recv()).await {
                 Ok(Some(d)) => d,
@@ -701,25 +715,31 @@ impl Sim {
                 Err(_) => {
                     self.tally.undelivered += self.outstanding.len() as u64;
                     self.outstanding.clear();
-                    return Ok(());
+                    break;
                 }
             };
-            self.receive(d);
+            let Some(m) =
+                d.id.strip_prefix('m')
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .filter(|&m| m < self.msgs.len())
+            else {
+                continue;
+            };
+            // A reconnect re-delivers what was not acknowledged yet.
+            if self.outstanding.remove(&m) {
+                arrived.push((m, d));
+            }
+        }
+        // Streams deliver in a varying order; filing in message order
+        // keeps a run reproducible.
+        arrived.sort_by_key(|(m, _)| *m);
+        for (m, d) in arrived {
+            self.receive(m, d);
         }
         Ok(())
     }
 
-    fn receive(&mut self, d: Delivery) {
-        let Some(m) =
-            d.id.strip_prefix('m')
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|&m| m < self.msgs.len())
-        else {
-            return;
-        };
-        if !self.outstanding.remove(&m) {
-            return; // delivered before (a reconnect re-delivers unacknowledged ones)
-        }
+    fn receive(&mut self, m: usize, d: Delivery) {
         let r = d.to;
         let from = self.msgs[m].from;
         if self.by_account.get(&d.from_account) != Some(&from) {
@@ -731,8 +751,27 @@ impl Sim {
             return;
         }
         let known = self.parties[r].known.contains(&from);
-        let p = placement(known, &d.text, &self.campaigns);
+        let current = self
+            .conversations
+            .get(&(r, from))
+            .copied()
+            .unwrap_or_default();
+        let filing = placement(known, current, &d.text, &self.campaigns);
+        self.conversations.insert(
+            (r, from),
+            Current {
+                folder: Some(filing.folder),
+                reason: filing.reason,
+                restored: current.restored,
+            },
+        );
+        let p = match filing.folder {
+            Folder::Inbox => Placement::Main,
+            Folder::Request => Placement::Requests,
+            Folder::Junk => Placement::Junk,
+        };
         let msg = &mut self.msgs[m];
+        msg.junk_by_campaign = filing.reason == Some(Reason::CampaignMatch);
         msg.arrival = Some(p);
         msg.now = Some(p);
         msg.report_token = d.report_token;
@@ -815,6 +854,15 @@ impl Sim {
             let msg = &mut self.msgs[m];
             msg.now = Some(Placement::Junk);
             msg.refiled = true;
+            let key = (msg.to.expect("recipient"), msg.from);
+            self.conversations.insert(
+                key,
+                Current {
+                    folder: Some(Folder::Junk),
+                    reason: Some(Reason::CampaignMatch),
+                    restored: false,
+                },
+            );
             self.maybe_look_in_junk(m);
         }
         Ok(())
@@ -889,13 +937,24 @@ impl Sim {
         self.job(Kind::Reply, from, to, text)
     }
 
+    /// The person accepts the conversation (from Requests, or restores it
+    /// from Junk): its sender is known from now on.
     fn accept(&mut self, m: usize) {
         let msg = &mut self.msgs[m];
         msg.accepted_by_person = true;
+        let restored = msg.now == Some(Placement::Junk);
         msg.now = Some(Placement::Main);
         let (r, from) = (msg.to.expect("recipient"), msg.from);
         self.in_requests.remove(&m);
         self.parties[r].known.insert(from);
+        self.conversations.insert(
+            (r, from),
+            Current {
+                folder: Some(Folder::Inbox),
+                reason: None,
+                restored,
+            },
+        );
     }
 
     async fn send_reports(&mut self, reports: Vec<usize>) -> Result<()> {
@@ -907,6 +966,8 @@ impl Sim {
             self.in_requests.remove(&m);
             let msg = &self.msgs[m];
             let r = msg.to.expect("recipient");
+            // Reporting blocks the sender and deletes the conversation.
+            self.conversations.remove(&(r, msg.from));
             let Some(token) = msg.report_token.clone() else {
                 self.tally.reports_without_token += 1;
                 continue;
@@ -1138,7 +1199,8 @@ impl Sim {
     }
 
     fn throwaway_handle(&mut self) -> String {
-        let k = self.spam.len() + self.tally.spam_signup_attempts as usize;
+        let k = self.throwaways;
+        self.throwaways += 1;
         if self.rng.random_bool(0.5) {
             format!(
                 "+1332{:07}",
@@ -1338,6 +1400,7 @@ impl Sim {
             }
             batches.push(SpamBatch {
                 account: s,
+                strategy: self.args.spam_strategy,
                 token: cred.token,
                 addr,
                 follow_ups,
@@ -1371,7 +1434,6 @@ impl Sim {
                 .entry(a.error())
                 .or_default() += 1;
         }
-        let mut stop: Option<String> = r.lookup_refusal.as_ref().map(|a| a.error());
         let today = self.day();
         for (m, account, a) in &r.attempts {
             let to = account.and_then(|acc| self.by_account.get(&acc).copied());
@@ -1394,23 +1456,33 @@ impl Sim {
                     day: today,
                 });
             }
-            if self.msgs[*m].kind == Kind::Spam && stop.is_none() && a.status != 404 {
-                stop = Some(e);
+        }
+        // Follow-ups went out before the lookup that was refused.
+        if let Some(e) = r
+            .halted
+            .as_deref()
+            .filter(|e| *e == "restricted" || *e == "banned")
+        {
+            let acct = &mut self.spam[s];
+            if r.lookup_refusal.is_some() && acct.block.is_none() {
+                acct.block = Some(Block {
+                    reason: e.to_string(),
+                    accepted_before: acct.accepted,
+                    attempts_before: acct.attempts,
+                    day: today,
+                });
             }
         }
         let acct = &mut self.spam[s];
-        match stop.as_deref() {
-            Some("restricted") | Some("banned") => {
-                if acct.block.is_none() {
-                    acct.block = Some(Block {
-                        reason: stop.clone().unwrap_or_default(),
-                        accepted_before: acct.accepted,
-                        attempts_before: acct.attempts,
-                        day: (self.tick / tpd) as u32,
-                    });
+        match r.halted.as_deref() {
+            Some("restricted") | Some("banned") => match self.args.spam_strategy {
+                SpamStrategy::Adaptive => acct.done = true,
+                // The tool goes on with the next targets; those it could
+                // not even look up are lost to it.
+                SpamStrategy::Persistent => {
+                    self.tally.spam_targets_dropped += r.unsent.len() as u64;
                 }
-                acct.done = true;
-            }
+            },
             Some("new_recipient_cap") => {
                 let next_morning =
                     (self.tick / tpd + 1) * tpd + SPAMMING.0 / u64::from(self.args.tick_minutes);
@@ -1432,11 +1504,12 @@ impl Sim {
 
 /// One spam account's step, in order: follow-ups to people who answered,
 /// a directory lookup of the next targets, then one message per found
-/// target until the server refuses.
+/// target until a refusal makes it stop (see [`SpamStrategy`]).
 async fn spam_batch(net: &Net, b: SpamBatch) -> Result<SpamResult> {
     let mut out = SpamResult {
         account: b.account,
         lookup_refusal: None,
+        halted: None,
         not_found: 0,
         attempts: Vec::new(),
         unsent: Vec::new(),
@@ -1460,6 +1533,7 @@ async fn spam_batch(net: &Net, b: SpamBatch) -> Result<SpamResult> {
     let found = match net.lookup(&b.token, &b.addr, &b.targets).await? {
         Ok(found) => found,
         Err(a) => {
+            out.halted = Some(a.error());
             out.lookup_refusal = Some(a);
             out.unsent = b.targets;
             return Ok(out);
@@ -1487,9 +1561,12 @@ async fn spam_batch(net: &Net, b: SpamBatch) -> Result<SpamResult> {
         let a = net
             .send(&b.token, &b.addr, &format!("m{m}"), &target, device, &text)
             .await?;
-        let refused = !a.ok() && a.status != 404;
+        let halts = b.strategy.halts_on(&a);
+        if halts {
+            out.halted = Some(a.error());
+        }
         out.attempts.push((m, Some(account), a));
-        if refused {
+        if halts {
             out.unsent.push(target);
             out.unsent.extend(pending.into_iter().map(|(t, _)| t));
             break;

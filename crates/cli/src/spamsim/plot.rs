@@ -1,26 +1,30 @@
-//! The plot of a run, as a small hand-written SVG: per campaign day, a
-//! stacked bar of what became of the spam sent that day, and lines for the
-//! spam accounts registered and stopped so far.
+//! The plot of a run, as a small hand-written SVG in two panels: per
+//! campaign day, what became of the spam sent that day (with lines for the
+//! spam accounts registered and stopped so far), and, on its own scale,
+//! where the spam the server accepted was filed.
 
 use std::fmt::Write;
 
-use super::report::Summary;
+use super::report::{DayFigures, Summary};
 
 const WIDTH: f64 = 960.0;
-const HEIGHT: f64 = 560.0;
+const HEIGHT: f64 = 770.0;
 const LEFT: f64 = 80.0;
 const RIGHT: f64 = 80.0;
+/// Top of the first panel.
 const TOP: f64 = 60.0;
-const BOTTOM: f64 = 110.0;
+/// Height of each panel's plotting area.
+const PANEL: f64 = 260.0;
+/// Space between the panels (day labels and the second title).
+const GAP: f64 = 90.0;
 
-/// Bar segments, bottom to top: label and colour.
-const SEGMENTS: [(&str, &str); 5] = [
-    ("refused by the server", "#9e9e9e"),
-    ("in Junk", "#f28e2b"),
-    ("visible in Requests", "#4e79a7"),
-    ("main inbox (notified)", "#e15759"),
-    ("accepted, not delivered", "#b07aa1"),
-];
+const REFUSED: (&str, &str) = ("refused by the server", "#9e9e9e");
+const JUNK: (&str, &str) = ("in Junk", "#f28e2b");
+const REQUESTS: (&str, &str) = ("visible in Requests", "#4e79a7");
+const MAIN: (&str, &str) = ("main inbox (notified)", "#e15759");
+const UNDELIVERED: (&str, &str) = ("accepted, not delivered", "#b07aa1");
+const REGISTERED_LINE: &str = "#333333";
+const STOPPED_LINE: &str = "#2f8f2f";
 
 /// A round axis maximum and step for values up to `max`.
 fn axis(max: f64) -> (f64, f64) {
@@ -42,29 +46,104 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// A bar segment: legend label and colour, and its value for a day.
+type Segment<'a> = ((&'a str, &'a str), fn(&DayFigures) -> u64);
+
+/// One panel of stacked bars per day.
+struct Panel<'a> {
+    top: f64,
+    title: &'a str,
+    y_label: &'a str,
+    /// Segments bottom to top, with the value of each for a day.
+    segments: Vec<Segment<'a>>,
+}
+
+fn draw_panel(out: &mut String, s: &Summary, panel: &Panel) -> (f64, f64) {
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let days = s.per_day.len().max(1);
+    let total = |d: &DayFigures| -> f64 { panel.segments.iter().map(|(_, f)| f(d) as f64).sum() };
+    let (y_max, y_step) = axis(s.per_day.iter().map(total).fold(0.0, f64::max));
+    let bottom = panel.top + PANEL;
+    let y = |v: f64| bottom - PANEL * v / y_max;
+    let slot = plot_w / days as f64;
+    let bar_w = slot * 0.6;
+    let _ = writeln!(
+        out,
+        r#"<text x="{LEFT}" y="{:.1}" font-size="13" font-weight="bold">{}</text>"#,
+        panel.top - 12.0,
+        escape(panel.title)
+    );
+    let mut v = 0.0;
+    while v <= y_max + 1e-9 {
+        let yy = y(v);
+        let _ = writeln!(
+            out,
+            r##"<line x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="#e0e0e0"/><text x="{:.1}" y="{:.1}" text-anchor="end">{v}</text>"##,
+            LEFT + plot_w,
+            LEFT - 8.0,
+            yy + 4.0
+        );
+        v += y_step;
+    }
+    let _ = writeln!(
+        out,
+        r#"<text transform="translate(22,{:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
+        panel.top + PANEL / 2.0,
+        escape(panel.y_label)
+    );
+    for (i, d) in s.per_day.iter().enumerate() {
+        let x = LEFT + slot * i as f64 + (slot - bar_w) / 2.0;
+        let mut base = 0.0;
+        for ((label, colour), value) in &panel.segments {
+            let v = value(d) as f64;
+            if v > 0.0 {
+                let top = y(base + v);
+                let _ = writeln!(
+                    out,
+                    r#"<rect x="{x:.1}" y="{top:.1}" width="{bar_w:.1}" height="{:.1}" fill="{colour}"><title>day {}: {v} {label}</title></rect>"#,
+                    y(base) - top,
+                    d.day + 1
+                );
+            }
+            base += v;
+        }
+        let label = if d.day >= s.parameters.days {
+            format!("day {} (tail)", d.day + 1)
+        } else {
+            format!("day {}", d.day + 1)
+        };
+        let _ = writeln!(
+            out,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{label}</text>"#,
+            x + bar_w / 2.0,
+            bottom + 18.0
+        );
+    }
+    let _ = writeln!(
+        out,
+        r##"<line x1="{LEFT}" y1="{:.1}" x2="{LEFT}" y2="{bottom:.1}" stroke="#333333"/><line x1="{LEFT}" y1="{bottom:.1}" x2="{:.1}" y2="{bottom:.1}" stroke="#333333"/>"##,
+        panel.top,
+        LEFT + plot_w
+    );
+    (slot, bottom)
+}
+
+fn legend(out: &mut String, y: f64, items: &[(&str, &str)]) {
+    let mut x = LEFT;
+    for (label, colour) in items {
+        let _ = writeln!(
+            out,
+            r#"<rect x="{x:.1}" y="{:.1}" width="12" height="12" fill="{colour}"/><text x="{:.1}" y="{y:.1}">{label}</text>"#,
+            y - 10.0,
+            x + 16.0
+        );
+        x += 30.0 + 7.0 * label.len() as f64;
+    }
+}
+
 /// Renders the plot of `s` as a standalone SVG document.
 pub fn svg(s: &Summary) -> String {
     let mut out = String::new();
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let plot_h = HEIGHT - TOP - BOTTOM;
-    let days = s.per_day.len().max(1);
-    let bar_max = s
-        .per_day
-        .iter()
-        .map(|d| d.spam_sent as f64)
-        .fold(0.0, f64::max);
-    let (y_max, y_step) = axis(bar_max);
-    let line_max = s
-        .per_day
-        .iter()
-        .map(|d| d.accounts_registered_cumulative as f64)
-        .fold(0.0, f64::max);
-    let (r_max, r_step) = axis(line_max);
-    let slot = plot_w / days as f64;
-    let bar_w = slot * 0.6;
-    let y = |v: f64| TOP + plot_h - plot_h * v / y_max;
-    let ry = |v: f64| TOP + plot_h - plot_h * v / r_max;
-
     let _ = writeln!(
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
@@ -80,76 +159,49 @@ pub fn svg(s: &Summary) -> String {
     );
     let _ = writeln!(
         out,
-        r#"<text x="{}" y="28" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
+        r#"<text x="{}" y="24" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
         WIDTH / 2.0,
         escape(&title)
     );
-    // Grid and left axis.
-    let mut v = 0.0;
-    while v <= y_max + 1e-9 {
-        let yy = y(v);
-        let _ = writeln!(
-            out,
-            r##"<line x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="#e0e0e0"/><text x="{:.1}" y="{:.1}" text-anchor="end">{v}</text>"##,
-            LEFT + plot_w,
-            LEFT - 8.0,
-            yy + 4.0
-        );
-        v += y_step;
-    }
+
+    // Panel 1: everything sent, and the accounts.
+    let first = Panel {
+        top: TOP,
+        title: "Spam sent per day, by outcome",
+        y_label: "spam messages",
+        segments: vec![
+            (REFUSED, |d| d.refused),
+            (JUNK, |d| d.junk),
+            (REQUESTS, |d| d.requests),
+            (MAIN, |d| d.main_inbox),
+            (UNDELIVERED, |d| d.undelivered),
+        ],
+    };
+    let (slot, bottom) = draw_panel(&mut out, s, &first);
+    let (r_max, r_step) = axis(
+        s.per_day
+            .iter()
+            .map(|d| d.accounts_registered_cumulative as f64)
+            .fold(0.0, f64::max),
+    );
+    let ry = |v: f64| bottom - PANEL * v / r_max;
     let mut v = 0.0;
     while v <= r_max + 1e-9 {
         let _ = writeln!(
             out,
-            r##"<text x="{:.1}" y="{:.1}" fill="#2f6f2f">{v}</text>"##,
-            LEFT + plot_w + 8.0,
+            r#"<text x="{:.1}" y="{:.1}" fill="{STOPPED_LINE}">{v}</text>"#,
+            WIDTH - RIGHT + 8.0,
             ry(v) + 4.0
         );
         v += r_step;
     }
     let _ = writeln!(
         out,
-        r#"<text transform="translate(22,{:.1}) rotate(-90)" text-anchor="middle">spam messages sent per day</text>"#,
-        TOP + plot_h / 2.0
-    );
-    let _ = writeln!(
-        out,
-        r##"<text transform="translate({:.1},{:.1}) rotate(90)" text-anchor="middle" fill="#2f6f2f">spam accounts (cumulative)</text>"##,
+        r#"<text transform="translate({:.1},{:.1}) rotate(90)" text-anchor="middle" fill="{STOPPED_LINE}">spam accounts (cumulative)</text>"#,
         WIDTH - 22.0,
-        TOP + plot_h / 2.0
+        TOP + PANEL / 2.0
     );
-    // Bars.
-    for (i, d) in s.per_day.iter().enumerate() {
-        let x = LEFT + slot * i as f64 + (slot - bar_w) / 2.0;
-        let parts = [d.refused, d.junk, d.requests, d.main_inbox, d.undelivered];
-        let mut base = 0.0;
-        for (value, (label, colour)) in parts.iter().zip(SEGMENTS) {
-            let v = *value as f64;
-            if v > 0.0 {
-                let top = y(base + v);
-                let _ = writeln!(
-                    out,
-                    r#"<rect x="{x:.1}" y="{top:.1}" width="{bar_w:.1}" height="{:.1}" fill="{colour}"><title>day {}: {value} {label}</title></rect>"#,
-                    y(base) - top,
-                    d.day + 1
-                );
-            }
-            base += v;
-        }
-        let label = if i as u32 >= p.days {
-            format!("day {} (tail)", d.day + 1)
-        } else {
-            format!("day {}", d.day + 1)
-        };
-        let _ = writeln!(
-            out,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{label}</text>"#,
-            x + bar_w / 2.0,
-            TOP + plot_h + 18.0
-        );
-    }
-    // Lines for accounts.
-    let points = |f: &dyn Fn(&super::report::DayFigures) -> u64| -> String {
+    let points = |f: fn(&DayFigures) -> u64| -> String {
         s.per_day
             .iter()
             .enumerate()
@@ -165,39 +217,35 @@ pub fn svg(s: &Summary) -> String {
     };
     let _ = writeln!(
         out,
-        r##"<polyline points="{}" fill="none" stroke="#333333" stroke-width="2" stroke-dasharray="6 4"/>"##,
-        points(&|d| d.accounts_registered_cumulative)
+        r#"<polyline points="{}" fill="none" stroke="{STOPPED_LINE}" stroke-width="3"/>"#,
+        points(|d| d.accounts_stopped_cumulative)
     );
     let _ = writeln!(
         out,
-        r##"<polyline points="{}" fill="none" stroke="#2f8f2f" stroke-width="3"/>"##,
-        points(&|d| d.accounts_stopped_cumulative)
+        r#"<polyline points="{}" fill="none" stroke="{REGISTERED_LINE}" stroke-width="2" stroke-dasharray="6 4"/>"#,
+        points(|d| d.accounts_registered_cumulative)
     );
-    // Axes.
-    let _ = writeln!(
-        out,
-        r##"<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{:.1}" stroke="#333333"/><line x1="{LEFT}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#333333"/>"##,
-        TOP + plot_h,
-        TOP + plot_h,
-        LEFT + plot_w,
-        TOP + plot_h
-    );
-    // Legend.
-    let mut lx = LEFT;
-    let ly = HEIGHT - BOTTOM + 50.0;
-    for (label, colour) in SEGMENTS {
-        let _ = writeln!(
-            out,
-            r#"<rect x="{lx:.1}" y="{:.1}" width="12" height="12" fill="{colour}"/><text x="{:.1}" y="{ly:.1}">{label}</text>"#,
-            ly - 10.0,
-            lx + 16.0
-        );
-        lx += 30.0 + 7.0 * label.len() as f64;
-    }
+
+    // Panel 2: what the server accepted, on its own scale.
+    let second = Panel {
+        top: bottom + GAP,
+        title: "Spam the server accepted, by where the device filed it",
+        y_label: "spam messages",
+        segments: vec![
+            (JUNK, |d| d.junk),
+            (REQUESTS, |d| d.requests),
+            (MAIN, |d| d.main_inbox),
+            (UNDELIVERED, |d| d.undelivered),
+        ],
+    };
+    let (_, bottom) = draw_panel(&mut out, s, &second);
+
+    let ly = bottom + 50.0;
+    legend(&mut out, ly, &[REFUSED, JUNK, REQUESTS, MAIN, UNDELIVERED]);
     let ly2 = ly + 24.0;
     let _ = writeln!(
         out,
-        r##"<line x1="{LEFT}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#333333" stroke-width="2" stroke-dasharray="6 4"/><text x="{:.1}" y="{ly2:.1}">spam accounts registered</text>"##,
+        r#"<line x1="{LEFT}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{REGISTERED_LINE}" stroke-width="2" stroke-dasharray="6 4"/><text x="{:.1}" y="{ly2:.1}">spam accounts registered</text>"#,
         ly2 - 4.0,
         LEFT + 24.0,
         ly2 - 4.0,
@@ -205,7 +253,7 @@ pub fn svg(s: &Summary) -> String {
     );
     let _ = writeln!(
         out,
-        r##"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#2f8f2f" stroke-width="3"/><text x="{:.1}" y="{ly2:.1}">spam accounts restricted or banned</text>"##,
+        r#"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{STOPPED_LINE}" stroke-width="3"/><text x="{:.1}" y="{ly2:.1}">spam accounts restricted or banned</text>"#,
         LEFT + 220.0,
         ly2 - 4.0,
         LEFT + 244.0,

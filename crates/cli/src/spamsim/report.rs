@@ -60,6 +60,9 @@ pub struct Tally {
     pub spam_not_registered: u64,
     /// Directory lookups of spam accounts the server refused, by code.
     pub spam_lookup_refusals: BTreeMap<String, u64>,
+    /// Targets a spam account gave up because the server refused to look
+    /// them up.
+    pub spam_targets_dropped: u64,
 }
 
 /// One target of the spam defence and whether the run met it.
@@ -158,6 +161,8 @@ pub struct SpamFigures {
     pub junk: u64,
     /// Moved from Requests to Junk by a campaign match.
     pub refiled: u64,
+    /// Filed in Junk on arrival because they matched a published campaign.
+    pub junk_on_arrival_by_campaign: u64,
     /// Reported as junk by people.
     pub reported: u64,
     /// Accepted by people.
@@ -167,6 +172,23 @@ pub struct SpamFigures {
     pub enumerated_not_on_tidings: u64,
     /// Directory lookups the server refused, by error code.
     pub lookup_refusals: BTreeMap<String, u64>,
+    /// Targets never messaged because their lookup was refused.
+    pub targets_dropped: u64,
+    /// Outcomes by kind of spam (`prize`, `loan`, `wrong_number`, ...).
+    pub by_campaign: BTreeMap<String, CampaignFigures>,
+}
+
+/// What became of one kind of spam.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CampaignFigures {
+    /// Posted.
+    pub sent: u64,
+    /// Refused by the server.
+    pub refused: u64,
+    /// Filed in Junk.
+    pub junk: u64,
+    /// Visible in Requests.
+    pub requests: u64,
 }
 
 /// The spam operation's accounts.
@@ -197,6 +219,11 @@ pub struct AccountFigures {
     pub accepted_before_stop_p90: u64,
     /// Largest.
     pub accepted_before_stop_max: u64,
+    /// Messages posted (accepted or refused, e.g. by the new-recipient
+    /// cap) before the restriction or ban: median.
+    pub attempted_before_stop_median: u64,
+    /// 90th percentile.
+    pub attempted_before_stop_p90: u64,
     /// Accounts by messages accepted before they were stopped (`never`:
     /// not stopped).
     pub histogram: Vec<(String, u64)>,
@@ -219,6 +246,10 @@ pub struct FirstContactFigures {
     pub requests: u64,
     /// Filed in Junk on arrival or moved there by a campaign match.
     pub junk: u64,
+    /// Of those, because they matched a published campaign (on arrival,
+    /// where the client checks campaigns before the classifier, or moved
+    /// there later).
+    pub junk_by_campaign: u64,
     /// Accepted by the recipient.
     pub accepted: u64,
     /// Reported as junk by the recipient.
@@ -233,7 +264,8 @@ pub struct LegitFigures {
     pub between_contacts_sent: u64,
     /// Of those, refused by the server.
     pub between_contacts_held_back: u64,
-    /// Refusals by error code.
+    /// Refusals by kind of message and error code (`chat`, `hello`:
+    /// someone who just joined, `reply`: an answer to a first contact).
     pub between_contacts_refusals: BTreeMap<String, u64>,
     /// Warm-up messages posted.
     pub warmup_sent: u64,
@@ -329,13 +361,89 @@ fn percent(part: u64, whole: u64) -> f64 {
     }
 }
 
-fn filtered_to_junk(m: &Msg) -> bool {
-    m.arrival == Some(Placement::Junk) || (m.refiled && !m.seen_in_requests)
-}
-
 fn visible_in_requests(m: &Msg) -> bool {
     m.arrival == Some(Placement::Requests)
         && (m.seen_in_requests || m.now == Some(Placement::Requests))
+}
+
+/// Where a spam message ended up, for the system (the person's own
+/// reports and acceptances aside).
+enum Outcome {
+    Refused,
+    Undelivered,
+    Main,
+    Requests,
+    Junk,
+}
+
+fn outcome(m: &Msg) -> Outcome {
+    if m.refused.is_some() {
+        Outcome::Refused
+    } else if !m.delivered {
+        Outcome::Undelivered
+    } else if m.arrival == Some(Placement::Main) {
+        Outcome::Main
+    } else if visible_in_requests(m) {
+        Outcome::Requests
+    } else {
+        Outcome::Junk
+    }
+}
+
+fn count_spam(spam: &mut SpamFigures, m: &Msg, accounts: &[SpamAccount]) {
+    spam.sent += 1;
+    if m.kind == Kind::FollowUp {
+        spam.follow_ups += 1;
+    }
+    let name = m
+        .spammer
+        .map(|s| accounts[s].campaign.name())
+        .unwrap_or("unknown");
+    let c = spam.by_campaign.entry(name.to_string()).or_default();
+    c.sent += 1;
+    let o = outcome(m);
+    match o {
+        Outcome::Refused => c.refused += 1,
+        Outcome::Requests => c.requests += 1,
+        Outcome::Junk => c.junk += 1,
+        Outcome::Undelivered | Outcome::Main => {}
+    }
+    match o {
+        Outcome::Refused => {
+            spam.refused += 1;
+            if let Some(e) = &m.refused {
+                *spam.refusals.entry(e.clone()).or_default() += 1;
+            }
+            return;
+        }
+        Outcome::Undelivered => {
+            spam.accepted += 1;
+            spam.undelivered += 1;
+            return;
+        }
+        Outcome::Main => spam.main_inbox += 1,
+        Outcome::Requests => spam.requests_visible += 1,
+        Outcome::Junk => spam.junk += 1,
+    }
+    spam.accepted += 1;
+    if m.arrival == Some(Placement::Requests) {
+        spam.requests_on_arrival += 1;
+    }
+    if m.now == Some(Placement::Requests) {
+        spam.requests_at_end += 1;
+    }
+    if m.refiled {
+        spam.refiled += 1;
+    }
+    if m.junk_by_campaign {
+        spam.junk_on_arrival_by_campaign += 1;
+    }
+    if m.reported {
+        spam.reported += 1;
+    }
+    if m.accepted_by_person {
+        spam.accepted_by_people += 1;
+    }
 }
 
 fn count_first(f: &mut FirstContactFigures, m: &Msg) {
@@ -352,6 +460,9 @@ fn count_first(f: &mut FirstContactFigures, m: &Msg) {
     }
     if m.arrival == Some(Placement::Junk) || m.refiled {
         f.junk += 1;
+    }
+    if m.junk_by_campaign || m.refiled {
+        f.junk_by_campaign += 1;
     }
     if m.accepted_by_person {
         f.accepted += 1;
@@ -397,10 +508,13 @@ pub fn summarise(
         requests_at_end: 0,
         junk: 0,
         refiled: 0,
+        junk_on_arrival_by_campaign: 0,
         reported: 0,
         accepted_by_people: 0,
         enumerated_not_on_tidings: tally.spam_not_registered,
         lookup_refusals: tally.spam_lookup_refusals.clone(),
+        targets_dropped: tally.spam_targets_dropped,
+        by_campaign: BTreeMap::new(),
     };
     let mut legit = LegitFigures {
         between_contacts_sent: 0,
@@ -415,63 +529,17 @@ pub fn summarise(
     for m in msgs.iter().filter(|m| m.attempted) {
         let day = m.day.map(|d| (d as usize).min(days.saturating_sub(1)));
         if m.kind.is_spam() {
-            spam.sent += 1;
-            let d = day.map(|d| &mut per_day[d]);
-            let mut d = d;
-            if let Some(d) = d.as_deref_mut() {
+            count_spam(&mut spam, m, accounts);
+            if let Some(d) = day {
+                let d = &mut per_day[d];
                 d.spam_sent += 1;
-            }
-            if m.kind == Kind::FollowUp {
-                spam.follow_ups += 1;
-            }
-            if let Some(e) = &m.refused {
-                spam.refused += 1;
-                *spam.refusals.entry(e.clone()).or_default() += 1;
-                if let Some(d) = d.as_deref_mut() {
-                    d.refused += 1;
+                match outcome(m) {
+                    Outcome::Refused => d.refused += 1,
+                    Outcome::Undelivered => d.undelivered += 1,
+                    Outcome::Main => d.main_inbox += 1,
+                    Outcome::Requests => d.requests += 1,
+                    Outcome::Junk => d.junk += 1,
                 }
-                continue;
-            }
-            spam.accepted += 1;
-            if !m.delivered {
-                spam.undelivered += 1;
-                if let Some(d) = d.as_deref_mut() {
-                    d.undelivered += 1;
-                }
-                continue;
-            }
-            if m.arrival == Some(Placement::Main) {
-                spam.main_inbox += 1;
-                if let Some(d) = d.as_deref_mut() {
-                    d.main_inbox += 1;
-                }
-            }
-            if m.arrival == Some(Placement::Requests) {
-                spam.requests_on_arrival += 1;
-            }
-            if visible_in_requests(m) {
-                spam.requests_visible += 1;
-                if let Some(d) = d.as_deref_mut() {
-                    d.requests += 1;
-                }
-            }
-            if m.now == Some(Placement::Requests) {
-                spam.requests_at_end += 1;
-            }
-            if filtered_to_junk(m) {
-                spam.junk += 1;
-                if let Some(d) = d.as_deref_mut() {
-                    d.junk += 1;
-                }
-            }
-            if m.refiled {
-                spam.refiled += 1;
-            }
-            if m.reported {
-                spam.reported += 1;
-            }
-            if m.accepted_by_person {
-                spam.accepted_by_people += 1;
             }
             continue;
         }
@@ -486,9 +554,14 @@ pub fn summarise(
                 legit.between_contacts_sent += 1;
                 if let Some(e) = &m.refused {
                     legit.between_contacts_held_back += 1;
+                    let kind = match k {
+                        Kind::Hello => "hello",
+                        Kind::Reply => "reply",
+                        _ => "chat",
+                    };
                     *legit
                         .between_contacts_refusals
-                        .entry(e.clone())
+                        .entry(format!("{kind} {e}"))
                         .or_default() += 1;
                 }
             }
@@ -523,6 +596,11 @@ pub fn summarise(
         .filter_map(|a| a.block.as_ref().map(|b| b.accepted_before))
         .collect();
     stopped_at.sort_unstable();
+    let mut attempted_before: Vec<u64> = accounts
+        .iter()
+        .filter_map(|a| a.block.as_ref().map(|b| b.attempts_before))
+        .collect();
+    attempted_before.sort_unstable();
     let buckets: [(&str, u64, u64); 6] = [
         ("0", 0, 0),
         ("1-4", 1, 4),
@@ -562,6 +640,8 @@ pub fn summarise(
         accepted_before_stop_median: quantile(&stopped_at, 0.5),
         accepted_before_stop_p90: quantile(&stopped_at, 0.9),
         accepted_before_stop_max: stopped_at.last().copied().unwrap_or(0),
+        attempted_before_stop_median: quantile(&attempted_before, 0.5),
+        attempted_before_stop_p90: quantile(&attempted_before, 0.9),
         histogram,
         accepted_per_account_mean: if registered == 0 {
             0.0
@@ -711,6 +791,12 @@ pub fn table(s: &Summary) -> String {
     );
     row(
         &mut out,
+        "  of which still in Requests at the end",
+        s.spam.requests_at_end.to_string(),
+        Some(percent(s.spam.requests_at_end, sent)),
+    );
+    row(
+        &mut out,
         "in Junk",
         s.spam.junk.to_string(),
         Some(percent(s.spam.junk, sent)),
@@ -729,6 +815,12 @@ pub fn table(s: &Summary) -> String {
     );
     row(
         &mut out,
+        "filed in Junk on arrival by a campaign match",
+        s.spam.junk_on_arrival_by_campaign.to_string(),
+        None,
+    );
+    row(
+        &mut out,
         "reported by people / accepted by people",
         format!("{} / {}", s.spam.reported, s.spam.accepted_by_people),
         None,
@@ -740,6 +832,16 @@ pub fn table(s: &Summary) -> String {
         None,
     );
     let _ = writeln!(out, "  refusals: {}", map_line(&s.spam.refusals));
+    let _ = writeln!(
+        out,
+        "  by kind (sent / refused / Junk / Requests): {}",
+        s.spam
+            .by_campaign
+            .iter()
+            .map(|(k, c)| format!("{k} {}/{}/{}/{}", c.sent, c.refused, c.junk, c.requests))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     let a = &s.spam_accounts;
     let _ = writeln!(out, "\nspam accounts");
@@ -774,6 +876,15 @@ pub fn table(s: &Summary) -> String {
         format!(
             "{} / {} / {}",
             a.accepted_before_stop_median, a.accepted_before_stop_p90, a.accepted_before_stop_max
+        ),
+        None,
+    );
+    row(
+        &mut out,
+        "posted before stop (refused ones too): median / p90",
+        format!(
+            "{} / {}",
+            a.attempted_before_stop_median, a.attempted_before_stop_p90
         ),
         None,
     );
@@ -844,8 +955,11 @@ pub fn table(s: &Summary) -> String {
     for (kind, k) in &l.first_contacts_by_kind {
         row(
             &mut out,
-            &format!("  {kind}: sent / held back / in Junk"),
-            format!("{} / {} / {}", k.sent, k.held_back, k.junk),
+            &format!("  {kind}: sent / held back / in Junk (by campaign)"),
+            format!(
+                "{} / {} / {} ({})",
+                k.sent, k.held_back, k.junk, k.junk_by_campaign
+            ),
             None,
         );
     }

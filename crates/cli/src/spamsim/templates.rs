@@ -199,6 +199,20 @@ pub const CAMPAIGNS: &[Campaign] = &[
 ];
 
 impl Campaign {
+    /// A short stable name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Campaign::Prize => "prize",
+            Campaign::Loan => "loan",
+            Campaign::Crypto => "crypto",
+            Campaign::ParcelFee => "parcel_fee",
+            Campaign::Job => "job",
+            Campaign::Phishing => "phishing",
+            Campaign::WrongNumber => "wrong_number",
+            Campaign::Survey => "survey",
+        }
+    }
+
     fn templates(self) -> &'static [&'static str] {
         match self {
             Campaign::Prize => &[

@@ -396,3 +396,54 @@ async fn reported_texts_become_campaigns_and_bans_withdraw_waiting_messages() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn writing_to_many_who_never_answer_adds_to_reports() {
+    let s = start(|c| {
+        forwarded(c);
+        c.new_recipients_per_day = 20;
+    })
+    .await;
+    let sender = register_from(&s, "10.8.8.8", "bulk@example.org").await;
+    let mut people = Vec::new();
+    for i in 0..10 {
+        people.push(
+            register_from(
+                &s,
+                &format!("10.{}.1.1", 20 + i),
+                &format!("r{i}@example.org"),
+            )
+            .await,
+        );
+    }
+    let all: Vec<&Dev> = people.iter().collect();
+    for (i, p) in all.iter().enumerate() {
+        assert_eq!(
+            send(&s, &sender, &format!("b{i}"), &[p], "Cheap loans today")
+                .await
+                .status,
+            200
+        );
+    }
+    // Nobody answered any of ten: two reports are enough where three would
+    // be needed otherwise.
+    for p in &people[..2] {
+        let got = drain_envelopes(&s, p).await;
+        let token = token_of(&got[0]).expect("token");
+        let r = call(
+            &s,
+            "POST",
+            "/v1/reports",
+            Some(&p.token),
+            Some(json!({"token": token, "junk": true})),
+        )
+        .await;
+        assert_eq!(r.status, 202);
+    }
+    let r = send(&s, &sender, "b10", &[&people[0]], "last chance").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body["message"]
+        .as_str()
+        .expect("why")
+        .contains("never answered"));
+}

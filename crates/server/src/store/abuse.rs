@@ -413,6 +413,35 @@ pub fn evidence(conn: &Connection, members: &[i64]) -> Result<(u64, u64), StoreE
     Ok((count(true)?, count(false)?))
 }
 
+/// First contacts below which an account's reply share says nothing.
+pub const SILENT_MIN_CONTACTS: u64 = 10;
+
+/// People `account` wrote to first, and how many of them answered.
+pub fn first_contacts_and_replies(
+    conn: &Connection,
+    account: i64,
+) -> Result<(u64, u64), StoreError> {
+    let contacts: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM relations a WHERE a.from_account = ?
+               AND NOT EXISTS (SELECT 1 FROM relations b WHERE b.from_account = a.to_account
+                               AND b.to_account = a.from_account AND b.first_at < a.first_at)",
+        )
+        .map_err(db)?
+        .query_row([account], |r| r.get(0))
+        .map_err(db)?;
+    let replies: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM relations a JOIN relations b
+               ON b.from_account = a.to_account AND b.to_account = a.from_account
+             WHERE a.from_account = ? AND b.first_at >= a.first_at",
+        )
+        .map_err(db)?
+        .query_row([account], |r| r.get(0))
+        .map_err(db)?;
+    Ok((contacts.max(0) as u64, replies.max(0) as u64))
+}
+
 /// Re-evaluates the cluster of `account` after new evidence.
 pub fn evaluate(
     conn: &Connection,
@@ -422,14 +451,26 @@ pub fn evaluate(
 ) -> Result<ReportEffect, StoreError> {
     let members = cluster_of(conn, account, policy, now)?;
     let (junk, blocks) = evidence(conn, &members)?;
-    let score = junk + blocks / 2;
+    // Members that write to many strangers who never answer add to the
+    // evidence, but only once someone reported the cluster: silence alone
+    // never restricts anybody.
+    let mut silent = 0;
+    if junk > 0 {
+        for &member in &members {
+            let (contacts, replies) = first_contacts_and_replies(conn, member)?;
+            if contacts >= SILENT_MIN_CONTACTS && replies * 10 < contacts {
+                silent += 1;
+            }
+        }
+    }
+    let score = junk + blocks / 2 + silent;
     let mut effect = ReportEffect::default();
     if score < policy.restrict_at_reports {
         return Ok(effect);
     }
     let why = format!(
         "{junk} people reported messages from this account or accounts registered with it as junk \
-         ({blocks} more blocked them)"
+         ({blocks} more blocked them; {silent} of these accounts wrote to many people who never answered)"
     );
     for member in members {
         let current = standing(conn, member)?.map(|(s, _)| s);
@@ -627,22 +668,7 @@ pub fn flagged(
             .optional()
             .map_err(db)?
             .unwrap_or_default();
-        let first_contacts: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM relations WHERE from_account = ?",
-                [id],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
-        let replies: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM relations a JOIN relations b
-                   ON b.from_account = a.to_account AND b.to_account = a.from_account
-                 WHERE a.from_account = ?",
-                [id],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
+        let (first_contacts, replies) = first_contacts_and_replies(conn, id)?;
         out.push(FlaggedAccount {
             account: id,
             state,
@@ -650,8 +676,8 @@ pub fn flagged(
             source,
             junk_reports,
             blocks,
-            first_contacts: first_contacts.max(0) as u64,
-            replies: replies.max(0) as u64,
+            first_contacts,
+            replies,
             cluster: cluster_of(conn, id, policy, now)?,
         });
     }

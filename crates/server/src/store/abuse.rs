@@ -181,18 +181,10 @@ pub fn new_recipient_budget(
         )
         .map_err(db)?;
     let age_days = now.saturating_sub(created.max(0) as u64) / DAY_MS;
-    let replies: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM relations a JOIN relations b
-               ON b.from_account = a.to_account AND b.to_account = a.from_account
-             WHERE a.from_account = ? AND b.first_at >= a.first_at",
-        )
-        .map_err(db)?
-        .query_row([account], |r| r.get(0))
-        .map_err(db)?;
+    let (_, replies) = first_contacts_and_replies(conn, account)?;
     let cap = (policy.new_recipients_per_day
         + age_days * policy.new_recipients_per_day_of_age
-        + replies.max(0) as u64 * policy.new_recipients_per_reply)
+        + replies * policy.new_recipients_per_reply)
         .min(policy.new_recipients_max);
     let used: i64 = conn
         .prepare_cached(

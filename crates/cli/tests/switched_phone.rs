@@ -62,44 +62,9 @@ fn a_number_removed_in_the_browser_gets_every_waiting_message_as_sms_once_in_ord
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
     let p = |n: &str| dir.path().join(n);
-    enroll(
-        &server,
-        &p("alice"),
-        "register",
-        "--email",
-        "alice@example.org",
-    );
-    enroll(&server, &p("bob"), "register", "--phone", "+12025550102");
-    enroll(
-        &server,
-        &p("carol"),
-        "register",
-        "--email",
-        "carol@example.org",
-    );
     // Bob's only device goes silent (it never syncs again); Alice writes ten
     // messages, three of them in a group with Carol.
-    let mut expected = Vec::new();
-    for i in 1..=7 {
-        let text = format!("direct {i}");
-        ok(tg(&server, &p("alice"), &["send", "+12025550102", &text]));
-        expected.push(text);
-    }
-    let mut group = String::new();
-    for i in 1..=3 {
-        let text = format!("group {i}");
-        let target: Vec<&str> = if group.is_empty() {
-            vec!["+12025550102", "carol@example.org"]
-        } else {
-            vec![group.as_str()]
-        };
-        let mut args = vec!["--json", "send"];
-        args.extend(target);
-        args.push(&text);
-        let sent = json(tg(&server, &p("alice"), &args));
-        group = sent["conversation"].as_str().expect("key").to_string();
-        expected.push(text);
-    }
+    let (expected, group) = ten_messages_wait_for_bob(&server, dir.path());
     // Bob, on his new phone, removes the number in a browser.
     let browser = Command::new("node")
         .arg(BROWSER_SCRIPT)
@@ -119,41 +84,8 @@ fn a_number_removed_in_the_browser_gets_every_waiting_message_as_sms_once_in_ord
         json(tg(&server, &p("bob"), &["--json", "handles"])),
         serde_json::json!([])
     );
-    // Alice's device re-sends every waiting message as SMS, in order, once.
-    ok(tg(&server, &p("alice"), &["sync", "--wait", "2"]));
-    ok(tg(&server, &p("alice"), &["sync", "--wait", "1"]));
-    let inbox = json(tg(
-        &server,
-        &p("alice"),
-        &["--json", "carrier", "inbox", "+12025550102"],
-    ));
-    let texts: Vec<String> = inbox
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|m| m["text"].as_str().expect("text").to_string())
-        .filter(|t| !t.contains("Tidings code"))
-        .collect();
-    assert_eq!(texts, expected, "every message once, in order");
-    let direct = show(&server, &p("alice"), &["+12025550102"]);
-    assert_eq!(direct.len(), 7, "{direct:?}");
-    assert!(
-        direct.iter().all(|m| m["state"] == "delivered by SMS"),
-        "{direct:?}"
-    );
-    let in_group = show(&server, &p("alice"), &[&group]);
-    assert_eq!(in_group.len(), 3, "{in_group:?}");
-    assert!(
-        in_group.iter().all(|m| m["state"] == "delivered by SMS"),
-        "{in_group:?}"
-    );
-    // Carol got the group messages over IP as usual; Bob's old device gets
-    // none of the IP copies.
-    ok(tg(&server, &p("carol"), &["sync"]));
-    assert_eq!(
-        bodies(&show(&server, &p("carol"), &[&group])),
-        ["group 1", "group 2", "group 3"]
-    );
+    waiting_messages_reached_bob_as_sms(&server, dir.path(), &expected, &group);
+    // Bob's old device gets none of the IP copies.
     ok(tg(&server, &p("bob"), &["sync"]));
     assert!(show(&server, &p("bob"), &["alice@example.org"]).is_empty());
     // New messages to the number go as SMS at once.

@@ -595,7 +595,13 @@ impl AttachmentPointer {
     /// Decodes [`AttachmentPointer::key`] for [`Decryptor::new`], rejecting
     /// anything that is not exactly 32 bytes of standard base64.
     pub fn key_bytes(&self) -> Result<[u8; KEY_SIZE], AttachmentError> {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(&self.key)?;
+        Self::decode_key(&self.key)
+    }
+
+    /// Decodes a key as [`AttachmentPointer::encode_key`] wrote it (the
+    /// server needs this for SMS download links, without a whole pointer).
+    pub fn decode_key(key: &str) -> Result<[u8; KEY_SIZE], AttachmentError> {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(key)?;
         <[u8; KEY_SIZE]>::try_from(bytes.as_slice()).map_err(|_| AttachmentError::KeyLength {
             actual: bytes.len(),
         })

@@ -138,9 +138,9 @@ async fn check_pow(
 ) -> Result<(), ApiError> {
     let now = app.now();
     let source = address::range(ip);
-    let (last_hour, _) = app
+    let last_hour = app
         .store
-        .registrations_since(&source, now.saturating_sub(3_600_000))
+        .registrations_since(now.saturating_sub(3_600_000))
         .await?;
     let spike = last_hour >= app.config.registration_spike_per_hour;
     let abused = app

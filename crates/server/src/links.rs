@@ -41,20 +41,7 @@ pub async fn create(
     who: Authed,
     Json(req): Json<LinkCreate>,
 ) -> Result<(StatusCode, Json<LinkInfo>), ApiError> {
-    let pointer = AttachmentPointer {
-        blob: req.blob.clone(),
-        key: req.key.clone(),
-        digest: String::new(),
-        size: req.size,
-        name: String::new(),
-        content_type: String::new(),
-        thumbnail: None,
-        width: None,
-        height: None,
-        duration_ms: None,
-    };
-    let key = pointer
-        .key_bytes()
+    let key = AttachmentPointer::decode_key(&req.key)
         .map_err(|_| ApiError::BadRequest("key must be 32 bytes of base64".into()))?;
     let content_type = if req.content_type.len() <= MAX_CONTENT_TYPE_BYTES
         && req.content_type.contains('/')
@@ -154,20 +141,7 @@ async fn serve(app: &Arc<App>, token: &str) -> Result<Option<Response>, ApiError
     let Some(blob) = app.store.blob(&link.blob).await? else {
         return Ok(None);
     };
-    let key = AttachmentPointer {
-        blob: link.blob.clone(),
-        key: link.key.clone(),
-        digest: String::new(),
-        size: link.size,
-        name: String::new(),
-        content_type: String::new(),
-        thumbnail: None,
-        width: None,
-        height: None,
-        duration_ms: None,
-    }
-    .key_bytes()
-    .map_err(|_| ApiError::Internal)?;
+    let key = AttachmentPointer::decode_key(&link.key).map_err(|_| ApiError::Internal)?;
     let chunks = blob.chunks;
     let store = app.blobs.clone();
     let id = link.blob.clone();

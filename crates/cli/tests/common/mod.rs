@@ -135,3 +135,95 @@ pub fn bodies(messages: &[Value]) -> Vec<String> {
         .map(|m| m["body"].as_str().expect("body").to_string())
         .collect()
 }
+
+/// The number that leaves Tidings in the switched-phone story.
+pub const BOB_NUMBER: &str = "+12025550102";
+
+/// The switched-phone story up to the point Bob leaves: Alice, Bob (by
+/// number, whose only device then stays silent) and Carol register, and
+/// Alice writes Bob ten messages, three of them in a group with Carol.
+/// Returns the texts in order and the group's conversation key.
+pub fn ten_messages_wait_for_bob(server: &Server, dir: &Path) -> (Vec<String>, String) {
+    let p = |n: &str| dir.join(n);
+    enroll(
+        server,
+        &p("alice"),
+        "register",
+        "--email",
+        "alice@example.org",
+    );
+    enroll(server, &p("bob"), "register", "--phone", BOB_NUMBER);
+    enroll(
+        server,
+        &p("carol"),
+        "register",
+        "--email",
+        "carol@example.org",
+    );
+    let mut expected = Vec::new();
+    for i in 1..=7 {
+        let text = format!("direct {i}");
+        ok(tg(server, &p("alice"), &["send", BOB_NUMBER, &text]));
+        expected.push(text);
+    }
+    let mut group = String::new();
+    for i in 1..=3 {
+        let text = format!("group {i}");
+        let target: Vec<&str> = if group.is_empty() {
+            vec![BOB_NUMBER, "carol@example.org"]
+        } else {
+            vec![group.as_str()]
+        };
+        let mut args = vec!["--json", "send"];
+        args.extend(target);
+        args.push(&text);
+        let sent = json(tg(server, &p("alice"), &args));
+        group = sent["conversation"].as_str().expect("key").to_string();
+        expected.push(text);
+    }
+    (expected, group)
+}
+
+/// After Bob's number left: Alice's device re-sends every waiting message
+/// as SMS, once and in order, each shown as delivered by SMS, while Carol
+/// got the group messages over IP as usual.
+pub fn waiting_messages_reached_bob_as_sms(
+    server: &Server,
+    dir: &Path,
+    expected: &[String],
+    group: &str,
+) {
+    let p = |n: &str| dir.join(n);
+    ok(tg(server, &p("alice"), &["sync", "--wait", "2"]));
+    ok(tg(server, &p("alice"), &["sync", "--wait", "1"]));
+    let inbox = json(tg(
+        server,
+        &p("alice"),
+        &["--json", "carrier", "inbox", BOB_NUMBER],
+    ));
+    let texts: Vec<String> = inbox
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|m| m["text"].as_str().expect("text").to_string())
+        .filter(|t| !t.contains("Tidings code"))
+        .collect();
+    assert_eq!(texts, expected, "every message once, in order");
+    let direct = show(server, &p("alice"), &[BOB_NUMBER]);
+    assert_eq!(direct.len(), 7, "{direct:?}");
+    assert!(
+        direct.iter().all(|m| m["state"] == "delivered by SMS"),
+        "{direct:?}"
+    );
+    let in_group = show(server, &p("alice"), &[group]);
+    assert_eq!(in_group.len(), 3, "{in_group:?}");
+    assert!(
+        in_group.iter().all(|m| m["state"] == "delivered by SMS"),
+        "{in_group:?}"
+    );
+    ok(tg(server, &p("carol"), &["sync"]));
+    assert_eq!(
+        bodies(&show(server, &p("carol"), &[group])),
+        ["group 1", "group 2", "group 3"]
+    );
+}

@@ -520,12 +520,8 @@ pub trait Store: Send + Sync {
         now: Millis,
     ) -> Result<Vec<u64>, StoreError>;
 
-    /// Accounts created since `since`: in all, and from `source`.
-    async fn registrations_since(
-        &self,
-        source: &str,
-        since: Millis,
-    ) -> Result<(u64, u64), StoreError>;
+    /// Accounts created since `since`.
+    async fn registrations_since(&self, since: Millis) -> Result<u64, StoreError>;
 
     /// Whether an account registered from `source`, or holding a number
     /// that starts with `number_prefix`, was banned since `since`.

@@ -1356,27 +1356,15 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn registrations_since(
-        &self,
-        source: &str,
-        since: Millis,
-    ) -> Result<(u64, u64), StoreError> {
-        let source = source.to_string();
+    async fn registrations_since(&self, since: Millis) -> Result<u64, StoreError> {
         self.read(move |conn| {
-            let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<u64, StoreError> {
-                conn.query_row(sql, p, |r| r.get::<_, i64>(0))
-                    .map(|n| n.max(0) as u64)
-                    .map_err(db)
-            };
-            let all = count(
+            conn.query_row(
                 "SELECT count(*) FROM accounts WHERE created_at > ?",
-                &[&to_i64(since)],
-            )?;
-            let from = count(
-                "SELECT count(*) FROM accounts WHERE reg_source = ? AND created_at > ?",
-                &[&source, &to_i64(since)],
-            )?;
-            Ok((all, from))
+                [to_i64(since)],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+            .map_err(db)
         })
         .await
     }
@@ -1930,12 +1918,15 @@ fn send_in_tx(conn: &Connection, plan: SendPlan) -> Result<SendOutcome, StoreErr
     // The spam defence, on metadata only: standing, the daily cap on new
     // recipients, and report tokens for recipients who never wrote back.
     let policy = plan.policy.effective(conn)?;
+    let owners: Vec<Option<i64>> = plan
+        .recipients
+        .iter()
+        .map(|r| handle_owner(conn, &r.handle))
+        .collect::<Result<_, _>>()?;
     let mut recipient_accounts: Vec<i64> = Vec::new();
-    for r in &plan.recipients {
-        if let Some(account) = handle_owner(conn, &r.handle)? {
-            if account != sender_account && !recipient_accounts.contains(&account) {
-                recipient_accounts.push(account);
-            }
+    for account in owners.iter().flatten() {
+        if *account != sender_account && !recipient_accounts.contains(account) {
+            recipient_accounts.push(*account);
         }
     }
     let mut strangers = Vec::new();
@@ -2055,11 +2046,10 @@ fn send_in_tx(conn: &Connection, plan: SendPlan) -> Result<SendOutcome, StoreErr
             expires,
         )
     };
-    for r in &plan.recipients {
-        let owner = handle_owner(conn, &r.handle)?;
+    for (r, owner) in plan.recipients.iter().zip(&owners) {
         let token = tokens
             .iter()
-            .find(|(a, _)| Some(*a) == owner)
+            .find(|(a, _)| Some(*a) == *owner)
             .map(|(_, t)| t.clone());
         for (device, payload) in &r.payloads {
             put(*device, KIND_MESSAGE, &r.handle, payload, token.clone())?;

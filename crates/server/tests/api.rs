@@ -992,7 +992,7 @@ async fn partial_sends_reach_a_subset_of_devices_that_really_belong() {
 }
 
 async fn put_raw(s: &Server, path: &str, token: &str, bytes: Vec<u8>) -> u16 {
-    reqwest::Client::new()
+    common::http()
         .put(format!("{}{path}", s.url))
         .bearer_auth(token)
         .body(bytes)
@@ -1004,7 +1004,7 @@ async fn put_raw(s: &Server, path: &str, token: &str, bytes: Vec<u8>) -> u16 {
 }
 
 async fn get_raw(s: &Server, path: &str, token: &str) -> (u16, Vec<u8>) {
-    let r = reqwest::Client::new()
+    let r = common::http()
         .get(format!("{}{path}", s.url))
         .bearer_auth(token)
         .send()
@@ -1035,7 +1035,7 @@ async fn blobs_in_an_s3_compatible_store() {
         return;
     };
     let bucket = format!("tidings-test-{}", std::process::id());
-    let r = reqwest::Client::new()
+    let r = common::http()
         .put(format!("{endpoint}/{bucket}"))
         .send()
         .await
@@ -1249,7 +1249,7 @@ async fn handles_whose_devices_all_went_silent_are_not_reachable() {
     let look = |s: &Server, token: String| {
         let url = s.url.clone();
         async move {
-            let r = reqwest::Client::new()
+            let r = common::http()
                 .post(format!("{url}/v1/directory"))
                 .bearer_auth(token)
                 .json(&json!({"handles": ["+12025550102"]}))

@@ -16,7 +16,7 @@ async fn call(
     token: Option<&str>,
     body: Value,
 ) -> (u16, Value) {
-    let client = reqwest::Client::new();
+    let client = common::http();
     let mut req = client.request(
         method.parse().expect("method"),
         format!("{}{path}", server.url),
@@ -157,10 +157,13 @@ struct Browser {
 impl Browser {
     fn new(server: &Server) -> Browser {
         Browser {
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client"),
+            client: {
+                common::tls();
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .expect("client")
+            },
             url: server.url.clone(),
             cookie: None,
         }

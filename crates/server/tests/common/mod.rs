@@ -28,9 +28,22 @@ impl Drop for Server {
     }
 }
 
+/// Installs the process's TLS crypto provider, which reqwest (built without
+/// one) needs before any client exists. Every test calls it through
+/// [`http`] or [`start`], whichever runs first.
+pub fn tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// An HTTP client for calls the helpers below do not cover.
+pub fn http() -> reqwest::Client {
+    tls();
+    reqwest::Client::new()
+}
+
 /// Starts a server with the defaults changed by `tune`.
 pub async fn start(tune: impl FnOnce(&mut Config)) -> Server {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    tls();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config {
         data_dir: dir.path().to_path_buf(),
@@ -77,7 +90,7 @@ pub async fn call_from(
     token: Option<&str>,
     body: Option<Value>,
 ) -> Resp {
-    let mut req = reqwest::Client::new().request(
+    let mut req = http().request(
         method.parse().expect("method"),
         format!("{}{path}", server.url),
     );

@@ -49,7 +49,7 @@ async fn register(
     run: u64,
     i: usize,
 ) -> Result<(Api, tidings_proto::api::DeviceCredentials)> {
-    let api = Api::new(server, None);
+    let api = Api::new(server, None)?;
     let handle = format!("bench-{run}-{i}@bench.example");
     api.request_code(&handle).await.with_context(|| {
         "requesting a code (start the server with higher limits, e.g. \
@@ -72,7 +72,7 @@ async fn register(
             device_name: format!("bench {i}"),
         })
         .await?;
-    Ok((Api::new(server, Some(creds.token.clone())), creds))
+    Ok((Api::new(server, Some(creds.token.clone()))?, creds))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

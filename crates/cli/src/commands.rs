@@ -473,7 +473,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Carrier {
             action: CarrierAction::Inbox { address },
         } => {
-            let api = Api::new(server(&cli), None);
+            let api = Api::new(server(&cli), None)?;
             let messages = api.carrier_inbox(address).await?;
             if cli.json {
                 output::json(&messages);
@@ -489,7 +489,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Carrier {
             action: CarrierAction::Send { from, to, text },
         } => {
-            Api::new(server(&cli), None)
+            Api::new(server(&cli), None)?
                 .carrier_send(from, to, text)
                 .await?;
             if !cli.json {
@@ -627,7 +627,7 @@ enum Enroll {
 }
 
 async fn enroll(cli: &Cli, handle: &str, code: Option<&str>, kind: Enroll) -> Result<()> {
-    let api = Api::new(server(cli), None);
+    let api = Api::new(server(cli), None)?;
     let profile = Profile::new(profile_dir(cli)?);
     let code = match code {
         Some(c) => c.trim().to_string(),

@@ -221,7 +221,8 @@ async fn sigkill_loses_no_acknowledged_message_and_duplicates_none() {
     };
     let (alice, bob) = (creds("alice"), creds("bob"));
     let url = server.url.clone();
-    let alice_api = Api::new(&url, Some(alice["token"].as_str().expect("t").to_string()));
+    let alice_api =
+        Api::new(&url, Some(alice["token"].as_str().expect("t").to_string())).expect("a client");
     let bob_device = bob["device"].as_u64().expect("device");
     let request = move |i: usize| SendRequest {
         id: format!("crash-{i}"),
@@ -283,7 +284,8 @@ async fn sigkill_loses_no_acknowledged_message_and_duplicates_none() {
     let bob_api = Api::new(
         &server.url,
         Some(bob["token"].as_str().expect("t").to_string()),
-    );
+    )
+    .expect("a client");
     let mut stream = bob_api.stream().await.expect("stream");
     let mut seen = std::collections::BTreeMap::<String, usize>::new();
     loop {

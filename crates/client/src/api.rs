@@ -40,6 +40,20 @@ pub enum ApiError {
     /// The server answered something this client does not understand.
     #[error("unexpected answer from the server: {0}")]
     Protocol(String),
+    /// An `https://` server cannot be checked: this system trusts no
+    /// certificate authority (no CA bundle, or `SSL_CERT_FILE` points at
+    /// nothing).
+    #[error(
+        "cannot check the certificate of {url}: {message}; install the system's CA \
+         certificates (Debian: the ca-certificates package) or point SSL_CERT_FILE at the \
+         certificate of the authority that signed the server's"
+    )]
+    Trust {
+        /// The server URL.
+        url: String,
+        /// What failed.
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -68,17 +82,22 @@ pub struct Api {
 
 impl Api {
     /// A client for the server at `base` (e.g. `http://127.0.0.1:7878`).
-    pub fn new(base: &str, token: Option<String>) -> Api {
+    ///
+    /// Only an `https://` server loads the system's trusted certificates,
+    /// so a plain-HTTP server (the embedded default) works on a machine
+    /// without any.
+    pub fn new(base: &str, token: Option<String>) -> Result<Api, ApiError> {
         ensure_tls_provider();
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .expect("the HTTP client builds once a TLS provider is installed");
-        Api {
-            base: base.trim_end_matches('/').to_string(),
-            http,
-            token,
+        let base = base.trim_end_matches('/').to_string();
+        let mut builder = reqwest::Client::builder().timeout(REQUEST_TIMEOUT);
+        if !base.starts_with("https://") {
+            builder = builder.tls_certs_only(std::iter::empty());
         }
+        let http = builder.build().map_err(|e| ApiError::Trust {
+            url: base.clone(),
+            message: error_chain(&e),
+        })?;
+        Ok(Api { base, http, token })
     }
 
     /// The server URL.
@@ -86,11 +105,8 @@ impl Api {
         &self.base
     }
 
-    fn network(&self, e: impl std::fmt::Display) -> ApiError {
-        ApiError::Network {
-            url: self.base.clone(),
-            message: e.to_string(),
-        }
+    fn network(&self, e: impl std::error::Error) -> ApiError {
+        network_error(&self.base, e)
     }
 
     /// Sends a request (authenticated when signed in) and returns the body
@@ -484,10 +500,7 @@ impl Stream {
             let Some(msg) = self.ws.next().await else {
                 return Ok(None);
             };
-            let msg = msg.map_err(|e| ApiError::Network {
-                url: self.base.clone(),
-                message: e.to_string(),
-            })?;
+            let msg = msg.map_err(|e| network_error(&self.base, e))?;
             match msg {
                 Message::Text(text) => {
                     return serde_json::from_str(&text)
@@ -523,4 +536,38 @@ impl Stream {
         })
         .await;
     }
+}
+
+/// A network error with its whole chain of causes: reqwest's own text
+/// ("error sending request") does not say that, for instance, the server's
+/// certificate is not trusted.
+fn network_error(url: &str, e: impl std::error::Error) -> ApiError {
+    let mut message = error_chain(&e);
+    if message.contains("invalid peer certificate") {
+        message.push_str(
+            " (this system does not trust the server's certificate; if it comes \
+             from a private authority, point SSL_CERT_FILE at that authority's \
+             certificate)",
+        );
+    }
+    ApiError::Network {
+        url: url.to_string(),
+        message,
+    }
+}
+
+/// An error's text followed by those of its causes, skipping causes the
+/// text already quotes.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
 }

@@ -185,7 +185,7 @@ impl Client {
     pub fn open(profile: Profile, server: Option<&str>) -> Result<Client, ClientError> {
         let creds = profile.credentials()?.ok_or(ClientError::NotSignedIn)?;
         let base = server.unwrap_or(&creds.server).to_string();
-        let api = Api::new(&base, Some(creds.token.clone()));
+        let api = Api::new(&base, Some(creds.token.clone()))?;
         let local = Local::open(&profile.store_path())?;
         let pickle_key = profile.pickle_key()?;
         Ok(Client {

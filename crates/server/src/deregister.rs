@@ -276,10 +276,18 @@ impl Csrf {
         let mut nonce = [0u8; CSRF_NONCE_BYTES];
         rand::rng().fill_bytes(&mut nonce);
         let cookie = format!("{now}.{}", hex::encode(nonce));
+        // Behind HTTPS the cookie must never travel over plain HTTP; a
+        // server reached over plain HTTP (the embedded default on a laptop)
+        // could not set a `Secure` cookie at all.
+        let secure = if app.config.public_base().starts_with("https://") {
+            "; Secure"
+        } else {
+            ""
+        };
         Csrf {
             token: csrf_token(app, &cookie),
             set_cookie: Some(format!(
-                "{CSRF_COOKIE}={cookie}; Path={START}; Max-Age={CSRF_TTL_SECS}; HttpOnly; SameSite=Strict"
+                "{CSRF_COOKIE}={cookie}; Path={START}; Max-Age={CSRF_TTL_SECS}; HttpOnly; SameSite=Strict{secure}"
             )),
         }
     }

@@ -279,6 +279,10 @@ async fn the_page_works_without_javascript_and_is_accessible() {
     ] {
         assert!(cookie.contains(attribute), "{cookie}");
     }
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP cannot keep it: {cookie}"
+    );
     for needed in [
         "<html lang=\"en\">",
         "<form method=\"post\" action=\"/deregister/code\"",
@@ -648,4 +652,12 @@ async fn forms_without_a_valid_csrf_token_are_refused() {
         .await;
     assert_eq!(too_large.status, 413);
     assert!(too_large.says("We could not read this form"));
+}
+
+#[tokio::test]
+async fn behind_https_the_csrf_cookie_is_secure() {
+    let s = start(|c| c.public_url = "https://tidings.example".into()).await;
+    let page = Browser::new(&s).get("/deregister").await;
+    let cookie = page.set_cookie.expect("a CSRF cookie");
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
 }

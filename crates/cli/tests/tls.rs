@@ -227,30 +227,19 @@ fn the_client_works_against_a_server_behind_https() {
         &["send", "bob@example.org", "hello over TLS"],
     ));
     // `sync` receives through the delivery stream: `wss://`.
-    ok(tg_https(&url, &p("bob"), ca, &["sync"]));
-    let shown = ok(tg_https(
-        &url,
-        &p("bob"),
-        ca,
-        &["--json", "show", "alice@example.org"],
-    ));
-    let messages: serde_json::Value = serde_json::from_str(shown.trim()).expect("JSON");
-    let bodies: Vec<&str> = messages
-        .as_array()
-        .expect("a list")
-        .iter()
-        .map(|m| m["body"].as_str().expect("body"))
-        .collect();
-    assert_eq!(bodies, ["hello over TLS"]);
+    let show = |name: &str, other: &str| -> Vec<serde_json::Value> {
+        ok(tg_https(&url, &p(name), ca, &["sync"]));
+        common::json(tg_https(&url, &p(name), ca, &["--json", "show", other]))
+            .as_array()
+            .expect("a list")
+            .clone()
+    };
+    assert_eq!(
+        common::bodies(&show("bob", "alice@example.org")),
+        ["hello over TLS"]
+    );
     // And the delivery receipt travels back over the stream too.
-    ok(tg_https(&url, &p("alice"), ca, &["sync"]));
-    let shown = ok(tg_https(
-        &url,
-        &p("alice"),
-        ca,
-        &["--json", "show", "bob@example.org"],
-    ));
-    let messages: serde_json::Value = serde_json::from_str(shown.trim()).expect("JSON");
-    let state = messages[0]["state"].as_str().expect("a state");
-    assert!(state == "delivered" || state == "read", "{messages}");
+    let mine = show("alice", "bob@example.org");
+    let state = mine[0]["state"].as_str().expect("a state");
+    assert!(state == "delivered" || state == "read", "{mine:?}");
 }

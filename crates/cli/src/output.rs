@@ -269,6 +269,9 @@ pub fn event(as_json: bool, e: &Event) {
             println!("{conversation} {by} reacted {emoji} to {id}")
         }
         Event::Notice { text, .. } => println!("notice: {text}"),
+        Event::Live { wait_secs } => {
+            eprintln!("up to date; listening for new messages for {wait_secs} s")
+        }
         Event::Request {
             conversation, from, ..
         } => {

@@ -157,22 +157,14 @@ fn online_delivery_is_pushed_and_devices_can_be_removed() {
         &p("bob"),
         &["contacts", "add", "alice@example.org"],
     ));
-    let listener = Command::new(BIN)
-        .args(["--server", &server.url, "--profile"])
-        .arg(p("bob"))
-        .args(["--json", "sync", "--wait", "4"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sync runs");
-    std::thread::sleep(Duration::from_millis(800));
+    let listener = Listener::start(&server, &p("bob"), 4);
     ok(tg(&server, &p("alice"), &["typing", "bob@example.org"]));
     ok(tg(
         &server,
         &p("alice"),
         &["send", "bob@example.org", "are you there?"],
     ));
-    let out = listener.wait_with_output().expect("sync ends");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = listener.finish();
     assert!(text.contains("\"event\":\"typing\""), "{text}");
     assert!(text.contains("are you there?"), "{text}");
 
@@ -1108,14 +1100,7 @@ fn a_number_whose_devices_went_silent_gets_sms_at_once() {
         "are you still there?"
     );
     // Bob comes back: messages go over IP again.
-    let listener = Command::new(BIN)
-        .args(["--server", &server.url, "--profile"])
-        .arg(p("bob"))
-        .args(["sync", "--wait", "3"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sync runs");
-    std::thread::sleep(Duration::from_millis(800));
+    let listener = Listener::start(&server, &p("bob"), 3);
     let sent = json(tg(
         &server,
         &p("alice"),
@@ -1123,10 +1108,11 @@ fn a_number_whose_devices_went_silent_gets_sms_at_once() {
     ));
     assert_eq!(sent["via"], "ip");
     // Bob's device is told that his number got SMS while it was silent.
-    let out = listener.wait_with_output().expect("sync ends");
-    let printed = String::from_utf8_lossy(&out.stdout);
+    let printed = listener.finish();
     assert!(
-        printed.contains("notice: Welcome back") && printed.contains("went to you as SMS"),
+        printed.contains("\"event\":\"notice\"")
+            && printed.contains("Welcome back")
+            && printed.contains("went to you as SMS"),
         "{printed}"
     );
 }

@@ -129,6 +129,13 @@ pub enum Event {
         /// The reaction (empty: removed).
         emoji: String,
     },
+    /// Everything queued has been received; until the wait of `sync` ends,
+    /// new messages arrive as they are sent. Lets a user (or a script)
+    /// know that the device now counts as connected.
+    Live {
+        /// Seconds `sync` keeps listening.
+        wait_secs: u64,
+    },
     /// Someone is typing.
     Typing {
         /// Conversation.
@@ -922,10 +929,16 @@ impl Client {
                     }
                 }
                 Some(ServerFrame::Drained) => {
-                    drained = true;
-                    if tokio::time::Instant::now() >= deadline {
+                    let now = tokio::time::Instant::now();
+                    if now >= deadline {
                         break;
                     }
+                    if !drained {
+                        on_event(&Event::Live {
+                            wait_secs: (deadline - now).as_secs_f64().ceil() as u64,
+                        });
+                    }
+                    drained = true;
                 }
                 Some(ServerFrame::Error { error, message }) => {
                     return Err(ClientError::Api(ApiError::Server {

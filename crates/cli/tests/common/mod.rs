@@ -2,9 +2,9 @@
 //! and the `tidings` client commands run against it.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -80,6 +80,51 @@ pub fn tg(server: &Server, profile: &Path, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("tidings runs")
+}
+
+/// A `tidings --json sync --wait SECS` in the background that has caught
+/// up with its queue, so its device counts as connected from now on.
+pub struct Listener {
+    child: Child,
+    out: BufReader<ChildStdout>,
+    seen: String,
+}
+
+impl Listener {
+    /// Starts the sync and returns once it says it is live.
+    pub fn start(server: &Server, profile: &Path, secs: u64) -> Listener {
+        let mut child = Command::new(BIN)
+            .args(["--server", &server.url, "--profile"])
+            .arg(profile)
+            .args(["--json", "sync", "--wait", &secs.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sync runs");
+        let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut seen = String::new();
+        loop {
+            let mut line = String::new();
+            let n = out.read_line(&mut line).expect("sync's output");
+            assert!(n > 0, "sync ended before it was live: {seen}");
+            seen.push_str(&line);
+            if line.contains("\"event\":\"live\"") {
+                break;
+            }
+        }
+        Listener { child, out, seen }
+    }
+
+    /// Waits for the sync to end and returns everything it printed.
+    pub fn finish(mut self) -> String {
+        self.out
+            .read_to_string(&mut self.seen)
+            .expect("sync's output");
+        let status = self.child.wait().expect("sync ends");
+        assert!(status.success(), "sync failed: {}", self.seen);
+        self.seen
+    }
 }
 
 pub fn ok(out: Output) -> String {

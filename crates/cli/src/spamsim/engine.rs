@@ -44,6 +44,10 @@ const SETUP_DAYS: usize = 90;
 const SETUP_TRIES: u32 = 5;
 /// How long to wait for accepted messages to reach their devices.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Deliveries the stream tasks may hand over before the simulation reads
+/// them; past this a stream task waits (its envelope stays queued on the
+/// server, unacknowledged), so nothing is lost and memory stays bounded.
+const DELIVERY_QUEUE: usize = 65_536;
 /// Address ranges of the spam operation (documentation and shared ranges).
 const SPAM_PREFIXES: &[&str] = &[
     "203.0.113",
@@ -387,8 +391,8 @@ struct Sim {
     spam: Vec<SpamAccount>,
     signups: Vec<SpamSignup>,
     joins: BTreeMap<u64, Vec<usize>>,
-    tx: mpsc::UnboundedSender<Delivery>,
-    rx: mpsc::UnboundedReceiver<Delivery>,
+    tx: mpsc::Sender<Delivery>,
+    rx: mpsc::Receiver<Delivery>,
     streams: Vec<tokio::task::JoinHandle<()>>,
     tally: Tally,
     tick: u64,
@@ -413,7 +417,7 @@ pub async fn simulate(args: &SpamSimArgs) -> Result<report::Summary> {
     let mut server = LocalServer::start().await?;
     let result = async {
         let net = Net::new(&server.url)?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(DELIVERY_QUEUE);
         let parties = pop
             .people
             .iter()

@@ -16,7 +16,7 @@ use tidings_proto::api::{
 };
 use tidings_proto::stream::{ClientFrame, EnvelopeBody, ServerFrame};
 use tidings_spam::Fingerprint;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::Sender;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Most proofs of work solved for one request before giving up.
@@ -351,7 +351,7 @@ impl Net {
         &self,
         who: usize,
         token: String,
-        tx: UnboundedSender<Delivery>,
+        tx: Sender<Delivery>,
     ) -> tokio::task::JoinHandle<()> {
         let url = format!("{}/v1/stream", self.base.replacen("http://", "ws://", 1));
         tokio::spawn(async move {
@@ -371,7 +371,7 @@ async fn stream_once(
     url: &str,
     who: usize,
     token: &str,
-    tx: &UnboundedSender<Delivery>,
+    tx: &Sender<Delivery>,
 ) -> Result<bool> {
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
     let auth = serde_json::to_string(&ClientFrame::Auth {
@@ -414,7 +414,7 @@ async fn stream_once(
                         text: String::from_utf8_lossy(&bytes).into_owned(),
                         report_token,
                     };
-                    if tx.send(delivery).is_err() {
+                    if tx.send(delivery).await.is_err() {
                         return Ok(true);
                     }
                 }

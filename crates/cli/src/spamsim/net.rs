@@ -367,12 +367,7 @@ impl Net {
 
 /// One connection of a device's stream; `Ok(true)` when it should not be
 /// reopened (the receiver is gone, or the server refuses the device).
-async fn stream_once(
-    url: &str,
-    who: usize,
-    token: &str,
-    tx: &Sender<Delivery>,
-) -> Result<bool> {
+async fn stream_once(url: &str, who: usize, token: &str, tx: &Sender<Delivery>) -> Result<bool> {
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
     let auth = serde_json::to_string(&ClientFrame::Auth {
         token: token.to_string(),

@@ -6,20 +6,11 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{json, ok, tg, Server};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
+use common::{free_port, json, ok, tg, wait_for_port, Server};
 
 /// aiosmtpd with its debugging handler, which writes every message it
 /// accepts to `log`.
@@ -53,14 +44,7 @@ impl Smtp {
             .stderr(Stdio::null())
             .spawn()
             .expect("aiosmtpd starts");
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "aiosmtpd did not open port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(port, "aiosmtpd");
         Some(Smtp { child, port })
     }
 }

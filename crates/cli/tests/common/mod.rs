@@ -82,6 +82,27 @@ pub fn tg(server: &Server, profile: &Path, args: &[&str]) -> Output {
         .expect("tidings runs")
 }
 
+/// A port nobody listens on right now, for a helper process to take.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Waits until `what` accepts connections on `port` (20 s at most).
+pub fn wait_for_port(port: u16, what: &str) {
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "{what} did not open port {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// A `tidings --json sync --wait SECS` in the background that has caught
 /// up with its queue, so its device counts as connected from now on.
 pub struct Listener {

@@ -1084,21 +1084,7 @@ fn a_number_whose_devices_went_silent_gets_sms_at_once() {
     );
     enroll(&server, &p("bob"), "register", "--phone", "+12025550102");
     std::thread::sleep(Duration::from_millis(3000));
-    let sent = json(tg(
-        &server,
-        &p("alice"),
-        &["--json", "send", "+12025550102", "are you still there?"],
-    ));
-    assert_eq!(sent["via"], "sms");
-    let inbox = json(tg(
-        &server,
-        &p("alice"),
-        &["--json", "carrier", "inbox", "+12025550102"],
-    ));
-    assert_eq!(
-        inbox.as_array().expect("list").last().expect("sms")["text"],
-        "are you still there?"
-    );
+    send_goes_as_sms_at_once(&server, &p("alice"), "+12025550102", "are you still there?");
     // Bob comes back: messages go over IP again.
     let listener = Listener::start(&server, &p("bob"), 3);
     let sent = json(tg(

@@ -89,19 +89,5 @@ fn a_number_removed_in_the_browser_gets_every_waiting_message_as_sms_once_in_ord
     ok(tg(&server, &p("bob"), &["sync"]));
     assert!(show(&server, &p("bob"), &["alice@example.org"]).is_empty());
     // New messages to the number go as SMS at once.
-    let sent = json(tg(
-        &server,
-        &p("alice"),
-        &["--json", "send", "+12025550102", "after"],
-    ));
-    assert_eq!(sent["via"], "sms");
-    let inbox = json(tg(
-        &server,
-        &p("alice"),
-        &["--json", "carrier", "inbox", "+12025550102"],
-    ));
-    assert_eq!(
-        inbox.as_array().expect("list").last().expect("sms")["text"],
-        "after"
-    );
+    send_goes_as_sms_at_once(&server, &p("alice"), "+12025550102", "after");
 }

@@ -115,6 +115,24 @@ struct CodeForm {
     code: String,
 }
 
+/// What every form of these pages carries.
+trait PostedForm {
+    /// The CSRF token and the phone number as typed.
+    fn csrf_and_number(&self) -> (&str, &str);
+}
+
+impl PostedForm for NumberForm {
+    fn csrf_and_number(&self) -> (&str, &str) {
+        (&self.csrf, &self.number)
+    }
+}
+
+impl PostedForm for CodeForm {
+    fn csrf_and_number(&self) -> (&str, &str) {
+        (&self.csrf, &self.number)
+    }
+}
+
 /// `GET /deregister`: the form asking for the phone number.
 async fn start(State(app): State<Arc<App>>, headers: HeaderMap) -> Page {
     let csrf = Csrf::for_page(&app, &headers, app.now());
@@ -134,17 +152,9 @@ async fn send_code(
     form: Result<Form<NumberForm>, FormRejection>,
 ) -> Page {
     let now = app.now();
-    let form = match form {
-        Ok(Form(form)) => form,
-        Err(rejection) => return form_rejected(&rejection),
-    };
-    if !Csrf::accepts(&app, &headers, &form.csrf, now) {
-        return csrf_refused();
-    }
-    let csrf = Csrf::for_page(&app, &headers, now);
-    let handle = match read_number(&app, &form.number) {
-        Ok(handle) => handle,
-        Err(message) => return number_page(csrf, &form.number, Some(message)),
+    let (_, csrf, handle) = match accept_post(&app, &headers, form, now) {
+        Ok(accepted) => accepted,
+        Err(page) => return page,
     };
     match accounts::deliver_code(&app, peer.ip(), &handle, CodePurpose::Deregister).await {
         Ok(_) => code_page(&app, csrf, &handle, None),
@@ -160,17 +170,9 @@ async fn confirm(
     form: Result<Form<CodeForm>, FormRejection>,
 ) -> Page {
     let now = app.now();
-    let form = match form {
-        Ok(Form(form)) => form,
-        Err(rejection) => return form_rejected(&rejection),
-    };
-    if !Csrf::accepts(&app, &headers, &form.csrf, now) {
-        return csrf_refused();
-    }
-    let csrf = Csrf::for_page(&app, &headers, now);
-    let handle = match read_number(&app, &form.number) {
-        Ok(handle) => handle,
-        Err(message) => return number_page(csrf, &form.number, Some(message)),
+    let (form, csrf, handle) = match accept_post(&app, &headers, form, now) {
+        Ok(accepted) => accepted,
+        Err(page) => return page,
     };
     let code: String = form
         .code
@@ -234,6 +236,28 @@ async fn confirm(
 }
 
 /// Reads the number as typed, or says in plain words what is wrong with it.
+/// The steps both forms start with: a form that parses, a CSRF token that
+/// belongs to the request's cookie, and a phone number. Returns the form,
+/// the CSRF token for the next page and the number, or the page to answer
+/// with instead.
+fn accept_post<F: PostedForm>(
+    app: &App,
+    headers: &HeaderMap,
+    form: Result<Form<F>, FormRejection>,
+    now: Millis,
+) -> Result<(F, Csrf, Handle), Page> {
+    let Form(form) = form.map_err(|rejection| form_rejected(&rejection))?;
+    let (token, number) = form.csrf_and_number();
+    if !Csrf::accepts(app, headers, token, now) {
+        return Err(csrf_refused());
+    }
+    let csrf = Csrf::for_page(app, headers, now);
+    match read_number(app, number) {
+        Ok(handle) => Ok((form, csrf, handle)),
+        Err(message) => Err(number_page(csrf, number, Some(message))),
+    }
+}
+
 fn read_number(app: &App, typed: &str) -> Result<Handle, String> {
     let typed = typed.trim();
     if typed.is_empty() {

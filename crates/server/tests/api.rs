@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -12,80 +11,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 mod common;
 
-use common::{call, start, Resp, Server};
-
-async fn code_for(server: &Server, handle: &str) -> Result<String> {
-    let r = call(
-        server,
-        "POST",
-        "/v1/codes",
-        None,
-        Some(json!({ "handle": handle })),
-    )
-    .await;
-    if r.status != 202 {
-        return Err(anyhow!("code request: {} {}", r.status, r.body));
-    }
-    let key = r.body["handle"]
-        .as_str()
-        .expect("normalised handle")
-        .to_string();
-    let inbox = call(
-        server,
-        "GET",
-        &format!("/v1/carrier/{}", key.replace('+', "%2B")),
-        None,
-        None,
-    )
-    .await;
-    let text = inbox
-        .body
-        .as_array()
-        .and_then(|a| a.last())
-        .expect("a message")["text"]
-        .as_str()
-        .expect("text")
-        .to_string();
-    Ok(text
-        .split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .expect("a 6-digit code")
-        .to_string())
-}
-
-#[derive(Debug, Clone)]
-struct Dev {
-    account: u64,
-    device: u64,
-    token: String,
-    handle: String,
-}
-
-async fn register(server: &Server, handle: &str) -> Dev {
-    let code = code_for(server, handle).await.expect("code");
-    let r = call(
-        server,
-        "POST",
-        "/v1/accounts",
-        None,
-        Some(json!({ "handle": handle, "code": code, "device_name": "test" })),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    dev(&r.body)
-}
-
-fn dev(body: &Value) -> Dev {
-    Dev {
-        account: body["account"].as_u64().expect("account"),
-        device: body["device"].as_u64().expect("device"),
-        token: body["token"].as_str().expect("token").to_string(),
-        handle: body["handles"][0].as_str().expect("handle").to_string(),
-    }
-}
+use common::{call, code_for, dev, register, start, Resp, Server};
 
 async fn login(server: &Server, handle: &str) -> Resp {
-    let code = code_for(server, handle).await.expect("code");
+    let code = code_for(server, handle).await;
     call(
         server,
         "POST",
@@ -210,7 +139,7 @@ async fn codes_are_single_use_limited_and_do_not_reveal_registration() {
     assert_eq!(a.status, b.status);
     assert_eq!(a.body["expires_in_secs"], b.body["expires_in_secs"]);
     // Wrong codes: five tries, then the code is void.
-    let code = code_for(&s, "+12025550102").await.expect("code");
+    let code = code_for(&s, "+12025550102").await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for left in (0..5).rev() {
         let r = call(
@@ -247,7 +176,7 @@ async fn codes_are_single_use_limited_and_do_not_reveal_registration() {
         "the right code after five wrong tries is refused"
     );
     // Expiry: a code older than 10 minutes is refused.
-    let code = code_for(&s, "carol@example.org").await.expect("code");
+    let code = code_for(&s, "carol@example.org").await;
     s.clock.advance(10 * 60 * 1000 + 1);
     let r = call(
         &s,
@@ -259,7 +188,7 @@ async fn codes_are_single_use_limited_and_do_not_reveal_registration() {
     .await;
     assert_eq!(r.status, 403);
     // Single use.
-    let code = code_for(&s, "dave@example.org").await.expect("code");
+    let code = code_for(&s, "dave@example.org").await;
     let body = json!({"handle": "dave@example.org", "code": code, "device_name": "x"});
     assert_eq!(
         call(&s, "POST", "/v1/accounts", None, Some(body.clone()))
@@ -274,7 +203,7 @@ async fn codes_are_single_use_limited_and_do_not_reveal_registration() {
         403
     );
     // Registering a taken handle with a valid code says so, and login works.
-    let code = code_for(&s, "+12025550101").await.expect("code");
+    let code = code_for(&s, "+12025550101").await;
     let r = call(
         &s,
         "POST",

@@ -6,9 +6,9 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{start, Server};
+use common::{latest_code, start, Server};
 
-/// A JSON API call.
+/// A JSON API call; a null `body` sends none.
 async fn call(
     server: &Server,
     method: &str,
@@ -16,24 +16,15 @@ async fn call(
     token: Option<&str>,
     body: Value,
 ) -> (u16, Value) {
-    let client = common::http();
-    let mut req = client.request(
-        method.parse().expect("method"),
-        format!("{}{path}", server.url),
-    );
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if !body.is_null() {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.expect("request goes through");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.expect("body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    let r = common::call(
+        server,
+        method,
+        path,
+        token,
+        (!body.is_null()).then_some(body),
     )
+    .await;
+    (r.status, r.body)
 }
 
 /// The texts the simulated carrier delivered to a number, oldest first.
@@ -54,57 +45,9 @@ async fn inbox(server: &Server, number: &str) -> Vec<String> {
         .collect()
 }
 
-/// The code in the latest text to a number.
-async fn latest_code(server: &Server, number: &str) -> String {
-    let texts = inbox(server, number).await;
-    let text = texts.last().expect("a text message");
-    text.split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .expect("a 6-digit code")
-        .to_string()
-}
-
 /// Registers a handle through the API; returns the device token.
 async fn register(server: &Server, handle: &str) -> String {
-    let (status, body) = call(
-        server,
-        "POST",
-        "/v1/codes",
-        None,
-        json!({ "handle": handle }),
-    )
-    .await;
-    assert_eq!(status, 202, "{body}");
-    let code = if handle.contains('@') {
-        let (_, mails) = call(
-            server,
-            "GET",
-            &format!("/v1/carrier/{handle}"),
-            None,
-            Value::Null,
-        )
-        .await;
-        let text = mails.as_array().and_then(|a| a.last()).expect("a mail")["text"]
-            .as_str()
-            .expect("text")
-            .to_string();
-        text.split(|c: char| !c.is_ascii_digit())
-            .find(|w| w.len() == 6)
-            .expect("a code")
-            .to_string()
-    } else {
-        latest_code(server, handle).await
-    };
-    let (status, body) = call(
-        server,
-        "POST",
-        "/v1/accounts",
-        None,
-        json!({ "handle": handle, "code": code, "device_name": "test" }),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    body["token"].as_str().expect("token").to_string()
+    common::register(server, handle).await.token
 }
 
 /// Whether the directory knows a number, as seen by a signed-in device.

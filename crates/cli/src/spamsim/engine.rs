@@ -274,6 +274,21 @@ struct SendJob {
     text: String,
 }
 
+impl SendJob {
+    /// Posts the message, with `m{msg}` as its idempotency id.
+    async fn post(&self, net: &Net) -> Result<Answer> {
+        net.send(
+            &self.token,
+            &self.addr,
+            &format!("m{}", self.msg),
+            &self.to,
+            self.device,
+            &self.text,
+        )
+        .await
+    }
+}
+
 /// One spam account's work for a step.
 struct SpamBatch {
     account: usize,
@@ -666,19 +681,7 @@ impl Sim {
         let results: Vec<(usize, Result<Answer>)> = futures_util::stream::iter(jobs)
             .map(|j| {
                 let net = net.clone();
-                async move {
-                    let a = net
-                        .send(
-                            &j.token,
-                            &j.addr,
-                            &format!("m{}", j.msg),
-                            &j.to,
-                            j.device,
-                            &j.text,
-                        )
-                        .await;
-                    (j.msg, a)
-                }
+                async move { (j.msg, j.post(&net).await) }
             })
             .buffered(self.args.concurrency)
             .collect()
@@ -1519,16 +1522,7 @@ async fn spam_batch(net: &Net, b: SpamBatch) -> Result<SpamResult> {
         unsent: Vec::new(),
     };
     for j in &b.follow_ups {
-        let a = net
-            .send(
-                &j.token,
-                &j.addr,
-                &format!("m{}", j.msg),
-                &j.to,
-                j.device,
-                &j.text,
-            )
-            .await?;
+        let a = j.post(net).await?;
         out.attempts.push((j.msg, None, a));
     }
     if b.targets.is_empty() {

@@ -202,6 +202,18 @@ pub fn bodies(messages: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// Sends `text` to `number` from `profile`; checks that it went as SMS at
+/// once and is the latest text on that phone.
+pub fn send_goes_as_sms_at_once(server: &Server, profile: &Path, number: &str, text: &str) {
+    let sent = json(tg(server, profile, &["--json", "send", number, text]));
+    assert_eq!(sent["via"], "sms");
+    let inbox = json(tg(server, profile, &["--json", "carrier", "inbox", number]));
+    assert_eq!(
+        inbox.as_array().expect("list").last().expect("sms")["text"],
+        text
+    );
+}
+
 /// The number that leaves Tidings in the switched-phone story.
 pub const BOB_NUMBER: &str = "+12025550102";
 

@@ -417,6 +417,17 @@ fn account_devices(conn: &Connection, account: i64) -> Result<Vec<(DeviceId, u64
     rows.collect::<Result<_, _>>().map_err(db)
 }
 
+/// The account a device belongs to; `None` once the device is removed.
+fn device_account(conn: &Connection, device: DeviceId) -> Result<Option<i64>, StoreError> {
+    conn.query_row(
+        "SELECT account_id FROM devices WHERE id = ?",
+        [to_i64(device)],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(db)
+}
+
 fn handle_owner(conn: &Connection, handle: &Handle) -> Result<Option<i64>, StoreError> {
     conn.prepare_cached("SELECT account_id FROM handles WHERE handle = ?")
         .map_err(db)?
@@ -821,14 +832,7 @@ impl Store for SqliteStore {
         ttl: Millis,
     ) -> Result<Vec<DeviceId>, StoreError> {
         self.write(move |conn| {
-            let account: Option<i64> = conn
-                .query_row(
-                    "SELECT account_id FROM devices WHERE id = ?",
-                    [to_i64(device)],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db)?;
+            let account = device_account(conn, device)?;
             let Some(account) = account else {
                 return Ok(Vec::new());
             };
@@ -954,14 +958,7 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let now = to_i64(now);
             let mut woken = Vec::new();
-            let account: Option<i64> = conn
-                .query_row(
-                    "SELECT account_id FROM devices WHERE id = ?",
-                    [to_i64(device)],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db)?;
+            let account = device_account(conn, device)?;
             let Some(account) = account else {
                 return Ok(woken);
             };

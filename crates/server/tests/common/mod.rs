@@ -154,11 +154,17 @@ pub struct Dev {
     pub handle: String,
 }
 
-/// Registers `handle` from client address `from`; the raw answer.
-pub async fn try_register_from(server: &Server, from: &str, handle: &str) -> Resp {
+/// Asks for a code for `handle` (from client address `from`, when given)
+/// and reads it from the simulated carrier or mail outbox; the server's
+/// answer when it refuses to send one.
+pub async fn request_code(
+    server: &Server,
+    from: Option<&str>,
+    handle: &str,
+) -> Result<String, Resp> {
     let r = call_from(
         server,
-        Some(from),
+        from,
         "POST",
         "/v1/codes",
         None,
@@ -166,12 +172,28 @@ pub async fn try_register_from(server: &Server, from: &str, handle: &str) -> Res
     )
     .await;
     if r.status != 202 {
-        return r;
+        return Err(r);
     }
-    let code = latest_code(server, handle).await;
+    let normalised = r.body["handle"].as_str().expect("normalised handle");
+    Ok(latest_code(server, normalised).await)
+}
+
+/// A code for `handle`, which the server must agree to send.
+pub async fn code_for(server: &Server, handle: &str) -> String {
+    match request_code(server, None, handle).await {
+        Ok(code) => code,
+        Err(r) => panic!("code request: {} {}", r.status, r.body),
+    }
+}
+
+async fn try_register_as(server: &Server, from: Option<&str>, handle: &str) -> Resp {
+    let code = match request_code(server, from, handle).await {
+        Ok(code) => code,
+        Err(refused) => return refused,
+    };
     call_from(
         server,
-        Some(from),
+        from,
         "POST",
         "/v1/accounts",
         None,
@@ -180,15 +202,32 @@ pub async fn try_register_from(server: &Server, from: &str, handle: &str) -> Res
     .await
 }
 
+/// Registers `handle` from client address `from`; the raw answer.
+pub async fn try_register_from(server: &Server, from: &str, handle: &str) -> Resp {
+    try_register_as(server, Some(from), handle).await
+}
+
 /// Registers `handle` from client address `from`.
 pub async fn register_from(server: &Server, from: &str, handle: &str) -> Dev {
     let r = try_register_from(server, from, handle).await;
     assert_eq!(r.status, 201, "{}", r.body);
+    dev(&r.body)
+}
+
+/// Registers `handle` from the default address.
+pub async fn register(server: &Server, handle: &str) -> Dev {
+    let r = try_register_as(server, None, handle).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    dev(&r.body)
+}
+
+/// The device in a registration or login answer.
+pub fn dev(body: &Value) -> Dev {
     Dev {
-        account: r.body["account"].as_u64().expect("account"),
-        device: r.body["device"].as_u64().expect("device"),
-        token: r.body["token"].as_str().expect("token").to_string(),
-        handle: r.body["handles"][0].as_str().expect("handle").to_string(),
+        account: body["account"].as_u64().expect("account"),
+        device: body["device"].as_u64().expect("device"),
+        token: body["token"].as_str().expect("token").to_string(),
+        handle: body["handles"][0].as_str().expect("handle").to_string(),
     }
 }
 

@@ -100,7 +100,7 @@ async fn account_id(store: &SqliteStore, config: &Config, text: &str) -> Result<
     let handle = Handle::parse(text, &config.default_region)
         .with_context(|| format!("{text} is neither an account id nor a handle"))?;
     match store.lookup(std::slice::from_ref(&handle)).await?.first() {
-        Some(Some((account, _))) => Ok(*account as i64),
+        Some(Some((account, _))) => Ok(account.as_i64()),
         _ => bail!("{handle} belongs to no account"),
     }
 }

@@ -290,7 +290,7 @@ pub enum DevicesAction {
     /// Remove a device: its credential stops working at once.
     Remove {
         /// Device id, from `tidings devices`.
-        id: u64,
+        id: tidings_proto::DeviceId,
     },
 }
 

@@ -215,7 +215,8 @@ async fn sigkill_loses_no_acknowledged_message_and_duplicates_none() {
     let url = server.url.clone();
     let alice_api =
         Api::new(&url, Some(alice["token"].as_str().expect("t").to_string())).expect("a client");
-    let bob_device = bob["device"].as_u64().expect("device");
+    let bob_device: tidings_proto::DeviceId =
+        serde_json::from_value(bob["device"].clone()).expect("device");
     let request = move |i: usize| SendRequest {
         id: format!("crash-{i}"),
         from: None,

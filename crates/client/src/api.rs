@@ -1,6 +1,7 @@
 //! A thin typed wrapper over the server's HTTP API and delivery stream.
 
 use std::time::Duration;
+use tidings_proto::{DeviceId, Seq};
 
 use futures_util::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
@@ -242,7 +243,7 @@ impl Api {
     }
 
     /// `DELETE /v1/devices/{id}`.
-    pub async fn remove_device(&self, id: u64) -> Result<(), ApiError> {
+    pub async fn remove_device(&self, id: DeviceId) -> Result<(), ApiError> {
         self.call::<()>(
             reqwest::Method::DELETE,
             &format!("/v1/devices/{id}"),
@@ -279,7 +280,7 @@ impl Api {
     }
 
     /// `POST /v1/keys/claim`.
-    pub async fn claim_keys(&self, devices: &[u64]) -> Result<ClaimResponse, ApiError> {
+    pub async fn claim_keys(&self, devices: &[DeviceId]) -> Result<ClaimResponse, ApiError> {
         let body = DevicesRequest {
             devices: devices.to_vec(),
         };
@@ -288,7 +289,7 @@ impl Api {
     }
 
     /// `POST /v1/keys/identities`.
-    pub async fn identities(&self, devices: &[u64]) -> Result<IdentitiesResponse, ApiError> {
+    pub async fn identities(&self, devices: &[DeviceId]) -> Result<IdentitiesResponse, ApiError> {
         let body = DevicesRequest {
             devices: devices.to_vec(),
         };
@@ -514,7 +515,7 @@ impl Stream {
     }
 
     /// Acknowledges processed envelopes.
-    pub async fn ack(&mut self, seqs: Vec<u64>) -> Result<(), ApiError> {
+    pub async fn ack(&mut self, seqs: Vec<Seq>) -> Result<(), ApiError> {
         let text =
             serde_json::to_string(&ClientFrame::Ack { seqs }).expect("frames always serialise");
         self.ws

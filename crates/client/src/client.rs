@@ -1,6 +1,7 @@
 //! The operations a user performs, over the API and the local store.
 
 use std::time::Duration;
+use tidings_proto::{AccountId, DeviceId, Seq};
 
 use base64::Engine;
 use rand::RngCore;
@@ -77,7 +78,7 @@ pub enum Event {
         /// Recipient handle.
         to: String,
         /// Recipient device.
-        device: u64,
+        device: DeviceId,
     },
     /// A message of ours was read.
     Read {
@@ -553,7 +554,11 @@ impl Client {
     }
 
     /// Current devices of a handle: cached, or looked up.
-    async fn devices_of(&self, handle: &Handle, refresh: bool) -> Result<Vec<u64>, ClientError> {
+    async fn devices_of(
+        &self,
+        handle: &Handle,
+        refresh: bool,
+    ) -> Result<Vec<DeviceId>, ClientError> {
         if !refresh {
             if let Some((_, devices)) = self.local.cached_devices(handle)? {
                 return Ok(devices);
@@ -587,18 +592,18 @@ impl Client {
     }
 
     /// The current devices of a handle, looked up now (noting changes).
-    pub async fn devices_of_checked(&self, handle: &Handle) -> Result<Vec<u64>, ClientError> {
+    pub async fn devices_of_checked(&self, handle: &Handle) -> Result<Vec<DeviceId>, ClientError> {
         self.devices_of(handle, true).await
     }
 
-    async fn own_devices(&self, refresh: bool) -> Result<Vec<u64>, ClientError> {
+    async fn own_devices(&self, refresh: bool) -> Result<Vec<DeviceId>, ClientError> {
         let key = "own_devices";
         if !refresh {
             if let Some(v) = self.local.setting(key)? {
                 return Ok(v.split(',').filter_map(|x| x.parse().ok()).collect());
             }
         }
-        let devices: Vec<u64> = self
+        let devices: Vec<DeviceId> = self
             .api
             .devices()
             .await?
@@ -608,7 +613,7 @@ impl Client {
             .collect();
         let list = devices
             .iter()
-            .map(u64::to_string)
+            .map(DeviceId::to_string)
             .collect::<Vec<_>>()
             .join(",");
         self.local.set_setting(key, &list)?;
@@ -655,13 +660,13 @@ impl Client {
             } else {
                 self.own_devices(refresh_own).await?
             };
-            let all: Vec<u64> = targets
+            let all: Vec<DeviceId> = targets
                 .iter()
                 .flat_map(|(_, ds)| ds.iter().copied())
                 .chain(own_devices.iter().copied())
                 .collect();
             let ciphertexts = self.encrypt_for(&all, &bytes).await?;
-            let payload = |device: u64| DevicePayload {
+            let payload = |device: DeviceId| DevicePayload {
                 device,
                 payload: b64.encode(&ciphertexts[&device]),
             };
@@ -924,7 +929,7 @@ impl Client {
                         count += 1;
                         on_event(&event);
                     }
-                    if seq != 0 {
+                    if seq != Seq::default() {
                         stream.ack(vec![seq]).await?;
                     }
                 }
@@ -1337,12 +1342,20 @@ impl Client {
                 self.local
                     .upsert_conversation(&conv, std::slice::from_ref(&conv), env.at)?;
                 let inserted = self.local.insert_message(
-                    &conv, 0, &conv, &id, false, "text", &text, env.at, "received",
+                    &conv,
+                    AccountId::default(),
+                    &conv,
+                    &id,
+                    false,
+                    "text",
+                    &text,
+                    env.at,
+                    "received",
                 )?;
                 if inserted == Inserted::Duplicate {
                     return Ok(Vec::new());
                 }
-                self.local.set_via(0, &id, "sms")?;
+                self.local.set_via(AccountId::default(), &id, "sms")?;
                 if filing.folder.is_held() {
                     return Ok(request_event(&filing, &conv, &conv));
                 }
@@ -1446,14 +1459,14 @@ impl Client {
         }
     }
 
-    fn conversation_of(&self, account: u64, id: &str) -> Result<String, ClientError> {
+    fn conversation_of(&self, account: AccountId, id: &str) -> Result<String, ClientError> {
         Ok(self.local.conversation_of(account, id)?.unwrap_or_default())
     }
 }
 
 impl Client {
     /// Decrypts and parses a payload from a device.
-    async fn open_payload(&self, device: u64, payload: &str) -> Result<Content, ClientError> {
+    async fn open_payload(&self, device: DeviceId, payload: &str) -> Result<Content, ClientError> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(payload)
             .map_err(|e| CryptoError::Malformed(e.to_string()))?;

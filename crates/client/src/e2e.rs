@@ -7,6 +7,7 @@
 //! step to each other.
 
 use std::collections::HashMap;
+use tidings_proto::DeviceId;
 
 use tidings_core::crypto::{verify_signed_key, Olm, Sessions, ONE_TIME_KEY_TARGET};
 use tidings_proto::api::{ClaimedKey, UploadKeys};
@@ -62,9 +63,9 @@ impl Client {
     /// claiming prekeys) where there are none yet.
     pub async fn encrypt_for(
         &self,
-        devices: &[u64],
+        devices: &[DeviceId],
         plaintext: &[u8],
-    ) -> Result<HashMap<u64, Vec<u8>>, ClientError> {
+    ) -> Result<HashMap<DeviceId, Vec<u8>>, ClientError> {
         let key = *self.pickle_key();
         let mut missing = Vec::new();
         for d in devices {
@@ -72,7 +73,7 @@ impl Client {
                 missing.push(*d);
             }
         }
-        let mut claimed: HashMap<u64, ClaimedKey> = HashMap::new();
+        let mut claimed: HashMap<DeviceId, ClaimedKey> = HashMap::new();
         if !missing.is_empty() {
             for c in self.api().claim_keys(&missing).await?.keys {
                 verify_signed_key(&c.identity.ed25519, &c.key, c.device)?;
@@ -111,14 +112,14 @@ impl Client {
     /// have to be lying).
     fn note_identity(
         &self,
-        device: u64,
+        device: DeviceId,
         curve25519: &str,
         ed25519: &str,
     ) -> Result<(), ClientError> {
         if let Some((c, e)) = self.local().device_identity(device)? {
             if c != curve25519 || e != ed25519 {
                 tracing::warn!(
-                    device,
+                    %device,
                     "a device's identity keys changed; keeping the new ones"
                 );
             }
@@ -129,7 +130,11 @@ impl Client {
     }
 
     /// Decrypts a payload sent by `device`.
-    pub async fn decrypt_from(&self, device: u64, payload: &[u8]) -> Result<Vec<u8>, ClientError> {
+    pub async fn decrypt_from(
+        &self,
+        device: DeviceId,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, ClientError> {
         let key = *self.pickle_key();
         let expected = match self.local().device_identity(device)? {
             Some((curve, _)) => Some(curve),
@@ -172,7 +177,7 @@ impl Client {
     async fn send_to_device(
         &self,
         handle: &tidings_proto::Handle,
-        device: u64,
+        device: DeviceId,
         content: &tidings_core::content::Content,
     ) -> Result<(), ClientError> {
         use base64::Engine;
@@ -253,7 +258,7 @@ impl Client {
             };
         if !allowed {
             tracing::warn!(
-                device = asker.device,
+                device = %asker.device,
                 "refused a re-send request from a device that was not a recipient"
             );
             return Ok(());
@@ -281,7 +286,7 @@ impl Client {
             resend_of: Some(id.to_string()),
         };
         tracing::info!(
-            device = asker.device,
+            device = %asker.device,
             "re-sending a message the device could not decrypt"
         );
         self.send_to_device(&asker.handle, asker.device, &content)

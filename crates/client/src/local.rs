@@ -7,6 +7,7 @@
 //! exactly-once for the user.
 
 use std::path::Path;
+use tidings_proto::{AccountId, DeviceId};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -156,7 +157,7 @@ pub struct StoredMessage {
     /// Author's handle.
     pub from: String,
     /// Author's account.
-    pub author_account: u64,
+    pub author_account: AccountId,
     /// Client id.
     pub id: String,
     /// Sent by this account.
@@ -311,30 +312,30 @@ impl Local {
     }
 
     /// The encrypted sessions with a device, if any.
-    pub fn olm_sessions(&self, device: u64) -> Result<Option<String>, LocalError> {
+    pub fn olm_sessions(&self, device: DeviceId) -> Result<Option<String>, LocalError> {
         Ok(self
             .conn
             .query_row(
                 "SELECT pickle FROM olm_sessions WHERE device = ?",
-                [device as i64],
+                [device],
                 |r| r.get(0),
             )
             .optional()?)
     }
 
     /// Saves the encrypted sessions with a device.
-    pub fn save_olm_sessions(&self, device: u64, pickle: &str) -> Result<(), LocalError> {
+    pub fn save_olm_sessions(&self, device: DeviceId, pickle: &str) -> Result<(), LocalError> {
         self.conn.execute(
             "INSERT INTO olm_sessions (device, pickle) VALUES (?, ?) ON CONFLICT (device) DO UPDATE SET pickle = excluded.pickle",
-            params![device as i64, pickle],
+            params![device, pickle],
         )?;
         Ok(())
     }
 
     /// Forgets the sessions with a device (they are broken).
-    pub fn delete_olm_sessions(&self, device: u64) -> Result<(), LocalError> {
+    pub fn delete_olm_sessions(&self, device: DeviceId) -> Result<(), LocalError> {
         self.conn
-            .execute("DELETE FROM olm_sessions WHERE device = ?", [device as i64])?;
+            .execute("DELETE FROM olm_sessions WHERE device = ?", [device])?;
         Ok(())
     }
 
@@ -342,7 +343,7 @@ impl Local {
     /// with its re-sent text; false when there was no placeholder.
     pub fn recover_message(
         &self,
-        author_account: u64,
+        author_account: AccountId,
         id: &str,
         conv: &str,
         body: &str,
@@ -352,18 +353,21 @@ impl Local {
         let n = self.conn.execute(
             "UPDATE messages SET conv = ?, kind = 'text', body = ?, sent_at = ?, state = ?
              WHERE author_account = ? AND msg_id = ? AND state = 'undecryptable'",
-            params![conv, body, sent_at as i64, state, author_account as i64, id],
+            params![conv, body, sent_at as i64, state, author_account, id],
         )?;
         Ok(n > 0)
     }
 
     /// The identity keys seen for a device (trust on first use).
-    pub fn device_identity(&self, device: u64) -> Result<Option<(String, String)>, LocalError> {
+    pub fn device_identity(
+        &self,
+        device: DeviceId,
+    ) -> Result<Option<(String, String)>, LocalError> {
         Ok(self
             .conn
             .query_row(
                 "SELECT curve25519, ed25519 FROM device_identities WHERE device = ?",
-                [device as i64],
+                [device],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?)
@@ -372,14 +376,14 @@ impl Local {
     /// Records the identity keys of a device.
     pub fn save_device_identity(
         &self,
-        device: u64,
+        device: DeviceId,
         curve25519: &str,
         ed25519: &str,
     ) -> Result<(), LocalError> {
         self.conn.execute(
             "INSERT INTO device_identities (device, curve25519, ed25519) VALUES (?, ?, ?)
              ON CONFLICT (device) DO UPDATE SET curve25519 = excluded.curve25519, ed25519 = excluded.ed25519",
-            params![device as i64, curve25519, ed25519],
+            params![device, curve25519, ed25519],
         )?;
         Ok(())
     }
@@ -443,7 +447,10 @@ impl Local {
     }
 
     /// Cached account and devices of a handle.
-    pub fn cached_devices(&self, handle: &Handle) -> Result<Option<(u64, Vec<u64>)>, LocalError> {
+    pub fn cached_devices(
+        &self,
+        handle: &Handle,
+    ) -> Result<Option<(AccountId, Vec<DeviceId>)>, LocalError> {
         let row: Option<(i64, String)> = self
             .conn
             .query_row(
@@ -454,7 +461,7 @@ impl Local {
             .optional()?;
         Ok(row.map(|(a, d)| {
             (
-                a as u64,
+                AccountId::from_i64(a).unwrap_or_default(),
                 split_list(d)
                     .iter()
                     .filter_map(|x| x.parse().ok())
@@ -467,18 +474,18 @@ impl Local {
     pub fn cache_devices(
         &self,
         handle: &Handle,
-        account: u64,
-        devices: &[u64],
+        account: AccountId,
+        devices: &[DeviceId],
     ) -> Result<(), LocalError> {
         let list = devices
             .iter()
-            .map(u64::to_string)
+            .map(DeviceId::to_string)
             .collect::<Vec<_>>()
             .join(",");
         self.conn.execute(
             "INSERT INTO directory (handle, account, devices) VALUES (?, ?, ?)
              ON CONFLICT (handle) DO UPDATE SET account = excluded.account, devices = excluded.devices",
-            params![handle.as_str(), account as i64, list],
+            params![handle.as_str(), account, list],
         )?;
         Ok(())
     }
@@ -544,7 +551,7 @@ impl Local {
     pub fn insert_message(
         &self,
         conv: &str,
-        author_account: u64,
+        author_account: AccountId,
         author_handle: &str,
         id: &str,
         outgoing: bool,
@@ -559,7 +566,7 @@ impl Local {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             params![
                 conv,
-                author_account as i64,
+                author_account,
                 author_handle,
                 id,
                 outgoing,
@@ -582,33 +589,43 @@ impl Local {
     /// The conversation a message is in, if stored.
     pub fn conversation_of(
         &self,
-        author_account: u64,
+        author_account: AccountId,
         id: &str,
     ) -> Result<Option<String>, LocalError> {
         Ok(self
             .conn
             .query_row(
                 "SELECT conv FROM messages WHERE author_account = ? AND msg_id = ?",
-                params![author_account as i64, id],
+                params![author_account, id],
                 |r| r.get(0),
             )
             .optional()?)
     }
 
     /// Records how a message travelled.
-    pub fn set_via(&self, author_account: u64, id: &str, via: &str) -> Result<(), LocalError> {
+    pub fn set_via(
+        &self,
+        author_account: AccountId,
+        id: &str,
+        via: &str,
+    ) -> Result<(), LocalError> {
         self.conn.execute(
             "UPDATE messages SET via = ? WHERE author_account = ? AND msg_id = ?",
-            params![via, author_account as i64, id],
+            params![via, author_account, id],
         )?;
         Ok(())
     }
 
     /// Sets the state of one of this account's messages.
-    pub fn set_state(&self, author_account: u64, id: &str, state: &str) -> Result<(), LocalError> {
+    pub fn set_state(
+        &self,
+        author_account: AccountId,
+        id: &str,
+        state: &str,
+    ) -> Result<(), LocalError> {
         self.conn.execute(
             "UPDATE messages SET state = ? WHERE author_account = ? AND msg_id = ?",
-            params![state, author_account as i64, id],
+            params![state, author_account, id],
         )?;
         Ok(())
     }
@@ -616,7 +633,7 @@ impl Local {
     /// Records a delivery to one device; returns the conversation.
     pub fn mark_delivered(
         &self,
-        author_account: u64,
+        author_account: AccountId,
         id: &str,
         to: &str,
     ) -> Result<Option<String>, LocalError> {
@@ -624,7 +641,7 @@ impl Local {
             .conn
             .query_row(
                 "SELECT conv, delivered, state FROM messages WHERE author_account = ? AND msg_id = ?",
-                params![author_account as i64, id],
+                params![author_account, id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
@@ -642,7 +659,7 @@ impl Local {
         };
         self.conn.execute(
             "UPDATE messages SET delivered = ?, state = ? WHERE author_account = ? AND msg_id = ?",
-            params![list.join(","), state, author_account as i64, id],
+            params![list.join(","), state, author_account, id],
         )?;
         Ok(Some(conv))
     }
@@ -650,7 +667,7 @@ impl Local {
     /// Records that `reader` read one of this account's messages.
     pub fn mark_read_by(
         &self,
-        author_account: u64,
+        author_account: AccountId,
         id: &str,
         reader: &str,
     ) -> Result<bool, LocalError> {
@@ -658,7 +675,7 @@ impl Local {
             .conn
             .query_row(
                 "SELECT read_by FROM messages WHERE author_account = ? AND msg_id = ?",
-                params![author_account as i64, id],
+                params![author_account, id],
                 |r| r.get(0),
             )
             .optional()?;
@@ -669,29 +686,29 @@ impl Local {
         }
         self.conn.execute(
             "UPDATE messages SET read_by = ?, state = 'read' WHERE author_account = ? AND msg_id = ?",
-            params![list.join(","), author_account as i64, id],
+            params![list.join(","), author_account, id],
         )?;
         Ok(true)
     }
 
     /// Marks an incoming message as read on this device.
-    pub fn mark_seen(&self, author_account: u64, id: &str) -> Result<(), LocalError> {
+    pub fn mark_seen(&self, author_account: AccountId, id: &str) -> Result<(), LocalError> {
         self.conn.execute(
             "UPDATE messages SET seen = 1, state = 'read' WHERE author_account = ? AND msg_id = ? AND outgoing = 0",
-            params![author_account as i64, id],
+            params![author_account, id],
         )?;
         Ok(())
     }
 
     /// Incoming messages of a conversation not yet read: (author account,
     /// author handle, id).
-    pub fn unread(&self, conv: &str) -> Result<Vec<(u64, String, String)>, LocalError> {
+    pub fn unread(&self, conv: &str) -> Result<Vec<(AccountId, String, String)>, LocalError> {
         let mut stmt = self.conn.prepare(
             "SELECT author_account, author_handle, msg_id FROM messages
              WHERE conv = ? AND outgoing = 0 AND seen = 0 AND kind = 'text' ORDER BY pos",
         )?;
         let rows = stmt.query_map([conv], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+            Ok((r.get::<_, AccountId>(0)?, r.get(1)?, r.get(2)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -706,7 +723,7 @@ impl Local {
             Ok(StoredMessage {
                 conversation: r.get(0)?,
                 from: r.get(1)?,
-                author_account: r.get::<_, i64>(2)? as u64,
+                author_account: r.get::<_, AccountId>(2)?,
                 id: r.get(3)?,
                 outgoing: r.get(4)?,
                 kind: r.get(5)?,
@@ -748,13 +765,13 @@ impl Local {
     }
 
     /// The conversation and author account of a message, by id alone.
-    pub fn find_message(&self, id: &str) -> Result<Option<(String, u64)>, LocalError> {
+    pub fn find_message(&self, id: &str) -> Result<Option<(String, AccountId)>, LocalError> {
         Ok(self
             .conn
             .query_row(
                 "SELECT conv, author_account FROM messages WHERE msg_id = ? AND kind = 'text'",
                 [id],
-                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)),
+                |r| Ok((r.get(0)?, r.get::<_, AccountId>(1)?)),
             )
             .optional()?)
     }
@@ -762,7 +779,7 @@ impl Local {
     /// Records (or with an empty reaction, removes) someone's reaction.
     pub fn set_reaction(
         &self,
-        author_account: u64,
+        author_account: AccountId,
         id: &str,
         by: &str,
         emoji: &str,
@@ -770,13 +787,13 @@ impl Local {
         if emoji.is_empty() {
             self.conn.execute(
                 "DELETE FROM reactions WHERE author_account = ? AND msg_id = ? AND by = ?",
-                params![author_account as i64, id, by],
+                params![author_account, id, by],
             )?;
         } else {
             self.conn.execute(
                 "INSERT INTO reactions (author_account, msg_id, by, emoji) VALUES (?, ?, ?, ?)
                  ON CONFLICT (author_account, msg_id, by) DO UPDATE SET emoji = excluded.emoji",
-                params![author_account as i64, id, by, emoji],
+                params![author_account, id, by, emoji],
             )?;
         }
         Ok(())
@@ -784,22 +801,20 @@ impl Local {
 
     fn reactions_of(
         &self,
-        author_account: u64,
+        author_account: AccountId,
         id: &str,
     ) -> Result<Vec<(String, String)>, LocalError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT by, emoji FROM reactions WHERE author_account = ? AND msg_id = ? ORDER BY by",
         )?;
-        let rows = stmt.query_map(params![author_account as i64, id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
+        let rows = stmt.query_map(params![author_account, id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Records an attachment of a message.
     pub fn add_attachment(
         &self,
-        author_account: u64,
+        author_account: AccountId,
         id: &str,
         pointer: &tidings_core::attachment::AttachmentPointer,
         path: Option<&str>,
@@ -808,20 +823,20 @@ impl Local {
         let json = serde_json::to_string(pointer).expect("pointers serialise");
         self.conn.execute(
             "INSERT INTO attachments (author_account, msg_id, pointer, path, state) VALUES (?, ?, ?, ?, ?)",
-            params![author_account as i64, id, json, path, state],
+            params![author_account, id, json, path, state],
         )?;
         Ok(())
     }
 
     fn attachments_of(
         &self,
-        author_account: u64,
+        author_account: AccountId,
         id: &str,
     ) -> Result<Vec<StoredAttachment>, LocalError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT pointer, path, state FROM attachments WHERE author_account = ? AND msg_id = ? ORDER BY row",
         )?;
-        let rows = stmt.query_map(params![author_account as i64, id], |r| {
+        let rows = stmt.query_map(params![author_account, id], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, Option<String>>(1)?,
@@ -854,15 +869,13 @@ impl Local {
     /// The pointers of a message's attachments (to send them again).
     pub fn attachment_pointers(
         &self,
-        author_account: u64,
+        author_account: AccountId,
         id: &str,
     ) -> Result<Vec<tidings_core::attachment::AttachmentPointer>, LocalError> {
         let mut stmt = self.conn.prepare(
             "SELECT pointer FROM attachments WHERE author_account = ? AND msg_id = ? ORDER BY row",
         )?;
-        let rows = stmt.query_map(params![author_account as i64, id], |r| {
-            r.get::<_, String>(0)
-        })?;
+        let rows = stmt.query_map(params![author_account, id], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for row in rows {
             if let Ok(p) = serde_json::from_str(&row?) {

@@ -4,6 +4,7 @@
 //! read it can act as this device.
 
 use std::path::{Path, PathBuf};
+use tidings_proto::{AccountId, DeviceId};
 
 use serde::{Deserialize, Serialize};
 use tidings_proto::Handle;
@@ -21,9 +22,9 @@ pub struct Credentials {
     /// The server this device belongs to.
     pub server: String,
     /// Account id.
-    pub account: u64,
+    pub account: AccountId,
     /// Device id.
-    pub device: u64,
+    pub device: DeviceId,
     /// Bearer token.
     pub token: String,
     /// The account's handles when last seen.

@@ -2,6 +2,7 @@
 //! a contact's devices change.
 
 use tidings_core::safety::safety_number;
+use tidings_proto::DeviceId;
 use tidings_proto::Handle;
 
 use crate::client::{new_message_id, Client, ClientError};
@@ -18,7 +19,7 @@ pub struct Verification {
 }
 
 impl Client {
-    async fn ed25519_keys(&self, devices: &[u64]) -> Result<Vec<String>, ClientError> {
+    async fn ed25519_keys(&self, devices: &[DeviceId]) -> Result<Vec<String>, ClientError> {
         let found = self.api().identities(devices).await?;
         Ok(found
             .identities
@@ -31,7 +32,7 @@ impl Client {
     /// keys, and whether it is the one the user verified.
     pub async fn verification(&self, handle: &Handle) -> Result<Verification, ClientError> {
         let theirs = self.devices_of_checked(handle).await?;
-        let mut mine: Vec<u64> = self
+        let mut mine: Vec<DeviceId> = self
             .api()
             .devices()
             .await?
@@ -88,19 +89,19 @@ impl Client {
     pub(crate) fn note_device_change(
         &self,
         handle: &Handle,
-        before: &[u64],
-        after: &[u64],
+        before: &[DeviceId],
+        after: &[DeviceId],
         at: u64,
     ) -> Result<(), ClientError> {
         let added: Vec<String> = after
             .iter()
             .filter(|d| !before.contains(d))
-            .map(u64::to_string)
+            .map(DeviceId::to_string)
             .collect();
         let removed: Vec<String> = before
             .iter()
             .filter(|d| !after.contains(d))
-            .map(u64::to_string)
+            .map(DeviceId::to_string)
             .collect();
         if added.is_empty() && removed.is_empty() {
             return Ok(());

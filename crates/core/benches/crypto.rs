@@ -3,6 +3,7 @@
 
 use std::hint::black_box;
 use std::time::Instant;
+use tidings_proto::DeviceId;
 
 use tidings_core::crypto::{Olm, Sessions};
 
@@ -14,17 +15,22 @@ fn pair() -> (Olm, Sessions, Olm, Sessions) {
     let mut b = Sessions::new();
     let first = alice
         .encrypt(
-            2,
+            DeviceId::from(2u32),
             &mut a,
             Some((&bob.identity().curve25519, &otk.key)),
             b"hello",
         )
         .expect("encrypts");
-    bob.decrypt(1, &mut b, None, &first).expect("decrypts");
+    bob.decrypt(DeviceId::from(1u32), &mut b, None, &first)
+        .expect("decrypts");
     // One reply so that both sides have moved past pre-key messages.
-    let reply = bob.encrypt(1, &mut b, None, b"hi").expect("encrypts");
+    let reply = bob
+        .encrypt(DeviceId::from(1u32), &mut b, None, b"hi")
+        .expect("encrypts");
     let mut alice = alice;
-    alice.decrypt(2, &mut a, None, &reply).expect("decrypts");
+    alice
+        .decrypt(DeviceId::from(2u32), &mut a, None, &reply)
+        .expect("decrypts");
     (alice, a, bob, b)
 }
 
@@ -36,14 +42,17 @@ fn run(label: &str, size: usize, count: usize) {
     for _ in 0..count {
         ciphertexts.push(
             alice
-                .encrypt(2, &mut a, None, black_box(&plaintext))
+                .encrypt(DeviceId::from(2u32), &mut a, None, black_box(&plaintext))
                 .expect("encrypts"),
         );
     }
     let enc = t.elapsed();
     let t = Instant::now();
     for c in &ciphertexts {
-        black_box(bob.decrypt(1, &mut b, None, c).expect("decrypts"));
+        black_box(
+            bob.decrypt(DeviceId::from(1u32), &mut b, None, c)
+                .expect("decrypts"),
+        );
     }
     let dec = t.elapsed();
     let mib = (size * count) as f64 / (1024.0 * 1024.0);

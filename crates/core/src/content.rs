@@ -6,6 +6,7 @@
 //! own other devices (sender sync), which need to know the recipients.
 
 use serde::{Deserialize, Serialize};
+use tidings_proto::AccountId;
 use tidings_proto::Handle;
 
 /// Largest text body accepted in a message, in bytes.
@@ -32,7 +33,7 @@ pub const MAX_REACTION_BYTES: usize = 32;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MessageRef {
     /// Author account.
-    pub account: u64,
+    pub account: AccountId,
     /// Client id.
     pub id: String,
 }

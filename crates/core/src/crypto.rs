@@ -13,6 +13,7 @@
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use tidings_proto::DeviceId;
 use vodozemac::olm::{
     Account, AccountPickle, OlmMessage, PreKeyMessage, Session, SessionConfig, SessionPickle,
 };
@@ -35,7 +36,7 @@ pub enum CryptoError {
     BadKey(String),
     /// A one-time or fallback key is not signed by the device's identity.
     #[error("a key of device {0} is not signed by its identity key; refusing to use it")]
-    BadSignature(u64),
+    BadSignature(DeviceId),
     /// A stored pickle cannot be opened (wrong pickle key or corruption).
     #[error("cannot open stored encryption state: {0}")]
     Pickle(String),
@@ -46,13 +47,13 @@ pub enum CryptoError {
     #[error("cannot decrypt a message from device {device}: {reason}")]
     Undecryptable {
         /// The sending device.
-        device: u64,
+        device: DeviceId,
         /// What failed.
         reason: String,
     },
     /// There is no session and no claimed key to start one.
     #[error("no session with device {0} and no key to start one")]
-    NoSession(u64),
+    NoSession(DeviceId),
 }
 
 pub use tidings_proto::api::{IdentityKeys, SignedKey};
@@ -84,7 +85,11 @@ pub fn curve_key(text: &str) -> Result<Curve25519PublicKey, CryptoError> {
 }
 
 /// Checks that `key` is signed by the Ed25519 identity `ed25519`.
-pub fn verify_signed_key(ed25519: &str, key: &SignedKey, device: u64) -> Result<(), CryptoError> {
+pub fn verify_signed_key(
+    ed25519: &str,
+    key: &SignedKey,
+    device: DeviceId,
+) -> Result<(), CryptoError> {
     let signer =
         Ed25519PublicKey::from_base64(ed25519).map_err(|e| CryptoError::BadKey(e.to_string()))?;
     let signature = Ed25519Signature::from_base64(&key.signature)
@@ -180,7 +185,7 @@ impl Olm {
     /// claimed `prekey` (whose signature must already be verified).
     pub fn encrypt(
         &self,
-        device: u64,
+        device: DeviceId,
         sessions: &mut Sessions,
         prekey: Option<(&str, &str)>,
         plaintext: &[u8],
@@ -216,7 +221,7 @@ impl Olm {
     /// and the identity key the session is bound to.
     pub fn decrypt(
         &mut self,
-        device: u64,
+        device: DeviceId,
         sessions: &mut Sessions,
         expected_identity: Option<&str>,
         payload: &[u8],
@@ -258,7 +263,7 @@ impl Olm {
 
     fn inbound(
         &mut self,
-        device: u64,
+        device: DeviceId,
         sessions: &mut Sessions,
         expected_identity: Option<&str>,
         pre: &PreKeyMessage,
@@ -359,12 +364,12 @@ mod tests {
         let alice = Olm::new();
         let mut bob = Olm::new();
         let (bob_id, otk) = claim(&mut bob);
-        verify_signed_key(&bob_id.ed25519, &otk, 2).expect("signed by bob");
+        verify_signed_key(&bob_id.ed25519, &otk, DeviceId::from(2u32)).expect("signed by bob");
         let mut a_sessions = Sessions::new();
         let mut b_sessions = Sessions::new();
         let c1 = alice
             .encrypt(
-                2,
+                DeviceId::from(2u32),
                 &mut a_sessions,
                 Some((&bob_id.curve25519, &otk.key)),
                 b"hello bob",
@@ -372,23 +377,30 @@ mod tests {
             .expect("encrypts");
         assert!(!String::from_utf8_lossy(&c1).contains("hello"));
         let (p1, who) = bob
-            .decrypt(1, &mut b_sessions, Some(&alice.identity().curve25519), &c1)
+            .decrypt(
+                DeviceId::from(1u32),
+                &mut b_sessions,
+                Some(&alice.identity().curve25519),
+                &c1,
+            )
             .expect("decrypts");
         assert_eq!(p1, b"hello bob");
         assert_eq!(who, alice.identity().curve25519);
         let mut bob_alice = Olm::unpickle(&bob.pickle(&KEY), &KEY).expect("unpickles");
         let mut b_sessions = Sessions::unpickle(&b_sessions.pickle(&KEY), &KEY).expect("unpickles");
         let reply = bob_alice
-            .encrypt(1, &mut b_sessions, None, b"hi alice")
+            .encrypt(DeviceId::from(1u32), &mut b_sessions, None, b"hi alice")
             .expect("encrypts");
         let mut alice = alice;
         let (p2, _) = alice
-            .decrypt(2, &mut a_sessions, None, &reply)
+            .decrypt(DeviceId::from(2u32), &mut a_sessions, None, &reply)
             .expect("decrypts");
         assert_eq!(p2, b"hi alice");
         // The one-time key is used up: a replayed pre-key message opens nothing new.
         let mut fresh = Sessions::new();
-        assert!(bob_alice.decrypt(1, &mut fresh, None, &c1).is_err());
+        assert!(bob_alice
+            .decrypt(DeviceId::from(1u32), &mut fresh, None, &c1)
+            .is_err());
     }
 
     #[test]
@@ -400,14 +412,14 @@ mod tests {
             .sign_key("x".into(), &curve_key(&otk.key).expect("key"))
             .signature;
         assert!(matches!(
-            verify_signed_key(&bob_id.ed25519, &otk, 2),
-            Err(CryptoError::BadSignature(2))
+            verify_signed_key(&bob_id.ed25519, &otk, DeviceId::from(2u32)),
+            Err(CryptoError::BadSignature(d)) if d == DeviceId::from(2u32)
         ));
         let alice = Olm::new();
         let (_, otk) = claim(&mut bob);
         let c = alice
             .encrypt(
-                2,
+                DeviceId::from(2u32),
                 &mut Sessions::new(),
                 Some((&bob_id.curve25519, &otk.key)),
                 b"x",
@@ -415,7 +427,7 @@ mod tests {
             .expect("encrypts");
         let err = bob
             .decrypt(
-                1,
+                DeviceId::from(1u32),
                 &mut Sessions::new(),
                 Some(&mallory.identity().curve25519),
                 &c,
@@ -424,7 +436,7 @@ mod tests {
         assert!(matches!(err, CryptoError::Undecryptable { .. }));
         assert!(bob
             .decrypt(
-                1,
+                DeviceId::from(1u32),
                 &mut Sessions::new(),
                 None,
                 b"{\"v\":9,\"t\":0,\"c\":\"\"}"
@@ -439,18 +451,18 @@ mod tests {
         let carol = Olm::new();
         let mut bob = Olm::new();
         let fb = bob.new_fallback_key();
-        verify_signed_key(&bob.identity().ed25519, &fb, 2).expect("signed");
+        verify_signed_key(&bob.identity().ed25519, &fb, DeviceId::from(2u32)).expect("signed");
         for sender in [&alice, &carol] {
             let c = sender
                 .encrypt(
-                    2,
+                    DeviceId::from(2u32),
                     &mut Sessions::new(),
                     Some((&bob.identity().curve25519, &fb.key)),
                     b"via fallback",
                 )
                 .expect("encrypts");
             let (p, _) = bob
-                .decrypt(1, &mut Sessions::new(), None, &c)
+                .decrypt(DeviceId::from(1u32), &mut Sessions::new(), None, &c)
                 .expect("decrypts");
             assert_eq!(p, b"via fallback");
         }
@@ -465,9 +477,15 @@ mod tests {
             let (id, otk) = claim(&mut bob);
             let mut s = Sessions::new();
             let c = alice
-                .encrypt(2, &mut s, Some((&id.curve25519, &otk.key)), b"x")
+                .encrypt(
+                    DeviceId::from(2u32),
+                    &mut s,
+                    Some((&id.curve25519, &otk.key)),
+                    b"x",
+                )
                 .expect("encrypts");
-            bob.decrypt(1, &mut sessions, None, &c).expect("decrypts");
+            bob.decrypt(DeviceId::from(1u32), &mut sessions, None, &c)
+                .expect("decrypts");
         }
         assert_eq!(sessions.len(), MAX_SESSIONS_PER_DEVICE);
     }

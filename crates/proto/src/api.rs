@@ -7,10 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Handle;
 
-/// Account identifier, assigned by the server.
-pub type AccountId = u64;
-/// Device identifier, assigned by the server, unique across all accounts.
-pub type DeviceId = u64;
+pub use crate::id::{AccountId, DeviceId};
 
 /// `POST /v1/codes`: ask for a verification code to be sent to a handle.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -483,4 +480,15 @@ pub struct ReportRequest {
 pub struct CampaignList {
     /// 64-bit SimHash fingerprints (`tidings_spam::fingerprint`), 16 hex digits each.
     pub fingerprints: Vec<String>,
+}
+
+/// `GET /v1/health`: whether this node can serve, storage included.
+/// Answered with 200 when every part is `ok`, else 503.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Health {
+    /// `ok` or `unavailable`.
+    pub status: String,
+    /// `ok`, `full` (disk or `max_database_bytes`), `busy` (locked by
+    /// another process), `timeout` or `failed`.
+    pub storage: String,
 }

@@ -7,10 +7,12 @@
 
 pub mod api;
 pub mod handle;
+pub mod id;
 pub mod pow;
 pub mod stream;
 
 pub use handle::{Handle, HandleError};
+pub use id::{AccountId, DeviceId, IdError, Seq};
 
 /// Current version of the HTTP API, the first segment of every path.
 pub const API_VERSION: &str = "v1";

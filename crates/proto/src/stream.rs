@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::api::{AccountId, DeviceId};
+use crate::id::Seq;
 use crate::Handle;
 
 /// Most envelopes the server pushes before it waits for acknowledgements.
@@ -25,7 +26,7 @@ pub enum ClientFrame {
     /// These queue positions are processed and may be deleted.
     Ack {
         /// Sequence numbers of delivered envelopes.
-        seqs: Vec<u64>,
+        seqs: Vec<Seq>,
     },
 }
 
@@ -67,7 +68,7 @@ pub struct Sender {
 pub struct Envelope {
     /// Position in this device's queue, used to acknowledge; 0 for ephemeral
     /// envelopes, which need no acknowledgement.
-    pub seq: u64,
+    pub seq: Seq,
     /// When the server accepted it, milliseconds since the epoch.
     pub at: u64,
     /// What it is.

@@ -19,7 +19,7 @@ use tidings_proto::api::{
     AccountInfo, AddHandleRequest, CodeRequest, CodeSent, DeviceCredentials, LoginRequest,
     RegisterRequest,
 };
-use tidings_proto::{Handle, CODE_DIGITS, MAX_NAME_BYTES};
+use tidings_proto::{AccountId, DeviceId, Handle, CODE_DIGITS, MAX_NAME_BYTES};
 use tidings_sms::OutboundSms;
 
 use crate::auth::{self, Authed};
@@ -262,8 +262,8 @@ fn code_refused(outcome: &Redeemed) -> Option<ApiError> {
 
 async fn credentials(
     app: &App,
-    account: u64,
-    device: u64,
+    account: AccountId,
+    device: DeviceId,
     secret: &str,
 ) -> Result<DeviceCredentials, ApiError> {
     let record = app
@@ -312,7 +312,7 @@ pub async fn register(
     let outcome = redeem(&app, CodePurpose::Account, &handle, &req.code, now, action).await?;
     match outcome {
         Redeemed::Device { account, device } => {
-            tracing::info!(account, device, "account registered");
+            tracing::info!(%account, %device, "account registered");
             Ok((
                 StatusCode::CREATED,
                 Json(credentials(&app, account, device, &secret).await?),
@@ -357,7 +357,7 @@ pub async fn login(
     let outcome = redeem(&app, CodePurpose::Account, &handle, &req.code, now, action).await?;
     match outcome {
         Redeemed::Device { account, device } => {
-            tracing::info!(account, device, "device added");
+            tracing::info!(%account, %device, "device added");
             Ok((StatusCode::CREATED, Json(credentials(&app, account, device, &secret).await?)))
         }
         Redeemed::NotRegistered => Err(ApiError::NotFound(format!(
@@ -464,7 +464,7 @@ pub async fn remove_handle(
         Some(woken) => {
             app.hub.wake(&woken);
             tracing::info!(
-                account = who.account,
+                account = %who.account,
                 handed_back = woken.len(),
                 "handle unbound"
             );
@@ -493,6 +493,6 @@ pub async fn delete_account(
     for b in blobs {
         app.blobs.delete(&b).await?;
     }
-    tracing::info!(account = who.account, "account deleted");
+    tracing::info!(account = %who.account, "account deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -173,6 +173,10 @@ pub struct Config {
     pub sweep_interval_secs: u64,
     /// Most writes committed in one database transaction (group commit).
     pub max_batch: usize,
+    /// Largest the database file may grow, in bytes; 0 leaves only the
+    /// disk as the limit. Writes past it fail with 507 `storage_full`, as on
+    /// a full disk, and succeed again once space is freed.
+    pub max_database_bytes: u64,
 }
 
 impl Default for Config {
@@ -244,6 +248,7 @@ impl Default for Config {
             envelope_ttl_days: 30,
             sweep_interval_secs: 60,
             max_batch: 512,
+            max_database_bytes: 0,
         }
     }
 }

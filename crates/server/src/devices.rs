@@ -32,6 +32,6 @@ pub async fn remove(
         )));
     }
     app.hub.kick(id, "device_removed");
-    tracing::info!(account = who.account, device = id, "device removed");
+    tracing::info!(account = %who.account, device = %id, "device removed");
     Ok(StatusCode::NO_CONTENT)
 }

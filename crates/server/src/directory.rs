@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::Json;
 use tidings_proto::api::{DirectoryEntry, DirectoryRequest, DirectoryResponse};
+use tidings_proto::AccountId;
 
 use crate::accounts::parse_handle;
 use crate::auth::Authed;
@@ -74,7 +75,7 @@ pub async fn lookup(
 
 /// True when a device of the account is connected now or was seen within
 /// `stale_after_secs`.
-pub async fn reachable(app: &App, account: u64, now: u64) -> Result<bool, ApiError> {
+pub async fn reachable(app: &App, account: AccountId, now: u64) -> Result<bool, ApiError> {
     let cutoff = now.saturating_sub(app.config.stale_after_secs * 1000);
     Ok(app
         .store

@@ -57,6 +57,13 @@ pub enum ApiError {
     /// A code request needs a proof of work first.
     #[error("solve this proof-of-work challenge and ask again (registrations are busy or your network was recently abused)")]
     ProofOfWork(tidings_proto::api::PowChallenge),
+    /// The server's disk is full: nothing was accepted; retrying later
+    /// succeeds once the operator frees space.
+    #[error("the server is out of storage space; nothing was accepted, try again later")]
+    StorageFull,
+    /// Storage is momentarily unusable (locked by another process).
+    #[error("the server's storage is busy; nothing was accepted, try again in a moment")]
+    StorageBusy,
     /// A bug or a broken disk; details are in the server log.
     #[error("internal error; the server log has details")]
     Internal,
@@ -86,6 +93,8 @@ impl ApiError {
             ApiError::ProofOfWork(_) => {
                 (StatusCode::PRECONDITION_REQUIRED, "proof_of_work_required")
             }
+            ApiError::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, "storage_full"),
+            ApiError::StorageBusy => (StatusCode::SERVICE_UNAVAILABLE, "storage_busy"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -102,8 +111,20 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "storage failed");
-        ApiError::Internal
+        match e {
+            StoreError::Full => {
+                tracing::warn!("storage is full; refusing writes until space is freed");
+                ApiError::StorageFull
+            }
+            StoreError::Busy => {
+                tracing::warn!("storage is locked by another process");
+                ApiError::StorageBusy
+            }
+            e => {
+                tracing::error!(error = %e, "storage failed");
+                ApiError::Internal
+            }
+        }
     }
 }
 
@@ -172,6 +193,12 @@ pub async fn explain_plain_errors(response: Response) -> Response {
         pow: None,
     };
     let mut out = (parts.status, Json(body)).into_response();
-    *out.status_mut() = status;
+    // axum answers 422 for JSON of the wrong shape (an id out of range, a
+    // missing field); to clients that is a malformed request like any other.
+    *out.status_mut() = if status == StatusCode::UNPROCESSABLE_ENTITY {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
     out
 }

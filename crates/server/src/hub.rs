@@ -172,20 +172,28 @@ impl Hub {
 mod tests {
     use super::*;
 
+    fn acc(n: u64) -> tidings_proto::AccountId {
+        tidings_proto::AccountId::new(n).expect("small")
+    }
+
+    fn dev(n: u64) -> DeviceId {
+        DeviceId::new(n).expect("small")
+    }
+
     #[test]
     fn limits_connections_per_account_and_replaces_per_device() {
         let hub = Hub::new(2);
-        let a = hub.register(1, 10).expect("first");
-        let _b = hub.register(1, 11).expect("second");
-        assert!(hub.register(1, 12).is_err());
-        let mut a2 = hub.register(1, 10).expect("replacing is allowed");
+        let a = hub.register(acc(1), dev(10)).expect("first");
+        let _b = hub.register(acc(1), dev(11)).expect("second");
+        assert!(hub.register(acc(1), dev(12)).is_err());
+        let mut a2 = hub.register(acc(1), dev(10)).expect("replacing is allowed");
         let mut a = a;
         assert_eq!(a.kicked.try_recv(), Ok("replaced"));
-        hub.unregister(10, a.id); // stale id: no effect
-        assert!(hub.is_connected(10));
-        hub.unregister(10, a2.id);
-        assert!(!hub.is_connected(10));
+        hub.unregister(dev(10), a.id); // stale id: no effect
+        assert!(hub.is_connected(dev(10)));
+        hub.unregister(dev(10), a2.id);
+        assert!(!hub.is_connected(dev(10)));
         assert!(a2.kicked.try_recv().is_err());
-        assert!(hub.register(1, 12).is_ok());
+        assert!(hub.register(acc(1), dev(12)).is_ok());
     }
 }

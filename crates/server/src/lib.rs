@@ -26,6 +26,7 @@ pub mod deregister;
 pub mod devices;
 pub mod directory;
 pub mod error;
+pub mod health;
 pub mod hub;
 pub mod kannel;
 pub mod keys;
@@ -189,7 +190,11 @@ impl App {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).map_err(|e| data_dir(dir, e))?;
         let secret = load_secret(&dir.join(SECRET_FILE))?;
-        let store = SqliteStore::open(&dir.join(DATABASE_FILE), config.max_batch)?;
+        let store = SqliteStore::open_limited(
+            &dir.join(DATABASE_FILE),
+            config.max_batch,
+            config.max_database_bytes,
+        )?;
         let blobs: Arc<dyn blobs::BlobStore> = if config.blob_store == "s3" {
             Arc::new(
                 blobs::S3BlobStore::new(&config).map_err(|e| ServerError::Config(e.to_string()))?,
@@ -304,6 +309,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", get(carrier::home))
         .route("/v1/limits", get(messages::limits))
+        .route("/v1/health", get(health::health))
         .route("/v1/codes", post(accounts::send_code))
         .route("/v1/accounts", post(accounts::register))
         .route(

@@ -90,7 +90,7 @@ pub async fn create(
         .await?
     {
         LinkCreated::Created { expires_at } => {
-            tracing::info!(account = who.account, "made an SMS download link");
+            tracing::info!(account = %who.account, "made an SMS download link");
             Ok((
                 StatusCode::CREATED,
                 Json(LinkInfo {

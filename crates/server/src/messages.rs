@@ -14,7 +14,7 @@ use axum::Json;
 use base64::Engine;
 use tidings_proto::api::{DeviceId, Limits, SendAccepted, SendRequest};
 use tidings_proto::stream::{Envelope, EnvelopeBody, Sender};
-use tidings_proto::{Handle, MAX_CLIENT_ID_BYTES};
+use tidings_proto::{AccountId, Handle, Seq, MAX_CLIENT_ID_BYTES};
 
 use crate::accounts::parse_handle;
 use crate::auth::Authed;
@@ -271,7 +271,7 @@ pub async fn send(
         SendOutcome::Accepted { devices } => {
             app.hub.wake(&devices);
             app.sms_wake.notify_one();
-            tracing::debug!(account = who.account, devices = devices.len(), "envelope accepted");
+            tracing::debug!(account = %who.account, devices = devices.len(), "envelope accepted");
             Ok(Json(SendAccepted {
                 id: req.id,
                 accepted_at: now,
@@ -334,13 +334,13 @@ fn push_ephemeral(
     app: &App,
     sender: &Sender,
     recipients: &[PlannedRecipient],
-    lookup: &[Option<(u64, Vec<DeviceId>)>],
+    lookup: &[Option<(AccountId, Vec<DeviceId>)>],
     now: u64,
 ) {
     let b64 = base64::engine::general_purpose::STANDARD;
     let push = |device: DeviceId, payload: &[u8]| {
         let envelope = Envelope {
-            seq: 0,
+            seq: Seq::default(),
             at: now,
             body: EnvelopeBody::Ephemeral {
                 sender: sender.clone(),
@@ -397,7 +397,7 @@ pub async fn fallback(
     match outcome {
         crate::store::FallbackOutcome::Queued => {
             tracing::info!(
-                account = who.account,
+                account = %who.account,
                 "message re-sent as SMS after the fallback time"
             );
             app.sms_wake.notify_one();

@@ -17,6 +17,7 @@ use axum::response::Response;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tidings_proto::stream::{ClientFrame, ServerFrame, MAX_IN_FLIGHT};
+use tidings_proto::{DeviceId, Seq};
 
 use crate::auth::{self, Authed};
 use crate::App;
@@ -84,7 +85,7 @@ async fn session(app: Arc<App>, socket: WebSocket) -> Result<(), axum::Error> {
         .await;
         return Ok(());
     };
-    tracing::debug!(account, device, "stream open");
+    tracing::debug!(%account, %device, "stream open");
     match app
         .store
         .device_connected(
@@ -103,20 +104,20 @@ async fn session(app: Arc<App>, socket: WebSocket) -> Result<(), axum::Error> {
     if let Err(e) = app.store.touch_device(device, app.now()).await {
         tracing::warn!(error = %e, "cannot record last-seen time");
     }
-    tracing::debug!(account, device, "stream closed");
+    tracing::debug!(%account, %device, "stream closed");
     result
 }
 
 async fn pump(
     app: &App,
-    device: u64,
+    device: DeviceId,
     reg: &mut crate::hub::Registration,
     sink: &mut Sink,
     frames: &mut futures_util::stream::SplitStream<WebSocket>,
 ) -> Result<(), axum::Error> {
     send(sink, &ServerFrame::Ready { device }).await?;
-    let mut last_pushed = 0u64;
-    let mut in_flight: HashSet<u64> = HashSet::with_capacity(MAX_IN_FLIGHT);
+    let mut last_pushed = Seq::default();
+    let mut in_flight: HashSet<Seq> = HashSet::with_capacity(MAX_IN_FLIGHT);
     let mut fetch = true;
     let mut ping = tokio::time::interval(PING_INTERVAL);
     ping.tick().await;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tidings_proto::{AccountId, DeviceId};
 
 use anyhow::{bail, Context, Result};
 use futures_util::StreamExt;
@@ -270,7 +271,7 @@ struct SendJob {
     token: String,
     addr: String,
     to: String,
-    device: u64,
+    device: DeviceId,
     text: String,
 }
 
@@ -309,7 +310,7 @@ struct SpamResult {
     halted: Option<String>,
     not_found: usize,
     /// (message, recipient account, answer)
-    attempts: Vec<(usize, Option<u64>, Answer)>,
+    attempts: Vec<(usize, Option<AccountId>, Answer)>,
     /// Targets not tried, to try again later.
     unsent: Vec<String>,
 }
@@ -395,7 +396,7 @@ struct Sim {
     clock: Arc<ManualClock>,
     pop: population::Population,
     parties: Vec<Party>,
-    by_account: HashMap<u64, usize>,
+    by_account: HashMap<AccountId, usize>,
     msgs: Vec<Msg>,
     outstanding: HashSet<usize>,
     agenda: BTreeMap<u64, Vec<(usize, Look)>>,
@@ -1538,7 +1539,7 @@ async fn spam_batch(net: &Net, b: SpamBatch) -> Result<SpamResult> {
         }
     };
     out.not_found = found.not_found.len();
-    let entries: HashMap<String, (u64, u64)> = found
+    let entries: HashMap<String, (AccountId, DeviceId)> = found
         .found
         .iter()
         .filter_map(|e| {

@@ -3,6 +3,7 @@
 //! simulated client address in `X-Forwarded-For`.
 
 use std::time::Duration;
+use tidings_proto::{AccountId, DeviceId, Seq};
 
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine;
@@ -57,9 +58,9 @@ impl Answer {
 #[derive(Debug, Clone)]
 pub struct Cred {
     /// The account.
-    pub account: u64,
+    pub account: AccountId,
     /// Its only device.
-    pub device: u64,
+    pub device: DeviceId,
     /// Bearer token.
     pub token: String,
     /// The normalised handle.
@@ -83,7 +84,7 @@ pub struct Delivery {
     /// The sender's client id.
     pub id: String,
     /// The sender's account, as the server authenticated it.
-    pub from_account: u64,
+    pub from_account: AccountId,
     /// The payload (in the simulation: the text itself).
     pub text: String,
     /// Set when the recipient never wrote to the sender.
@@ -241,7 +242,7 @@ impl Net {
         addr: &str,
         id: &str,
         to: &str,
-        device: u64,
+        device: DeviceId,
         text: &str,
     ) -> Result<Answer> {
         let req = SendRequest {
@@ -383,7 +384,11 @@ async fn stream_once(url: &str, who: usize, token: &str, tx: &Sender<Delivery>) 
                 // A kind of envelope this build does not know: the device
                 // stores nothing but must not block its queue.
                 let v: Value = serde_json::from_str(&text)?;
-                if let Some(seq) = v["seq"].as_u64().filter(|s| *s > 0) {
+                if let Some(seq) = v["seq"]
+                    .as_u64()
+                    .and_then(|s| Seq::new(s).ok())
+                    .filter(|s| *s > Seq::default())
+                {
                     let ack = serde_json::to_string(&ClientFrame::Ack { seqs: vec![seq] })?;
                     ws.send(Message::Text(ack.into())).await?;
                 }
@@ -413,7 +418,7 @@ async fn stream_once(url: &str, who: usize, token: &str, tx: &Sender<Delivery>) 
                         return Ok(true);
                     }
                 }
-                if env.seq > 0 {
+                if env.seq > Seq::default() {
                     let ack = serde_json::to_string(&ClientFrame::Ack {
                         seqs: vec![env.seq],
                     })?;

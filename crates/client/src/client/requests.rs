@@ -11,6 +11,7 @@
 use serde::Serialize;
 use tidings_core::content::{Content, MessageRef, RelationChange};
 use tidings_proto::api::ReportRequest;
+use tidings_proto::AccountId;
 use tidings_proto::Handle;
 use tidings_spam::requests::{self as decide, Filing, Folder, Reason, Relation};
 use tidings_spam::{Fingerprint, Model};
@@ -395,7 +396,7 @@ impl Client {
     /// many messages were covered.
     pub(crate) async fn send_receipts(
         &self,
-        messages: &[(u64, String, String)],
+        messages: &[(AccountId, String, String)],
     ) -> Result<usize, ClientError> {
         let mut by_author: std::collections::BTreeMap<&str, Vec<MessageRef>> = Default::default();
         for (account, handle, id) in messages {
@@ -592,8 +593,8 @@ mod tests {
         profile
             .save_credentials(&Credentials {
                 server: "http://127.0.0.1:9".into(),
-                account: 1,
-                device: 1,
+                account: AccountId::new(1).expect("small"),
+                device: tidings_proto::DeviceId::new(1).expect("small"),
                 token: "1.x".into(),
                 handles: vec![Client::parse_handle("me@example.org").expect("handle")],
             })

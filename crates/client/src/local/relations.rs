@@ -5,6 +5,7 @@
 //! this module only stores its inputs and outputs.
 
 use std::collections::BTreeSet;
+use tidings_proto::AccountId;
 
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -455,13 +456,13 @@ impl Local {
     /// Keeps the server's report token of a received message.
     pub fn set_report_token(
         &self,
-        author_account: u64,
+        author_account: AccountId,
         id: &str,
         token: &str,
     ) -> Result<(), LocalError> {
         self.conn.execute(
             "UPDATE messages SET report_token = ? WHERE author_account = ? AND msg_id = ?",
-            params![token, author_account as i64, id],
+            params![token, author_account, id],
         )?;
         Ok(())
     }
@@ -506,14 +507,17 @@ impl Local {
     /// Incoming text messages of a conversation already read here:
     /// (author account, author handle, id). Read receipts for them were
     /// held back while it was a request.
-    pub fn seen_incoming(&self, conv: &str) -> Result<Vec<(u64, String, String)>, LocalError> {
+    pub fn seen_incoming(
+        &self,
+        conv: &str,
+    ) -> Result<Vec<(AccountId, String, String)>, LocalError> {
         let mut stmt = self.conn.prepare(
             "SELECT author_account, author_handle, msg_id FROM messages
              WHERE conv = ? AND outgoing = 0 AND seen = 1 AND kind = 'text' AND author_account <> 0
              ORDER BY pos",
         )?;
         let rows = stmt.query_map([conv], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+            Ok((r.get::<_, AccountId>(0)?, r.get(1)?, r.get(2)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -623,9 +627,21 @@ mod tests {
         };
         local.set_filing(peer, &filing, peer, 100).expect("file");
         local
-            .insert_message(peer, 7, peer, "m1", false, "text", "win!", 10, "received")
+            .insert_message(
+                peer,
+                AccountId::new(7).expect("small"),
+                peer,
+                "m1",
+                false,
+                "text",
+                "win!",
+                10,
+                "received",
+            )
             .expect("insert");
-        local.set_report_token(7, "m1", "tok-1").expect("token");
+        local
+            .set_report_token(AccountId::new(7).expect("small"), "m1", "tok-1")
+            .expect("token");
         let junk = local.requests(Folder::Junk).expect("list");
         assert_eq!(junk.len(), 1);
         assert_eq!(junk[0].reason, Reason::LikelySpam);

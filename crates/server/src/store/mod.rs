@@ -17,7 +17,7 @@ use tidings_proto::api::{
     SignedKey,
 };
 use tidings_proto::stream::{Envelope, Sender};
-use tidings_proto::Handle;
+use tidings_proto::{Handle, Seq};
 
 use crate::clock::Millis;
 
@@ -36,6 +36,15 @@ pub enum StoreError {
     /// Stored data violates an invariant (a bug or a corrupted file).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// The disk (or `max_database_bytes`) is full; nothing was written.
+    #[error("storage is full")]
+    Full,
+    /// Another process holds the database locked past the busy timeout.
+    #[error("the database is locked by another process")]
+    Busy,
+    /// A storage job panicked (a bug); it was rolled back.
+    #[error("storage job panicked: {0}")]
+    Panicked(String),
     /// An operator's request is not valid; says what to fix.
     #[error("{0}")]
     Invalid(String),
@@ -334,6 +343,10 @@ pub enum BlobCreated {
 /// Storage of accounts, devices, codes and queues.
 #[async_trait]
 pub trait Store: Send + Sync {
+    /// Proves that both the read path and the writer can still finish a
+    /// transaction (for `/v1/health`); writes nothing.
+    async fn health(&self) -> Result<(), StoreError>;
+
     /// Stores a code hash for a handle, replacing any earlier code.
     async fn put_code(
         &self,
@@ -423,7 +436,7 @@ pub trait Store: Send + Sync {
     async fn queued(
         &self,
         device: DeviceId,
-        after: u64,
+        after: Seq,
         limit: usize,
     ) -> Result<Vec<Envelope>, StoreError>;
 
@@ -433,7 +446,7 @@ pub trait Store: Send + Sync {
     async fn ack(
         &self,
         device: DeviceId,
-        seqs: &[u64],
+        seqs: &[Seq],
         now: Millis,
         ttl: Millis,
     ) -> Result<Vec<DeviceId>, StoreError>;

@@ -20,7 +20,7 @@ use tidings_proto::api::{
     SignedKey,
 };
 use tidings_proto::stream::{Envelope, EnvelopeBody};
-use tidings_proto::Handle;
+use tidings_proto::{Handle, Seq};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::abuse;
@@ -236,7 +236,25 @@ pub struct SqliteStore {
 }
 
 pub(super) fn db(e: rusqlite::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    match e.sqlite_error_code() {
+        // Out of disk, or at `max_database_bytes`: the caller is told to try
+        // later (507), nothing is half-written, and the next write after
+        // space is freed succeeds.
+        Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            StoreError::Busy
+        }
+        _ => StoreError::Database(e.to_string()),
+    }
+}
+
+/// What a panic carried, for the log.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
 }
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
@@ -276,9 +294,29 @@ impl SqliteStore {
     /// Opens (creating and migrating) the database at `path` and starts the
     /// writer thread; `max_batch` bounds jobs per transaction.
     pub fn open(path: &Path, max_batch: usize) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_limited(path, max_batch, 0)
+    }
+
+    /// Like [`SqliteStore::open`], refusing writes that would grow the
+    /// database file past `max_bytes` (0: only the disk limits it). A write
+    /// over the limit fails as [`StoreError::Full`], like a full disk.
+    pub fn open_limited(
+        path: &Path,
+        max_batch: usize,
+        max_bytes: u64,
+    ) -> Result<SqliteStore, StoreError> {
         assert!(max_batch > 0, "max_batch must be positive");
         let writer = open(path)?;
         migrate(&writer)?;
+        if max_bytes > 0 {
+            let page: i64 = writer
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .map_err(db)?;
+            let pages = (to_i64(max_bytes) / page.max(1)).max(1);
+            writer
+                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+                .map_err(db)?;
+        }
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let r = open(path)?;
@@ -288,7 +326,20 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel::<Job>(WRITE_QUEUE_DEPTH);
         std::thread::Builder::new()
             .name("tidings-sqlite-writer".into())
-            .spawn(move || write_loop(writer, rx, max_batch))
+            .spawn(move || {
+                // Jobs cannot panic past their savepoint; if the loop itself
+                // does, no write could ever complete again, so the process
+                // stops and its supervisor restarts it (acknowledged writes
+                // are on disk; unacknowledged ones were never promised).
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    write_loop(writer, rx, max_batch)
+                }));
+                if let Err(panic) = outcome {
+                    let message = panic_message(panic.as_ref());
+                    tracing::error!(panic = %message, "the storage writer died; stopping the server");
+                    std::process::exit(70);
+                }
+            })
             .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
         Ok(SqliteStore {
             jobs: tx,
@@ -340,7 +391,18 @@ impl SqliteStore {
                 .expect("reader pool lock is never poisoned")
                 .pop()
                 .expect("a permit guarantees a free reader");
-            let result = f(&conn);
+            // A panic in `f` is a bug, but it must not cost the pool its
+            // connection: the connection goes back, reset, and the caller
+            // gets an error.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&conn)))
+                .unwrap_or_else(|panic| {
+                    let message = panic_message(panic.as_ref());
+                    tracing::error!(panic = %message, "a storage read panicked");
+                    Err(StoreError::Panicked(message))
+                });
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
             readers
                 .lock()
                 .expect("reader pool lock is never poisoned")
@@ -358,7 +420,15 @@ fn in_savepoint<R>(
     f: impl FnOnce(&Connection) -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
     conn.execute_batch("SAVEPOINT job").map_err(db)?;
-    match f(conn) {
+    // A job that panics is rolled back like one that failed, so the writer
+    // thread and the other jobs of its batch carry on.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|panic| {
+            let message = panic_message(panic.as_ref());
+            tracing::error!(panic = %message, "a storage write panicked; rolled back");
+            Err(StoreError::Panicked(message))
+        });
+    match outcome {
         Ok(r) => {
             conn.execute_batch("RELEASE job").map_err(db)?;
             Ok(r)
@@ -401,8 +471,43 @@ fn write_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     tracing::debug!("sqlite writer stopped");
 }
 
-pub(super) fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).expect("ids and times fit in i64")
+/// A number the store writes as a SQLite integer.
+pub(super) trait SqlInt {
+    /// The integer stored.
+    fn sql(self) -> i64;
+}
+
+impl SqlInt for u64 {
+    /// Times, sizes and counts: the edge bounds them far below `i64::MAX`,
+    /// so saturating only guards against a bug turning into a panic.
+    fn sql(self) -> i64 {
+        i64::try_from(self).unwrap_or(i64::MAX)
+    }
+}
+
+macro_rules! sql_id {
+    ($($t:ty),*) => {$(
+        impl SqlInt for $t {
+            /// Ids are range-checked when they are made (`tidings_proto::id`).
+            fn sql(self) -> i64 {
+                self.as_i64()
+            }
+        }
+    )*};
+}
+sql_id!(AccountId, DeviceId, Seq);
+
+/// Converts a number for SQLite; never panics (see [`SqlInt`]).
+pub(super) fn to_i64(v: impl SqlInt) -> i64 {
+    v.sql()
+}
+
+/// An id read back from a column; a negative one means a corrupted file.
+pub(super) fn stored_id<T: TryFrom<u64>>(v: i64) -> Result<T, StoreError> {
+    u64::try_from(v)
+        .ok()
+        .and_then(|v| T::try_from(v).ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("stored id {v} is out of range")))
 }
 
 fn account_devices(conn: &Connection, account: i64) -> Result<Vec<(DeviceId, u64)>, StoreError> {
@@ -411,7 +516,7 @@ fn account_devices(conn: &Connection, account: i64) -> Result<Vec<(DeviceId, u64
         .map_err(db)?;
     let rows = stmt
         .query_map([account], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+            Ok((r.get::<_, DeviceId>(0)?, r.get::<_, i64>(1)? as u64))
         })
         .map_err(db)?;
     rows.collect::<Result<_, _>>().map_err(db)
@@ -449,7 +554,7 @@ fn new_device(
         params![account, name, now, now],
     )
     .map_err(db)?;
-    let device = conn.last_insert_rowid() as DeviceId;
+    let device: DeviceId = stored_id(conn.last_insert_rowid())?;
     let hash = crate::auth::token_hash(&crate::auth::token(device, token_secret));
     conn.execute(
         "UPDATE devices SET token_hash = ? WHERE id = ?",
@@ -514,7 +619,7 @@ fn notify_account(
 type Dequeued = (Option<i64>, String, Option<String>);
 
 /// Deletes one queue entry and returns what it was.
-fn dequeue(conn: &Connection, device: DeviceId, seq: u64) -> Result<Option<Dequeued>, StoreError> {
+fn dequeue(conn: &Connection, device: DeviceId, seq: Seq) -> Result<Option<Dequeued>, StoreError> {
     let row = conn
         .prepare_cached(
             "DELETE FROM queue WHERE device_id = ? AND seq = ? RETURNING envelope_id, kind, handle",
@@ -554,6 +659,16 @@ fn digest(bytes: Vec<u8>) -> Result<Digest, StoreError> {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn health(&self) -> Result<(), StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+                .map_err(db)
+        })
+        .await?;
+        self.write(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(db))
+            .await
+    }
+
     async fn put_code(
         &self,
         handle: &Handle,
@@ -674,7 +789,7 @@ impl Store for SqliteStore {
                         )?;
                     }
                     Redeemed::Device {
-                        account: account as AccountId,
+                        account: stored_id::<AccountId>(account)?,
                         device,
                     }
                 }
@@ -691,7 +806,7 @@ impl Store for SqliteStore {
                     }
                     let device = new_device(conn, account, &device_name, &token_secret, now)?;
                     Redeemed::Device {
-                        account: account as AccountId,
+                        account: stored_id::<AccountId>(account)?,
                         device,
                     }
                 }
@@ -732,7 +847,7 @@ impl Store for SqliteStore {
                 .query_row([to_i64(device)], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .map_err(db)?;
-            row.map(|(a, h)| Ok((a as AccountId, digest(h)?)))
+            row.map(|(a, h)| Ok((stored_id::<AccountId>(a)?, digest(h)?)))
                 .transpose()
         })
         .await
@@ -778,7 +893,7 @@ impl Store for SqliteStore {
             let rows = stmt
                 .query_map([to_i64(account)], |r| {
                     Ok(DeviceInfo {
-                        id: r.get::<_, i64>(0)? as DeviceId,
+                        id: r.get::<_, DeviceId>(0)?,
                         name: r.get(1)?,
                         created_at: r.get::<_, i64>(2)? as u64,
                         last_seen: r.get::<_, i64>(3)? as u64,
@@ -898,7 +1013,7 @@ impl Store for SqliteStore {
                         .into_iter()
                         .map(|(d, _)| d)
                         .collect();
-                    Ok(Some((account as AccountId, devices)))
+                    Ok(Some((stored_id::<AccountId>(account)?, devices)))
                 })
                 .collect()
         })
@@ -912,7 +1027,7 @@ impl Store for SqliteStore {
     async fn queued(
         &self,
         device: DeviceId,
-        after: u64,
+        after: Seq,
         limit: usize,
     ) -> Result<Vec<Envelope>, StoreError> {
         self.read(move |conn| {
@@ -937,7 +1052,7 @@ impl Store for SqliteStore {
                 let body: EnvelopeBody = serde_json::from_str(&body)
                     .map_err(|e| StoreError::Corrupt(format!("queue entry {seq}: {e}")))?;
                 out.push(Envelope {
-                    seq: seq as u64,
+                    seq: stored_id(seq)?,
                     at: at as u64,
                     body,
                 });
@@ -950,7 +1065,7 @@ impl Store for SqliteStore {
     async fn ack(
         &self,
         device: DeviceId,
-        seqs: &[u64],
+        seqs: &[Seq],
         now: Millis,
         ttl: Millis,
     ) -> Result<Vec<DeviceId>, StoreError> {
@@ -983,7 +1098,7 @@ impl Store for SqliteStore {
                 let (sender_account, client_id) = envelope_origin(conn, envelope)?;
                 let receipt = EnvelopeBody::Delivered {
                     id: client_id,
-                    account: account as AccountId,
+                    account: stored_id::<AccountId>(account)?,
                     handle: parse_handle(&handle)?,
                     device,
                 };
@@ -1167,8 +1282,8 @@ impl Store for SqliteStore {
                 .map(|r| r.map(|i| i as u64).map_err(db))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Some(BlobRecord {
-                account: account as u64,
-                device: device as u64,
+                account: stored_id(account)?,
+                device: stored_id(device)?,
                 size: size as u64,
                 chunks: chunks as u64,
                 received,
@@ -1236,7 +1351,7 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(db)?;
             let expires_at = match blob {
-                Some((account, true, blob_expiry)) if account as u64 == link.account => {
+                Some((account, true, blob_expiry)) if account == link.account.as_i64() => {
                     link.expires_at.min(blob_expiry as u64)
                 }
                 _ => return Ok(LinkCreated::NoSuchBlob),
@@ -1273,7 +1388,7 @@ impl Store for SqliteStore {
                     Ok(LinkRecord {
                         token: r.get(0)?,
                         blob: r.get(1)?,
-                        account: r.get::<_, i64>(2)? as u64,
+                        account: r.get::<_, AccountId>(2)?,
                         key: r.get(3)?,
                         name: r.get(4)?,
                         content_type: r.get(5)?,
@@ -1513,7 +1628,7 @@ impl Store for SqliteStore {
                 rows.collect::<Result<_, _>>().map_err(db)?
             };
             for (seq, device) in copies {
-                dequeue(conn, device as DeviceId, seq as u64)?;
+                dequeue(conn, stored_id(device)?, stored_id(seq)?)?;
             }
             conn.execute(
                 "UPDATE targets SET fallback = 'done' WHERE envelope_id = ? AND handle = ?",
@@ -1617,7 +1732,7 @@ impl Store for SqliteStore {
                 let (id, account, client_id, from, to, text, attempts) = row.map_err(db)?;
                 out.push(SmsJob {
                     id,
-                    account: account as AccountId,
+                    account: stored_id::<AccountId>(account)?,
                     client_id,
                     from,
                     to: parse_handle(&to)?,
@@ -1727,8 +1842,8 @@ impl Store for SqliteStore {
                 rows.collect::<Result<_, _>>().map_err(db)?
             };
             for (seq, device) in expired {
-                let device = device as DeviceId;
-                let Some((envelope, kind, handle)) = dequeue(conn, device, seq as u64)? else {
+                let device: DeviceId = stored_id(device)?;
+                let Some((envelope, kind, handle)) = dequeue(conn, device, stored_id(seq)?)? else {
                     continue;
                 };
                 if kind != KIND_MESSAGE {

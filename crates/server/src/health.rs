@@ -1,0 +1,67 @@
+//! `GET /v1/health`: whether this node can serve, storage included.
+//!
+//! A process that answers HTTP but whose storage threads are wedged is not
+//! healthy: a load balancer or supervisor must see it. So the check runs a
+//! real read and a real (empty) write transaction through the same paths
+//! that requests use, bounded in time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use tidings_proto::api::Health;
+
+use crate::store::StoreError;
+use crate::App;
+
+/// Longest a health check waits for storage before calling it unhealthy.
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The word `/v1/health` uses for a storage outcome.
+pub fn storage_state(
+    outcome: &Result<Result<(), StoreError>, tokio::time::error::Elapsed>,
+) -> &'static str {
+    match outcome {
+        Ok(Ok(())) => "ok",
+        Ok(Err(StoreError::Full)) => "full",
+        Ok(Err(StoreError::Busy)) => "busy",
+        Ok(Err(_)) => "failed",
+        Err(_) => "timeout",
+    }
+}
+
+/// `GET /v1/health`: 200 when storage can read and commit, else 503.
+pub async fn health(State(app): State<Arc<App>>) -> (StatusCode, Json<Health>) {
+    let outcome = tokio::time::timeout(HEALTH_TIMEOUT, app.store.health()).await;
+    let storage = storage_state(&outcome);
+    if storage != "ok" {
+        tracing::warn!(storage, "health check failed");
+    }
+    let ok = storage == "ok";
+    (
+        if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        Json(Health {
+            status: if ok { "ok" } else { "unavailable" }.to_string(),
+            storage: storage.to_string(),
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_storage_failure_is_named() {
+        assert_eq!(storage_state(&Ok(Ok(()))), "ok");
+        assert_eq!(storage_state(&Ok(Err(StoreError::Full))), "full");
+        assert_eq!(storage_state(&Ok(Err(StoreError::Busy))), "busy");
+        assert_eq!(storage_state(&Ok(Err(StoreError::Closed))), "failed");
+    }
+}

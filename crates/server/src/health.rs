@@ -16,8 +16,10 @@ use tidings_proto::api::Health;
 use crate::store::StoreError;
 use crate::App;
 
-/// Longest a health check waits for storage before calling it unhealthy.
-pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest a health check waits for storage before calling it unhealthy:
+/// longer than SQLite's busy timeout (5 s), so that a database locked by
+/// another process is reported as `busy` rather than as a `timeout`.
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// The word `/v1/health` uses for a storage outcome.
 pub fn storage_state(

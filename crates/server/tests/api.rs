@@ -241,7 +241,7 @@ async fn codes_are_single_use_limited_and_do_not_reveal_registration() {
         .expect("msg")
         .contains("not a valid phone number"));
     let r = call(&s, "POST", "/v1/codes", None, Some(json!({"nope": 1}))).await;
-    assert_eq!(r.status, 422);
+    assert_eq!(r.status, 400);
     assert_eq!(r.body["error"], "bad_request");
 }
 

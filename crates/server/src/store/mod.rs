@@ -25,7 +25,7 @@ use crate::clock::Millis;
 pub type Digest = [u8; 32];
 
 /// Failures of the storage layer itself (not of the request).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database reported an error.
     #[error("database error: {0}")]

@@ -225,7 +225,14 @@ const KIND_SYNC: &str = "sync";
 const KIND_NOTICE: &str = "notice";
 
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+/// A write: given the writer's open transaction (or why none could be
+/// begun), it does its work and returns what to tell its caller once the
+/// transaction has committed or failed.
+/// Besides the completion, a job returns its own error, if it failed, so
+/// that the writer can tell every caller of a transaction that SQLite
+/// rolled back as a whole why it was lost.
+type Job =
+    Box<dyn FnOnce(Result<&Connection, StoreError>) -> (Completion, Option<StoreError>) + Send>;
 
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
@@ -362,11 +369,13 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
-        let job: Job = Box::new(move |conn: &Connection| {
-            let result = in_savepoint(conn, f);
-            Box::new(move |committed: Result<(), StoreError>| {
+        let job: Job = Box::new(move |conn: Result<&Connection, StoreError>| {
+            let result = conn.and_then(|conn| in_savepoint(conn, f));
+            let failed = result.as_ref().err().cloned();
+            let done: Completion = Box::new(move |committed: Result<(), StoreError>| {
                 let _ = tx.send(committed.and(result));
-            })
+            });
+            (done, failed)
         });
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -450,22 +459,48 @@ fn write_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(db);
-        if let Err(e) = begun {
-            tracing::error!(error = %e, "cannot begin a write transaction");
-            continue; // Dropping the jobs tells their callers the store failed.
+        let mut waiting: Vec<Completion> = Vec::with_capacity(batch.len());
+        let mut in_transaction = false;
+        for job in batch {
+            if !in_transaction {
+                if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE").map_err(db) {
+                    // Locked by another process past the busy timeout, or
+                    // the disk is gone: the caller hears why; nothing was
+                    // written.
+                    tracing::error!(error = %e, "cannot begin a write transaction");
+                    let (done, _) = job(Err(e.clone()));
+                    done(Err(e));
+                    continue;
+                }
+                in_transaction = true;
+            }
+            let (done, failed) = job(Ok(&conn));
+            waiting.push(done);
+            if conn.is_autocommit() {
+                // SQLite rolled the whole transaction back (it may on
+                // SQLITE_FULL and on I/O errors), so nothing of it was
+                // written: every job in it failed, and the next job starts
+                // a new transaction rather than running unprotected.
+                let e = failed.unwrap_or_else(|| {
+                    StoreError::Database("the transaction was rolled back".into())
+                });
+                tracing::warn!(error = %e, jobs = waiting.len(), "write transaction rolled back");
+                for done in waiting.drain(..) {
+                    done(Err(e.clone()));
+                }
+                in_transaction = false;
+            }
         }
-        let completions: Vec<Completion> = batch.into_iter().map(|job| job(&conn)).collect();
+        if !in_transaction {
+            continue;
+        }
         let committed = conn.execute_batch("COMMIT").map_err(db);
         if let Err(e) = &committed {
             tracing::error!(error = %e, "commit failed");
             let _ = conn.execute_batch("ROLLBACK");
         }
-        for done in completions {
-            done(match &committed {
-                Ok(()) => Ok(()),
-                Err(e) => Err(StoreError::Database(e.to_string())),
-            });
+        for done in waiting {
+            done(committed.clone());
         }
     }
     tracing::debug!("sqlite writer stopped");

@@ -18,6 +18,10 @@ pub const MIN_KANNEL_SECRET_CHARS: usize = 16;
 /// Smallest `max_header_bytes` (the HTTP parser's own minimum buffer).
 pub const MIN_HEADER_BYTES: usize = 8192;
 
+/// Longest accepted connection timeout (`*_timeout_secs`): a day. Longer
+/// ones protect nothing and would overflow deadlines.
+pub const MAX_CONNECTION_TIMEOUT_SECS: u64 = 86_400;
+
 /// Prefix of the environment variables that override the configuration.
 pub const ENV_PREFIX: &str = "TIDINGS_";
 
@@ -505,6 +509,20 @@ impl Config {
                 return Err(invalid(name, "must be greater than zero"));
             }
         }
+        let timeouts = [
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("stream_auth_timeout_secs", self.stream_auth_timeout_secs),
+        ];
+        for (name, secs) in timeouts {
+            if secs > MAX_CONNECTION_TIMEOUT_SECS {
+                return Err(invalid(
+                    name,
+                    format!("must be at most {MAX_CONNECTION_TIMEOUT_SECS} (a day)"),
+                ));
+            }
+        }
         if self.idle_timeout_secs < self.request_timeout_secs {
             // A handler may work this long without a byte on the wire.
             return Err(invalid(
@@ -631,6 +649,12 @@ mod tests {
             .expect_err("refused")
             .to_string();
         assert!(err.contains("max_connections_per_address"), "{err}");
+        let forever = Config {
+            idle_timeout_secs: u64::MAX,
+            ..ok.clone()
+        };
+        let err = forever.validate().expect_err("refused").to_string();
+        assert!(err.contains("idle_timeout_secs"), "{err}");
         let env = vec![(
             "TIDINGS_HEADER_READ_TIMEOUT_SECS".to_string(),
             "0".to_string(),

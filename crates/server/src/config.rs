@@ -8,11 +8,19 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 /// Shortest accepted `kannel_secret`.
 pub const MIN_KANNEL_SECRET_CHARS: usize = 16;
+
+/// Smallest `max_header_bytes` (the HTTP parser's own minimum buffer).
+pub const MIN_HEADER_BYTES: usize = 8192;
+
+/// Longest accepted connection timeout (`*_timeout_secs`): a day. Longer
+/// ones protect nothing and would overflow deadlines.
+pub const MAX_CONNECTION_TIMEOUT_SECS: u64 = 86_400;
 
 /// Prefix of the environment variables that override the configuration.
 pub const ENV_PREFIX: &str = "TIDINGS_";
@@ -166,6 +174,37 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Bytes of a WebSocket frame.
     pub max_frame_bytes: usize,
+
+    // Connections: what one client can hold open, and for how long. Each
+    // bounds the memory and file descriptors a slow or idle client costs.
+    /// Seconds a client has to send a request's head, counted from the
+    /// connection (or, on a kept-alive connection, from the end of the
+    /// previous answer); a client that sends less is disconnected.
+    pub header_read_timeout_secs: u64,
+    /// Bytes of a request's head (request line and headers); more is
+    /// answered `431` and the connection closed. At least 8192.
+    pub max_header_bytes: usize,
+    /// Seconds from a request's head to its answer: the body must arrive and
+    /// the server answer within this, else `408 request_timeout`.
+    pub request_timeout_secs: u64,
+    /// Seconds a connection may move no byte either way before it is
+    /// closed (a client that stops reading an answer or a delivery stream).
+    pub idle_timeout_secs: u64,
+    /// Connections open at once, HTTP and delivery streams together; more
+    /// are closed as soon as they are accepted. Lowered at start to fit the
+    /// process's open-file limit.
+    pub max_connections: usize,
+    /// Connections open at once from one client address (an IPv4 address,
+    /// an IPv6 /64). Not applied with `trust_forwarded_for`: every
+    /// connection then comes from the proxy, which must limit clients.
+    pub max_connections_per_address: usize,
+    /// Seconds a new delivery stream has to authenticate.
+    pub stream_auth_timeout_secs: u64,
+    /// Delivery streams that have not authenticated yet, server-wide.
+    pub max_unauthenticated_streams: usize,
+    /// Bytes of envelopes pushed on one delivery stream and not yet
+    /// acknowledged (one envelope always goes, however large).
+    pub max_inflight_bytes_per_stream: usize,
     /// Days an undelivered envelope is kept before the sender is told it
     /// failed.
     pub envelope_ttl_days: u64,
@@ -245,6 +284,15 @@ impl Default for Config {
             max_connections_per_account: 16,
             max_body_bytes: 4 * 1024 * 1024,
             max_frame_bytes: 512 * 1024,
+            header_read_timeout_secs: 10,
+            max_header_bytes: 64 * 1024,
+            request_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            max_connections: 10_000,
+            max_connections_per_address: 256,
+            stream_auth_timeout_secs: 10,
+            max_unauthenticated_streams: 1024,
+            max_inflight_bytes_per_stream: 1024 * 1024,
             envelope_ttl_days: 30,
             sweep_interval_secs: 60,
             max_batch: 512,
@@ -378,6 +426,7 @@ impl Config {
                 return Err(invalid(name, "must be greater than zero"));
             }
         }
+        self.validate_connections()?;
         if self.max_recipients >= self.max_group_members {
             // One send reaches the other members of a group; the sender is a
             // member too, so recipients must stay below the group limit.
@@ -426,6 +475,94 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// Checks the connection limits.
+    fn validate_connections(&self) -> Result<(), ConfigError> {
+        let positive = [
+            (
+                "header_read_timeout_secs",
+                self.header_read_timeout_secs as u128,
+            ),
+            ("request_timeout_secs", self.request_timeout_secs as u128),
+            ("idle_timeout_secs", self.idle_timeout_secs as u128),
+            ("max_connections", self.max_connections as u128),
+            (
+                "max_connections_per_address",
+                self.max_connections_per_address as u128,
+            ),
+            (
+                "stream_auth_timeout_secs",
+                self.stream_auth_timeout_secs as u128,
+            ),
+            (
+                "max_unauthenticated_streams",
+                self.max_unauthenticated_streams as u128,
+            ),
+            (
+                "max_inflight_bytes_per_stream",
+                self.max_inflight_bytes_per_stream as u128,
+            ),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(invalid(name, "must be greater than zero"));
+            }
+        }
+        let timeouts = [
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("stream_auth_timeout_secs", self.stream_auth_timeout_secs),
+        ];
+        for (name, secs) in timeouts {
+            if secs > MAX_CONNECTION_TIMEOUT_SECS {
+                return Err(invalid(
+                    name,
+                    format!("must be at most {MAX_CONNECTION_TIMEOUT_SECS} (a day)"),
+                ));
+            }
+        }
+        if self.idle_timeout_secs < self.request_timeout_secs {
+            // A handler may work this long without a byte on the wire.
+            return Err(invalid(
+                "idle_timeout_secs",
+                "must be at least request_timeout_secs, or a slow answer is cut off as idle",
+            ));
+        }
+        if self.max_header_bytes < MIN_HEADER_BYTES {
+            return Err(invalid(
+                "max_header_bytes",
+                format!("must be at least {MIN_HEADER_BYTES}"),
+            ));
+        }
+        if self.max_connections_per_address > self.max_connections {
+            return Err(invalid(
+                "max_connections_per_address",
+                "must not exceed max_connections",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `header_read_timeout_secs` as a duration.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+
+    /// `request_timeout_secs` as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// `idle_timeout_secs` as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    /// `stream_auth_timeout_secs` as a duration.
+    pub fn stream_auth_timeout(&self) -> Duration {
+        Duration::from_secs(self.stream_auth_timeout_secs)
     }
 
     /// The limits as published to clients.
@@ -492,6 +629,38 @@ mod tests {
         let c = Config::load(Some(&path), env).expect("loads");
         assert_eq!(c.max_devices, 4);
         assert_eq!(c.listen.port(), 9000);
+    }
+
+    #[test]
+    fn connection_limits_are_checked() {
+        let ok = Config::default();
+        let idle_short = Config {
+            idle_timeout_secs: ok.request_timeout_secs - 1,
+            ..ok.clone()
+        };
+        let err = idle_short.validate().expect_err("refused").to_string();
+        assert!(err.contains("idle_timeout_secs"), "{err}");
+        let per_address_over = Config {
+            max_connections_per_address: ok.max_connections + 1,
+            ..ok.clone()
+        };
+        let err = per_address_over
+            .validate()
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("max_connections_per_address"), "{err}");
+        let forever = Config {
+            idle_timeout_secs: u64::MAX,
+            ..ok.clone()
+        };
+        let err = forever.validate().expect_err("refused").to_string();
+        assert!(err.contains("idle_timeout_secs"), "{err}");
+        let env = vec![(
+            "TIDINGS_HEADER_READ_TIMEOUT_SECS".to_string(),
+            "0".to_string(),
+        )];
+        let err = Config::load(None, env).expect_err("refused").to_string();
+        assert!(err.contains("header_read_timeout_secs"), "{err}");
     }
 
     #[test]

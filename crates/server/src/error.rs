@@ -156,8 +156,9 @@ impl IntoResponse for ApiError {
 /// Most bytes of a plain-text error body that is rewritten as JSON.
 const MAX_PLAIN_ERROR_BYTES: usize = 4096;
 
-/// Turns the plain-text errors of axum's extractors (bad JSON, body too
-/// large) into the JSON error body every client understands.
+/// Turns the plain-text errors of axum's extractors and router (bad JSON,
+/// body too large, unknown path, wrong method) into the JSON error body
+/// every client understands, keeping their other headers.
 pub async fn explain_plain_errors(response: Response) -> Response {
     let status = response.status();
     let is_json = response
@@ -168,7 +169,7 @@ pub async fn explain_plain_errors(response: Response) -> Response {
     if !status.is_client_error() || is_json || status == StatusCode::SWITCHING_PROTOCOLS {
         return response;
     }
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
     let text = axum::body::to_bytes(body, MAX_PLAIN_ERROR_BYTES)
         .await
         .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -179,11 +180,41 @@ pub async fn explain_plain_errors(response: Response) -> Response {
             "request body too large (limit max_body_bytes, see GET /v1/limits); send less per request"
                 .to_string(),
         )
+    } else if status == StatusCode::METHOD_NOT_ALLOWED {
+        // The router adds `Allow` after this layer has run.
+        (
+            "method_not_allowed",
+            "this endpoint does not take this method; the Allow header lists those it takes"
+                .to_string(),
+        )
     } else if status == StatusCode::NOT_FOUND && text.is_empty() {
         ("not_found", "no such endpoint".to_string())
     } else {
         ("bad_request", format!("malformed request: {text}"))
     };
+    parts.headers.remove(axum::http::header::CONTENT_TYPE);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    // axum answers 422 for JSON of the wrong shape (an id out of range, a
+    // missing field); to clients that is a malformed request like any other.
+    let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
+    let mut out = json_error(status, code, message);
+    let mut name = None;
+    for (next, value) in parts.headers.drain() {
+        // `drain` names a header only at its first value.
+        name = next.or(name);
+        if let Some(name) = &name {
+            out.headers_mut().append(name.clone(), value);
+        }
+    }
+    out
+}
+
+/// A JSON error answer with no details beyond its code and message.
+fn json_error(status: StatusCode, code: &str, message: String) -> Response {
     let body = ErrorBody {
         error: code.to_string(),
         message,
@@ -192,13 +223,24 @@ pub async fn explain_plain_errors(response: Response) -> Response {
         retry_after_secs: None,
         pow: None,
     };
-    let mut out = (parts.status, Json(body)).into_response();
-    // axum answers 422 for JSON of the wrong shape (an id out of range, a
-    // missing field); to clients that is a malformed request like any other.
-    *out.status_mut() = if status == StatusCode::UNPROCESSABLE_ENTITY {
-        StatusCode::BAD_REQUEST
-    } else {
-        status
-    };
+    (status, Json(body)).into_response()
+}
+
+/// `408 request_timeout`: the request was not received and answered within
+/// `request_timeout_secs`. The connection closes, since part of the body
+/// may still be on its way.
+pub fn request_timeout(limit: std::time::Duration) -> Response {
+    let mut out = json_error(
+        StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        format!(
+            "the request was not received and answered within {} s (request_timeout_secs); send it again",
+            limit.as_secs()
+        ),
+    );
+    out.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
     out
 }

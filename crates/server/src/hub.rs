@@ -3,10 +3,15 @@
 //!
 //! The hub holds no messages, only wake-up signals: the queue in the store
 //! is the truth, and a stream re-reads it when woken. Ephemeral envelopes
-//! (typing) are the exception: they go straight to a bounded channel and
-//! are dropped when it is full or nobody is connected.
+//! (typing) are the exception: they go straight to a channel bounded in
+//! count and bytes, and are dropped when it is full or nobody is connected.
+//!
+//! The hub also counts delivery streams that have not authenticated yet
+//! (`max_unauthenticated_streams`), which cost memory before anyone is
+//! known to be behind them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tidings_proto::api::{AccountId, DeviceId};
@@ -20,8 +25,32 @@ struct Conn {
     id: u64,
     account: AccountId,
     wake: Arc<Notify>,
-    ephemeral: mpsc::Sender<Envelope>,
+    ephemeral: mpsc::Sender<(Envelope, usize)>,
+    ephemeral_bytes: Arc<AtomicUsize>,
     kick: Option<oneshot::Sender<&'static str>>,
+}
+
+/// The hub's limits, from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubLimits {
+    /// `max_connections_per_account`.
+    pub max_per_account: usize,
+    /// `max_unauthenticated_streams`.
+    pub max_unauthenticated: usize,
+    /// `max_inflight_bytes_per_stream`, which also bounds the ephemeral
+    /// envelopes waiting for one connection.
+    pub max_ephemeral_bytes: usize,
+}
+
+impl HubLimits {
+    /// The limits `config` sets.
+    pub fn from_config(config: &crate::Config) -> HubLimits {
+        HubLimits {
+            max_per_account: config.max_connections_per_account,
+            max_unauthenticated: config.max_unauthenticated_streams,
+            max_ephemeral_bytes: config.max_inflight_bytes_per_stream,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -34,8 +63,36 @@ struct State {
 /// The registry of connected devices.
 pub struct Hub {
     state: Mutex<State>,
-    max_per_account: usize,
+    limits: HubLimits,
+    unauthenticated: Arc<AtomicUsize>,
     shutdown: watch::Sender<bool>,
+}
+
+/// A delivery stream's place among those not yet authenticated; dropping
+/// it (after authentication, or with the connection) frees the place.
+pub struct Unauthenticated {
+    count: Arc<AtomicUsize>,
+}
+
+impl Drop for Unauthenticated {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Ephemeral envelopes waiting for one connection, bounded in bytes.
+pub struct EphemeralQueue {
+    rx: mpsc::Receiver<(Envelope, usize)>,
+    bytes: Arc<AtomicUsize>,
+}
+
+impl EphemeralQueue {
+    /// The next ephemeral envelope; its bytes no longer count as waiting.
+    pub async fn recv(&mut self) -> Option<Envelope> {
+        let (envelope, size) = self.rx.recv().await?;
+        self.bytes.fetch_sub(size, Ordering::AcqRel);
+        Some(envelope)
+    }
 }
 
 /// A connection's end of the hub.
@@ -45,7 +102,7 @@ pub struct Registration {
     /// Notified when the device's queue has something new.
     pub wake: Arc<Notify>,
     /// Ephemeral envelopes for this device.
-    pub ephemeral: mpsc::Receiver<Envelope>,
+    pub ephemeral: EphemeralQueue,
     /// Fires with a reason when the connection must close (replaced by a
     /// newer one, device removed).
     pub kicked: oneshot::Receiver<&'static str>,
@@ -58,14 +115,32 @@ pub struct Registration {
 pub struct TooManyConnections;
 
 impl Hub {
-    /// An empty hub allowing `max_per_account` connections per account.
-    pub fn new(max_per_account: usize) -> Self {
-        assert!(max_per_account > 0, "accounts need at least one connection");
+    /// An empty hub with these limits.
+    pub fn new(limits: HubLimits) -> Self {
+        assert!(
+            limits.max_per_account > 0,
+            "accounts need at least one connection"
+        );
         Hub {
             state: Mutex::new(State::default()),
-            max_per_account,
+            limits,
+            unauthenticated: Arc::new(AtomicUsize::new(0)),
             shutdown: watch::channel(false).0,
         }
+    }
+
+    /// A place for a stream that has yet to authenticate, or `None` when
+    /// `max_unauthenticated_streams` are already waiting.
+    pub fn unauthenticated(&self) -> Option<Unauthenticated> {
+        let max = self.limits.max_unauthenticated;
+        self.unauthenticated
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Unauthenticated {
+            count: self.unauthenticated.clone(),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -82,13 +157,14 @@ impl Hub {
         let mut state = self.lock();
         let replacing = state.conns.contains_key(&device);
         let count = state.per_account.get(&account).copied().unwrap_or(0);
-        if !replacing && count >= self.max_per_account {
+        if !replacing && count >= self.limits.max_per_account {
             return Err(TooManyConnections);
         }
         state.next_id += 1;
         let id = state.next_id;
         let wake = Arc::new(Notify::new());
         let (etx, erx) = mpsc::channel(EPHEMERAL_QUEUE);
+        let ephemeral_bytes = Arc::new(AtomicUsize::new(0));
         let (ktx, krx) = oneshot::channel();
         let old = state.conns.insert(
             device,
@@ -97,6 +173,7 @@ impl Hub {
                 account,
                 wake: wake.clone(),
                 ephemeral: etx,
+                ephemeral_bytes: ephemeral_bytes.clone(),
                 kick: Some(ktx),
             },
         );
@@ -111,7 +188,10 @@ impl Hub {
         Ok(Registration {
             id,
             wake,
-            ephemeral: erx,
+            ephemeral: EphemeralQueue {
+                rx: erx,
+                bytes: ephemeral_bytes,
+            },
             kicked: krx,
             shutdown: self.shutdown.subscribe(),
         })
@@ -140,13 +220,31 @@ impl Hub {
         }
     }
 
-    /// Pushes an ephemeral envelope; false when not connected or too busy.
+    /// Pushes an ephemeral envelope; false when not connected or too busy
+    /// (`EPHEMERAL_QUEUE` envelopes or `max_inflight_bytes_per_stream`
+    /// bytes already waiting; one envelope is always let through).
     pub fn push_ephemeral(&self, device: DeviceId, envelope: Envelope) -> bool {
+        let size = serde_json::to_vec(&envelope)
+            .expect("envelopes always serialise")
+            .len();
         let state = self.lock();
-        state
-            .conns
-            .get(&device)
-            .is_some_and(|c| c.ephemeral.try_send(envelope).is_ok())
+        let Some(c) = state.conns.get(&device) else {
+            return false;
+        };
+        let max = self.limits.max_ephemeral_bytes;
+        let reserved =
+            c.ephemeral_bytes
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |waiting| {
+                    (waiting == 0 || waiting.saturating_add(size) <= max).then_some(waiting + size)
+                });
+        if reserved.is_err() {
+            return false;
+        }
+        if c.ephemeral.try_send((envelope, size)).is_err() {
+            c.ephemeral_bytes.fetch_sub(size, Ordering::AcqRel);
+            return false;
+        }
+        true
     }
 
     /// Closes a device's stream (the device was removed).
@@ -180,9 +278,61 @@ mod tests {
         DeviceId::new(n).expect("small")
     }
 
+    fn limits(max_per_account: usize) -> HubLimits {
+        HubLimits {
+            max_per_account,
+            max_unauthenticated: 2,
+            max_ephemeral_bytes: 1000,
+        }
+    }
+
+    fn typing(payload_bytes: usize) -> Envelope {
+        Envelope {
+            seq: tidings_proto::Seq::default(),
+            at: 0,
+            body: tidings_proto::stream::EnvelopeBody::Ephemeral {
+                sender: tidings_proto::stream::Sender {
+                    account: acc(1),
+                    device: dev(1),
+                    handle: tidings_proto::Handle::parse("a@example.com", "US").expect("handle"),
+                },
+                payload: "A".repeat(payload_bytes),
+            },
+        }
+    }
+
+    #[test]
+    fn unauthenticated_streams_are_capped_until_they_leave() {
+        let hub = Hub::new(limits(1));
+        let a = hub.unauthenticated().expect("first");
+        let _b = hub.unauthenticated().expect("second");
+        assert!(hub.unauthenticated().is_none(), "over the cap");
+        drop(a);
+        assert!(hub.unauthenticated().is_some(), "a place was freed");
+    }
+
+    #[tokio::test]
+    async fn ephemeral_envelopes_are_bounded_in_bytes() {
+        let hub = Hub::new(limits(1));
+        assert!(!hub.push_ephemeral(dev(10), typing(10)), "nobody connected");
+        let mut reg = hub.register(acc(1), dev(10)).expect("connects");
+        // One envelope always goes, even over the byte bound.
+        assert!(hub.push_ephemeral(dev(10), typing(5000)));
+        assert!(!hub.push_ephemeral(dev(10), typing(10)), "bound reached");
+        assert!(reg.ephemeral.recv().await.is_some());
+        assert!(hub.push_ephemeral(dev(10), typing(300)));
+        assert!(hub.push_ephemeral(dev(10), typing(300)));
+        assert!(
+            !hub.push_ephemeral(dev(10), typing(300)),
+            "would pass 1000 bytes"
+        );
+        assert!(reg.ephemeral.recv().await.is_some());
+        assert!(hub.push_ephemeral(dev(10), typing(300)));
+    }
+
     #[test]
     fn limits_connections_per_account_and_replaces_per_device() {
-        let hub = Hub::new(2);
+        let hub = Hub::new(limits(2));
         let a = hub.register(acc(1), dev(10)).expect("first");
         let _b = hub.register(acc(1), dev(11)).expect("second");
         assert!(hub.register(acc(1), dev(12)).is_err());

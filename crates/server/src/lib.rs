@@ -13,7 +13,9 @@
 //! calls), `links` (download links for attachments sent by SMS),
 //! `deregister` (the web page that unbinds a number), `reports` (reports and
 //! the campaign list), `carrier` (the development inbox page), `store`
-//! (durable state; `store::abuse` for the spam defence), `config`.
+//! (durable state; `store::abuse` for the spam defence), `config`,
+//! `connections` (the accept loop: connection caps and timeouts),
+//! `headers` (security headers on every answer).
 
 pub mod accounts;
 pub mod address;
@@ -22,10 +24,12 @@ pub mod blobs;
 pub mod carrier;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod deregister;
 pub mod devices;
 pub mod directory;
 pub mod error;
+pub mod headers;
 pub mod health;
 pub mod hub;
 pub mod kannel;
@@ -42,7 +46,6 @@ pub mod stream;
 pub mod sweep;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -216,7 +219,7 @@ impl App {
         };
         Ok(Arc::new(App {
             limits: Limiters::new(&config),
-            hub: Hub::new(config.max_connections_per_account),
+            hub: Hub::new(hub::HubLimits::from_config(&config)),
             store: Arc::new(store),
             clock,
             sms,
@@ -349,6 +352,11 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(deregister::routes())
         .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
         .layer(axum::middleware::map_response(error::explain_plain_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            app.config.request_timeout(),
+            connections::deadline,
+        ))
+        .layer(axum::middleware::map_response(headers::secure))
         .with_state(app)
 }
 
@@ -374,14 +382,11 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %app.config.data_dir.display(), "tidings server listening");
+    let limits = connections::ConnectionLimits::new(&app.config, connections::open_file_limit());
     let sweeper = tokio::spawn(sweep::run(app.clone()));
     let sms_worker = tokio::spawn(sms::run(app.clone()));
     let hub_app = app.clone();
-    let result = axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    connections::serve(listener, router(app), limits, async move {
         shutdown.await;
         hub_app.hub.shut_down();
     })
@@ -389,5 +394,5 @@ pub async fn serve(
     sweeper.abort();
     sms_worker.abort();
     tracing::info!("tidings server stopped");
-    result.map_err(ServerError::Io)
+    Ok(())
 }

@@ -1,13 +1,20 @@
 //! The delivery stream: a WebSocket per connected device.
 //!
 //! After the client's `auth` frame, the server pushes the device's queue in
-//! order, at most [`MAX_IN_FLIGHT`] unacknowledged at a time, sends `drained`
-//! whenever it has caught up, and pushes new envelopes as they arrive. An
-//! envelope is deleted only when the client acknowledges it, so a crash on
-//! either side re-delivers rather than loses; clients drop duplicates by
-//! the sender's message id.
+//! order, at most [`MAX_IN_FLIGHT`] envelopes and
+//! `max_inflight_bytes_per_stream` bytes unacknowledged at a time (see
+//! [`Window`]), sends `drained` whenever it has caught up, and pushes new
+//! envelopes as they arrive. An envelope is deleted only when the client
+//! acknowledges it, so a crash on either side re-delivers rather than
+//! loses; clients drop duplicates by the sender's message id.
+//!
+//! What a slow client can cost is bounded: a stream must authenticate
+//! within `stream_auth_timeout_secs` and at most
+//! `max_unauthenticated_streams` may be waiting to; the server reads from
+//! the queue only what the byte window can take; and a frame the client
+//! does not take within `idle_timeout_secs` closes the stream.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,52 +27,173 @@ use tidings_proto::stream::{ClientFrame, ServerFrame, MAX_IN_FLIGHT};
 use tidings_proto::{DeviceId, Seq};
 
 use crate::auth::{self, Authed};
+use crate::error::ApiError;
+use crate::hub::Unauthenticated;
 use crate::App;
 
-/// How long a new connection may take to authenticate.
-pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Interval of keep-alive pings.
 pub const PING_INTERVAL: Duration = Duration::from_secs(30);
 
-/// `GET /v1/stream`: upgrades to the delivery WebSocket.
-pub async fn connect(State(app): State<Arc<App>>, ws: WebSocketUpgrade) -> Response {
+/// Initial read buffer of a stream. Client frames are small (auth, acks);
+/// the buffer grows for a larger one, up to `max_frame_bytes`.
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// Bytes of an envelope frame beyond its base64 payload: sender, ids,
+/// report token, JSON. Only sizes reads from the queue; the byte window
+/// itself counts real frame sizes.
+pub const ENVELOPE_OVERHEAD_BYTES: usize = 16 * 1024;
+
+/// `GET /v1/stream`: upgrades to the delivery WebSocket, unless
+/// `max_unauthenticated_streams` are already waiting to authenticate.
+pub async fn connect(
+    State(app): State<Arc<App>>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let Some(waiting) = app.hub.unauthenticated() else {
+        let secs = app.config.stream_auth_timeout_secs;
+        return Err(ApiError::Limit {
+            code: "too_many_unauthenticated_streams",
+            message: format!(
+                "too many delivery streams are waiting to authenticate (max_unauthenticated_streams); try again in {secs} s"
+            ),
+            retry_after_secs: Some(secs),
+        });
+    };
     let max = app.config.max_frame_bytes;
-    ws.max_frame_size(max)
+    Ok(ws
+        .max_frame_size(max)
         .max_message_size(max)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        // Every frame is flushed as it is sent, so no more than one frame
+        // is ever buffered; say so rather than reserve the 128 KiB default.
+        .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
-            if let Err(e) = session(app, socket).await {
+            if let Err(e) = session(app, socket, waiting).await {
                 tracing::debug!(error = %e, "stream ended with an error");
             }
-        })
+        }))
 }
 
 type Sink = SplitSink<WebSocket, Message>;
 
-async fn send(sink: &mut Sink, frame: &ServerFrame) -> Result<(), axum::Error> {
-    let text = serde_json::to_string(frame).expect("server frames always serialise");
-    sink.send(Message::Text(text.into())).await
+/// What a stream has pushed and not yet had acknowledged: at most
+/// `max_count` envelopes and `max_bytes` bytes of frames, except that one
+/// envelope always goes when nothing is in flight, however large, so a big
+/// envelope cannot block a queue.
+#[derive(Debug)]
+pub struct Window {
+    max_count: usize,
+    max_bytes: usize,
+    sizes: HashMap<Seq, usize>,
+    bytes: usize,
 }
 
-async fn refuse(sink: &mut Sink, error: &str, message: &str) {
+impl Window {
+    /// An empty window.
+    pub fn new(max_count: usize, max_bytes: usize) -> Window {
+        Window {
+            max_count,
+            max_bytes,
+            sizes: HashMap::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Whether a frame of `bytes` may be pushed now.
+    pub fn fits(&self, bytes: usize) -> bool {
+        self.sizes.is_empty()
+            || (self.sizes.len() < self.max_count
+                && self.bytes.saturating_add(bytes) <= self.max_bytes)
+    }
+
+    /// Records a pushed envelope.
+    pub fn push(&mut self, seq: Seq, bytes: usize) {
+        if let Some(old) = self.sizes.insert(seq, bytes) {
+            self.bytes -= old;
+        }
+        self.bytes += bytes;
+    }
+
+    /// Forgets an acknowledged envelope (unknown sequence numbers are
+    /// ignored).
+    pub fn ack(&mut self, seq: Seq) {
+        if let Some(size) = self.sizes.remove(&seq) {
+            self.bytes -= size;
+        }
+    }
+
+    /// How many envelopes to read from the queue, if each may be as large
+    /// as `largest` bytes: no more than the window could take, so a slow
+    /// client never makes the server hold more than about one window of
+    /// envelopes in memory. At least one while there is any room.
+    pub fn to_read(&self, largest: usize) -> usize {
+        if self.sizes.is_empty() {
+            return (self.max_bytes / largest.max(1)).clamp(1, self.max_count);
+        }
+        let count_room = self.max_count.saturating_sub(self.sizes.len());
+        let byte_room = self.max_bytes.saturating_sub(self.bytes);
+        if count_room == 0 || byte_room == 0 {
+            return 0;
+        }
+        (byte_room / largest.max(1)).clamp(1, count_room)
+    }
+
+    /// Bytes in flight.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+fn text(frame: &ServerFrame) -> String {
+    serde_json::to_string(frame).expect("server frames always serialise")
+}
+
+/// Sends a frame, failing when the client does not take it within
+/// `idle_timeout_secs` (it stopped reading; its connection is dropped).
+async fn send_text(app: &App, sink: &mut Sink, text: String) -> Result<(), axum::Error> {
+    send_message(app, sink, Message::Text(text.into())).await
+}
+
+async fn send_message(app: &App, sink: &mut Sink, message: Message) -> Result<(), axum::Error> {
+    match tokio::time::timeout(app.config.idle_timeout(), sink.send(message)).await {
+        Ok(sent) => sent,
+        Err(_) => Err(axum::Error::new(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the client took no frame within idle_timeout_secs",
+        ))),
+    }
+}
+
+async fn send(app: &App, sink: &mut Sink, frame: &ServerFrame) -> Result<(), axum::Error> {
+    send_text(app, sink, text(frame)).await
+}
+
+async fn refuse(app: &App, sink: &mut Sink, error: &str, message: &str) {
     let frame = ServerFrame::Error {
         error: error.into(),
         message: message.into(),
     };
-    let _ = send(sink, &frame).await;
-    let _ = sink.send(Message::Close(None)).await;
+    let _ = send(app, sink, &frame).await;
+    let _ = send_message(app, sink, Message::Close(None)).await;
 }
 
-async fn session(app: Arc<App>, socket: WebSocket) -> Result<(), axum::Error> {
+async fn session(
+    app: Arc<App>,
+    socket: WebSocket,
+    waiting: Unauthenticated,
+) -> Result<(), axum::Error> {
     let (mut sink, mut frames) = socket.split();
-    let who = match tokio::time::timeout(AUTH_TIMEOUT, frames.next()).await {
+    let who = match tokio::time::timeout(app.config.stream_auth_timeout(), frames.next()).await {
         Ok(Some(Ok(Message::Text(text)))) => match serde_json::from_str(&text) {
             Ok(ClientFrame::Auth { token }) => auth::verify(&app, &token).await.ok(),
             _ => None,
         },
         _ => None,
     };
+    drop(waiting);
     let Some(Authed { account, device }) = who else {
         refuse(
+            &app,
             &mut sink,
             "unauthorized",
             "the first frame must be {\"type\":\"auth\",\"token\":...} with a valid device token",
@@ -75,6 +203,7 @@ async fn session(app: Arc<App>, socket: WebSocket) -> Result<(), axum::Error> {
     };
     let Ok(mut reg) = app.hub.register(account, device) else {
         refuse(
+            &app,
             &mut sink,
             "too_many_connections",
             &format!(
@@ -108,6 +237,12 @@ async fn session(app: Arc<App>, socket: WebSocket) -> Result<(), axum::Error> {
     result
 }
 
+/// The largest envelope frame the queue can hold, as far as reading is
+/// concerned: a payload of `max_payload_bytes` in base64, plus overhead.
+fn largest_envelope(app: &App) -> usize {
+    app.config.max_payload_bytes.div_ceil(3) * 4 + ENVELOPE_OVERHEAD_BYTES
+}
+
 async fn pump(
     app: &App,
     device: DeviceId,
@@ -115,20 +250,28 @@ async fn pump(
     sink: &mut Sink,
     frames: &mut futures_util::stream::SplitStream<WebSocket>,
 ) -> Result<(), axum::Error> {
-    send(sink, &ServerFrame::Ready { device }).await?;
+    send(app, sink, &ServerFrame::Ready { device }).await?;
+    let largest = largest_envelope(app);
     let mut last_pushed = Seq::default();
-    let mut in_flight: HashSet<Seq> = HashSet::with_capacity(MAX_IN_FLIGHT);
+    let mut window = Window::new(MAX_IN_FLIGHT, app.config.max_inflight_bytes_per_stream);
     let mut fetch = true;
     let mut ping = tokio::time::interval(PING_INTERVAL);
     ping.tick().await;
     loop {
-        if fetch && in_flight.len() < MAX_IN_FLIGHT {
-            let room = MAX_IN_FLIGHT - in_flight.len();
-            let batch = match app.store.queued(device, last_pushed, room).await {
+        // Fill the window before listening again: read what it can take,
+        // push what fits, stop when it is full or the queue is empty.
+        while fetch {
+            let want = window.to_read(largest);
+            if want == 0 {
+                fetch = false; // Full: an ack makes room.
+                break;
+            }
+            let batch = match app.store.queued(device, last_pushed, want).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read a queue");
                     refuse(
+                        app,
                         sink,
                         "internal",
                         "the server cannot read your queue; reconnect later",
@@ -137,22 +280,29 @@ async fn pump(
                     return Ok(());
                 }
             };
-            let caught_up = batch.len() < room;
+            let caught_up = batch.len() < want;
             for envelope in batch {
                 debug_assert!(envelope.seq > last_pushed, "queues are read in order");
-                last_pushed = envelope.seq;
-                in_flight.insert(envelope.seq);
-                send(sink, &ServerFrame::Envelope(envelope)).await?;
+                let seq = envelope.seq;
+                let frame = text(&ServerFrame::Envelope(envelope));
+                if !window.fits(frame.len()) {
+                    // Read again once acks make room.
+                    fetch = false;
+                    break;
+                }
+                last_pushed = seq;
+                window.push(seq, frame.len());
+                send_text(app, sink, frame).await?;
             }
-            if caught_up {
-                send(sink, &ServerFrame::Drained).await?;
+            if fetch && caught_up {
+                send(app, sink, &ServerFrame::Drained).await?;
+                fetch = false;
             }
-            fetch = false;
         }
         tokio::select! {
             _ = reg.wake.notified() => fetch = true,
             Some(envelope) = reg.ephemeral.recv() => {
-                send(sink, &ServerFrame::Envelope(envelope)).await?;
+                send(app, sink, &ServerFrame::Envelope(envelope)).await?;
             }
             frame = frames.next() => {
                 let text = match frame {
@@ -162,23 +312,23 @@ async fn pump(
                     Some(Err(e)) => return Err(e),
                 };
                 let Ok(ClientFrame::Ack { seqs }) = serde_json::from_str(&text) else {
-                    refuse(sink, "bad_frame", "expected an ack frame").await;
+                    refuse(app, sink, "bad_frame", "expected an ack frame").await;
                     return Ok(());
                 };
                 if seqs.len() > MAX_IN_FLIGHT {
-                    refuse(sink, "bad_frame", &format!("at most {MAX_IN_FLIGHT} acks per frame")).await;
+                    refuse(app, sink, "bad_frame", &format!("at most {MAX_IN_FLIGHT} acks per frame")).await;
                     return Ok(());
                 }
                 match app.store.ack(device, &seqs, app.now(), app.ttl_ms()).await {
                     Ok(woken) => app.hub.wake(&woken),
                     Err(e) => {
                         tracing::error!(error = %e, "cannot record acks");
-                        refuse(sink, "internal", "the server cannot record acknowledgements; reconnect later").await;
+                        refuse(app, sink, "internal", "the server cannot record acknowledgements; reconnect later").await;
                         return Ok(());
                     }
                 }
                 for s in &seqs {
-                    in_flight.remove(s);
+                    window.ack(*s);
                 }
                 fetch = true;
             }
@@ -189,14 +339,60 @@ async fn pump(
                     "device_removed" => "this device was removed from the account; run `tidings login` to add it again",
                     _ => "connection closed by the server",
                 };
-                refuse(sink, reason, message).await;
+                refuse(app, sink, reason, message).await;
                 return Ok(());
             }
             _ = reg.shutdown.changed() => {
-                refuse(sink, "shutting_down", "the server is restarting; reconnect in a moment").await;
+                refuse(app, sink, "shutting_down", "the server is restarting; reconnect in a moment").await;
                 return Ok(());
             }
-            _ = ping.tick() => sink.send(Message::Ping(Default::default())).await?,
+            _ = ping.tick() => send_message(app, sink, Message::Ping(Default::default())).await?,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seq(n: u64) -> Seq {
+        Seq::new(n).expect("small")
+    }
+
+    #[test]
+    fn the_window_bounds_bytes_and_count_but_always_lets_one_through() {
+        let mut w = Window::new(3, 1000);
+        assert!(w.fits(5000), "one envelope always goes");
+        w.push(seq(1), 5000);
+        assert!(!w.fits(1), "nothing more while it is out");
+        assert_eq!(w.to_read(100), 0);
+        w.ack(seq(1));
+        assert_eq!(w.bytes(), 0);
+        w.push(seq(2), 400);
+        assert!(w.fits(600));
+        assert!(!w.fits(601));
+        w.push(seq(3), 100);
+        w.push(seq(4), 100);
+        assert!(!w.fits(1), "count bound");
+        w.ack(seq(99)); // unknown: ignored
+        w.ack(seq(3));
+        assert_eq!(w.bytes(), 500);
+        assert!(w.fits(500));
+    }
+
+    #[test]
+    fn reads_only_what_the_window_can_take() {
+        let w = Window::new(256, 1000);
+        assert_eq!(w.to_read(300), 3);
+        assert_eq!(w.to_read(5000), 1, "at least one when empty");
+        let mut w = Window::new(256, 1000);
+        w.push(seq(1), 900);
+        assert_eq!(w.to_read(300), 1, "at least one while there is room");
+        w.push(seq(2), 100);
+        assert_eq!(w.to_read(300), 0, "no byte room");
+        let mut w = Window::new(2, 1_000_000);
+        assert_eq!(w.to_read(10), 2, "count bound");
+        w.push(seq(1), 10);
+        assert_eq!(w.to_read(10), 1);
     }
 }

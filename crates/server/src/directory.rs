@@ -258,6 +258,10 @@ pub async fn reachable(app: &App, account: AccountId, now: u64) -> Result<bool, 
 mod tests {
     use super::*;
 
+    fn a(n: u32) -> AccountId {
+        AccountId::from(n)
+    }
+
     fn h(s: &str) -> Handle {
         Handle::parse(s, "US").expect("handle")
     }
@@ -265,17 +269,17 @@ mod tests {
     #[test]
     fn remembers_for_its_time_per_account() {
         let m = LookupMemory::new(1000, 10, 100);
-        let a = h("a@example.org");
-        assert!(!m.knows(1, &a, 0));
-        m.remember(1, &a, 0);
-        assert!(m.knows(1, &a, 999));
+        let x = h("a@example.org");
+        assert!(!m.knows(a(1), &x, 0));
+        m.remember(a(1), &x, 0);
+        assert!(m.knows(a(1), &x, 999));
         assert!(
-            !m.knows(2, &a, 0),
+            !m.knows(a(2), &x, 0),
             "accounts do not share what they looked up"
         );
-        assert!(!m.knows(1, &a, 1000), "forgotten after the time");
-        m.remember(1, &a, 1000);
-        assert!(m.knows(1, &a, 1999));
+        assert!(!m.knows(a(1), &x, 1000), "forgotten after the time");
+        m.remember(a(1), &x, 1000);
+        assert!(m.knows(a(1), &x, 1999));
         assert_eq!(m.len(), 1, "the expired entry went");
     }
 
@@ -283,16 +287,16 @@ mod tests {
     fn stays_bounded_per_account_and_in_total() {
         let m = LookupMemory::new(1_000_000, 3, 5);
         for i in 0..10 {
-            m.remember(1, &h(&format!("u{i}@example.org")), i);
+            m.remember(a(1), &h(&format!("u{i}@example.org")), i);
         }
         assert_eq!(m.len(), 3, "at most 3 for one account");
-        assert!(!m.knows(1, &h("u9@example.org"), 10));
+        assert!(!m.knows(a(1), &h("u9@example.org"), 10));
         for account in 2..10 {
-            m.remember(account, &h("x@example.org"), 20);
+            m.remember(a(account), &h("x@example.org"), 20);
         }
         assert_eq!(m.len(), 5, "at most 5 in all");
-        assert!(m.knows(9, &h("x@example.org"), 21), "the newest stay");
-        assert!(!m.knows(1, &h("u0@example.org"), 21), "the oldest went");
+        assert!(m.knows(a(9), &h("x@example.org"), 21), "the newest stay");
+        assert!(!m.knows(a(1), &h("u0@example.org"), 21), "the oldest went");
     }
 
     #[test]
@@ -300,17 +304,20 @@ mod tests {
         let budget = RateLimiter::new("lookups_per_account_per_minute", 5, 60_000);
         let m = LookupMemory::new(3_600_000, 100, 1000);
         let looked_up: Vec<Handle> = (0..3).map(|i| h(&format!("k{i}@example.org"))).collect();
-        charge_unknown(&budget, &m, 7, &looked_up, 0).expect("within the budget");
+        charge_unknown(&budget, &m, a(7), &looked_up, 0).expect("within the budget");
         // Sending to them again is free, however often.
         for _ in 0..100 {
-            charge_unknown(&budget, &m, 7, &looked_up, 1).expect("remembered");
+            charge_unknown(&budget, &m, a(7), &looked_up, 1).expect("remembered");
         }
         // Two more strangers fit; the third does not, in this minute.
         let fresh: Vec<Handle> = (0..3).map(|i| h(&format!("n{i}@example.org"))).collect();
-        let refused = charge_unknown(&budget, &m, 7, &fresh, 2).expect_err("over budget");
+        let refused = charge_unknown(&budget, &m, a(7), &fresh, 2).expect_err("over budget");
         assert!(refused.retry_after_secs >= 1);
-        assert!(m.knows(7, &fresh[1], 2), "what was paid for is remembered");
-        assert!(!m.knows(7, &fresh[2], 2));
-        charge_unknown(&budget, &m, 7, &fresh, 60_000).expect("the next minute");
+        assert!(
+            m.knows(a(7), &fresh[1], 2),
+            "what was paid for is remembered"
+        );
+        assert!(!m.knows(a(7), &fresh[2], 2));
+        charge_unknown(&budget, &m, a(7), &fresh, 60_000).expect("the next minute");
     }
 }

@@ -198,11 +198,15 @@ mod tests {
         assert!(!ran_low(0, 0, 0), "a threshold of 0 never fires");
     }
 
+    fn d(n: u32) -> DeviceId {
+        DeviceId::from(n)
+    }
+
     #[test]
     fn duplicate_devices_are_refused() {
-        assert!(check_distinct(&[1, 2, 3]).is_ok());
+        assert!(check_distinct(&[d(1), d(2), d(3)]).is_ok());
         assert!(check_distinct(&[]).is_ok());
-        let err = check_distinct(&[4, 5, 4]).expect_err("duplicate");
+        let err = check_distinct(&[d(4), d(5), d(4)]).expect_err("duplicate");
         assert!(
             matches!(err, ApiError::BadRequest(ref m) if m.contains("device 4")),
             "{err}"
@@ -211,7 +215,13 @@ mod tests {
 
     #[test]
     fn claims_are_counted_per_requester_and_target() {
-        assert_ne!(target_key(1, 23), target_key(12, 3));
-        assert_ne!(target_key(1, 2), target_key(2, 1));
+        assert_ne!(
+            target_key(AccountId::from(1u32), d(23)),
+            target_key(AccountId::from(12u32), d(3))
+        );
+        assert_ne!(
+            target_key(AccountId::from(1u32), d(2)),
+            target_key(AccountId::from(2u32), d(1))
+        );
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::Json;
 use base64::Engine;
-use tidings_proto::api::{AccountId, DeviceId, Limits, SendAccepted, SendRequest};
+use tidings_proto::api::{DeviceId, Limits, SendAccepted, SendRequest};
 use tidings_proto::stream::{Envelope, EnvelopeBody, Sender};
 use tidings_proto::{AccountId, Handle, Seq, MAX_CLIENT_ID_BYTES};
 

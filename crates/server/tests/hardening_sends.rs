@@ -267,7 +267,16 @@ async fn a_device_that_removes_itself_is_revoked_everywhere() {
     assert_eq!(first["error"], "unauthorized");
     assert!(next(&mut ws).await.is_none());
     // Its queue went with it.
-    let queued = s.app.store.queued(alice.device, 0, 10).await.expect("read");
+    let queued = s
+        .app
+        .store
+        .queued(
+            tidings_proto::DeviceId::new(alice.device).expect("device id"),
+            0.into(),
+            10,
+        )
+        .await
+        .expect("read");
     assert!(queued.is_empty(), "{queued:?}");
 }
 

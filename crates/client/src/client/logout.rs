@@ -9,6 +9,8 @@
 
 use serde::Serialize;
 
+use tidings_proto::DeviceId;
+
 use super::{Client, ClientError};
 use crate::api::ApiError;
 
@@ -19,20 +21,20 @@ pub enum LoggedOut {
     /// The server removed this device; the local data is deleted.
     Removed {
         /// The removed device.
-        device: u64,
+        device: DeviceId,
     },
     /// The server no longer knew this device's token (it was removed from
     /// another device); the local data is deleted.
     AlreadyRemoved {
         /// The device.
-        device: u64,
+        device: DeviceId,
     },
     /// The server could not remove the device and the user forced the
     /// logout: the local data is deleted but the device stays registered
     /// (and its token valid) until another device removes it.
     LocalOnly {
         /// The device that stays registered.
-        device: u64,
+        device: DeviceId,
         /// Why the server did not remove it.
         error: String,
     },
@@ -43,7 +45,7 @@ pub enum LoggedOut {
 /// token) makes the logout real; anything else refuses unless `force`.
 pub fn after_removal(
     answer: Result<(), ApiError>,
-    device: u64,
+    device: DeviceId,
     force: bool,
 ) -> Result<LoggedOut, ClientError> {
     match answer {
@@ -103,25 +105,29 @@ mod tests {
         }
     }
 
+    fn three() -> DeviceId {
+        DeviceId::from(3u32)
+    }
+
     #[test]
     fn only_a_removal_on_the_server_signs_out_unless_forced() {
         assert_eq!(
-            after_removal(Ok(()), 3, false).expect("removed"),
-            LoggedOut::Removed { device: 3 }
+            after_removal(Ok(()), three(), false).expect("removed"),
+            LoggedOut::Removed { device: three() }
         );
         assert_eq!(
-            after_removal(Err(server(401)), 3, false).expect("gone already"),
-            LoggedOut::AlreadyRemoved { device: 3 }
+            after_removal(Err(server(401)), three(), false).expect("gone already"),
+            LoggedOut::AlreadyRemoved { device: three() }
         );
         for e in [offline(), server(500), server(503)] {
-            let refused = after_removal(Err(e), 3, false).expect_err("refused");
+            let refused = after_removal(Err(e), three(), false).expect_err("refused");
             let text = refused.to_string();
             assert!(text.contains("nothing was deleted"), "{text}");
             assert!(text.contains("--force"), "{text}");
         }
-        match after_removal(Err(offline()), 3, true).expect("forced") {
+        match after_removal(Err(offline()), three(), true).expect("forced") {
             LoggedOut::LocalOnly { device, error } => {
-                assert_eq!(device, 3);
+                assert_eq!(device, three());
                 assert!(error.contains("cannot reach"), "{error}");
             }
             other => panic!("{other:?}"),

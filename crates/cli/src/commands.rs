@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use tidings_client::content::RelationChange;
-use tidings_client::{Api, Client, Profile};
+use tidings_client::{Api, Client, ClientError, Profile};
 use tidings_proto::api::{LoginRequest, RegisterRequest};
 use tidings_server::Config;
 use tidings_spam::requests::{defang, Folder};
@@ -464,10 +464,45 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Logout => {
+        Command::Logout { force } => {
+            use tidings_client::client::logout::LoggedOut;
             let profile = Profile::new(profile_dir(&cli)?);
-            profile.clear()?;
-            println!("signed out; this profile's device credentials and messages are deleted");
+            let client = match open(&cli) {
+                Ok(client) => client,
+                Err(e) => match e.downcast_ref::<ClientError>() {
+                    Some(ClientError::NotSignedIn) => {
+                        // No device to remove: only local leftovers.
+                        profile.clear()?;
+                        if cli.json {
+                            output::json(&serde_json::json!({ "outcome": "not_signed_in" }));
+                        } else {
+                            println!("this profile was not signed in; its local data is deleted");
+                        }
+                        return Ok(());
+                    }
+                    _ => return Err(e),
+                },
+            };
+            let outcome = client.logout(*force).await?;
+            if cli.json {
+                output::json(&outcome);
+            }
+            match outcome {
+                LoggedOut::Removed { device } if !cli.json => println!(
+                    "signed out: device {device} is removed from the server (its token no longer works), \
+                     and this profile's credentials and messages are deleted"
+                ),
+                LoggedOut::AlreadyRemoved { device } if !cli.json => println!(
+                    "signed out: device {device} had already been removed from the server; \
+                     this profile's credentials and messages are deleted"
+                ),
+                LoggedOut::LocalOnly { device, error } => eprintln!(
+                    "warning: the server did not remove device {device} ({error}); it stays registered and \
+                     its token keeps working until you remove it from another device with \
+                     `tidings devices remove {device}`. This profile's credentials and messages are deleted."
+                ),
+                _ => {}
+            }
             Ok(())
         }
         Command::Carrier {

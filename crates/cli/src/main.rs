@@ -210,8 +210,16 @@ pub enum Command {
         #[arg(long)]
         sms_fallback: Option<OnOff>,
     },
-    /// Forget this device's credentials and local messages.
-    Logout,
+    /// Remove this device on the server (its token stops working), then
+    /// forget its credentials and local messages. Refuses, deleting
+    /// nothing, when the server cannot be reached, unless --force.
+    Logout {
+        /// Delete the local data even when the server cannot remove the
+        /// device; it then stays registered until removed from another
+        /// device (`tidings devices remove ID`).
+        #[arg(long)]
+        force: bool,
+    },
     /// Run a fake SMS centre for Kannel (`smsc = fake`): plays the phones
     /// that are not on Tidings, with the carrier commands' HTTP interface.
     FakeSmsc {

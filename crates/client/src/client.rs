@@ -20,6 +20,11 @@ use tidings_core::crypto::CryptoError;
 use tidings_spam::requests::{Folder, Reason};
 use tidings_spam::Fingerprint;
 
+pub mod logout;
+
+/// The server's notice that this device's one-time keys ran low
+/// (`one_time_keys_low` on the server): upload more.
+pub const KEYS_LOW_NOTICE: &str = "keys_low";
 pub mod requests;
 
 /// How many times a send is retried after a stale device list.
@@ -1367,6 +1372,15 @@ impl Client {
                     .find(|m| m.id == id)
                     .expect("the SMS was just stored");
                 Ok(vec![Event::Message(stored)])
+            }
+            EnvelopeBody::AccountNotice { notice, .. } if notice == KEYS_LOW_NOTICE => {
+                // Not for the user: senders used up this device's one-time
+                // keys, so upload more now rather than at the end of sync.
+                // A failure is retried by the top-up at the end of sync.
+                if let Err(e) = self.replenish_keys().await {
+                    tracing::warn!(error = %e, "could not upload more one-time keys");
+                }
+                Ok(Vec::new())
             }
             EnvelopeBody::AccountNotice { notice, text, .. } => {
                 Ok(vec![Event::Notice { notice, text }])

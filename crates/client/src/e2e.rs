@@ -25,8 +25,22 @@ impl Client {
     }
 
     /// Creates this device's keys if needed, publishes its identity and
-    /// tops up one-time keys on the server; returns how many it holds.
+    /// tops up one-time keys on the server when fewer than half the target
+    /// are left; returns how many it holds.
     pub async fn ensure_keys(&self) -> Result<usize, ClientError> {
+        self.top_up_keys(ONE_TIME_KEY_TARGET / 2).await
+    }
+
+    /// Answers the server's `keys_low` notice (others claimed most of this
+    /// device's one-time keys): tops up to the target now, so that senders
+    /// keep getting one-time keys rather than the fallback key.
+    pub async fn replenish_keys(&self) -> Result<usize, ClientError> {
+        self.top_up_keys(ONE_TIME_KEY_TARGET).await
+    }
+
+    /// Uploads one-time keys up to the target when fewer than `below` are
+    /// held on the server (and the identity, the first time).
+    async fn top_up_keys(&self, below: usize) -> Result<usize, ClientError> {
         let key = *self.pickle_key();
         let fresh = self.local().olm_account()?.is_none();
         let held = if fresh {
@@ -34,7 +48,7 @@ impl Client {
         } else {
             self.api().key_count().await?.one_time_keys
         };
-        if !fresh && held >= ONE_TIME_KEY_TARGET / 2 {
+        if !fresh && held >= below {
             return Ok(held);
         }
         let upload = self.local().exclusive(|l| {

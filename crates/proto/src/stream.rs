@@ -125,9 +125,12 @@ pub enum EnvelopeBody {
     },
     /// Server notice to every device of an account about the account
     /// itself: a number was removed from it, or its devices came back
-    /// after being silent so long that messages went to its numbers as SMS.
+    /// after being silent so long that messages went to its numbers as SMS;
+    /// or to one device whose one-time keys ran low (`keys_low`: upload
+    /// more, nothing to show the user).
     AccountNotice {
-        /// Machine-readable kind: `handle_removed` or `back_from_silence`.
+        /// Machine-readable kind: `handle_removed`, `back_from_silence`,
+        /// `keys_low`, ...
         notice: String,
         /// The handle concerned, if one.
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -212,22 +212,34 @@ fn info(id: &str, r: &crate::store::BlobRecord) -> BlobInfo {
     }
 }
 
+/// Checks the ciphertext size of a new upload. Zero bytes is an input
+/// error (400 `bad_request`: even an empty file's ciphertext has its
+/// authentication tag); over the limit for `max_plain` bytes of plaintext
+/// is `attachment_too_large`.
+pub fn check_size(size: u64, max_plain: u64) -> Result<(), ApiError> {
+    if size == 0 {
+        return Err(ApiError::BadRequest(
+            "an attachment upload has at least one byte of ciphertext; this one has none".into(),
+        ));
+    }
+    if size > max_ciphertext(max_plain) {
+        return Err(ApiError::limit(
+            "attachment_too_large",
+            format!("attachments may be at most {max_plain} bytes (max_attachment_bytes)"),
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /v1/blobs`: starts an upload.
 pub async fn create(
     State(app): State<Arc<App>>,
     who: Authed,
     Json(req): Json<BlobCreate>,
 ) -> Result<(StatusCode, Json<BlobInfo>), ApiError> {
-    let max = max_ciphertext(app.config.max_attachment_bytes);
-    if req.size == 0 || req.size > max {
-        return Err(ApiError::limit(
-            "attachment_too_large",
-            format!(
-                "attachments may be at most {} bytes (max_attachment_bytes)",
-                app.config.max_attachment_bytes
-            ),
-        ));
-    }
+    check_size(req.size, app.config.max_attachment_bytes)?;
+    // A banned account sends nothing, attachments included.
+    crate::messages::refuse_if_banned(&app, who.account).await?;
     let mut raw = [0u8; 16];
     rand::rng().fill_bytes(&mut raw);
     let id = hex::encode(raw);
@@ -361,4 +373,23 @@ pub async fn get_chunk(
         return Err(gone());
     }
     app.blobs.get(&id, index).await?.ok_or_else(gone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_uploads_are_input_errors_and_big_ones_limits() {
+        assert!(matches!(check_size(0, 100), Err(ApiError::BadRequest(_))));
+        assert!(check_size(1, 100).is_ok());
+        assert!(check_size(max_ciphertext(100), 100).is_ok());
+        assert!(matches!(
+            check_size(max_ciphertext(100) + 1, 100),
+            Err(ApiError::Limit {
+                code: "attachment_too_large",
+                ..
+            })
+        ));
+    }
 }

@@ -80,6 +80,20 @@ pub struct Config {
     pub key_claims_per_account_per_hour: u32,
     /// One-time keys the server holds per device.
     pub max_one_time_keys_per_device: usize,
+    /// One-time keys one account may claim from one other device per hour,
+    /// so that no single requester can drain a device's prekeys (each
+    /// claim uses up one; opening a session needs one).
+    pub key_claims_per_target_device_per_hour: u32,
+    /// When a claim leaves a device with fewer one-time keys than this, the
+    /// device gets a `keys_low` notice telling it to upload more.
+    pub one_time_keys_low: usize,
+    /// Seconds a handle an account looked up (or paid a lookup for when
+    /// sending) may be addressed in sends without costing another lookup
+    /// from `lookups_per_account_per_minute`.
+    pub lookup_memory_secs: u64,
+    /// Handles remembered per account for `lookup_memory_secs`; sends to
+    /// others cost a lookup each.
+    pub lookup_memory_per_account: usize,
     /// Bytes of one attachment (plaintext).
     pub max_attachment_bytes: u64,
     /// Unfinished uploads per device.
@@ -243,6 +257,10 @@ impl Default for Config {
             send_burst: 6_000,
             key_claims_per_account_per_hour: 1_000,
             max_one_time_keys_per_device: 100,
+            key_claims_per_target_device_per_hour: 10,
+            one_time_keys_low: 10,
+            lookup_memory_secs: 3600,
+            lookup_memory_per_account: 1000,
             max_attachment_bytes: 100 * 1024 * 1024,
             max_uploads_in_progress: 4,
             max_storage_per_account: 2 * 1024 * 1024 * 1024,
@@ -420,6 +438,11 @@ impl Config {
                 "max_one_time_keys_per_device",
                 self.max_one_time_keys_per_device as u128,
             ),
+            (
+                "key_claims_per_target_device_per_hour",
+                self.key_claims_per_target_device_per_hour as u128,
+            ),
+            ("lookup_memory_secs", self.lookup_memory_secs as u128),
         ];
         for (name, value) in positive {
             if value == 0 {

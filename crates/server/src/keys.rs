@@ -12,7 +12,8 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::Json;
 use tidings_proto::api::{
-    ClaimResponse, DevicesRequest, IdentitiesResponse, KeyCount, UploadKeys, MAX_KEYS_PER_UPLOAD,
+    AccountId, ClaimResponse, DeviceId, DevicesRequest, IdentitiesResponse, KeyCount, UploadKeys,
+    MAX_KEYS_PER_UPLOAD,
 };
 
 use crate::auth::Authed;
@@ -94,31 +95,82 @@ fn check_devices(app: &App, req: &DevicesRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Kind of the notice a device gets when claims leave it few one-time
+/// keys (`one_time_keys_low`): it should upload more.
+pub const KEYS_LOW_NOTICE: &str = "keys_low";
+
+/// Whether a claim that took a device from `before` to `after` one-time
+/// keys crossed below `low`: the owner is told once per crossing, not on
+/// every claim after it.
+pub fn ran_low(before: usize, after: usize, low: usize) -> bool {
+    before >= low && after < low
+}
+
+/// Refuses a claim that names a device twice: each mention would take
+/// another of its keys, and no client needs two sessions at once.
+pub fn check_distinct(devices: &[DeviceId]) -> Result<(), ApiError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for d in devices {
+        if !seen.insert(*d) {
+            return Err(ApiError::BadRequest(format!(
+                "device {d} is named twice; a claim takes one key per device"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The limiter key of claims by `requester` from `device`.
+pub fn target_key(requester: AccountId, device: DeviceId) -> String {
+    format!("{requester}>{device}")
+}
+
 /// `POST /v1/keys/claim`: one prekey per device, each handed out once.
+/// Claims are limited per requesting account and, so that no one account
+/// can drain a device, per requester and target device.
 pub async fn claim(
     State(app): State<Arc<App>>,
     who: Authed,
     Json(req): Json<DevicesRequest>,
 ) -> Result<Json<ClaimResponse>, ApiError> {
     check_devices(&app, &req)?;
+    check_distinct(&req.devices)?;
     let now = app.now();
+    let limited = |name: &str, l: crate::ratelimit::Limited| ApiError::Limit {
+        code: "rate_limited",
+        message: format!(
+            "too many key claims ({name}); try again in {} s",
+            l.retry_after_secs
+        ),
+        retry_after_secs: Some(l.retry_after_secs),
+    };
+    for device in &req.devices {
+        app.limits
+            .claims_per_target
+            .check(&target_key(who.account, *device), now)
+            .map_err(|l| limited(app.limits.claims_per_target.name(), l))?;
+    }
     let key = who.account.to_string();
     for _ in &req.devices {
         app.limits
             .claims
             .check(&key, now)
-            .map_err(|l| ApiError::Limit {
-                code: "rate_limited",
-                message: format!(
-                    "too many key claims (key_claims_per_account_per_hour); try again in {} s",
-                    l.retry_after_secs
-                ),
-                retry_after_secs: Some(l.retry_after_secs),
-            })?;
+            .map_err(|l| limited(app.limits.claims.name(), l))?;
     }
-    Ok(Json(ClaimResponse {
-        keys: app.store.claim_keys(&req.devices).await?,
-    }))
+    let (keys, woken) = app
+        .store
+        .claim_keys(
+            &req.devices,
+            app.config.one_time_keys_low,
+            now,
+            app.ttl_ms(),
+        )
+        .await?;
+    if !woken.is_empty() {
+        tracing::info!(devices = woken.len(), "one-time keys ran low; owners told");
+        app.hub.wake(&woken);
+    }
+    Ok(Json(ClaimResponse { keys }))
 }
 
 /// `POST /v1/keys/identities`: identity keys of devices, consuming nothing.
@@ -131,4 +183,45 @@ pub async fn identities(
     Ok(Json(IdentitiesResponse {
         identities: app.store.identities(&req.devices).await?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn low_is_reported_once_per_crossing() {
+        assert!(ran_low(10, 9, 10));
+        assert!(!ran_low(9, 8, 10), "already low: told before");
+        assert!(!ran_low(12, 11, 10));
+        assert!(ran_low(1, 0, 1));
+        assert!(!ran_low(0, 0, 0), "a threshold of 0 never fires");
+    }
+
+    fn d(n: u32) -> DeviceId {
+        DeviceId::from(n)
+    }
+
+    #[test]
+    fn duplicate_devices_are_refused() {
+        assert!(check_distinct(&[d(1), d(2), d(3)]).is_ok());
+        assert!(check_distinct(&[]).is_ok());
+        let err = check_distinct(&[d(4), d(5), d(4)]).expect_err("duplicate");
+        assert!(
+            matches!(err, ApiError::BadRequest(ref m) if m.contains("device 4")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn claims_are_counted_per_requester_and_target() {
+        assert_ne!(
+            target_key(AccountId::from(1u32), d(23)),
+            target_key(AccountId::from(12u32), d(3))
+        );
+        assert_ne!(
+            target_key(AccountId::from(1u32), d(2)),
+            target_key(AccountId::from(2u32), d(1))
+        );
+    }
 }

@@ -107,6 +107,12 @@ pub struct Limiters {
     pub sends: TokenBucket,
     /// `key_claims_per_account_per_hour`.
     pub claims: RateLimiter,
+    /// `key_claims_per_target_device_per_hour`, keyed by requester and
+    /// target device.
+    pub claims_per_target: RateLimiter,
+    /// Handles each account looked up lately (`lookup_memory_secs`), which
+    /// sends may address without drawing on `lookups`.
+    pub recent_lookups: directory::LookupMemory,
     /// `reports_per_account_per_day`.
     pub reports_per_account: RateLimiter,
 }
@@ -151,6 +157,16 @@ impl Limiters {
                 "key_claims_per_account_per_hour",
                 c.key_claims_per_account_per_hour,
                 HOUR_MS,
+            ),
+            claims_per_target: RateLimiter::new(
+                "key_claims_per_target_device_per_hour",
+                c.key_claims_per_target_device_per_hour,
+                HOUR_MS,
+            ),
+            recent_lookups: directory::LookupMemory::new(
+                c.lookup_memory_secs * 1000,
+                c.lookup_memory_per_account,
+                directory::MAX_REMEMBERED_LOOKUPS,
             ),
         }
     }

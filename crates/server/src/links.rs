@@ -43,6 +43,8 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<LinkInfo>), ApiError> {
     let key = AttachmentPointer::decode_key(&req.key)
         .map_err(|_| ApiError::BadRequest("key must be 32 bytes of base64".into()))?;
+    // A link goes out by SMS: a banned account may not send one.
+    crate::messages::refuse_if_banned(&app, who.account).await?;
     let content_type = if req.content_type.len() <= MAX_CONTENT_TYPE_BYTES
         && req.content_type.contains('/')
         && req

@@ -19,7 +19,7 @@ use tidings_proto::{AccountId, Handle, Seq, MAX_CLIENT_ID_BYTES};
 use crate::accounts::parse_handle;
 use crate::auth::Authed;
 use crate::error::ApiError;
-use crate::store::{PlannedRecipient, SendOutcome, SendPlan};
+use crate::store::{PlannedRecipient, SendOutcome, SendPlan, Standing};
 use crate::App;
 
 /// `GET /v1/limits`: the limits in force.
@@ -76,20 +76,69 @@ fn decode_all(
         .collect()
 }
 
-/// The SMS segments a text needs, refused when empty or over
-/// `max_sms_segments`.
-fn sms_segments(app: &App, text: &str) -> Result<usize, ApiError> {
+/// The SMS segments a text needs. An empty text is an input error (400
+/// `bad_request`), not a limit; one over `max_sms_segments` is a limit.
+pub fn sms_segments(max_segments: usize, text: &str) -> Result<usize, ApiError> {
+    if text.is_empty() {
+        return Err(ApiError::BadRequest(
+            "an SMS needs some text; this one is empty".into(),
+        ));
+    }
     let (_, segments) = tidings_sms::encoding::count_segments(text);
-    if text.is_empty() || segments > app.config.max_sms_segments {
+    if segments > max_segments {
         return Err(ApiError::limit(
             "sms_too_long",
             format!(
-                "an SMS may take at most {} segments (max_sms_segments); this text needs {segments}",
-                app.config.max_sms_segments
+                "an SMS may take at most {max_segments} segments (max_sms_segments); this text needs {segments}"
             ),
         ));
     }
     Ok(segments)
+}
+
+/// The answer to a banned account's send.
+fn banned(reason: &str, appeal: &str) -> ApiError {
+    ApiError::Forbidden {
+        code: "banned",
+        message: format!(
+            "this account is banned and cannot send: {reason}. To appeal, contact {appeal}"
+        ),
+    }
+}
+
+/// The answer to a restricted account's send to someone who never wrote
+/// to it.
+fn restricted(reason: &str, appeal: &str) -> ApiError {
+    ApiError::Forbidden {
+        code: "restricted",
+        message: format!(
+            "this account may only write to people who wrote to it first, because {reason}. \
+             If this is a mistake, contact {appeal} to appeal"
+        ),
+    }
+}
+
+/// Whether the sender's standing lets a send go ahead. A ban stops every
+/// kind of send (messages, typing and other ephemeral envelopes, SMS,
+/// fallback, attachments and links); a restriction stops those that reach
+/// anyone who never wrote to the sender (`reaches_strangers`).
+pub fn standing_allows(
+    standing: &Standing,
+    reaches_strangers: bool,
+    appeal: &str,
+) -> Result<(), ApiError> {
+    match standing {
+        Standing::Banned(reason) => Err(banned(reason, appeal)),
+        Standing::Restricted(reason) if reaches_strangers => Err(restricted(reason, appeal)),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses anything a banned account tries to send or share (uploads,
+/// links, fallback SMS, reports); restrictions do not apply to these.
+pub async fn refuse_if_banned(app: &App, account: AccountId) -> Result<(), ApiError> {
+    let standing = app.store.standing(account).await?;
+    standing_allows(&standing, false, &app.config.appeal_contact)
 }
 
 fn check_client_id(id: &str) -> Result<(), ApiError> {
@@ -142,6 +191,10 @@ pub async fn send(
             retry_after_secs: Some(l.retry_after_secs),
         })?;
 
+    // Bans hold for every kind of send, ephemeral ones included.
+    let standing = app.store.standing(who.account).await?;
+    standing_allows(&standing, false, &app.config.appeal_contact)?;
+
     let me = app
         .store
         .account(who.account)
@@ -180,16 +233,30 @@ pub async fn send(
         });
     }
     let own = decode_all(&app, &req.own)?;
-    let mut sms = Vec::with_capacity(req.sms.len());
+    let mut sms_parts = Vec::with_capacity(req.sms.len());
     for part in &req.sms {
         let handle = parse_handle(&app, &part.handle)?;
         if !handle.is_phone() {
             return Err(ApiError::NotRegistered(vec![handle]));
         }
-        if handles.contains(&handle) || sms.iter().any(|(h, _, _, _)| *h == handle) {
+        if handles.contains(&handle) || sms_parts.iter().any(|(h, _, _)| *h == handle) {
             return Err(ApiError::BadRequest(format!("{handle} is listed twice")));
         }
-        let segments = sms_segments(&app, &part.text)?;
+        let segments = sms_segments(app.config.max_sms_segments, &part.text)?;
+        sms_parts.push((handle, &part.text, segments));
+    }
+    // Every answer below can tell whether a handle is on Tidings, so each
+    // handle the sender has not looked up lately costs a lookup first.
+    crate::directory::charge_unknown(
+        &app.limits.lookups,
+        &app.limits.recent_lookups,
+        who.account,
+        handles.iter().chain(sms_parts.iter().map(|(h, _, _)| h)),
+        now,
+    )
+    .map_err(|l| crate::directory::lookups_exhausted(l, true))?;
+    let mut sms = Vec::with_capacity(sms_parts.len());
+    for (handle, text, segments) in sms_parts {
         // A number on Tidings gets SMS only while all its devices are silent.
         let registered = match app
             .store
@@ -208,7 +275,7 @@ pub async fn send(
             }
             None => false,
         };
-        sms.push((handle, part.text.clone(), segments, !registered));
+        sms.push((handle, text.clone(), segments, !registered));
     }
     if req.to.len() + sms.len() > app.config.max_recipients {
         return Err(ApiError::limit(
@@ -238,6 +305,11 @@ pub async fn send(
     }
 
     if req.ephemeral {
+        if matches!(standing, Standing::Restricted(_)) {
+            let reached: Vec<AccountId> = lookup.iter().flatten().map(|(a, _)| *a).collect();
+            let strangers = app.store.any_stranger(who.account, &reached).await?;
+            standing_allows(&standing, strangers, &app.config.appeal_contact)?;
+        }
         push_ephemeral(&app, &sender, &recipients, &lookup, now);
         return Ok(Json(SendAccepted {
             id: req.id,
@@ -295,21 +367,10 @@ pub async fn send(
                 "this account has used its SMS allowance for this {window} (sms_per_account_per_{window}); messages to people on Tidings still go through"
             ),
         )),
-        SendOutcome::Banned(reason) => Err(ApiError::Forbidden {
-            code: "banned",
-            message: format!(
-                "this account is banned and cannot send: {reason}. To appeal, contact {}",
-                app.config.appeal_contact
-            ),
-        }),
-        SendOutcome::Restricted(reason) => Err(ApiError::Forbidden {
-            code: "restricted",
-            message: format!(
-                "this account may only write to people who wrote to it first, because {reason}. \
-                 If this is a mistake, contact {} to appeal",
-                app.config.appeal_contact
-            ),
-        }),
+        SendOutcome::Banned(reason) => Err(banned(&reason, &app.config.appeal_contact)),
+        SendOutcome::Restricted(reason) => {
+            Err(restricted(&reason, &app.config.appeal_contact))
+        }
         SendOutcome::NewRecipientCap { cap } => Err(ApiError::limit(
             "new_recipient_cap",
             format!(
@@ -370,7 +431,8 @@ pub async fn fallback(
 ) -> Result<axum::http::StatusCode, ApiError> {
     check_client_id(&req.id)?;
     let handle = parse_handle(&app, &req.handle)?;
-    let segments = sms_segments(&app, &req.text)?;
+    let segments = sms_segments(app.config.max_sms_segments, &req.text)?;
+    refuse_if_banned(&app, who.account).await?;
     let me = app
         .store
         .account(who.account)
@@ -409,5 +471,52 @@ pub async fn fallback(
         crate::store::FallbackOutcome::NotRequested => Err(ApiError::Conflict(
             "no SMS fallback was asked for this message and number".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_sms_is_an_input_error_and_long_ones_a_limit() {
+        let err = sms_segments(2, "").expect_err("empty");
+        assert!(matches!(err, ApiError::BadRequest(_)), "{err:?}");
+        assert_eq!(sms_segments(2, "hi").expect("fits"), 1);
+        let long = "x".repeat(400);
+        let err = sms_segments(2, &long).expect_err("too long");
+        assert!(
+            matches!(
+                err,
+                ApiError::Limit {
+                    code: "sms_too_long",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn bans_stop_every_send_and_restrictions_only_those_to_strangers() {
+        let appeal = "ops@example.org";
+        assert!(standing_allows(&Standing::Good, true, appeal).is_ok());
+        let banned = Standing::Banned("spam".into());
+        for strangers in [false, true] {
+            let err = standing_allows(&banned, strangers, appeal).expect_err("banned");
+            assert!(
+                matches!(err, ApiError::Forbidden { code: "banned", ref message } if message.contains(appeal)),
+                "{err:?}"
+            );
+        }
+        let restricted = Standing::Restricted("reports".into());
+        assert!(standing_allows(&restricted, false, appeal).is_ok());
+        assert!(matches!(
+            standing_allows(&restricted, true, appeal),
+            Err(ApiError::Forbidden {
+                code: "restricted",
+                ..
+            })
+        ));
     }
 }

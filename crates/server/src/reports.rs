@@ -42,6 +42,9 @@ pub async fn report(
             "a shared text is at most {MAX_REPORTED_TEXT_BYTES} bytes"
         )));
     }
+    // A banned account's reports and blocks would count against others
+    // (a banned ring could get innocent people restricted): refused.
+    crate::messages::refuse_if_banned(&app, who.account).await?;
     limited(
         &app.limits.reports_per_account,
         &who.account.to_string(),

@@ -219,6 +219,17 @@ pub enum SendOutcome {
     },
 }
 
+/// An account's standing with the spam defence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// Nothing holds it back.
+    Good,
+    /// It may write only to people who wrote to it first; the reason.
+    Restricted(String),
+    /// It may not send at all; the reason.
+    Banned(String),
+}
+
 /// Result of [`Store::fallback_to_sms`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FallbackOutcome {
@@ -466,8 +477,28 @@ pub trait Store: Send + Sync {
     async fn count_keys(&self, device: DeviceId) -> Result<usize, StoreError>;
 
     /// Hands out one one-time key per device (deleting it), or the fallback
-    /// key when none is left; devices without keys are skipped.
-    async fn claim_keys(&self, devices: &[DeviceId]) -> Result<Vec<ClaimedKey>, StoreError>;
+    /// key when none is left; devices without keys are skipped. A device
+    /// that this claim leaves with fewer than `low` one-time keys gets a
+    /// `keys_low` notice (kept for `ttl`) telling it to upload more; returns
+    /// the keys and the devices to wake.
+    async fn claim_keys(
+        &self,
+        devices: &[DeviceId],
+        low: usize,
+        now: Millis,
+        ttl: Millis,
+    ) -> Result<(Vec<ClaimedKey>, Vec<DeviceId>), StoreError>;
+
+    /// An account's standing, checked before every kind of send.
+    async fn standing(&self, account: AccountId) -> Result<Standing, StoreError>;
+
+    /// Whether any of `recipients` never wrote to `account`: a restricted
+    /// account may not reach such a person by any kind of send.
+    async fn any_stranger(
+        &self,
+        account: AccountId,
+        recipients: &[AccountId],
+    ) -> Result<bool, StoreError>;
 
     /// Identity keys of devices that have published them.
     async fn identities(&self, devices: &[DeviceId]) -> Result<Vec<DeviceIdentity>, StoreError>;

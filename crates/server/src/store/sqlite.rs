@@ -26,7 +26,8 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use super::abuse;
 use super::{
     AccountRecord, BlobCreated, BlobRecord, CodeAction, Digest, FallbackOutcome, KeysOutcome,
-    LinkCreated, LinkRecord, Redeemed, SendOutcome, SendPlan, SmsJob, SmsResult, Store, StoreError,
+    LinkCreated, LinkRecord, Redeemed, SendOutcome, SendPlan, SmsJob, SmsResult, Standing, Store,
+    StoreError,
 };
 use crate::clock::Millis;
 
@@ -1195,10 +1196,17 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn claim_keys(&self, devices: &[DeviceId]) -> Result<Vec<ClaimedKey>, StoreError> {
+    async fn claim_keys(
+        &self,
+        devices: &[DeviceId],
+        low: usize,
+        now: Millis,
+        ttl: Millis,
+    ) -> Result<(Vec<ClaimedKey>, Vec<DeviceId>), StoreError> {
         let devices = devices.to_vec();
         self.write(move |conn| {
             let mut out = Vec::new();
+            let mut woken = Vec::new();
             for device in devices {
                 let d = to_i64(device);
                 let Some(identity) = device_identity(conn, d)? else { continue };
@@ -1213,7 +1221,22 @@ impl Store for SqliteStore {
                     .optional()
                     .map_err(db)?;
                 let (body, fallback) = match otk {
-                    Some((_, body)) => (Some(body), false),
+                    Some((_, body)) => {
+                        let left = count_keys(conn, d)?;
+                        if crate::keys::ran_low(left + 1, left, low) {
+                            let notice = EnvelopeBody::AccountNotice {
+                                notice: crate::keys::KEYS_LOW_NOTICE.into(),
+                                handle: None,
+                                text: format!(
+                                    "this device has {left} one-time keys left on the server; it uploads more when it syncs"
+                                ),
+                            };
+                            let now = to_i64(now);
+                            enqueue(conn, device, None, KIND_NOTICE, None, &notice, now, now + to_i64(ttl))?;
+                            woken.push(device);
+                        }
+                        (Some(body), false)
+                    }
                     None => (
                         conn.query_row("SELECT fallback FROM device_keys WHERE device_id = ?", [d], |r| {
                             r.get::<_, Option<String>>(0)
@@ -1232,7 +1255,36 @@ impl Store for SqliteStore {
                     fallback,
                 });
             }
-            Ok(out)
+            Ok((out, woken))
+        })
+        .await
+    }
+
+    async fn standing(&self, account: AccountId) -> Result<Standing, StoreError> {
+        self.read(move |conn| {
+            Ok(match abuse::standing(conn, to_i64(account))? {
+                Some((state, reason)) if state == "banned" => Standing::Banned(reason),
+                Some((_, reason)) => Standing::Restricted(reason),
+                None => Standing::Good,
+            })
+        })
+        .await
+    }
+
+    async fn any_stranger(
+        &self,
+        account: AccountId,
+        recipients: &[AccountId],
+    ) -> Result<bool, StoreError> {
+        let recipients = recipients.to_vec();
+        self.read(move |conn| {
+            let me = to_i64(account);
+            for r in recipients {
+                if to_i64(r) != me && !abuse::wrote_to(conn, to_i64(r), me)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
         })
         .await
     }
@@ -2017,6 +2069,14 @@ fn send_in_tx(conn: &Connection, plan: SendPlan) -> Result<SendOutcome, StoreErr
             accepted_at: at as Millis,
         });
     }
+    // A ban stops every send before anything about the recipients is
+    // looked at, so a banned account learns nothing from a send.
+    let standing = abuse::standing(conn, sender_account)?;
+    if let Some((state, reason)) = &standing {
+        if state == "banned" {
+            return Ok(SendOutcome::Banned(reason.clone()));
+        }
+    }
 
     let mut not_registered = Vec::new();
     let mut mismatches = Vec::new();
@@ -2086,10 +2146,20 @@ fn send_in_tx(conn: &Connection, plan: SendPlan) -> Result<SendOutcome, StoreErr
             }
         }
     }
-    match abuse::standing(conn, sender_account)? {
-        Some((state, reason)) if state == "banned" => return Ok(SendOutcome::Banned(reason)),
-        Some((_, reason)) if !strangers.is_empty() => return Ok(SendOutcome::Restricted(reason)),
-        _ => {}
+    if let Some((_, reason)) = standing {
+        // Restricted (banned returned above): only people who wrote first.
+        // An SMS to a number not on Tidings reaches someone who never
+        // wrote over Tidings, so it counts as a stranger too.
+        let mut sms_to_strangers = false;
+        for (h, _, _, _) in &plan.sms {
+            sms_to_strangers |= match handle_owner(conn, h)? {
+                None => true,
+                Some(owner) => !abuse::wrote_to(conn, owner, sender_account)?,
+            };
+        }
+        if !strangers.is_empty() || sms_to_strangers {
+            return Ok(SendOutcome::Restricted(reason));
+        }
     }
     if new_contacts > 0 {
         let (cap, used) = abuse::new_recipient_budget(conn, sender_account, &policy, plan.now)?;

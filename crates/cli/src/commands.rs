@@ -43,7 +43,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             listen,
             data,
             config,
-        } => serve(listen, data, config).await,
+            dev,
+        } => serve(listen, data, config, *dev).await,
         Command::Register { handle, name, code } => {
             enroll(
                 &cli,
@@ -618,6 +619,7 @@ async fn serve(
     listen: &Option<std::net::SocketAddr>,
     data: &Option<PathBuf>,
     config: &Option<PathBuf>,
+    dev: bool,
 ) -> Result<()> {
     let mut config = Config::load(config.as_deref(), std::env::vars())?;
     if let Some(l) = listen {
@@ -626,6 +628,10 @@ async fn serve(
     if let Some(d) = data {
         config.data_dir = d.clone();
     }
+    config.dev |= dev;
+    // Refuse before binding: a server that would show every code to the
+    // network must not answer even once.
+    tidings_server::carrier::dev_pages(&config)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| {
@@ -637,6 +643,19 @@ async fn serve(
     let addr = listener.local_addr()?;
     println!("tidings: listening on http://{addr}");
     std::io::stdout().flush()?;
+    config.listen = addr;
+    if tidings_server::carrier::dev_pages(&config)? {
+        eprintln!(
+            "tidings: WARNING: development mode: every verification code (SMS and e-mail) is \
+             readable at http://{addr}/carrier by anyone who can reach this address, who can then \
+             log in as anyone. {}",
+            if addr.ip().to_canonical().is_loopback() {
+                "Only this machine can reach it now; never use it for real accounts."
+            } else {
+                "This address is reachable from other machines (--dev): never use it for real accounts."
+            }
+        );
+    }
     tidings_server::run(listener, config, shutdown_signal()).await?;
     Ok(())
 }

@@ -45,6 +45,11 @@ pub enum Command {
         /// TOML configuration file.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Development mode on a non-loopback address: serve the simulated
+        /// carrier and mail outbox at /carrier, where anyone who reaches the
+        /// server can read every code (same as dev = true, TIDINGS_DEV=1).
+        #[arg(long)]
+        dev: bool,
     },
     /// Create an account, proving a phone number or e-mail address by code.
     Register {

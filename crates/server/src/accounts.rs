@@ -5,26 +5,33 @@
 //! registered, so codes cannot be used to enumerate accounts; what an
 //! account exists for is revealed only to someone who has proven control of
 //! the handle with a code.
+//!
+//! Code requests are limited so that nobody can lock a handle's owner out:
+//! per client address, per (handle, address) pair, and per handle only past
+//! a threshold, beyond which each request needs a proof of work (as
+//! Signal's challenges do), up to a generous hard cap that bounds the SMS
+//! cost of one number. Every per-address limit counts the
+//! [`ClientAddr`](crate::address::ClientAddr) of the request.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use rand::Rng;
 use sha2::{Digest as _, Sha256};
 use tidings_proto::api::{
     AccountInfo, AddHandleRequest, CodeRequest, CodeSent, DeviceCredentials, LoginRequest,
-    RegisterRequest,
+    PowSolution, RegisterRequest,
 };
 use tidings_proto::{AccountId, DeviceId, Handle, CODE_DIGITS, MAX_NAME_BYTES};
 use tidings_sms::OutboundSms;
 
+use crate::address::ClientAddr;
 use crate::auth::{self, Authed};
 use crate::error::ApiError;
-use crate::ratelimit::{Limited, RateLimiter};
+use crate::ratelimit::{Counted, Limited, RateLimiter};
 use crate::store::{CodeAction, Digest, Redeemed};
 use crate::{address, pow, App};
 
@@ -38,17 +45,30 @@ pub(crate) fn limited(
 ) -> Result<(), ApiError> {
     limiter
         .check(key, now)
-        .map_err(|Limited { retry_after_secs }| {
-            tracing::info!(limit = limiter.name(), "rate limited");
-            ApiError::Limit {
-                code: "rate_limited",
-                message: format!(
-                    "too many {what} ({}); try again in {retry_after_secs} s",
-                    limiter.name()
-                ),
-                retry_after_secs: Some(retry_after_secs),
-            }
-        })
+        .map_err(|refused| rate_limited(limiter.name(), refused, what))
+}
+
+/// Like [`limited`], but counts nothing: for a request that may yet fail
+/// for another reason. Returns what the window holds so far.
+fn peek_limited(
+    limiter: &RateLimiter,
+    key: &str,
+    now: u64,
+    what: &str,
+) -> Result<Counted, ApiError> {
+    limiter
+        .peek(key, now)
+        .map_err(|refused| rate_limited(limiter.name(), refused, what))
+}
+
+/// The error for a request over the limit `name`.
+fn rate_limited(name: &str, Limited { retry_after_secs }: Limited, what: &str) -> ApiError {
+    tracing::info!(limit = name, "rate limited");
+    ApiError::Limit {
+        code: "rate_limited",
+        message: format!("too many {what} ({name}); try again in {retry_after_secs} s"),
+        retry_after_secs: Some(retry_after_secs),
+    }
 }
 
 /// Parses a handle as typed, with the server's default region.
@@ -100,14 +120,18 @@ fn check_code_shape(code: &str) -> Result<(), ApiError> {
 /// `POST /v1/codes`: sends a fresh code to a phone number or address.
 pub async fn send_code(
     State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ClientAddr(ip): ClientAddr,
     Json(req): Json<CodeRequest>,
 ) -> Result<(StatusCode, Json<CodeSent>), ApiError> {
     let handle = parse_handle(&app, &req.handle)?;
-    let ip = address::client_ip(&app, peer, &headers);
-    check_pow(&app, ip, &handle, req.pow.as_ref()).await?;
-    let expires_in_secs = deliver_code(&app, ip, &handle, CodePurpose::Account).await?;
+    let expires_in_secs = deliver_code(
+        &app,
+        ip,
+        &handle,
+        CodePurpose::Account,
+        Work::Api(req.pow.as_ref()),
+    )
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(CodeSent {
@@ -127,16 +151,27 @@ fn number_range(handle: &Handle) -> Option<String> {
     (handle.is_phone() && s.len() > 8).then(|| s[..s.len() - 4].to_string())
 }
 
-/// Asks for (or checks) a proof of work when registrations spike, or when
+/// How a code request can meet a demand for a proof of work.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Work<'a> {
+    /// A client of the API, which solves challenges; its solution, if it
+    /// sent one.
+    Api(Option<&'a PowSolution>),
+    /// A web form without scripts, which cannot: past
+    /// `code_sends_per_handle_per_hour` it is refused instead (it never
+    /// pushes a handle towards the hard cap).
+    Form,
+}
+
+/// Whether a proof of work is due because registrations spike, or because
 /// the client's address range or the number's range had an account banned
 /// recently. The same for registered and unregistered handles.
-async fn check_pow(
+async fn abuse_needs_work(
     app: &App,
     ip: IpAddr,
     handle: &Handle,
-    solution: Option<&tidings_proto::api::PowSolution>,
-) -> Result<(), ApiError> {
-    let now = app.now();
+    now: u64,
+) -> Result<bool, ApiError> {
     let source = address::range(ip);
     let last_hour = app
         .store
@@ -151,9 +186,17 @@ async fn check_pow(
             now.saturating_sub(ABUSE_MEMORY_DAYS * 24 * 3_600_000),
         )
         .await?;
-    if !spike && !abused {
-        return Ok(());
-    }
+    Ok(spike || abused)
+}
+
+/// Accepts a solution to a challenge issued for `handle` that has not been
+/// used before, or answers with a fresh challenge.
+fn check_work(
+    app: &App,
+    handle: &Handle,
+    solution: Option<&PowSolution>,
+    now: u64,
+) -> Result<(), ApiError> {
     let bits = app.config.pow_bits.min(pow::MAX_BITS);
     if let Some(s) = solution {
         if pow::verify(
@@ -163,7 +206,8 @@ async fn check_pow(
             s.nonce,
             bits,
             now,
-        ) {
+        ) && app.limits.pow_spent.spend(&s.challenge, now)
+        {
             return Ok(());
         }
     }
@@ -173,28 +217,66 @@ async fn check_pow(
     }))
 }
 
-/// Sends a fresh code for `purpose` to a handle, within the per-address and
-/// per-handle send limits, whether or not the handle is registered; returns
-/// how many seconds the code stays valid.
+/// Sends a fresh code for `purpose` to a handle, whether or not the handle
+/// is registered, within the send limits; returns how many seconds the code
+/// stays valid.
+///
+/// The limits: per client address, per (handle, address) pair, and per
+/// handle a hard cap (`code_sends_per_handle_max_per_hour`). Past
+/// `code_sends_per_handle_per_hour` codes to the handle, every further
+/// request needs a proof of work ([`Work`]), so strangers asking for codes
+/// from many addresses cost themselves work rather than lock the owner out.
+/// Nothing is counted until every check has passed.
 pub(crate) async fn deliver_code(
     app: &App,
-    peer: IpAddr,
+    ip: IpAddr,
     handle: &Handle,
     purpose: CodePurpose,
+    work: Work<'_>,
 ) -> Result<u64, ApiError> {
     let now = app.now();
-    limited(
-        &app.limits.code_per_address,
-        &peer.to_string(),
-        now,
+    let address_key = ip.to_string();
+    let pair_key = format!("{}|{address_key}", handle.as_str());
+    let limits = &app.limits;
+    let per_address = (
+        &limits.code_per_address,
+        address_key.as_str(),
         "code requests from your address",
-    )?;
-    limited(
-        &app.limits.code_per_handle,
+    );
+    let per_pair = (
+        &limits.code_per_handle_address,
+        pair_key.as_str(),
+        "codes sent to this handle from your address",
+    );
+    let per_handle = (
+        &limits.code_per_handle,
         handle.as_str(),
-        now,
         "codes sent to this handle",
-    )?;
+    );
+    peek_limited(per_address.0, per_address.1, now, per_address.2)?;
+    peek_limited(per_pair.0, per_pair.1, now, per_pair.2)?;
+    let sent = peek_limited(per_handle.0, per_handle.1, now, per_handle.2)?;
+    let busy = sent.count >= app.config.code_sends_per_handle_per_hour;
+    match work {
+        Work::Form if busy => {
+            return Err(rate_limited(
+                "code_sends_per_handle_per_hour",
+                Limited {
+                    retry_after_secs: sent.resets_in_secs,
+                },
+                "codes sent to this handle",
+            ))
+        }
+        Work::Form => {}
+        Work::Api(solution) => {
+            if busy || abuse_needs_work(app, ip, handle, now).await? {
+                check_work(app, handle, solution, now)?;
+            }
+        }
+    }
+    for (limiter, key, what) in [per_address, per_pair, per_handle] {
+        limited(limiter, key, now, what)?;
+    }
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
     let ttl_ms = app.config.code_ttl_minutes * 60_000;
     app.store
@@ -282,8 +364,7 @@ async fn credentials(
 /// `POST /v1/accounts`: creates an account from a proven handle.
 pub async fn register(
     State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ClientAddr(ip): ClientAddr,
     Json(req): Json<RegisterRequest>,
 ) -> Result<(StatusCode, Json<DeviceCredentials>), ApiError> {
     let handle = parse_handle(&app, &req.handle)?;
@@ -293,7 +374,6 @@ pub async fn register(
         check_name("name", name)?;
     }
     let now = app.now();
-    let ip = address::client_ip(&app, peer, &headers);
     limited(
         &app.limits.checks_per_address,
         &ip.to_string(),
@@ -335,7 +415,7 @@ pub async fn register(
 /// `POST /v1/devices`: adds a device to the account that owns a handle.
 pub async fn login(
     State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(ip): ClientAddr,
     Json(req): Json<LoginRequest>,
 ) -> Result<(StatusCode, Json<DeviceCredentials>), ApiError> {
     let handle = parse_handle(&app, &req.handle)?;
@@ -344,7 +424,7 @@ pub async fn login(
     let now = app.now();
     limited(
         &app.limits.checks_per_address,
-        &peer.ip().to_string(),
+        &ip.to_string(),
         now,
         "code checks from your address",
     )?;
@@ -421,7 +501,7 @@ pub async fn handles(
 /// `POST /v1/handles`: adds a handle proven by a code.
 pub async fn add_handle(
     State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(ip): ClientAddr,
     who: Authed,
     Json(req): Json<AddHandleRequest>,
 ) -> Result<Json<Vec<Handle>>, ApiError> {
@@ -430,7 +510,7 @@ pub async fn add_handle(
     let now = app.now();
     limited(
         &app.limits.checks_per_address,
-        &peer.ip().to_string(),
+        &ip.to_string(),
         now,
         "code checks from your address",
     )?;

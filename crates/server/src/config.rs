@@ -22,6 +22,9 @@ pub const MIN_HEADER_BYTES: usize = 8192;
 /// ones protect nothing and would overflow deadlines.
 pub const MAX_CONNECTION_TIMEOUT_SECS: u64 = 86_400;
 
+/// Most reverse proxies `trusted_proxies` may count.
+pub const MAX_TRUSTED_PROXIES: u32 = 16;
+
 /// Prefix of the environment variables that override the configuration.
 pub const ENV_PREFIX: &str = "TIDINGS_";
 
@@ -38,7 +41,9 @@ pub struct Config {
     pub default_region: String,
     /// Sender shown on SMS the server sends (codes, notices).
     pub sms_sender: String,
-    /// Serve the simulated carrier's inboxes at `/carrier` (development).
+    /// Serve the simulated carrier's inboxes and the development mail
+    /// outbox at `/carrier` while development mode is on (listening on
+    /// loopback, or `dev`); false hides them even then.
     pub simulated_carrier: bool,
     /// Where SMS go: `simulated` (the built-in carrier) or `kannel`.
     pub sms_gateway: String,
@@ -62,7 +67,9 @@ pub struct Config {
     pub code_ttl_minutes: u64,
     /// Wrong tries before a code is void.
     pub code_max_tries: u32,
-    /// Codes sent to one handle per hour.
+    /// Codes sent to one handle per hour (from every address) past which
+    /// each further code request for it needs a proof of work; see
+    /// `code_sends_per_handle_max_per_hour` for the hard cap.
     pub code_sends_per_handle_per_hour: u32,
     /// Codes requested from one client address per hour.
     pub code_sends_per_address_per_hour: u32,
@@ -141,6 +148,27 @@ pub struct Config {
     /// Take the client address from `X-Forwarded-For` (only behind a
     /// reverse proxy that sets it; otherwise anyone could pick an address).
     pub trust_forwarded_for: bool,
+
+    // Development mode, client addresses behind proxies, and code requests
+    // that cannot lock a handle's owner out (issue 10).
+    /// Development mode: serve the simulated carrier and the development
+    /// mail outbox (`/carrier`, where anyone can read every code) even on a
+    /// non-loopback `listen`. Without it such a server refuses to start
+    /// while codes would go to them (`tidings serve --dev`, `TIDINGS_DEV`).
+    pub dev: bool,
+    /// Reverse proxies in front of the server that each append the address
+    /// they saw to `X-Forwarded-For` (with `trust_forwarded_for`): the
+    /// client address is this many entries from the right; entries further
+    /// left were written by the client and are ignored.
+    pub trusted_proxies: u32,
+    /// Codes one client address may have sent to one handle per hour.
+    pub code_sends_per_handle_per_address_per_hour: u32,
+    /// Codes sent to one handle per hour from every address together, proof
+    /// of work or not: bounds what one number can cost in SMS.
+    pub code_sends_per_handle_max_per_hour: u32,
+    /// Bytes the development inboxes keep (each of SMS and e-mail), oldest
+    /// message forgotten first.
+    pub dev_inbox_max_bytes: usize,
     /// Accounts one address range (IPv4 /24, IPv6 /48) may register per day.
     pub registrations_per_range_per_day: u64,
     /// Registrations per hour (all ranges) above which every code request
@@ -281,6 +309,11 @@ impl Default for Config {
             s3_secret_access_key: String::new(),
             s3_allow_http: false,
             trust_forwarded_for: false,
+            dev: false,
+            trusted_proxies: 1,
+            code_sends_per_handle_per_address_per_hour: 5,
+            code_sends_per_handle_max_per_hour: 30,
+            dev_inbox_max_bytes: tidings_sms::inbox::DEFAULT_MAX_INBOX_BYTES,
             registrations_per_range_per_day: 20,
             registration_spike_per_hour: 100,
             pow_bits: 18,
@@ -490,6 +523,23 @@ impl Config {
                     format!("{other:?} is not a blob store: use \"local\" or \"s3\""),
                 ))
             }
+        }
+        if !(1..=MAX_TRUSTED_PROXIES).contains(&self.trusted_proxies) {
+            return Err(invalid(
+                "trusted_proxies",
+                format!(
+                    "count the reverse proxies in front of the server: 1 to {MAX_TRUSTED_PROXIES}"
+                ),
+            ));
+        }
+        if self.code_sends_per_handle_per_hour > self.code_sends_per_handle_max_per_hour {
+            return Err(invalid(
+                "code_sends_per_handle_per_hour",
+                "must not exceed code_sends_per_handle_max_per_hour (past it codes need a proof of work; past the max, none are sent)",
+            ));
+        }
+        if self.dev_inbox_max_bytes == 0 {
+            return Err(invalid("dev_inbox_max_bytes", "must be greater than zero"));
         }
         if self.default_region.len() != 2 {
             return Err(invalid(

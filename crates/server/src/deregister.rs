@@ -13,17 +13,18 @@
 //! The pages are server-rendered HTML forms that work without JavaScript.
 //! They never reveal whether a number was registered: a code is sent either
 //! way (within the same per-number and per-address limits as `POST
-//! /v1/codes`), every answer is the same, and a right code for a number that
+//! /v1/codes`; a form cannot solve a proof of work, so past
+//! `code_sends_per_handle_per_hour` it waits instead), every answer is the
+//! same, and a right code for a number that
 //! is not on Tidings leads to the same final page. Codes are sent for the
 //! [`CodePurpose::Deregister`] purpose, so they cannot be used to log in.
 //! Every form carries a CSRF token, an HMAC of a short-lived cookie under the
 //! server secret.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -35,7 +36,8 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 use tidings_proto::{Handle, CODE_DIGITS};
 
-use crate::accounts::{self, CodePurpose};
+use crate::accounts::{self, CodePurpose, Work};
+use crate::address::ClientAddr;
 use crate::carrier::escape;
 use crate::clock::Millis;
 use crate::error::ApiError;
@@ -147,7 +149,7 @@ async fn back_to_start() -> Redirect {
 /// `POST /deregister/code`: sends a code to the number, registered or not.
 async fn send_code(
     State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
     form: Result<Form<NumberForm>, FormRejection>,
 ) -> Page {
@@ -156,7 +158,7 @@ async fn send_code(
         Ok(accepted) => accepted,
         Err(page) => return page,
     };
-    match accounts::deliver_code(&app, peer.ip(), &handle, CodePurpose::Deregister).await {
+    match accounts::deliver_code(&app, ip, &handle, CodePurpose::Deregister, Work::Form).await {
         Ok(_) => code_page(&app, csrf, &handle, None),
         Err(e) => trouble(e),
     }
@@ -165,7 +167,7 @@ async fn send_code(
 /// `POST /deregister/confirm`: checks the code and unbinds the number.
 async fn confirm(
     State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
     form: Result<Form<CodeForm>, FormRejection>,
 ) -> Page {
@@ -185,7 +187,7 @@ async fn confirm(
     }
     if let Err(e) = accounts::limited(
         &app.limits.checks_per_address,
-        &peer.ip().to_string(),
+        &ip.to_string(),
         now,
         "code checks from your address",
     ) {

@@ -55,7 +55,7 @@ pub enum ApiError {
         message: String,
     },
     /// A code request needs a proof of work first.
-    #[error("solve this proof-of-work challenge and ask again (registrations are busy or your network was recently abused)")]
+    #[error("solve this proof-of-work challenge and ask again (many codes were sent to this handle, registrations are busy, or your network was recently abused)")]
     ProofOfWork(tidings_proto::api::PowChallenge),
     /// The server's disk is full: nothing was accepted; retrying later
     /// succeeds once the operator frees space.

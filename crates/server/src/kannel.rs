@@ -18,7 +18,7 @@ use tidings_sms::DlrStatus;
 use crate::accounts::parse_handle;
 use crate::error::ApiError;
 use crate::sms::MAX_INBOUND_TEXT_BYTES;
-use crate::store::SmsResult;
+use crate::store::{InboundSms, SmsResult};
 use crate::App;
 
 /// Longest query string Kannel may send, in bytes.
@@ -105,13 +105,17 @@ pub async fn inbound(
     let from = parse_handle(&app, &from)
         .map(|h| h.to_string())
         .unwrap_or(from);
+    let max_queue = app.config.max_queue_per_device;
     match app
         .store
-        .inbound_sms(&from, &to, &body, app.now(), app.ttl_ms())
+        .inbound_sms(&from, &to, &body, app.now(), app.ttl_ms(), max_queue)
         .await?
     {
-        Some(woken) => app.hub.wake(&woken),
-        None => tracing::info!("inbound SMS to a number not on Tidings dropped"),
+        InboundSms::Queued(woken) => app.hub.wake(&woken),
+        InboundSms::QueueFull => return Err(crate::carrier::queue_full(&to, max_queue)),
+        InboundSms::NotOnTidings => {
+            tracing::info!("inbound SMS to a number not on Tidings dropped")
+        }
     }
     Ok(StatusCode::OK)
 }

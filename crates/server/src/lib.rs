@@ -95,8 +95,13 @@ pub enum ServerError {
 
 /// The rate limiters, one per named limit of the configuration.
 pub struct Limiters {
-    /// `code_sends_per_handle_per_hour`.
+    /// `code_sends_per_handle_max_per_hour` (past
+    /// `code_sends_per_handle_per_hour` of it, codes need a proof of work).
     pub code_per_handle: RateLimiter,
+    /// `code_sends_per_handle_per_address_per_hour`.
+    pub code_per_handle_address: RateLimiter,
+    /// Proofs of work already used, each good for one code.
+    pub pow_spent: pow::SpentChallenges,
     /// `code_sends_per_address_per_hour`.
     pub code_per_address: RateLimiter,
     /// `code_checks_per_address_per_hour`.
@@ -129,10 +134,16 @@ impl Limiters {
                 24 * HOUR_MS,
             ),
             code_per_handle: RateLimiter::new(
-                "code_sends_per_handle_per_hour",
-                c.code_sends_per_handle_per_hour,
+                "code_sends_per_handle_max_per_hour",
+                c.code_sends_per_handle_max_per_hour,
                 HOUR_MS,
             ),
+            code_per_handle_address: RateLimiter::new(
+                "code_sends_per_handle_per_address_per_hour",
+                c.code_sends_per_handle_per_address_per_hour,
+                HOUR_MS,
+            ),
+            pow_spent: pow::SpentChallenges::new(),
             code_per_address: RateLimiter::new(
                 "code_sends_per_address_per_hour",
                 c.code_sends_per_address_per_hour,
@@ -184,9 +195,11 @@ pub struct App {
     pub hub: Hub,
     /// Where SMS go.
     pub sms: Arc<dyn SmsGateway>,
-    /// The simulated carrier, when it is the SMS gateway.
+    /// The simulated carrier, when it is the SMS gateway and the development
+    /// pages are on ([`carrier::dev_pages`]).
     pub carrier: Option<SimulatedCarrier>,
-    /// The development mail outbox, when no SMTP relay is configured.
+    /// The development mail outbox, when no SMTP relay is configured and
+    /// the development pages are on.
     pub dev_mail: Option<Arc<Inboxes>>,
     /// Where e-mail goes.
     pub mailer: Arc<dyn Mailer>,
@@ -221,9 +234,11 @@ impl App {
         } else {
             Arc::new(blobs::LocalBlobStore::new(dir.join(BLOBS_DIR)))
         };
-        let (sms, carrier) = sms_gateway(&config)?;
+        let dev_pages =
+            carrier::dev_pages(&config).map_err(|e| ServerError::Config(e.to_string()))?;
+        let (sms, carrier) = sms_gateway(&config, dev_pages)?;
         let (mailer, dev_mail): (Arc<dyn Mailer>, _) = if config.smtp_relay.is_empty() {
-            let inboxes = Arc::new(Inboxes::new());
+            let inboxes = Arc::new(Inboxes::with_max_bytes(config.dev_inbox_max_bytes));
             (
                 Arc::new(DevOutbox::new(&config.smtp_from, inboxes.clone())),
                 Some(inboxes),
@@ -240,11 +255,7 @@ impl App {
             clock,
             sms,
             carrier,
-            dev_mail: if config.simulated_carrier {
-                dev_mail
-            } else {
-                None
-            },
+            dev_mail: if dev_pages { dev_mail } else { None },
             mailer,
             blobs,
             sms_wake: tokio::sync::Notify::new(),
@@ -268,13 +279,11 @@ impl App {
 /// gateway and its development pages are on.
 fn sms_gateway(
     config: &Config,
+    dev_pages: bool,
 ) -> Result<(Arc<dyn SmsGateway>, Option<SimulatedCarrier>), ServerError> {
     if config.sms_gateway != "kannel" {
-        let carrier = SimulatedCarrier::new();
-        return Ok((
-            Arc::new(carrier.clone()),
-            config.simulated_carrier.then_some(carrier),
-        ));
+        let carrier = SimulatedCarrier::with_max_bytes(config.dev_inbox_max_bytes);
+        return Ok((Arc::new(carrier.clone()), dev_pages.then_some(carrier)));
     }
     let callback = config.public_base();
     let secret = tidings_sms::encoding::url_encode_bytes(config.kannel_secret.as_bytes());
@@ -358,7 +367,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/carrier", get(carrier::page))
         .route("/v1/carrier/{address}", get(carrier::inbox))
-        .route("/v1/carrier/send", post(sms::carrier_send))
+        .route("/v1/carrier/send", post(carrier::send))
         .route("/v1/links", post(links::create))
         .route("/v1/reports", post(reports::report))
         .route("/v1/campaigns", get(reports::campaigns))

@@ -48,6 +48,34 @@ impl RateLimiter {
         self.name
     }
 
+    /// How many events `key` has counted in its current window, without
+    /// counting one; refused as [`RateLimiter::check`] would refuse the
+    /// next. Lets a request that may still fail for another reason (a
+    /// proof of work it has yet to solve) find out without spending a try.
+    pub fn peek(&self, key: &str, now: Millis) -> Result<Counted, Limited> {
+        let windows = self
+            .windows
+            .lock()
+            .expect("rate limiter lock is never poisoned");
+        let (start, count) = match windows.get(key) {
+            Some(&(start, n)) if now < start + self.window_ms => (start, n),
+            _ => (now, 0),
+        };
+        let resets_in_secs = (start + self.window_ms)
+            .saturating_sub(now)
+            .div_ceil(1000)
+            .max(1);
+        if count >= self.max {
+            return Err(Limited {
+                retry_after_secs: resets_in_secs,
+            });
+        }
+        Ok(Counted {
+            count,
+            resets_in_secs,
+        })
+    }
+
     /// Counts one event for `key`, or refuses it.
     pub fn check(&self, key: &str, now: Millis) -> Result<(), Limited> {
         let mut windows = self
@@ -80,6 +108,16 @@ impl RateLimiter {
         debug_assert!(windows.len() <= MAX_KEYS);
         Ok(())
     }
+}
+
+/// What [`RateLimiter::peek`] found: the events counted so far in the
+/// key's window, and when that window ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    /// Events counted in the current window.
+    pub count: u32,
+    /// Seconds until the window ends (and the count starts again at zero).
+    pub resets_in_secs: u64,
 }
 
 /// A token bucket per key: `capacity` tokens, refilled at `per_minute`.
@@ -184,6 +222,31 @@ mod tests {
         );
         assert!(rl.check("b", 20).is_ok());
         assert!(rl.check("a", 1000).is_ok());
+    }
+
+    #[test]
+    fn peeking_counts_nothing() {
+        let rl = RateLimiter::new("t", 2, 1000);
+        let counted = |count, resets_in_secs| {
+            Ok(Counted {
+                count,
+                resets_in_secs,
+            })
+        };
+        assert_eq!(rl.peek("a", 0), counted(0, 1));
+        assert!(rl.check("a", 0).is_ok());
+        assert_eq!(rl.peek("a", 10), counted(1, 1));
+        assert_eq!(rl.peek("a", 10), counted(1, 1), "still one");
+        assert!(rl.check("a", 10).is_ok());
+        assert_eq!(
+            rl.peek("a", 500),
+            Err(Limited {
+                retry_after_secs: 1
+            })
+        );
+        assert_eq!(rl.peek("a", 1000), counted(0, 1), "a new window");
+        let none = RateLimiter::new("t", 0, 1000);
+        assert!(none.peek("a", 0).is_err(), "a limit of zero refuses all");
     }
 
     #[test]

@@ -9,14 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::Json;
-use tidings_proto::api::CarrierSend;
-use tidings_sms::{GatewayError, InboxMessage, OutboundSms};
+use tidings_sms::{GatewayError, OutboundSms};
 
-use crate::accounts::parse_handle;
-use crate::error::ApiError;
 use crate::store::SmsResult;
 use crate::App;
 
@@ -26,6 +20,9 @@ pub const SMS_BATCH: usize = 32;
 pub const MAX_BACKOFF_MS: u64 = 10 * 60 * 1000;
 /// Attempts before an SMS is given up as failed.
 pub const MAX_SMS_ATTEMPTS: u32 = 30;
+/// Longest text of an SMS from a phone (simulated or through Kannel), in
+/// bytes.
+pub const MAX_INBOUND_TEXT_BYTES: usize = 1600;
 /// How often the worker looks for due SMS when nobody wakes it.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -84,49 +81,6 @@ pub async fn run(app: Arc<App>) {
             _ = tokio::time::sleep(POLL_INTERVAL) => {}
         }
     }
-}
-
-/// Longest text a simulated phone may send, in bytes.
-pub const MAX_INBOUND_TEXT_BYTES: usize = 1600;
-
-/// `POST /v1/carrier/send`: a simulated phone sends an SMS. To a number on
-/// Tidings it arrives on every device of that account; to any other number
-/// it lands in that phone's simulated inbox.
-pub async fn carrier_send(
-    State(app): State<Arc<App>>,
-    Json(req): Json<CarrierSend>,
-) -> Result<StatusCode, ApiError> {
-    let Some(carrier) = &app.carrier else {
-        return Err(ApiError::NotFound(
-            "the simulated carrier is off on this server".into(),
-        ));
-    };
-    let from = parse_handle(&app, &req.from)?;
-    let to = parse_handle(&app, &req.to)?;
-    if !from.is_phone() || !to.is_phone() {
-        return Err(ApiError::BadRequest(
-            "SMS go from a phone number to a phone number".into(),
-        ));
-    }
-    if req.text.is_empty() || req.text.len() > MAX_INBOUND_TEXT_BYTES {
-        return Err(ApiError::BadRequest(format!(
-            "an SMS text is 1 to {MAX_INBOUND_TEXT_BYTES} bytes"
-        )));
-    }
-    match app
-        .store
-        .inbound_sms(from.as_str(), &to, &req.text, app.now(), app.ttl_ms())
-        .await?
-    {
-        Some(woken) => app.hub.wake(&woken),
-        None => carrier.inboxes().deliver(InboxMessage {
-            from: from.to_string(),
-            to: to.to_string(),
-            text: req.text,
-            at: app.now(),
-        }),
-    }
-    Ok(StatusCode::ACCEPTED)
 }
 
 #[cfg(test)]

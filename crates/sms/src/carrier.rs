@@ -24,6 +24,14 @@ impl SimulatedCarrier {
         Self::default()
     }
 
+    /// A carrier whose inboxes keep at most `max_bytes` in total (see
+    /// [`Inboxes::with_max_bytes`]).
+    pub fn with_max_bytes(max_bytes: usize) -> Self {
+        SimulatedCarrier {
+            inboxes: Arc::new(Inboxes::with_max_bytes(max_bytes)),
+        }
+    }
+
     /// The inboxes of the simulated phones.
     pub fn inboxes(&self) -> &Inboxes {
         &self.inboxes

@@ -50,6 +50,18 @@ pub enum StoreError {
     Invalid(String),
 }
 
+/// What became of an SMS from a phone ([`Store::inbound_sms`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundSms {
+    /// No account owns the receiving number.
+    NotOnTidings,
+    /// Queued for every device of the owning account; wake these.
+    Queued(Vec<DeviceId>),
+    /// A device of the owning account has `max_queue` entries waiting, so
+    /// nothing was queued (the bound every send keeps).
+    QueueFull,
+}
+
 /// What a proven code lets the caller do.
 #[derive(Debug, Clone)]
 pub enum CodeAction {
@@ -626,7 +638,8 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<DeviceId>, StoreError>;
 
     /// Queues an SMS received from a phone for every device of the account
-    /// that owns `to`; `None` when no account owns it.
+    /// that owns `to`, unless one of them already has `max_queue` entries
+    /// waiting.
     async fn inbound_sms(
         &self,
         from: &str,
@@ -634,7 +647,8 @@ pub trait Store: Send + Sync {
         text: &str,
         now: Millis,
         ttl: Millis,
-    ) -> Result<Option<Vec<DeviceId>>, StoreError>;
+        max_queue: u64,
+    ) -> Result<InboundSms, StoreError>;
 
     /// Drops envelopes and codes past their expiry, queues failure notices
     /// (kept for `ttl`) for the senders of expired messages, and forgets

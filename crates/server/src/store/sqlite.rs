@@ -24,6 +24,7 @@ use tidings_proto::{Handle, Seq};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::abuse;
+use super::InboundSms;
 use super::{
     AccountRecord, BlobCreated, BlobRecord, CodeAction, Digest, FallbackOutcome, KeysOutcome,
     LinkCreated, LinkRecord, Redeemed, SendOutcome, SendPlan, SmsJob, SmsResult, Standing, Store,
@@ -1892,12 +1893,19 @@ impl Store for SqliteStore {
         text: &str,
         now: Millis,
         ttl: Millis,
-    ) -> Result<Option<Vec<DeviceId>>, StoreError> {
+        max_queue: u64,
+    ) -> Result<InboundSms, StoreError> {
         let (from, to, text) = (from.to_string(), to.clone(), text.to_string());
         self.write(move |conn| {
             let Some(account) = handle_owner(conn, &to)? else {
-                return Ok(None);
+                return Ok(InboundSms::NotOnTidings);
             };
+            if account_devices(conn, account)?
+                .iter()
+                .any(|(_, queued)| *queued >= max_queue)
+            {
+                return Ok(InboundSms::QueueFull);
+            }
             let now = to_i64(now);
             let body = EnvelopeBody::Sms {
                 id: format!("sms-{now}-{}", random_suffix()),
@@ -1907,7 +1915,7 @@ impl Store for SqliteStore {
             };
             let mut woken = Vec::new();
             notify_account(conn, account, &body, now, now + to_i64(ttl), &mut woken)?;
-            Ok(Some(woken))
+            Ok(InboundSms::Queued(woken))
         })
         .await
     }

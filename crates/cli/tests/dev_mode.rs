@@ -43,7 +43,10 @@ fn serve_with_dev_on_a_public_address_warns() {
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     stdout.read_line(&mut line).expect("a first line");
-    assert!(line.starts_with("tidings: listening on http://0.0.0.0:"), "{line}");
+    assert!(
+        line.starts_with("tidings: listening on http://0.0.0.0:"),
+        "{line}"
+    );
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let mut warning = String::new();
     for _ in 0..20 {
@@ -57,7 +60,10 @@ fn serve_with_dev_on_a_public_address_warns() {
     let _ = child.wait();
     assert!(warning.contains("WARNING: development mode"), "{warning}");
     assert!(warning.contains("/carrier"), "{warning}");
-    assert!(warning.contains("reachable from other machines"), "{warning}");
+    assert!(
+        warning.contains("reachable from other machines"),
+        "{warning}"
+    );
 }
 
 #[test]

@@ -8,13 +8,16 @@
 //! accident ([`dev_pages`]): on only while the server listens on a loopback
 //! address, or with an explicit `dev = true` (`tidings serve --dev`); a
 //! server on any other address whose codes would land here refuses to
-//! start. With the pages off, every route here answers 404.
+//! start. A loopback server may still sit behind a reverse proxy, so
+//! without `dev` the pages also refuse requests that carry a proxy's
+//! forwarding headers ([`FORWARDING_HEADERS`]). With the pages off, every
+//! route here answers 404.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Html;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -78,6 +81,24 @@ pub fn dev_pages(config: &Config) -> Result<bool, Exposed> {
     Ok(config.simulated_carrier && (local || config.dev))
 }
 
+/// Headers a reverse proxy adds: a request carrying one did not come from
+/// this machine, even though the server listens on loopback.
+pub const FORWARDING_HEADERS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
+
+/// Whether the development pages answer this request: they are on, and it
+/// came straight from this machine or the operator said `dev`.
+fn shown_to(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+    if app.config.dev || !FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h)) {
+        return Ok(());
+    }
+    tracing::info!("development page asked for through a proxy; refused");
+    Err(ApiError::NotFound(
+        "the development pages answer only requests made on this machine, and this one came \
+         through a proxy (start the server with --dev to accept that risk)"
+            .into(),
+    ))
+}
+
 /// Loopback, IPv4-mapped IPv6 included.
 fn is_loopback(ip: IpAddr) -> bool {
     ip.to_canonical().is_loopback()
@@ -110,8 +131,9 @@ fn page_shell(title: &str, body: &str) -> Html<String> {
 }
 
 /// `GET /`: what this server is.
-pub async fn home(State(app): State<Arc<App>>) -> Html<String> {
-    let carrier = if app.carrier.is_some() || app.dev_mail.is_some() {
+pub async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Html<String> {
+    let dev = app.carrier.is_some() || app.dev_mail.is_some();
+    let carrier = if dev && shown_to(&app, &headers).is_ok() {
         "<p><strong>Development mode:</strong> see <a href=\"/carrier\">/carrier</a> for the SMS and e-mail codes this server delivered. Anyone who can reach this page can read them.</p>"
     } else {
         ""
@@ -191,8 +213,12 @@ fn off() -> ApiError {
 }
 
 /// The development inboxes of this server, by kind; 404 when there are
-/// none (development mode off).
-fn inboxes(app: &App) -> Result<Vec<(Kind, &'static str, &Inboxes)>, ApiError> {
+/// none (development mode off) or the request came through a proxy.
+fn inboxes<'a>(
+    app: &'a App,
+    headers: &HeaderMap,
+) -> Result<Vec<(Kind, &'static str, &'a Inboxes)>, ApiError> {
+    shown_to(app, headers)?;
     let mut all = Vec::new();
     if let Some(c) = &app.carrier {
         all.push((Kind::Sms, "Phones (SMS)", c.inboxes()));
@@ -210,13 +236,14 @@ fn inboxes(app: &App) -> Result<Vec<(Kind, &'static str, &Inboxes)>, ApiError> {
 /// inbox, newest first, a page at a time.
 pub async fn page(
     State(app): State<Arc<App>>,
+    headers: HeaderMap,
     Query(query): Query<PageQuery>,
 ) -> Result<Html<String>, ApiError> {
     let limit = query.limit()?;
     let mut body = String::from(
         "<h1>Simulated carrier</h1><p>Development mode: anyone who can reach this page can read these codes.</p>",
     );
-    for (kind, title, boxes) in inboxes(&app)? {
+    for (kind, title, boxes) in inboxes(&app, &headers)? {
         if query.kind.is_some_and(|k| k != kind) {
             continue;
         }
@@ -256,9 +283,10 @@ pub async fn page(
 pub async fn inbox(
     State(app): State<Arc<App>>,
     Path(address): Path<String>,
+    headers: HeaderMap,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Vec<CarrierMessage>>, ApiError> {
-    let all = inboxes(&app)?;
+    let all = inboxes(&app, &headers)?;
     let limit = query.limit()?;
     let key = crate::accounts::parse_handle(&app, &address)?;
     let kind = if key.is_phone() {
@@ -282,11 +310,13 @@ pub async fn inbox(
 /// that phone's simulated inbox.
 pub async fn send(
     State(app): State<Arc<App>>,
+    headers: HeaderMap,
     Json(req): Json<CarrierSend>,
 ) -> Result<StatusCode, ApiError> {
     let Some(carrier) = &app.carrier else {
         return Err(off());
     };
+    shown_to(&app, &headers)?;
     let from = crate::accounts::parse_handle(&app, &req.from)?;
     let to = crate::accounts::parse_handle(&app, &req.to)?;
     if !from.is_phone() || !to.is_phone() {

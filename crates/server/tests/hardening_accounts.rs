@@ -114,6 +114,53 @@ async fn carrier_routes_answer_404_when_development_mode_is_off() {
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
+/// A raw request with one extra header; its status and body.
+async fn with_header(s: &Server, method: &str, path: &str, header: (&str, &str)) -> (u16, String) {
+    let mut req = common::http()
+        .request(method.parse().expect("method"), format!("{}{path}", s.url))
+        .header(header.0, header.1);
+    if method == "POST" {
+        req = req
+            .header("content-type", "application/json")
+            .body(r#"{"from":"+12025550102","to":"+12025550101","text":"forged"}"#);
+    }
+    let resp = req.send().await.expect("request goes through");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn on_loopback_the_pages_refuse_requests_through_a_proxy() {
+    // The usual production mistake: the server on 127.0.0.1 with the
+    // simulated carrier, behind a TLS proxy that adds its headers.
+    let s = start(|_| {}).await;
+    let routes = [
+        ("GET", "/carrier".to_string()),
+        ("GET", path_of("+12025550101")),
+        ("POST", "/v1/carrier/send".to_string()),
+    ];
+    for header in [
+        ("x-forwarded-for", "203.0.113.9"),
+        ("forwarded", "for=203.0.113.9"),
+        ("x-real-ip", "203.0.113.9"),
+    ] {
+        for (method, path) in &routes {
+            let (status, body) = with_header(&s, method, path, header).await;
+            assert_eq!(status, 404, "{method} {path} with {}: {body}", header.0);
+            assert!(body.contains("--dev"), "{body}");
+        }
+        let (_, home) = with_header(&s, "GET", "/", header).await;
+        assert!(!home.contains("/carrier"), "{home}");
+    }
+    // Straight from this machine they answer.
+    assert_eq!(call(&s, "GET", "/carrier", None, None).await.status, 200);
+    // With --dev the operator accepted that risk.
+    let dev = start(|c| c.dev = true).await;
+    let (status, body) =
+        with_header(&dev, "GET", "/carrier", ("x-forwarded-for", "203.0.113.9")).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 #[tokio::test]
 async fn the_carrier_pages_a_page_at_a_time() {
     let s = start(|_| {}).await;

@@ -341,6 +341,9 @@ impl LocalServer {
             code_checks_per_address_per_hour: 1_000_000,
             // Every request says which simulated client it comes from.
             trust_forwarded_for: true,
+            // ... including the reads of the carrier's inboxes, which
+            // development mode otherwise refuses to proxied requests.
+            dev: true,
             ..Config::default()
         };
         let clock = Arc::new(ManualClock::new());

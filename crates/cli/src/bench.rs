@@ -33,6 +33,94 @@ pub struct BenchArgs {
     /// Requests in flight per sending device.
     #[arg(long, default_value_t = 8)]
     in_flight: usize,
+    /// Soak instead: send at `--rate` for this long (e.g. `30m`, `90s`,
+    /// `1h`), sampling the server's memory and open files every 10 s, and
+    /// report their slope and every error.
+    #[arg(long, value_parser = parse_duration)]
+    soak: Option<Duration>,
+    /// Messages a second during a soak.
+    #[arg(long, default_value_t = 500)]
+    rate: u32,
+    /// The server's process id, whose RSS and open files a soak samples
+    /// (from /proc; the server must run on this machine).
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+/// Longest soak accepted.
+pub const MAX_SOAK: Duration = Duration::from_secs(24 * 3600);
+/// Fastest soak rate accepted, messages a second.
+pub const MAX_SOAK_RATE: u32 = 100_000;
+/// How often a soak samples the server.
+pub const SOAK_SAMPLE_EVERY: Duration = Duration::from_secs(10);
+
+/// `90s`, `30m`, `2h` or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 90s, 30m or 2h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("{text:?}: use s, m or h, e.g. 30m")),
+    };
+    let d = Duration::from_secs(secs);
+    if d.is_zero() || d > MAX_SOAK {
+        return Err(format!(
+            "a soak lasts from 1 s to {} h",
+            MAX_SOAK.as_secs() / 3600
+        ));
+    }
+    Ok(d)
+}
+
+/// One sample of the server during a soak.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// Seconds since the soak began.
+    pub at_secs: f64,
+    /// Resident memory, KiB.
+    pub rss_kib: f64,
+    /// Open file descriptors.
+    pub fds: f64,
+}
+
+/// The least-squares slope of `y` over `x`, per unit of `x`; 0 for fewer
+/// than two distinct points.
+pub fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return 0.0;
+    }
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    if sxx == 0.0 {
+        return 0.0;
+    }
+    points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>() / sxx
+}
+
+/// Reads RSS (KiB) and open files of a process from /proc.
+fn sample_process(pid: u32) -> Result<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status: is the server running here?"))?;
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .context("no VmRSS in /proc status")?;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .with_context(|| format!("listing /proc/{pid}/fd"))?
+        .count() as f64;
+    Ok((rss, fds))
 }
 
 /// Most devices a bench registers.
@@ -85,6 +173,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// Runs the benchmark against `server` and prints its figures.
 pub async fn run(server: &str, args: &BenchArgs) -> Result<()> {
+    if let Some(duration) = args.soak {
+        return soak(server, args, duration).await;
+    }
     if args.devices < 2 || args.devices > MAX_BENCH_DEVICES {
         bail!("--devices must be between 2 and {MAX_BENCH_DEVICES}");
     }
@@ -231,4 +322,207 @@ pub async fn run(server: &str, args: &BenchArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `tidings bench --soak D --rate R --server-pid P`: a steady load for a
+/// long time, to show that nothing grows (memory, open files) and nothing
+/// fails. Every message must be delivered and acknowledged.
+async fn soak(server: &str, args: &BenchArgs, duration: Duration) -> Result<()> {
+    let Some(pid) = args.server_pid else {
+        bail!("--soak needs --server-pid PID (the `tidings serve` process to sample)");
+    };
+    if args.devices < 2 || args.devices > MAX_BENCH_DEVICES {
+        bail!("--devices must be between 2 and {MAX_BENCH_DEVICES}");
+    }
+    if args.rate == 0 || args.rate > MAX_SOAK_RATE {
+        bail!("--rate must be between 1 and {MAX_SOAK_RATE} messages a second");
+    }
+    sample_process(pid)?;
+    let run_id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    eprintln!("registering {} devices...", args.devices);
+    let mut devices = Vec::with_capacity(args.devices);
+    for i in 0..args.devices {
+        devices.push(register(server, run_id, i).await?);
+    }
+    let delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut receivers = Vec::new();
+    for (api, _) in &devices {
+        let mut stream = api.stream().await?;
+        let delivered = delivered.clone();
+        receivers.push(tokio::spawn(async move {
+            while let Ok(Some(frame)) = stream.next().await {
+                let ServerFrame::Envelope(env) = frame else {
+                    continue;
+                };
+                if matches!(env.body, EnvelopeBody::Message { .. }) {
+                    delivered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                if stream.ack(vec![env.seq]).await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let began = Instant::now();
+    let pace = Duration::from_secs_f64(1.0 / f64::from(args.rate));
+    let sender = {
+        let errors = errors.clone();
+        let sent = sent.clone();
+        let targets: Vec<(Api, String, tidings_proto::DeviceId)> = (0..devices.len())
+            .map(|i| {
+                let next = &devices[(i + 1) % devices.len()].1;
+                (
+                    devices[i].0.clone(),
+                    next.handles[0].to_string(),
+                    next.device,
+                )
+            })
+            .collect();
+        let size = args.size.max(8);
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(args.in_flight * devices.len()));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(pace);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut k = 0usize;
+            while began.elapsed() < duration {
+                tick.tick().await;
+                let permit = in_flight
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed");
+                let (api, to, device) = targets[k % targets.len()].clone();
+                let req = SendRequest {
+                    id: format!("soak-{k}"),
+                    from: None,
+                    to: vec![RecipientPayloads {
+                        handle: to,
+                        devices: vec![DevicePayload {
+                            device,
+                            payload: base64::engine::general_purpose::STANDARD
+                                .encode(vec![0u8; size]),
+                        }],
+                    }],
+                    own: Vec::new(),
+                    ephemeral: false,
+                    partial: false,
+                    sms: Vec::new(),
+                    no_sms_fallback: false,
+                };
+                let errors = errors.clone();
+                let sent = sent.clone();
+                tokio::spawn(async move {
+                    match api.send(&req).await {
+                        Ok(_) => {
+                            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Err(e) => errors.lock().await.push(e.to_string()),
+                    }
+                    drop(permit);
+                });
+                k += 1;
+            }
+        })
+    };
+    let mut samples = Vec::new();
+    println!("t_s rss_kib fds sent delivered errors");
+    loop {
+        let (rss_kib, fds) = sample_process(pid)?;
+        let at_secs = began.elapsed().as_secs_f64();
+        samples.push(Sample {
+            at_secs,
+            rss_kib,
+            fds,
+        });
+        println!(
+            "{at_secs:.0} {rss_kib:.0} {fds:.0} {} {} {}",
+            sent.load(std::sync::atomic::Ordering::Relaxed),
+            delivered.load(std::sync::atomic::Ordering::Relaxed),
+            errors.lock().await.len()
+        );
+        if began.elapsed() >= duration {
+            break;
+        }
+        tokio::time::sleep(SOAK_SAMPLE_EVERY.min(duration.saturating_sub(began.elapsed()))).await;
+    }
+    sender.await.context("sender task")?;
+    let total = sent.load(std::sync::atomic::Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while delivered.load(std::sync::atomic::Ordering::Relaxed) < total && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for r in &receivers {
+        r.abort();
+    }
+    // The first fifth warms caches and pools; the slope is over the rest.
+    let settled: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.at_secs >= duration.as_secs_f64() / 5.0)
+        .collect();
+    let per_min = |f: fn(&Sample) -> f64| {
+        slope(
+            &settled
+                .iter()
+                .map(|s| (s.at_secs / 60.0, f(s)))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let errors = errors.lock().await.clone();
+    let got = delivered.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "soak {:.0} s at {} msg/s: sent {total}, delivered+acked {got}, errors {}",
+        duration.as_secs_f64(),
+        args.rate,
+        errors.len()
+    );
+    println!(
+        "RSS slope {:+.1} KiB/min (from {:.0} to {:.0} KiB); open files slope {:+.2}/min (from {:.0} to {:.0})",
+        per_min(|s| s.rss_kib),
+        settled.first().map_or(0.0, |s| s.rss_kib),
+        settled.last().map_or(0.0, |s| s.rss_kib),
+        per_min(|s| s.fds),
+        settled.first().map_or(0.0, |s| s.fds),
+        settled.last().map_or(0.0, |s| s.fds),
+    );
+    for e in errors.iter().take(10) {
+        eprintln!("error: {e}");
+    }
+    if !errors.is_empty() || got < total {
+        bail!("{} errors; {got} of {total} delivered", errors.len());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_duration("0m").is_err());
+        assert!(parse_duration("25h").is_err());
+        assert!(parse_duration("3 days").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn slope_is_least_squares() {
+        assert_eq!(slope(&[]), 0.0);
+        assert_eq!(slope(&[(1.0, 5.0)]), 0.0);
+        assert_eq!(slope(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)]), 2.0);
+        assert_eq!(slope(&[(0.0, 7.0), (1.0, 7.0), (2.0, 7.0)]), 0.0);
+        // Noise around a flat line has a small slope.
+        let s = slope(&[(0.0, 10.0), (1.0, 11.0), (2.0, 9.0), (3.0, 10.0)]);
+        assert!(s.abs() < 0.5, "{s}");
+    }
 }

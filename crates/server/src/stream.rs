@@ -214,6 +214,20 @@ async fn session(
         .await;
         return Ok(());
     };
+    // A removal (or logout) that committed between the token check and the
+    // registration kicked nobody; looking again now closes that window,
+    // since any later removal finds this registration and kicks it.
+    if !matches!(app.store.device_credential(device).await, Ok(Some(_))) {
+        app.hub.unregister(device, reg.id);
+        refuse(
+            &app,
+            &mut sink,
+            "device_removed",
+            "this device was removed from the account; run `tidings login` to add it again",
+        )
+        .await;
+        return Ok(());
+    }
     tracing::debug!(%account, %device, "stream open");
     match app
         .store

@@ -171,6 +171,31 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx.min(sorted.len() - 1)]
 }
 
+/// A send of `payload` to one device of `to`.
+fn one_to_one(
+    id: String,
+    to: String,
+    device: tidings_proto::DeviceId,
+    payload: &[u8],
+) -> SendRequest {
+    SendRequest {
+        id,
+        from: None,
+        to: vec![RecipientPayloads {
+            handle: to,
+            devices: vec![DevicePayload {
+                device,
+                payload: base64::engine::general_purpose::STANDARD.encode(payload),
+            }],
+        }],
+        own: Vec::new(),
+        ephemeral: false,
+        partial: false,
+        sms: Vec::new(),
+        no_sms_fallback: false,
+    }
+}
+
 /// Runs the benchmark against `server` and prints its figures.
 pub async fn run(server: &str, args: &BenchArgs) -> Result<()> {
     if let Some(duration) = args.soak {
@@ -247,23 +272,7 @@ pub async fn run(server: &str, args: &BenchArgs) -> Result<()> {
                         let mut payload = vec![0u8; size];
                         let ts = start.elapsed().as_nanos() as u64;
                         payload[..8].copy_from_slice(&ts.to_le_bytes());
-                        let req = SendRequest {
-                            id: format!("b{i}-{k}"),
-                            from: None,
-                            to: vec![RecipientPayloads {
-                                handle: to,
-                                devices: vec![DevicePayload {
-                                    device: to_device,
-                                    payload: base64::engine::general_purpose::STANDARD
-                                        .encode(&payload),
-                                }],
-                            }],
-                            own: Vec::new(),
-                            ephemeral: false,
-                            partial: false,
-                            sms: Vec::new(),
-                            no_sms_fallback: false,
-                        };
+                        let req = one_to_one(format!("b{i}-{k}"), to, to_device, &payload);
                         api.send(&req).await
                     }
                 })
@@ -397,23 +406,7 @@ async fn soak(server: &str, args: &BenchArgs, duration: Duration) -> Result<()> 
                     .await
                     .expect("the semaphore is never closed");
                 let (api, to, device) = targets[k % targets.len()].clone();
-                let req = SendRequest {
-                    id: format!("soak-{k}"),
-                    from: None,
-                    to: vec![RecipientPayloads {
-                        handle: to,
-                        devices: vec![DevicePayload {
-                            device,
-                            payload: base64::engine::general_purpose::STANDARD
-                                .encode(vec![0u8; size]),
-                        }],
-                    }],
-                    own: Vec::new(),
-                    ephemeral: false,
-                    partial: false,
-                    sms: Vec::new(),
-                    no_sms_fallback: false,
-                };
+                let req = one_to_one(format!("soak-{k}"), to, device, &vec![0u8; size]);
                 let errors = errors.clone();
                 let sent = sent.clone();
                 tokio::spawn(async move {

@@ -8,12 +8,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use common::{call, code_for, register, start, Dev, Server};
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
 
 /// Who calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -550,26 +547,8 @@ async fn the_stream_admits_only_valid_devices() {
     let server = start(|_| {}).await;
     let cast = cast(&server).await;
     for caller in CALLERS {
-        let url = server.url.replace("http://", "ws://") + "/v1/stream";
-        let (mut ws, _) = tokio_tungstenite::connect_async(&url)
-            .await
-            .expect("stream connects");
         let token = cast.token(caller).unwrap_or_default();
-        ws.send(Message::Text(
-            json!({"type": "auth", "token": token}).to_string().into(),
-        ))
-        .await
-        .expect("auth sent");
-        let first = loop {
-            let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-                .await
-                .expect("a frame in time")
-                .expect("open")
-                .expect("frame");
-            if let Message::Text(t) = msg {
-                break serde_json::from_str::<Value>(&t).expect("JSON frame");
-            }
-        };
+        let (_ws, first) = common::open_stream(&server, &token).await;
         let want = match caller {
             Caller::Other | Caller::Owner => "ready",
             _ => "error",

@@ -4,16 +4,12 @@
 //! be drained by one requester, duplicate claims are refused and the owner
 //! is told to replenish; empty inputs are input errors, not limits.
 
-use std::time::Duration;
-
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tidings_server::store::abuse::AdminCommand;
-use tokio_tungstenite::tungstenite::Message;
 
 mod common;
 
-use common::{call, drain_envelopes, register, send, Dev, Resp, Server, Ws};
+use common::{call, drain_envelopes, next_frame, open_stream, register, send, Dev, Resp, Server};
 
 /// A send to `handles` with no payloads at all: the probe of defect 4.
 async fn probe(s: &Server, from: &Dev, id: &str, handles: &[String]) -> Resp {
@@ -141,35 +137,6 @@ async fn a_client_that_looked_recipients_up_is_not_charged_again() {
     spent_lookups(&probe(&s, &alice, "u", &strangers("u", 1)).await);
 }
 
-async fn stream(s: &Server, token: &str) -> (Ws, Value) {
-    let url = format!("{}/v1/stream", s.url.replace("http://", "ws://"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("ws connects");
-    ws.send(Message::Text(
-        json!({"type": "auth", "token": token}).to_string().into(),
-    ))
-    .await
-    .expect("auth sent");
-    let first = next(&mut ws).await.expect("first frame");
-    (ws, first)
-}
-
-/// The next JSON frame, or `None` once the stream is closed.
-async fn next(ws: &mut Ws) -> Option<Value> {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("a frame or the close in time")?
-            .ok()?;
-        match msg {
-            Message::Text(t) => return serde_json::from_str(&t).ok(),
-            Message::Close(_) => return None,
-            _ => {}
-        }
-    }
-}
-
 /// Every authenticated route, with a body it would accept from a valid token.
 fn routes(dev: &Dev) -> Vec<(&'static str, String, Option<Value>)> {
     let blob = "0123456789abcdef0123456789abcdef";
@@ -242,7 +209,7 @@ async fn a_device_that_removes_itself_is_revoked_everywhere() {
     let alice = register(&s, "+12025550110").await;
     let bob = register(&s, "bob@example.org").await;
     assert_eq!(send(&s, &bob, "m1", &[&alice], "hi").await.status, 200);
-    let (mut ws, first) = stream(&s, &alice.token).await;
+    let (mut ws, first) = open_stream(&s, &alice.token).await;
     assert_eq!(first["type"], "ready", "{first}");
     // Logout: the device deletes itself.
     let r = call(
@@ -255,7 +222,7 @@ async fn a_device_that_removes_itself_is_revoked_everywhere() {
     .await;
     assert_eq!(r.status, 204, "{}", r.body);
     let mut told = false;
-    while let Some(f) = next(&mut ws).await {
+    while let Some(f) = next_frame(&mut ws).await {
         told |= f["error"] == "device_removed";
     }
     assert!(told, "the open stream is told and closed");
@@ -263,9 +230,9 @@ async fn a_device_that_removes_itself_is_revoked_everywhere() {
         let r = call(&s, method, &path, Some(&alice.token), body).await;
         assert_eq!(r.status, 401, "{method} {path}: {}", r.body);
     }
-    let (mut ws, first) = stream(&s, &alice.token).await;
+    let (mut ws, first) = open_stream(&s, &alice.token).await;
     assert_eq!(first["error"], "unauthorized");
-    assert!(next(&mut ws).await.is_none());
+    assert!(next_frame(&mut ws).await.is_none());
     // Its queue went with it.
     let queued = s
         .app
@@ -329,7 +296,7 @@ async fn banned_accounts_can_send_nothing_of_any_kind() {
     assert_eq!(r.status, 200, "{}", r.body);
     set_standing(&s, &spammer, "banned").await;
 
-    let (mut ws, first) = stream(&s, &victim.token).await;
+    let (mut ws, first) = open_stream(&s, &victim.token).await;
     assert_eq!(first["type"], "ready");
     for i in 0..5 {
         let r = call(
@@ -391,7 +358,7 @@ async fn banned_accounts_can_send_nothing_of_any_kind() {
     // Nothing reached the victim: after `drained`, the first envelope is a
     // marker a friend sends now (pushes arrive in order, so anything the
     // spammer got through would come before it).
-    let f = next(&mut ws).await.expect("drained");
+    let f = next_frame(&mut ws).await.expect("drained");
     assert_eq!(f["type"], "drained", "{f}");
     let r = call(
         &s,
@@ -402,7 +369,7 @@ async fn banned_accounts_can_send_nothing_of_any_kind() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let f = next(&mut ws).await.expect("the marker");
+    let f = next_frame(&mut ws).await.expect("the marker");
     assert_eq!(f["body"]["kind"], "ephemeral", "{f}");
     assert_eq!(f["body"]["sender"]["account"], friend.account, "{f}");
 }

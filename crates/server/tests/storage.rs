@@ -4,10 +4,8 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{call, drain_envelopes, register, send, start, Dev, Server};
-use futures_util::{SinkExt, StreamExt};
+use common::{call, drain_envelopes, next_frame, open_stream, register, send, start, Server};
+use futures_util::SinkExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -17,40 +15,6 @@ const TOO_BIG: &str = "9223372036854775808";
 async fn health(server: &Server) -> (u16, Value) {
     let r = call(server, "GET", "/v1/health", None, None).await;
     (r.status, r.body)
-}
-
-/// Opens `dev`'s stream and waits for `ready`.
-async fn open_stream(server: &Server, dev: &Dev) -> common::Ws {
-    let url = server.url.replace("http://", "ws://") + "/v1/stream";
-    let (mut ws, _) = tokio_tungstenite::connect_async(&url)
-        .await
-        .expect("stream connects");
-    ws.send(Message::Text(
-        json!({"type": "auth", "token": dev.token})
-            .to_string()
-            .into(),
-    ))
-    .await
-    .expect("auth");
-    loop {
-        let frame = next_frame(&mut ws).await;
-        if frame["type"] == "ready" {
-            return ws;
-        }
-    }
-}
-
-async fn next_frame(ws: &mut common::Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a frame in time")
-            .expect("open")
-            .expect("frame");
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).expect("JSON frame");
-        }
-    }
 }
 
 #[tokio::test]
@@ -99,14 +63,15 @@ async fn ids_past_the_largest_integer_are_refused_at_the_edge_and_break_nothing(
         "the error says what is wrong: {}",
         r.body
     );
-    let mut ws = open_stream(&server, &alice).await;
+    let (mut ws, ready) = open_stream(&server, &alice.token).await;
+    assert_eq!(ready["type"], "ready", "{ready}");
     ws.send(Message::Text(
         format!("{{\"type\":\"ack\",\"seqs\":[{TOO_BIG}]}}").into(),
     ))
     .await
     .expect("ack sent");
     loop {
-        let frame = next_frame(&mut ws).await;
+        let frame = next_frame(&mut ws).await.expect("an answer to the bad ack");
         if frame["type"] == "error" {
             assert_eq!(frame["error"], "bad_frame", "{frame}");
             break;

@@ -291,3 +291,34 @@ pub async fn drain_envelopes(server: &Server, dev: &Dev) -> Vec<Value> {
         }
     }
 }
+
+/// Opens a delivery stream with `token`; the stream and its first frame.
+pub async fn open_stream(server: &Server, token: &str) -> (Ws, Value) {
+    let url = format!("{}/v1/stream", server.url.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("ws connects");
+    ws.send(Message::Text(
+        json!({"type": "auth", "token": token}).to_string().into(),
+    ))
+    .await
+    .expect("auth sent");
+    let first = next_frame(&mut ws).await.expect("first frame");
+    (ws, first)
+}
+
+/// The next JSON frame, or `None` once the stream is closed; a server
+/// that sends neither within 10 s fails the test.
+pub async fn next_frame(ws: &mut Ws) -> Option<Value> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame or the close in time")?
+            .ok()?;
+        match msg {
+            Message::Text(t) => return serde_json::from_str(&t).ok(),
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+}

@@ -78,8 +78,8 @@ impl Handle {
             input: input.to_string(),
             hint: hint.to_string(),
         };
-        let number = phonenumber::parse(Some(region), input)
-            .map_err(|_| bad(": write it in international form, e.g. +12025550101"))?;
+        let number = parse_phone(input, region)
+            .ok_or_else(|| bad(": write it in international form, e.g. +12025550101"))?;
         if !phonenumber::is_valid(&number) {
             return Err(bad(
                 ": no such number exists in its country's numbering plan",
@@ -107,6 +107,43 @@ impl Handle {
     pub fn is_phone(&self) -> bool {
         matches!(self, Handle::Phone(_))
     }
+}
+
+/// Parses a phone number as typed, with `region` for numbers written
+/// without a country code, so that a number of another country is read
+/// by that country's rules alone.
+///
+/// `phonenumber` 0.3 applies the default region's national prefix and
+/// parsing rules even to a number that a `+` or an international prefix
+/// (`011` from the US, `00` from most of Europe) places in another
+/// country: with `US`, "+49 151 23456789" lost the `1` after the country
+/// code and became +49 5123456789, another (valid) number, and
+/// "+44 161 496 0000" or "+33 1 42 68 53 00" were refused. A handle on the
+/// wire is read with `US` ([`Handle::parse_normalised`]), so this must not
+/// depend on the region: such numbers are read again in international
+/// form, without a default region.
+fn parse_phone(input: &str, region: phonenumber::country::Id) -> Option<phonenumber::PhoneNumber> {
+    use phonenumber::country::Source;
+    let number = phonenumber::parse(Some(region), input).ok()?;
+    let home = phonenumber::metadata::DATABASE.by_id(region.as_ref())?;
+    if number.code().value() == home.country_code() {
+        return Some(number);
+    }
+    let international = match number.code().source() {
+        Source::Plus => input.to_string(),
+        Source::Idd => {
+            let digits: String = input.chars().filter(char::is_ascii_digit).collect();
+            let idd = home
+                .international_prefix()?
+                .find(&digits)
+                .filter(|found| found.start() == 0)?;
+            format!("+{}", &digits[idd.end()..])
+        }
+        // The country code came from the region or is the region's own.
+        Source::Number | Source::Default => return Some(number),
+    };
+    let again = phonenumber::parse(None, international).ok()?;
+    (again.code().value() == number.code().value()).then_some(again)
 }
 
 fn parse_email(input: &str) -> Result<Handle, HandleError> {
@@ -194,6 +231,45 @@ mod tests {
             Handle::parse(&"1".repeat(40), "US"),
             Err(HandleError::TooLong { .. })
         ));
+    }
+
+    /// `phonenumber` applied the default region's national prefix to
+    /// other countries' numbers: with `US`, +49 151... lost its `1`.
+    #[test]
+    fn international_numbers_do_not_depend_on_the_default_region() {
+        let cases = [
+            ("+49 151 23456789", "+4915123456789"),
+            ("+33 1 42 68 53 00", "+33142685300"),
+            ("+44 161 496 0000", "+441614960000"),
+            ("+86 138 1234 5678", "+8613812345678"),
+            ("+1 202 555 0101", "+12025550101"),
+        ];
+        for (typed, e164) in cases {
+            for region in ["US", "GB", "DE", "FR", "CN", "AU"] {
+                assert_eq!(
+                    Handle::parse(typed, region),
+                    Ok(Handle::Phone(e164.into())),
+                    "{typed} in {region}"
+                );
+            }
+            assert_eq!(
+                Handle::parse_normalised(e164),
+                Ok(Handle::Phone(e164.into()))
+            );
+        }
+        // With the region's international prefix instead of `+`.
+        for (typed, region, e164) in [
+            ("011 49 151 23456789", "US", "+4915123456789"),
+            ("00 33 1 42 68 53 00", "GB", "+33142685300"),
+            ("00 44 161 496 0000", "DE", "+441614960000"),
+            ("0011 1 202 555 0101", "AU", "+12025550101"),
+        ] {
+            assert_eq!(
+                Handle::parse(typed, region),
+                Ok(Handle::Phone(e164.into())),
+                "{typed} in {region}"
+            );
+        }
     }
 
     #[test]

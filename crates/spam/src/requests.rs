@@ -271,30 +271,50 @@ pub fn defang(text: &str) -> String {
     out
 }
 
-/// `http` → `hxxp` and `://` → `[:]//` at the scheme, `.` → `[.]` and
-/// `@` → `[@]` everywhere.
+/// `http` → `hxxp` and `://` → `[:]//` at every scheme, `.` → `[.]` and
+/// `@` → `[@]` everywhere. Every scheme, not only the first: in
+/// `http://x,http://2130706433/` the second link has no dot to defang.
 fn defang_link(link: &str) -> String {
+    // Lower-casing ASCII keeps byte offsets, so offsets in `lower` are
+    // boundaries in `link`.
+    let lower = link.to_ascii_lowercase();
     let mut out = String::with_capacity(link.len() + 8);
-    let mut rest = link;
-    // Lower-casing ASCII keeps byte offsets, so `at` is a boundary in `link`.
-    if let Some(at) = link.to_ascii_lowercase().find("http") {
-        let (before, scheme) = link.split_at(at);
-        out.push_str(before);
-        out.push_str(&scheme[..1]);
-        out.push_str(if &scheme[1..2] == "T" { "XX" } else { "xx" });
-        rest = &scheme[3..];
-        if let Some(i) = rest.find("://").filter(|i| *i <= 2) {
-            out.push_str(&rest[..i]);
-            out.push_str("[:]//");
-            rest = &rest[i + 3..];
+    let mut i = 0;
+    while let Some(c) = link[i..].chars().next() {
+        if lower[i..].starts_with("http") {
+            // The four letters are ASCII; keep their case.
+            out.push_str(&link[i..i + 1]);
+            out.push_str(if &link[i + 1..i + 2] == "T" {
+                "XX"
+            } else {
+                "xx"
+            });
+            out.push_str(&link[i + 3..i + 4]);
+            i += 4;
+            // `://` right after, or after one more ASCII letter (`https`).
+            let after = &lower[i..];
+            let skip = if after.starts_with("://") {
+                Some(0)
+            } else if after.as_bytes().first().is_some_and(u8::is_ascii)
+                && after[1..].starts_with("://")
+            {
+                Some(1)
+            } else {
+                None
+            };
+            if let Some(skip) = skip {
+                out.push_str(&link[i..i + skip]);
+                out.push_str("[:]//");
+                i += skip + 3;
+            }
+            continue;
         }
-    }
-    for c in rest.chars() {
         match c {
             '.' => out.push_str("[.]"),
             '@' => out.push_str("[@]"),
             _ => out.push(c),
         }
+        i += c.len_utf8();
     }
     out
 }
@@ -435,5 +455,18 @@ mod tests {
         assert_eq!(defang("costs 1.50, ok..."), "costs 1.50, ok...");
         assert_eq!(defang("  two  spaces "), "  two  spaces ");
         assert_eq!(defang(""), "");
+    }
+
+    /// Only the first scheme of a link was defanged, so a second one
+    /// without dots stayed clickable (found by `fuzz/` target `spam`).
+    #[test]
+    fn every_scheme_in_a_link_is_defanged() {
+        assert_eq!(
+            defang("http://x,https://2130706433/"),
+            "hxxp[:]//x,hxxps[:]//2130706433/"
+        );
+        assert_eq!(defang("Http://Http://a.b"), "Hxxp[:]//Hxxp[:]//a[.]b");
+        assert_eq!(defang("httphttp"), "hxxphxxp");
+        assert_eq!(defang("xhttpé://"), "xhxxpé://");
     }
 }

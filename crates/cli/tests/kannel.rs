@@ -30,6 +30,9 @@ const SENDSMS_PASSWORD: &str = "sendsms-pw-for-tests";
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
 /// The shipped kannel.conf with this test's ports, paths and secrets.
+/// Rewritten setting by setting, not by searching for the shipped numbers,
+/// so that a chosen port can never match a later pattern (an admin port
+/// of 10000 is not the fake SMSC's `port = 10000`).
 fn write_config(dir: &Path, ports: &Ports) -> PathBuf {
     let shipped = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -37,23 +40,40 @@ fn write_config(dir: &Path, ports: &Ports) -> PathBuf {
     );
     let text = std::fs::read_to_string(shipped).expect("the shipped kannel.conf");
     let d = dir.display();
-    let text = text
-        .replace(
-            "admin-port = 13000",
-            &format!("admin-port = {}", ports.admin),
-        )
-        .replace("port = 13001", &format!("port = {}", ports.smsbox))
-        .replace(
-            "sendsms-port = 13013",
-            &format!("sendsms-port = {}", ports.sendsms),
-        )
-        .replace("port = 10000", &format!("port = {}", ports.fake))
-        .replace("127.0.0.1:7878", &format!("127.0.0.1:{}", ports.tidings))
-        .replace("/var/log/kannel/", &format!("{d}/"))
-        .replace("/var/spool/kannel/", &format!("{d}/"))
-        .replace("change-me-sendsms", SENDSMS_PASSWORD)
-        .replace("change-me-shared-secret", SECRET);
-    assert!(!text.contains("13001") && !text.contains("7878"), "{text}");
+    let mut ports_set = 0;
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(" = ") else {
+            lines.push(line.to_string());
+            continue;
+        };
+        let port = match key {
+            "admin-port" => Some(ports.admin),
+            "smsbox-port" | "bearerbox-port" => Some(ports.smsbox),
+            "sendsms-port" => Some(ports.sendsms),
+            // The fake SMSC's, the only other port.
+            "port" => Some(ports.fake),
+            _ => None,
+        };
+        if let Some(port) = port {
+            ports_set += 1;
+            lines.push(format!("{key} = {port}"));
+            continue;
+        }
+        let value = value
+            .replace("127.0.0.1:7878", &format!("127.0.0.1:{}", ports.tidings))
+            .replace("/var/log/kannel/", &format!("{d}/"))
+            .replace("/var/spool/kannel/", &format!("{d}/"))
+            .replace("change-me-sendsms", SENDSMS_PASSWORD)
+            .replace("change-me-shared-secret", SECRET);
+        lines.push(format!("{key} = {value}"));
+    }
+    let text = lines.join("\n") + "\n";
+    assert_eq!(ports_set, 5, "{text}");
+    assert!(
+        !text.contains("/var/") && !text.contains(":7878/") && !text.contains("change-me-s"),
+        "{text}"
+    );
     let path = dir.join("kannel.conf");
     std::fs::write(&path, text).expect("write kannel.conf");
     path
@@ -64,23 +84,159 @@ struct Kannel {
     boxes: Vec<Child>,
 }
 
-impl Kannel {
-    fn start(conf: &Path, ports: &Ports) -> Kannel {
-        let spawn = |bin: &str| {
-            Command::new(bin)
-                .arg(conf)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("{bin} starts: {e}"))
-        };
-        let bearerbox = spawn(BEARERBOX);
-        wait_for_port(ports.smsbox, "bearerbox");
-        let smsbox = spawn(SMSBOX);
-        wait_for_port(ports.sendsms, "smsbox");
-        Kannel {
-            boxes: vec![bearerbox, smsbox],
+/// Most attempts at starting Kannel: with fresh ports at the beginning,
+/// with the same ports when it comes back after being killed.
+const START_ATTEMPTS: usize = 3;
+
+/// Backstop for a box that neither comes up nor exits; never reached when
+/// things work, however loaded the machine (the readiness checks below
+/// return as soon as the box is up, and at once when it gave up).
+const BOX_START_LIMIT: Duration = Duration::from_secs(120);
+
+/// How long a box that logged a failure gets to exit by itself.
+const BOX_FAILURE_GRACE: Duration = Duration::from_secs(3);
+
+/// What a box writes to its log when it cannot start: a port that
+/// someone else holds (`bind failed`), or any fatal error (`PANIC`).
+const BOX_FAILURE_MARKS: [&str; 2] = ["PANIC:", "bind failed"];
+
+/// A box's log file, read from where it stood when the box was started
+/// (a restarted box appends to the same file).
+struct BoxLog {
+    path: PathBuf,
+    from: usize,
+}
+
+impl BoxLog {
+    fn at(path: PathBuf) -> BoxLog {
+        let from = std::fs::read(&path).map_or(0, |bytes| bytes.len());
+        BoxLog { path, from }
+    }
+
+    fn text(&self) -> String {
+        let bytes = std::fs::read(&self.path).unwrap_or_default();
+        String::from_utf8_lossy(bytes.get(self.from..).unwrap_or_default()).into_owned()
+    }
+
+    fn failed(&self) -> bool {
+        let text = self.text();
+        BOX_FAILURE_MARKS.iter().any(|mark| text.contains(mark))
+    }
+}
+
+/// Whether `port` answers an HTTP `GET path` as Kannel (its `Server`
+/// header), with `body` in the answer: a port that merely accepts could be
+/// someone else's.
+fn kannel_answers(port: u16, path: &str, body: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let timeout = Some(Duration::from_secs(5));
+    let _ = stream.set_read_timeout(timeout);
+    let _ = stream.set_write_timeout(timeout);
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    // Whatever arrived before the end or the timeout.
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    answer.contains("Server: Kannel/") && answer.contains(body)
+}
+
+/// Starts one box and waits until `ready` says it is up. Fails as soon as
+/// the box exits or logs a failure (rather than waiting for a port that
+/// will never open), with the log in the error.
+fn start_box(
+    bin: &str,
+    conf: &Path,
+    log: PathBuf,
+    mut ready: impl FnMut(&str) -> bool,
+) -> Result<Child, String> {
+    let log = BoxLog::at(log);
+    let mut child = Command::new(bin)
+        .arg(conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{bin} starts: {e}"));
+    let started = Instant::now();
+    let outcome = loop {
+        if let Some(status) = child.try_wait().expect("the box's status") {
+            break Err(format!("{bin} exited ({status}) while starting"));
         }
+        if log.failed() {
+            // A box that gives up logs why, then exits: let it finish, so
+            // the error holds its last words (a box that carries on, as
+            // bearerbox does without its admin port, is stopped below).
+            let failed_at = Instant::now();
+            while failed_at.elapsed() < BOX_FAILURE_GRACE
+                && child.try_wait().expect("the box's status").is_none()
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            break Err(format!("{bin} failed while starting"));
+        }
+        // Ready, and still alive and well after the check: a port that
+        // answered while the box was dying was not the box's.
+        if ready(&log.text())
+            && child.try_wait().expect("the box's status").is_none()
+            && !log.failed()
+        {
+            break Ok(());
+        }
+        if started.elapsed() > BOX_START_LIMIT {
+            break Err(format!("{bin} was not up after {BOX_START_LIMIT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    match outcome {
+        Ok(()) => Ok(child),
+        Err(why) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(format!("{why}; its log:\n{}", log.text()))
+        }
+    }
+}
+
+impl Kannel {
+    /// Starts bearerbox, then smsbox, each once the previous one is up:
+    /// bearerbox has finished its start-up, its admin page answers, and
+    /// its smsbox port accepts; smsbox is connected to bearerbox and its
+    /// sendsms page answers.
+    fn start(conf: &Path, ports: &Ports) -> Result<Kannel, String> {
+        let dir = conf.parent().expect("the config's directory");
+        let bearerbox = start_box(BEARERBOX, conf, dir.join("bearerbox.log"), |log| {
+            log.contains("Start-up done")
+                && kannel_answers(ports.admin, "/status.txt", "Status: running")
+                && std::net::TcpStream::connect(("127.0.0.1", ports.smsbox)).is_ok()
+        })?;
+        let mut kannel = Kannel {
+            boxes: vec![bearerbox],
+        };
+        let smsbox = start_box(SMSBOX, conf, dir.join("smsbox.log"), |log| {
+            log.contains("Connected to bearerbox")
+                && kannel_answers(ports.sendsms, "/cgi-bin/sendsms", "")
+        })?;
+        kannel.boxes.push(smsbox);
+        Ok(kannel)
+    }
+
+    /// [`Kannel::start`] on the same ports (the server and the phones know
+    /// them), tried again if someone held one of them for a moment.
+    fn restart(conf: &Path, ports: &Ports) -> Kannel {
+        let mut failures = Vec::new();
+        for _ in 0..START_ATTEMPTS {
+            match Kannel::start(conf, ports) {
+                Ok(kannel) => return kannel,
+                Err(why) => failures.push(why),
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        panic!("Kannel did not come back:\n{}", failures.join("\n---\n"));
     }
 }
 
@@ -194,6 +350,55 @@ fn wait_show(
     }
 }
 
+/// The Tidings server and Kannel, each knowing the other's ports. The
+/// server listens on a port the kernel picks, so nobody can take it first;
+/// Kannel's ports are chosen in advance, so a start that fails (someone
+/// bound one of them first) is tried again with fresh ones.
+fn start_kannel_and_server(dir: &Path) -> (Ports, PathBuf, Kannel, Server) {
+    let mut failures = Vec::new();
+    for attempt in 1..=START_ATTEMPTS {
+        let dir = dir.join(format!("attempt-{attempt}"));
+        std::fs::create_dir_all(&dir).expect("a directory for this attempt");
+        let sendsms = free_port();
+        let sendsms_url = format!("http://127.0.0.1:{sendsms}/cgi-bin/sendsms");
+        let server = Server::start_with(
+            &dir.join("data"),
+            "127.0.0.1:0",
+            &[
+                ("TIDINGS_SMS_GATEWAY", "kannel"),
+                ("TIDINGS_KANNEL_SENDSMS_URL", &sendsms_url),
+                ("TIDINGS_KANNEL_PASSWORD", SENDSMS_PASSWORD),
+                ("TIDINGS_KANNEL_SECRET", SECRET),
+            ],
+        );
+        let tidings = server
+            .addr()
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("the server's port");
+        let ports = Ports {
+            admin: free_port(),
+            smsbox: free_port(),
+            sendsms,
+            fake: free_port(),
+            tidings,
+        };
+        let conf = write_config(&dir, &ports);
+        match Kannel::start(&conf, &ports) {
+            Ok(kannel) => return (ports, conf, kannel, server),
+            Err(why) => {
+                eprintln!("Kannel did not start (attempt {attempt}); trying fresh ports: {why}");
+                failures.push(why);
+            }
+        }
+    }
+    panic!(
+        "Kannel did not start in {START_ATTEMPTS} attempts:\n{}",
+        failures.join("\n---\n")
+    );
+}
+
 fn kannel_installed() -> bool {
     Path::new(BEARERBOX).exists() && Path::new(SMSBOX).exists()
 }
@@ -209,27 +414,8 @@ fn sms_through_kannel_out_in_reports_long_texts_and_a_gateway_restart() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let ports = Ports {
-        admin: free_port(),
-        smsbox: free_port(),
-        sendsms: free_port(),
-        fake: free_port(),
-        tidings: free_port(),
-    };
-    let conf = write_config(dir.path(), &ports);
-    let kannel = Kannel::start(&conf, &ports);
+    let (ports, conf, kannel, server) = start_kannel_and_server(dir.path());
     let phones = Phones::start(&ports);
-    let sendsms = format!("http://127.0.0.1:{}/cgi-bin/sendsms", ports.sendsms);
-    let server = Server::start_with(
-        &dir.path().join("data"),
-        &format!("127.0.0.1:{}", ports.tidings),
-        &[
-            ("TIDINGS_SMS_GATEWAY", "kannel"),
-            ("TIDINGS_KANNEL_SENDSMS_URL", &sendsms),
-            ("TIDINGS_KANNEL_PASSWORD", SENDSMS_PASSWORD),
-            ("TIDINGS_KANNEL_SECRET", SECRET),
-        ],
-    );
     let bob = dir.path().join("bob");
     let number = "+12025550102";
     let friend = "+12025550103";
@@ -305,7 +491,7 @@ fn sms_through_kannel_out_in_reports_long_texts_and_a_gateway_restart() {
         .texts(friend)
         .iter()
         .any(|t| t == "sent while Kannel was down"));
-    let _kannel = Kannel::start(&conf, &ports);
+    let _kannel = Kannel::restart(&conf, &ports);
     let texts = phones.wait_for(
         friend,
         "sent while Kannel was down",
@@ -323,4 +509,57 @@ fn sms_through_kannel_out_in_reports_long_texts_and_a_gateway_restart() {
         m.iter()
             .any(|m| m["body"] == "sent while Kannel was down" && m["state"] == "delivered by SMS")
     });
+}
+
+/// The flaky start this file once had: a port chosen for Kannel that
+/// someone else took before Kannel bound it. Each box then gives up (or,
+/// for the admin port, carries on without it); the start must say so at
+/// once, in the box's own words, so the caller can retry with fresh
+/// ports, rather than wait 20 s for a port that never opens ("bearerbox
+/// did not open port") or take the other process's listener for Kannel.
+#[test]
+fn kannel_start_fails_at_once_when_someone_holds_one_of_its_ports() {
+    if !kannel_installed() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Kannel is missing: run scripts/test, which installs Debian's kannel"
+        );
+        eprintln!("skipped: Kannel is not installed (scripts/test installs it)");
+        return;
+    }
+    let cases = [
+        ("admin", "bind failed"),
+        ("smsbox", "Could not open smsbox port"),
+        ("fake", "could not create listening socket"),
+        ("sendsms", "Failed to open HTTP socket"),
+    ];
+    for (which, expected) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ports = Ports {
+            admin: free_port(),
+            smsbox: free_port(),
+            sendsms: free_port(),
+            fake: free_port(),
+            tidings: free_port(),
+        };
+        let taken = match which {
+            "admin" => ports.admin,
+            "smsbox" => ports.smsbox,
+            "fake" => ports.fake,
+            _ => ports.sendsms,
+        };
+        let _someone_else =
+            std::net::TcpListener::bind(("127.0.0.1", taken)).expect("someone takes the port");
+        let conf = write_config(dir.path(), &ports);
+        let started = Instant::now();
+        let Err(why) = Kannel::start(&conf, &ports) else {
+            panic!("Kannel counted as started with its {which} port held by someone else");
+        };
+        assert!(why.contains(expected), "{which}: {why}");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{which}: took {:?}",
+            started.elapsed()
+        );
+    }
 }

@@ -82,13 +82,47 @@ pub fn tg(server: &Server, profile: &Path, args: &[&str]) -> Output {
         .expect("tidings runs")
 }
 
-/// A port nobody listens on right now, for a helper process to take.
+/// Lowest port [`free_port`] hands out.
+const FIRST_FREE_PORT: u16 = 10_000;
+
+/// A loopback port nobody holds right now, for a helper process (Kannel,
+/// aiosmtpd) that must be told its port before it binds it.
+///
+/// The port is picked below the kernel's ephemeral range, so the kernel
+/// cannot give it to another socket (any process's outgoing connection, or
+/// a bind to port 0) between this check and the helper's bind; a port
+/// found by binding port 0 could be, and under load it was (the Kannel
+/// test's "bearerbox did not open port"). Only a process that binds this
+/// very port can still take it, which callers detect by the helper failing
+/// to start (see `kannel.rs`). No port is handed out twice in one process.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let first_ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    assert!(
+        first_ephemeral > FIRST_FREE_PORT + 1_000,
+        "the ephemeral port range starts at {first_ephemeral}: no room below it for test ports"
+    );
+    let span = u64::from(first_ephemeral - FIRST_FREE_PORT);
+    let mut given = GIVEN
+        .lock()
+        .expect("no test panics while holding this lock");
+    for _ in 0..1_000 {
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let port = FIRST_FREE_PORT + u16::try_from(random % span).expect("below the range start");
+        if given.contains(&port) || std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        given.push(port);
+        return port;
+    }
+    panic!("no free port in {FIRST_FREE_PORT}..{first_ephemeral} after 1000 tries");
 }
 
 /// Waits until `what` accepts connections on `port` (20 s at most).

@@ -102,16 +102,20 @@ pub fn routes() -> Router<Arc<App>> {
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
 }
 
+/// The form of the first page (public so that `fuzz/` can decode
+/// untrusted bodies into it).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct NumberForm {
+pub struct NumberForm {
     csrf: String,
     number: String,
 }
 
+/// The form of the code page (public so that `fuzz/` can decode
+/// untrusted bodies into it).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct CodeForm {
+pub struct CodeForm {
     csrf: String,
     number: String,
     code: String,
@@ -336,8 +340,9 @@ impl Csrf {
     }
 }
 
-/// The values of the request's CSRF cookies (a browser may send several).
-fn cookies(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+/// The values of the request's CSRF cookies (a browser may send several);
+/// public so that `fuzz/` can feed it untrusted headers.
+pub fn cookies(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -348,8 +353,9 @@ fn cookies(headers: &HeaderMap) -> impl Iterator<Item = &str> {
         .map(|(_, value)| value)
 }
 
-/// When a well-formed cookie value (`ISSUED_MS.NONCE_HEX`) was issued.
-fn cookie_issued_at(value: &str) -> Option<Millis> {
+/// When a well-formed cookie value (`ISSUED_MS.NONCE_HEX`) was issued;
+/// public so that `fuzz/` can feed it untrusted values.
+pub fn cookie_issued_at(value: &str) -> Option<Millis> {
     let (at, nonce) = value.split_once('.')?;
     let well_formed = nonce.len() == 2 * CSRF_NONCE_BYTES
         && nonce

@@ -27,9 +27,11 @@ pub const MAX_QUERY_BYTES: usize = 8 * 1024;
 pub const MAX_SENDER_CHARS: usize = 32;
 
 /// Query parameters as bytes.
-type Params = HashMap<String, Vec<u8>>;
+pub type Params = HashMap<String, Vec<u8>>;
 
-fn params(query: Option<String>) -> Result<Params, ApiError> {
+/// Splits Kannel's raw query into parameters, each value percent-decoded
+/// to bytes (public so that `fuzz/` can feed it untrusted queries).
+pub fn params(query: Option<String>) -> Result<Params, ApiError> {
     let query = query.unwrap_or_default();
     if query.len() > MAX_QUERY_BYTES {
         return Err(ApiError::BadRequest(format!(
@@ -46,7 +48,9 @@ fn params(query: Option<String>) -> Result<Params, ApiError> {
     Ok(out)
 }
 
-fn text(params: &Params, key: &str) -> Result<String, ApiError> {
+/// The parameter `key` as UTF-8 text; missing or not UTF-8 is a `400`
+/// (public so that `fuzz/` can reach it).
+pub fn text(params: &Params, key: &str) -> Result<String, ApiError> {
     let bytes = params
         .get(key)
         .ok_or_else(|| ApiError::BadRequest(format!("missing parameter {key}")))?;

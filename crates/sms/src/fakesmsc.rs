@@ -147,8 +147,9 @@ impl FakeSmsc {
         Ok(())
     }
 
-    /// Handles one line from bearerbox: an SMS for a phone.
-    fn receive(&self, line: &str) {
+    /// Handles one line from bearerbox (without its line end): an SMS for
+    /// a phone. Public so that `fuzz/` can feed it untrusted lines.
+    pub fn receive(&self, line: &str) {
         let mut fields = line.splitn(4, ' ');
         let (Some(from), Some(to), Some(kind), Some(data)) =
             (fields.next(), fields.next(), fields.next(), fields.next())

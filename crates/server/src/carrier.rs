@@ -359,7 +359,7 @@ pub fn queue_full(to: &tidings_proto::Handle, max_queue: u64) -> ApiError {
     ApiError::limit(
         "queue_full",
         format!(
-            "{to} has {max_queue} messages waiting on a device that has not connected (max_queue_per_device); try again later"
+            "{to} has {max_queue} messages waiting for one of its devices to collect them (max_queue_per_device); try again later"
         ),
     )
 }

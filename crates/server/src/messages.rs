@@ -381,7 +381,7 @@ pub async fn send(
         SendOutcome::QueueFull(h) => Err(ApiError::limit(
             "queue_full",
             format!(
-                "{h} has {} messages waiting on a device that has not connected (max_queue_per_device); try again later",
+                "{h} has {} messages waiting for one of its devices to collect them (max_queue_per_device); try again later",
                 app.config.max_queue_per_device
             ),
         )),

@@ -171,6 +171,23 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx.min(sorted.len() - 1)]
 }
 
+/// Registers `n` fresh devices (one account each) under a new run id.
+async fn register_all(
+    server: &str,
+    n: usize,
+) -> Result<Vec<(Api, tidings_proto::api::DeviceCredentials)>> {
+    let run_id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    eprintln!("registering {n} devices...");
+    let mut devices = Vec::with_capacity(n);
+    for i in 0..n {
+        devices.push(register(server, run_id, i).await?);
+    }
+    Ok(devices)
+}
+
 /// A send of `payload` to one device of `to`.
 fn one_to_one(
     id: String,
@@ -210,15 +227,7 @@ pub async fn run(server: &str, args: &BenchArgs) -> Result<()> {
     if args.messages == 0 || args.in_flight == 0 {
         bail!("--messages and --in-flight must be positive");
     }
-    let run_id = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    eprintln!("registering {} devices...", args.devices);
-    let mut devices = Vec::with_capacity(args.devices);
-    for i in 0..args.devices {
-        devices.push(register(server, run_id, i).await?);
-    }
+    let devices = register_all(server, args.devices).await?;
     let start = Instant::now();
     // (latency, receipt time since start) of every delivered message.
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(args.messages)));
@@ -347,15 +356,7 @@ async fn soak(server: &str, args: &BenchArgs, duration: Duration) -> Result<()> 
         bail!("--rate must be between 1 and {MAX_SOAK_RATE} messages a second");
     }
     sample_process(pid)?;
-    let run_id = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    eprintln!("registering {} devices...", args.devices);
-    let mut devices = Vec::with_capacity(args.devices);
-    for i in 0..args.devices {
-        devices.push(register(server, run_id, i).await?);
-    }
+    let devices = register_all(server, args.devices).await?;
     let delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut receivers = Vec::new();
     for (api, _) in &devices {

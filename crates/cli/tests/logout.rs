@@ -3,7 +3,6 @@
 //! cannot be reached, logout deletes nothing unless `--force`, and then
 //! says that the device stays registered.
 
-use std::path::Path;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -12,17 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 mod common;
 
-use common::{enroll, ok, tg, Server};
-
-/// The token and device id a profile holds.
-fn credentials(profile: &Path) -> (String, u64) {
-    let text = std::fs::read_to_string(profile.join("device.json")).expect("credentials");
-    let v: Value = serde_json::from_str(&text).expect("JSON");
-    (
-        v["token"].as_str().expect("token").to_string(),
-        v["device"].as_u64().expect("device"),
-    )
-}
+use common::{credentials, enroll, ok, tg, Server};
 
 async fn status(url: &str, method: &str, path: &str, token: &str, body: Option<Value>) -> u16 {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -2,22 +2,11 @@
 //! from the server and uploads more as soon as it syncs, without showing
 //! the user anything.
 
-use std::path::Path;
-
 use serde_json::{json, Value};
 
 mod common;
 
-use common::{enroll, ok, tg, Server};
-
-fn credentials(profile: &Path) -> (String, u64) {
-    let text = std::fs::read_to_string(profile.join("device.json")).expect("credentials");
-    let v: Value = serde_json::from_str(&text).expect("JSON");
-    (
-        v["token"].as_str().expect("token").to_string(),
-        v["device"].as_u64().expect("device"),
-    )
-}
+use common::{credentials, enroll, ok, tg, Server};
 
 async fn call(url: &str, method: &str, path: &str, token: &str, body: Option<Value>) -> Value {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -339,3 +339,13 @@ pub fn waiting_messages_reached_bob_as_sms(
         ["group 1", "group 2", "group 3"]
     );
 }
+
+/// The token and device id a profile holds.
+pub fn credentials(profile: &std::path::Path) -> (String, u64) {
+    let text = std::fs::read_to_string(profile.join("device.json")).expect("credentials");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    (
+        v["token"].as_str().expect("token").to_string(),
+        v["device"].as_u64().expect("device"),
+    )
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use tidings_client::content::RelationChange;
-use tidings_client::{Api, Client, ClientError, Profile};
+use tidings_client::{Api, Client, ClientError, GroupEdit, Profile};
 use tidings_proto::api::{LoginRequest, RegisterRequest};
 use tidings_server::Config;
 use tidings_spam::requests::{defang, Folder};
@@ -301,21 +301,26 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Group { action } => {
             let mut client = open(&cli)?;
-            let (group, add, remove, rename) = match action {
-                GroupAction::Add { group, handles } => (group, handles.clone(), Vec::new(), None),
+            let (group, edit) = match action {
+                GroupAction::Add { group, handles } => (group, GroupEdit::Add(handles.clone())),
                 GroupAction::Remove { group, handles } => {
-                    (group, Vec::new(), handles.clone(), None)
+                    (group, GroupEdit::Remove(handles.clone()))
                 }
-                GroupAction::Rename { group, name } => {
-                    (group, Vec::new(), Vec::new(), Some(name.as_str()))
+                GroupAction::Rename { group, name } => (group, GroupEdit::Rename(name.clone())),
+                GroupAction::Admin { group, handles } => (group, GroupEdit::Admin(handles.clone())),
+                GroupAction::Leave { group } => (group, GroupEdit::Leave),
+                GroupAction::Info { group } => {
+                    let key = client.conversation_key(std::slice::from_ref(group))?;
+                    let state = client.group_state(&key)?.ok_or_else(|| {
+                        anyhow::anyhow!("{group} is not a group; see `tidings chats`")
+                    })?;
+                    output::group(&key, &state, client.credentials(), cli.json);
+                    return Ok(());
                 }
             };
-            let members = client.change_group(group, &add, &remove, rename).await?;
-            if cli.json {
-                output::json(&serde_json::json!({ "group": group, "members": members }));
-            } else {
-                println!("{group}: {}", members.join(", "));
-            }
+            let state = client.change_group(group, edit).await?;
+            let key = format!("group:{}", state.id);
+            output::group(&key, &state, client.credentials(), cli.json);
             Ok(())
         }
         Command::Requests { junk, action } => requests(&cli, *junk, action.as_ref()).await,
@@ -705,6 +710,10 @@ async fn enroll(cli: &Cli, handle: &str, code: Option<&str>, kind: Enroll) -> Re
             line.trim().to_string()
         }
     };
+    let display_name = match &kind {
+        Enroll::Register(name) => name.clone(),
+        Enroll::Login => None,
+    };
     let creds = match kind {
         Enroll::Register(name) => {
             api.register(&RegisterRequest {
@@ -726,6 +735,11 @@ async fn enroll(cli: &Cli, handle: &str, code: Option<&str>, kind: Enroll) -> Re
     };
     let saved = Client::save(&profile, server(cli), creds)?;
     let client = Client::open(profile.clone(), Some(server(cli)))?;
+    if let Some(name) = &display_name {
+        client
+            .local()
+            .set_setting(tidings_client::client::DISPLAY_NAME, name)?;
+    }
     client
         .ensure_keys()
         .await

@@ -373,31 +373,49 @@ pub enum ContactsAction {
     },
 }
 
-/// `tidings group ...`.
+/// `tidings group ...`. A group is named as `group:ID` or by its name.
 #[derive(Subcommand, Debug)]
 pub enum GroupAction {
-    /// Add members.
+    /// Add members (admins only).
     Add {
-        /// group:ID.
+        /// The group: group:ID or its name.
         group: String,
-        /// Handles to add.
+        /// Handles (or contact names) to add.
         #[arg(required = true)]
         handles: Vec<String>,
     },
-    /// Remove members.
+    /// Remove members (admins only).
     Remove {
-        /// group:ID.
+        /// The group: group:ID or its name.
         group: String,
-        /// Handles to remove.
+        /// Handles (or contact names) to remove.
         #[arg(required = true)]
         handles: Vec<String>,
     },
-    /// Name the group (every member sees the new name).
+    /// Name the group; every member sees the new name (admins only).
     Rename {
-        /// group:ID.
+        /// The group: group:ID or its name.
         group: String,
         /// The new name.
         name: String,
+    },
+    /// Make members admins, who may change the group (admins only).
+    Admin {
+        /// The group: group:ID or its name.
+        group: String,
+        /// Members (handles or contact names) to make admins.
+        #[arg(required = true)]
+        handles: Vec<String>,
+    },
+    /// Leave the group.
+    Leave {
+        /// The group: group:ID or its name.
+        group: String,
+    },
+    /// Show the group's members and admins.
+    Info {
+        /// The group: group:ID or its name.
+        group: String,
     },
 }
 

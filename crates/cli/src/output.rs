@@ -284,6 +284,45 @@ pub fn event(as_json: bool, e: &Event) {
     }
 }
 
+/// A group's members and admins.
+pub fn group(
+    key: &str,
+    state: &tidings_client::group::GroupState,
+    me: &tidings_client::profile::Credentials,
+    json_out: bool,
+) {
+    if json_out {
+        json(&serde_json::json!({
+            "group": key,
+            "name": state.name,
+            "members": state.members,
+            "admins": state.admins,
+            "version": state.version,
+            "member": me.handles.iter().any(|h| state.is_member(h)),
+        }));
+        return;
+    }
+    let title = state.name.as_deref().unwrap_or("(no name)");
+    println!("{key}  {title}");
+    for m in &state.members {
+        let mut marks = Vec::new();
+        if me.handles.contains(m) {
+            marks.push("you");
+        }
+        if state.is_admin(m) {
+            marks.push("admin");
+        }
+        if marks.is_empty() {
+            println!("  {m}");
+        } else {
+            println!("  {m}  ({})", marks.join(", "));
+        }
+    }
+    if !me.handles.iter().any(|h| state.is_member(h)) {
+        println!("you are not a member of this group");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -13,13 +13,12 @@ use tidings_proto::Handle;
 use crate::api::{Api, ApiError};
 use crate::local::{Inserted, Local, LocalError, StoredMessage};
 use crate::profile::{Credentials, Profile, ProfileError};
-use tidings_core::content::{
-    Content, Group, MessageRef, MAX_GROUP_NAME_BYTES, MAX_REACTION_BYTES, MAX_TEXT_BYTES,
-};
+use tidings_core::content::{Content, Group, MessageRef, MAX_REACTION_BYTES, MAX_TEXT_BYTES};
 use tidings_core::crypto::CryptoError;
 use tidings_spam::requests::{Folder, Reason};
 use tidings_spam::Fingerprint;
 
+pub mod groups;
 pub mod logout;
 
 /// The server's notice that this device's one-time keys ran low
@@ -41,6 +40,9 @@ pub const MAX_ATTACHMENTS: usize = 10;
 /// Setting key for SMS fallback (`on`/`off`): re-send as SMS what reached
 /// none of a phone number's devices in time.
 pub const SMS_FALLBACK: &str = "sms_fallback";
+/// Setting key for the account's display name, as given at registration;
+/// it signs the SMS that group members off Tidings get.
+pub const DISPLAY_NAME: &str = "display_name";
 /// Setting key for read receipts (`on`/`off`).
 pub const READ_RECEIPTS: &str = "read_receipts";
 
@@ -269,17 +271,16 @@ impl Client {
         Handle::parse(text, &region).map_err(|e| ClientError::Usage(e.to_string()))
     }
 
-    /// Resolves a conversation from what the user typed: one handle, several
-    /// handles (a group), or `group:ID`.
+    /// Resolves a conversation from what the user typed: one handle,
+    /// contact name or group (`group:ID` or its name), or several handles
+    /// or contact names (the group with exactly these members).
     pub fn conversation_key(&self, targets: &[String]) -> Result<String, ClientError> {
         if let [one] = targets {
-            if one.starts_with("group:") {
-                return Ok(one.clone());
-            }
+            return self.resolve_target(one);
         }
         let mut handles = Vec::with_capacity(targets.len());
         for t in targets {
-            handles.push(Self::parse_handle(t)?.to_string());
+            handles.push(self.resolve_handle(t)?.to_string());
         }
         match handles.as_slice() {
             [] => Err(ClientError::Usage("name at least one handle".into())),
@@ -287,6 +288,48 @@ impl Client {
             many => self.local.find_group(many)?.ok_or_else(|| {
                 ClientError::Usage("no group conversation with exactly these members".into())
             }),
+        }
+    }
+
+    /// One conversation from what the user typed: `group:ID`, a handle, a
+    /// group's name or a contact's name, in that order.
+    fn resolve_target(&self, text: &str) -> Result<String, ClientError> {
+        if text.starts_with("group:") {
+            return Ok(text.to_string());
+        }
+        if let Ok(h) = Self::parse_handle(text) {
+            return Ok(h.to_string());
+        }
+        match self.local.groups_named(text)?.as_slice() {
+            [one] => return Ok(one.clone()),
+            [] => {}
+            many => {
+                return Err(ClientError::Usage(format!(
+                    "several groups are named \u{201c}{text}\u{201d}: {}; name one by its id",
+                    many.join(", ")
+                )))
+            }
+        }
+        Ok(self.resolve_handle(text)?.to_string())
+    }
+
+    /// A handle from what the user typed: a phone number, an e-mail
+    /// address, or the name of a saved contact.
+    pub fn resolve_handle(&self, text: &str) -> Result<Handle, ClientError> {
+        let parsed = Self::parse_handle(text);
+        if let Ok(h) = parsed {
+            return Ok(h);
+        }
+        match self.local.contacts_named(text)?.as_slice() {
+            [one] => Self::parse_handle(one),
+            [] => Err(ClientError::Usage(format!(
+                "\u{201c}{text}\u{201d} is not a phone number, an e-mail address, a contact's \
+                 name or a group's name (see `tidings contacts` and `tidings chats`)"
+            ))),
+            many => Err(ClientError::Usage(format!(
+                "several contacts are named \u{201c}{text}\u{201d}: {}; use the handle",
+                many.join(", ")
+            ))),
         }
     }
 
@@ -317,7 +360,8 @@ impl Client {
         self.check_confirmed(&recipients, confirm)?;
         // Route first, so the sender hears about SMS recipients and what
         // that means for attachments before anything is uploaded or sent.
-        let (ip, mut sms) = self.route(&recipients, text).await?;
+        let sms_text = self.sms_body(&conv, text)?;
+        let (ip, mut sms) = self.route(&recipients, &sms_text, group.is_some()).await?;
         self.check_confirmed(&ip, confirm)?;
         if !sms.is_empty() && !files.is_empty() && !sms_links {
             let phones: Vec<&str> = sms.iter().map(|p| p.handle.as_str()).collect();
@@ -430,10 +474,13 @@ impl Client {
 
     /// Splits recipients into those on Tidings (IP, end-to-end encrypted)
     /// and phone numbers that are not (SMS, with the text in plaintext).
+    /// In a group, an e-mail member who left Tidings is skipped rather than
+    /// failing the message for everyone.
     async fn route(
         &self,
         recipients: &[Handle],
         text: &str,
+        group: bool,
     ) -> Result<(Vec<Handle>, Vec<tidings_proto::api::SmsPart>), ClientError> {
         let mut ip = Vec::new();
         let mut sms = Vec::new();
@@ -481,6 +528,11 @@ impl Client {
                         text: text.to_string(),
                     })
                 }
+                Err(ClientError::Api(ApiError::Server { ref body, .. }))
+                    if body.error == "not_registered" && group =>
+                {
+                    tracing::info!(member = %h, "a group member is no longer on Tidings");
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -494,21 +546,21 @@ impl Client {
     ) -> Result<(String, Vec<Handle>, Option<Group>, Vec<Handle>), ClientError> {
         let limits = self.api.limits().await?;
         if let [one] = targets {
-            if let Some(id) = one.strip_prefix("group:") {
-                let members = self.local.conversation_members(one)?.ok_or_else(|| {
-                    ClientError::Usage(format!("no conversation {one}; see `tidings chats`"))
-                })?;
-                let recipients = members
+            let key = self.resolve_target(one)?;
+            if key.starts_with("group:") {
+                let state = self.group_to_write(&key)?;
+                let recipients = state
+                    .members
                     .iter()
-                    .map(|m| Self::parse_handle(m))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let group = self.group_of(id, &recipients);
-                return Ok((one.clone(), recipients, Some(group), Vec::new()));
+                    .filter(|h| !self.creds.handles.contains(h))
+                    .cloned()
+                    .collect();
+                return Ok((key, recipients, Some(state.snapshot()), Vec::new()));
             }
         }
         let mut recipients = Vec::new();
         for t in targets {
-            let h = Self::parse_handle(t)?;
+            let h = self.resolve_handle(t)?;
             if self.creds.handles.contains(&h) {
                 return Err(ClientError::Usage(format!("{h} is your own handle")));
             }
@@ -528,33 +580,15 @@ impl Client {
             ))),
             _ => {
                 let names: Vec<String> = recipients.iter().map(Handle::to_string).collect();
-                let id = match self.local.find_group(&names)? {
-                    Some(key) => key.trim_start_matches("group:").to_string(),
-                    None => new_message_id(),
+                let (key, state) = match self.local.find_group(&names)? {
+                    Some(key) => {
+                        let state = self.group_to_write(&key)?;
+                        (key, state)
+                    }
+                    None => self.create_group(&recipients)?,
                 };
-                let group = self.group_of(&id, &recipients);
-                Ok((group_key(&id), recipients, Some(group), Vec::new()))
+                Ok((key, recipients, Some(state.snapshot()), Vec::new()))
             }
-        }
-    }
-
-    /// The group `id` with `others` and this account as members.
-    pub(crate) fn group_with(&self, id: &str, others: &[Handle]) -> Group {
-        self.group_of(id, others)
-    }
-
-    fn group_of(&self, id: &str, others: &[Handle]) -> Group {
-        let mut members: Vec<Handle> = others.to_vec();
-        if let Some(me) = self.creds.handles.first() {
-            members.push(me.clone());
-        }
-        members.sort();
-        members.dedup();
-        let name = self.local.title(&group_key(id)).ok().flatten();
-        Group {
-            id: id.to_string(),
-            members,
-            name,
         }
     }
 
@@ -810,100 +844,6 @@ impl Client {
         Ok(())
     }
 
-    /// Changes a group's members: tells old and new members.
-    pub async fn change_group(
-        &mut self,
-        key: &str,
-        add: &[String],
-        remove: &[String],
-        rename: Option<&str>,
-    ) -> Result<Vec<String>, ClientError> {
-        if let Some(name) = rename {
-            if name.len() > MAX_GROUP_NAME_BYTES || name.chars().any(char::is_control) {
-                return Err(ClientError::Usage(format!(
-                    "a group name is at most {MAX_GROUP_NAME_BYTES} bytes without control characters"
-                )));
-            }
-        }
-        let Some(id) = key.strip_prefix("group:") else {
-            return Err(ClientError::Usage(
-                "name a group as group:ID (see `tidings chats`)".into(),
-            ));
-        };
-        let limits = self.api.limits().await?;
-        let members = self
-            .local
-            .conversation_members(key)?
-            .ok_or_else(|| ClientError::Usage(format!("no conversation {key}")))?;
-        let old: Vec<Handle> = members
-            .iter()
-            .map(|m| Self::parse_handle(m))
-            .collect::<Result<_, _>>()?;
-        let added: Vec<Handle> = add
-            .iter()
-            .map(|m| Self::parse_handle(m))
-            .collect::<Result<_, _>>()?;
-        let removed: Vec<Handle> = remove
-            .iter()
-            .map(|m| Self::parse_handle(m))
-            .collect::<Result<_, _>>()?;
-        let mut new: Vec<Handle> = old
-            .iter()
-            .filter(|h| !removed.contains(h))
-            .cloned()
-            .collect();
-        for h in &added {
-            if !new.contains(h) && !self.creds.handles.contains(h) {
-                new.push(h.clone());
-            }
-        }
-        if new.len() + 1 > limits.max_group_members {
-            return Err(ClientError::Usage(format!(
-                "a group has at most {} members, you included",
-                limits.max_group_members
-            )));
-        }
-        let mut group = self.group_of(id, &new);
-        if let Some(name) = rename {
-            group.name = Some(name.to_string());
-        }
-        let sent_at = now_ms();
-        let content = Content::GroupUpdate {
-            group,
-            added: added.clone(),
-            removed: removed.clone(),
-            sent_at,
-        };
-        let mut notify = old.clone();
-        for h in &new {
-            if !notify.contains(h) {
-                notify.push(h.clone());
-            }
-        }
-        let msg_id = new_message_id();
-        self.send_content(&msg_id, &notify, &content, false).await?;
-        let names: Vec<String> = new.iter().map(Handle::to_string).collect();
-        self.local.upsert_conversation(key, &names, sent_at)?;
-        self.note_wrote_to(key, &names)?;
-        if let Some(name) = rename {
-            self.local.set_title(key, name)?;
-        }
-        let me = self.my_handle();
-        let text = describe_change(&me, &added, &removed, rename);
-        self.local.insert_message(
-            key,
-            self.creds.account,
-            &me,
-            &msg_id,
-            true,
-            "event",
-            &text,
-            sent_at,
-            "sent",
-        )?;
-        Ok(names)
-    }
-
     /// Receives what is queued (and, for `wait`, what arrives meanwhile),
     /// storing each envelope before acknowledging it. Returns the events.
     pub async fn sync(
@@ -1062,22 +1002,22 @@ impl Client {
                         let mut filing = tidings_spam::requests::Filing::INBOX;
                         let conv = match (&group, ours) {
                             (Some(g), _) => {
-                                let others: Vec<String> = g
-                                    .members
-                                    .iter()
-                                    .filter(|h| !self.creds.handles.contains(h))
-                                    .map(Handle::to_string)
-                                    .collect();
-                                let key = group_key(&g.id);
-                                let new = if ours {
-                                    let new = self.local.conversation_members(&key)?.is_none();
-                                    if new {
-                                        self.local.upsert_conversation(&key, &others, sent_at)?;
-                                    }
+                                let key = match self.admit_group_message(
+                                    &sender.handle,
+                                    g,
+                                    sent_at,
+                                    &id,
+                                    sender.account,
+                                )? {
+                                    Ok(key) => key,
+                                    Err(events) => return Ok(events),
+                                };
+                                let others: Vec<String> =
+                                    self.local.conversation_members(&key)?.unwrap_or_default();
+                                if ours {
                                     self.note_wrote_to(&key, &others)?;
-                                    new
                                 } else {
-                                    let (f, new) = self.file_incoming(
+                                    let (f, _) = self.file_incoming(
                                         &key,
                                         &others,
                                         sent_at,
@@ -1085,12 +1025,6 @@ impl Client {
                                         Some(&body),
                                     )?;
                                     filing = f;
-                                    new
-                                };
-                                if new {
-                                    if let Some(n) = &g.name {
-                                        self.local.set_title(&key, n)?;
-                                    }
                                 }
                                 key
                             }
@@ -1188,36 +1122,22 @@ impl Client {
                     }
                     Content::GroupUpdate {
                         group,
-                        added,
-                        removed,
                         sent_at,
+                        change,
+                        ..
                     } => {
-                        let key = group_key(&group.id);
-                        let others: Vec<String> = group
-                            .members
-                            .iter()
-                            .filter(|h| !self.creds.handles.contains(h))
-                            .map(Handle::to_string)
-                            .collect();
-                        let mut filing = tidings_spam::requests::Filing::INBOX;
-                        if ours {
-                            self.local.upsert_conversation(&key, &others, sent_at)?;
+                        let Some((key, text)) =
+                            self.receive_group_change(&sender.handle, &group, change, sent_at)?
+                        else {
+                            return Ok(Vec::new());
+                        };
+                        let others = self.local.conversation_members(&key)?.unwrap_or_default();
+                        let filing = if ours {
                             self.note_wrote_to(&key, &others)?;
+                            tidings_spam::requests::Filing::INBOX
                         } else {
-                            filing = self.file_incoming(&key, &others, sent_at, &from, None)?.0;
-                            self.local.upsert_conversation(&key, &others, sent_at)?;
-                        }
-                        let renamed = group
-                            .name
-                            .as_deref()
-                            .filter(|n| {
-                                self.local.title(&key).ok().flatten().as_deref() != Some(*n)
-                            })
-                            .map(str::to_string);
-                        if let Some(n) = &renamed {
-                            self.local.set_title(&key, n)?;
-                        }
-                        let text = describe_change(&from, &added, &removed, renamed.as_deref());
+                            self.file_incoming(&key, &others, sent_at, &from, None)?.0
+                        };
                         let inserted = self.local.insert_message(
                             &key,
                             sender.account,
@@ -1333,23 +1253,23 @@ impl Client {
                 let Ok(from_handle) = Self::parse_handle(&from) else {
                     return Ok(Vec::new());
                 };
-                let conv = from_handle.to_string();
-                if self.local.is_blocked(&conv)? {
+                let number = from_handle.to_string();
+                if self.local.is_blocked(&number)? {
                     return Ok(Vec::new());
                 }
-                let (filing, _) = self.file_incoming(
-                    &conv,
-                    std::slice::from_ref(&conv),
-                    env.at,
-                    &conv,
-                    Some(&text),
-                )?;
-                self.local
-                    .upsert_conversation(&conv, std::slice::from_ref(&conv), env.at)?;
+                let conv = self.sms_conversation(&number)?;
+                let members = if conv == number {
+                    vec![number.clone()]
+                } else {
+                    self.local.conversation_members(&conv)?.unwrap_or_default()
+                };
+                let (filing, _) =
+                    self.file_incoming(&conv, &members, env.at, &number, Some(&text))?;
+                self.local.upsert_conversation(&conv, &members, env.at)?;
                 let inserted = self.local.insert_message(
                     &conv,
                     AccountId::default(),
-                    &conv,
+                    &number,
                     &id,
                     false,
                     "text",
@@ -1362,7 +1282,7 @@ impl Client {
                 }
                 self.local.set_via(AccountId::default(), &id, "sms")?;
                 if filing.folder.is_held() {
-                    return Ok(request_event(&filing, &conv, &conv));
+                    return Ok(request_event(&filing, &conv, &number));
                 }
                 let stored = self
                     .local
@@ -1398,7 +1318,7 @@ impl Client {
                 let req = tidings_proto::api::FallbackRequest {
                     id: id.clone(),
                     handle: handle.to_string(),
-                    text: m.body,
+                    text: self.sms_body(&conversation, &m.body)?,
                 };
                 match self.api.fallback(&req).await {
                     Ok(()) => {}
@@ -1504,27 +1424,4 @@ fn request_event(
         from: from.to_string(),
         reason: filing.reason.unwrap_or(Reason::UnknownSender),
     }]
-}
-
-fn describe_change(
-    who: &str,
-    added: &[Handle],
-    removed: &[Handle],
-    renamed: Option<&str>,
-) -> String {
-    let list = |hs: &[Handle]| hs.iter().map(Handle::as_str).collect::<Vec<_>>().join(", ");
-    let mut parts = Vec::new();
-    if !added.is_empty() {
-        parts.push(format!("added {}", list(added)));
-    }
-    if !removed.is_empty() {
-        parts.push(format!("removed {}", list(removed)));
-    }
-    if let Some(name) = renamed {
-        parts.push(format!("named the group \u{201c}{name}\u{201d}"));
-    }
-    if parts.is_empty() {
-        return format!("{who} updated the group");
-    }
-    format!("{who} {}", parts.join(" and "))
 }

@@ -278,16 +278,11 @@ impl Client {
             return Ok(());
         }
         let (group, to) = match conv.strip_prefix("group:") {
-            Some(gid) => {
-                let members = self
-                    .local()
-                    .conversation_members(&conv)?
-                    .unwrap_or_default();
-                let others = members
-                    .iter()
-                    .map(|h| Client::parse_handle(h))
-                    .collect::<Result<Vec<_>, _>>()?;
-                (Some(self.group_with(gid, &others)), Vec::new())
+            Some(_) => {
+                let state = self
+                    .group_state(&conv)?
+                    .ok_or_else(|| ClientError::Usage(format!("no conversation {conv}")))?;
+                (Some(state.snapshot()), Vec::new())
             }
             None => (None, vec![Client::parse_handle(&conv)?]),
         };

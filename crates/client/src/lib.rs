@@ -18,6 +18,8 @@ pub mod profile;
 pub mod trust;
 
 pub use api::{Api, ApiError};
+pub use client::groups::GroupEdit;
 pub use client::{Client, ClientError, Event};
 pub use profile::Profile;
 pub use tidings_core::content;
+pub use tidings_core::group;

@@ -14,6 +14,7 @@ use serde::Serialize;
 use tidings_proto::Handle;
 use tidings_spam::requests::Folder;
 
+pub mod groups;
 pub mod relations;
 
 pub use relations::{Contact, RequestSummary};
@@ -24,6 +25,9 @@ pub enum LocalError {
     /// SQLite failed.
     #[error("local store: {0}")]
     Db(#[from] rusqlite::Error),
+    /// A stored value no longer reads back.
+    #[error("local store: {0} is damaged; restore the profile from a backup or log in anew")]
+    Corrupt(String),
 }
 
 const SCHEMA: &str = r#"
@@ -147,6 +151,8 @@ const MIGRATIONS: &[&str] = &[
     INSERT OR IGNORE INTO relations (handle, how, at)
     SELECT handle, 'earlier', 0 FROM split WHERE handle <> ''
     "#,
+    // Group membership logs (issue 11).
+    "CREATE TABLE groups (key TEXT PRIMARY KEY, log TEXT NOT NULL)",
 ];
 
 /// A stored message.
@@ -425,6 +431,16 @@ impl Local {
             .filter(|c| c.key == handle || c.members.iter().any(|m| m == handle))
             .map(|c| c.key)
             .collect())
+    }
+
+    /// When this account last sent a text in a conversation.
+    pub fn last_sent_in(&self, conv: &str) -> Result<Option<u64>, LocalError> {
+        let at: Option<i64> = self.conn.query_row(
+            "SELECT max(sent_at) FROM messages WHERE conv = ? AND outgoing = 1 AND kind = 'text'",
+            [conv],
+            |r| r.get(0),
+        )?;
+        Ok(at.map(|t| t as u64))
     }
 
     /// A setting, if set.

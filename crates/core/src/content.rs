@@ -22,6 +22,13 @@ pub struct Group {
     /// The group's name, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Who may change the group (empty from clients older than admins).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub admins: Vec<Handle>,
+    /// The highest membership change this snapshot includes
+    /// ([`crate::group`]).
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// Longest group name, in bytes.
@@ -98,6 +105,10 @@ pub enum Content {
         removed: Vec<Handle>,
         /// When the change was made.
         sent_at: u64,
+        /// The change itself, which receivers replay ([`crate::group`]);
+        /// absent from clients older than admins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        change: Option<crate::group::GroupChange>,
     },
     /// How this account relates to a handle changed (sent only to one's
     /// own other devices), so that contacts, accepted requests and blocks

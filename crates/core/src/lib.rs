@@ -8,4 +8,5 @@
 pub mod attachment;
 pub mod content;
 pub mod crypto;
+pub mod group;
 pub mod safety;

@@ -291,7 +291,8 @@ pub fn ten_messages_wait_for_bob(server: &Server, dir: &Path) -> (Vec<String>, S
         args.push(&text);
         let sent = json(tg(server, &p("alice"), &args));
         group = sent["conversation"].as_str().expect("key").to_string();
-        expected.push(text);
+        // As SMS, a group message names its sender and the group.
+        expected.push(format!("alice@example.org in a group: {text}"));
     }
     (expected, group)
 }

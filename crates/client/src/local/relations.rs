@@ -387,6 +387,16 @@ impl Local {
         )?)
     }
 
+    /// Handles of the contacts named `name` (compared without case), so
+    /// that `send Bob …` works wherever a handle does.
+    pub fn contacts_named(&self, name: &str) -> Result<Vec<String>, LocalError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT handle FROM contacts WHERE lower(name) = lower(?) ORDER BY handle")?;
+        let rows = stmt.query_map([name], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Saved contacts, by handle.
     pub fn contacts(&self) -> Result<Vec<Contact>, LocalError> {
         let mut stmt = self

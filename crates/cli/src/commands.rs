@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use tidings_client::content::RelationChange;
+use tidings_client::local::changes::MAX_SEARCH_BYTES;
 use tidings_client::{Api, Client, ClientError, GroupEdit, Profile};
 use tidings_proto::api::{LoginRequest, RegisterRequest};
 use tidings_server::Config;
@@ -86,18 +87,21 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Send {
             args,
+            message,
+            reply,
             confirm,
             attach,
             sms_link,
         } => {
-            let (text, targets) = args.split_last().expect("clap requires two arguments");
+            let (targets, text) = split_send_args(args, message.as_deref(), !attach.is_empty())?;
             let mut client = open(&cli)?;
             let mut bars = output::Bars::new("uploading");
             let m = client
                 .send_text(
                     targets,
-                    text,
+                    &text,
                     attach,
+                    reply.as_deref(),
                     *confirm,
                     *sms_link,
                     &mut |name, done, total| bars.update(name, done, total),
@@ -108,14 +112,21 @@ pub async fn run(cli: Cli) -> Result<()> {
                 output::json(&m);
             } else {
                 println!("{} {}", m.conversation, output::message_line(&m));
+                if m.state == "waiting" {
+                    println!(
+                        "the server cannot be reached; the message waits here and the next \
+                         `tidings sync` or `tidings send` sends it"
+                    );
+                }
             }
             Ok(())
         }
-        Command::Sync { wait } => {
+        Command::Sync { wait, verbose } => {
             let mut client = open(&cli)?;
             let json = cli.json;
+            let mut printer = output::Events::new(json, *verbose || json);
             let n = client
-                .sync(Duration::from_secs(*wait), |e| output::event(json, e))
+                .sync(Duration::from_secs(*wait), |e| printer.print(e))
                 .await?;
             client.ensure_keys().await?;
             let mut bars = output::Bars::new("downloading");
@@ -190,6 +201,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
                 if messages.is_empty() {
                     println!("no messages with {key}");
+                } else {
+                    println!("{key} (times in {})", output::zone());
                 }
                 for m in &messages {
                     if held.is_some() {
@@ -215,12 +228,64 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::React { id, emoji } => {
             let mut client = open(&cli)?;
-            client.react(id, emoji).await?;
+            let (conv, _, full) = client.find_message(id)?;
+            client.react(&full, emoji).await?;
+            if cli.json {
+                output::json(&serde_json::json!({
+                    "conversation": conv, "id": full, "reaction": emoji,
+                }));
+            } else if emoji.is_empty() {
+                println!(
+                    "{conv}: removed your reaction to {}",
+                    output::short_id(&full)
+                );
+            } else {
+                println!("{conv}: you reacted {emoji} to {}", output::short_id(&full));
+            }
+            Ok(())
+        }
+        Command::Edit { id, text } => {
+            let mut client = open(&cli)?;
+            let done = client.edit(id, text).await?;
+            changed(&done, cli.json);
+            Ok(())
+        }
+        Command::Unsend { id } => {
+            let mut client = open(&cli)?;
+            let done = client.unsend(id).await?;
+            changed(&done, cli.json);
+            Ok(())
+        }
+        Command::Delete { id } => {
+            let mut client = open(&cli)?;
+            let done = client.delete_for_me(id).await?;
+            changed(&done, cli.json);
+            Ok(())
+        }
+        Command::Search { text, limit } => {
+            let client = open(&cli)?;
+            if text.is_empty() || text.len() > MAX_SEARCH_BYTES {
+                anyhow::bail!("search for 1 to {MAX_SEARCH_BYTES} bytes of text");
+            }
+            let found = client.local().search(text, *limit)?;
+            if cli.json {
+                output::json(&found);
+            } else {
+                if found.is_empty() {
+                    println!("no message contains \u{201c}{text}\u{201d}");
+                }
+                for m in &found {
+                    println!("{} {}", m.conversation, output::message_line(m));
+                }
+            }
             Ok(())
         }
         Command::Typing { targets } => {
             let mut client = open(&cli)?;
             client.typing(targets).await?;
+            if cli.json {
+                output::json(&serde_json::json!({ "typing": targets }));
+            }
             Ok(())
         }
         Command::Devices { action } => {
@@ -296,7 +361,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             let client = open(&cli)?;
             client.api().delete_account().await?;
             client.profile().clear()?;
-            println!("account deleted; this profile is signed out");
+            if cli.json {
+                output::json(&serde_json::json!({ "deleted": true }));
+            } else {
+                println!("account deleted; this profile is signed out");
+            }
             Ok(())
         }
         Command::Group { action } => {
@@ -533,7 +602,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             Api::new(server(&cli), None)?
                 .carrier_send(from, to, text)
                 .await?;
-            if !cli.json {
+            if cli.json {
+                output::json(&serde_json::json!({ "from": from, "to": to, "sent": true }));
+            } else {
                 println!("SMS sent from {from} to {to}");
             }
             Ok(())
@@ -545,6 +616,48 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Admin(args) => crate::admin::run(args, cli.json).await,
         Command::SpamSim(args) => crate::spamsim::run(args, cli.json).await,
         Command::FakeSmsc { bearerbox, listen } => fake_smsc(bearerbox, *listen).await,
+    }
+}
+
+/// Splits `send`'s arguments into recipients and text. Without
+/// `--message` the text is the last argument, and a last argument that
+/// reads as a phone number or an address is refused: it is more likely a
+/// recipient whose text was forgotten than a message.
+fn split_send_args<'a>(
+    args: &'a [String],
+    message: Option<&str>,
+    attachments: bool,
+) -> Result<(&'a [String], String)> {
+    if let Some(m) = message {
+        return Ok((args, m.to_string()));
+    }
+    if args.len() == 1 && attachments {
+        return Ok((args, String::new()));
+    }
+    let Some((text, targets)) = args.split_last().filter(|(_, t)| !t.is_empty()) else {
+        anyhow::bail!(
+            "no text to send: give it after the recipients, e.g. `tidings send bob@example.org \"hello\"`"
+        );
+    };
+    if Client::parse_handle(text).is_ok() {
+        anyhow::bail!(
+            "no text to send: \u{201c}{text}\u{201d} looks like a recipient; give the text last, \
+             or pass it with --message to send it as it is"
+        );
+    }
+    Ok((targets, text.clone()))
+}
+
+fn changed(done: &tidings_client::client::changes::Changed, json: bool) {
+    if json {
+        output::json(done);
+    } else {
+        println!(
+            "{}: {} {}",
+            done.conversation,
+            done.action,
+            output::short_id(&done.id)
+        );
     }
 }
 
@@ -779,4 +892,27 @@ fn classify(json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_send_args;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn send_refuses_a_recipient_as_its_text() {
+        let a = args(&["bob@example.org", "+12025550101"]);
+        let e = split_send_args(&a, None, false).expect_err("refused");
+        assert!(e.to_string().contains("looks like a recipient"), "{e}");
+        let (to, text) = split_send_args(&a, Some("+1 202 555 0101"), false).expect("with -m");
+        assert_eq!((to.len(), text.as_str()), (2, "+1 202 555 0101"));
+        let a = args(&["bob@example.org"]);
+        assert!(split_send_args(&a, None, false).is_err(), "no text");
+        assert_eq!(split_send_args(&a, None, true).expect("a file").1, "");
+        let a = args(&["bob@example.org", "hello"]);
+        assert_eq!(split_send_args(&a, None, false).expect("ok").1, "hello");
+    }
 }

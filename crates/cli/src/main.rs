@@ -74,9 +74,19 @@ pub enum Command {
     },
     /// Send a message: one handle for a direct chat, several for a group.
     Send {
-        /// Recipients (phone numbers, e-mail addresses or group:ID), then the text.
-        #[arg(required = true, num_args = 2..)]
+        /// Recipients (phone numbers, e-mail addresses, contact names, a
+        /// group's name or group:ID), then the text. Your own handle is a
+        /// note to self.
+        #[arg(required = true, num_args = 1..)]
         args: Vec<String>,
+        /// The text, when it should not be read from the last argument
+        /// (for a text that looks like a phone number or an address).
+        #[arg(long, short = 'm')]
+        message: Option<String>,
+        /// Reply to a message (its id, or the start of it, as `show`
+        /// prints it).
+        #[arg(long, value_name = "ID")]
+        reply: Option<String>,
         /// Send even though a verified contact's devices changed.
         #[arg(long)]
         confirm: bool,
@@ -102,6 +112,9 @@ pub enum Command {
         /// Keep listening this many seconds after catching up.
         #[arg(long, default_value_t = 0)]
         wait: u64,
+        /// Also print each delivery to each device (quiet by default).
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// List conversations (message requests and junk are counted at the
     /// end; `--json` lists them too, with their `state`).
@@ -118,13 +131,39 @@ pub enum Command {
         #[arg(required = true)]
         targets: Vec<String>,
     },
-    /// React to a message (its id as `show --json` prints it); "" removes
-    /// your reaction.
+    /// React to a message; "" removes your reaction.
     React {
-        /// Message id.
+        /// The message's id (or its start, as `show` prints it).
         id: String,
         /// The reaction, e.g. an emoji.
         emoji: String,
+    },
+    /// Change the text of a message you sent, within 15 minutes; everyone
+    /// sees it marked edited, with its history.
+    Edit {
+        /// The message's id (or its start, as `show` prints it).
+        id: String,
+        /// The new text.
+        text: String,
+    },
+    /// Take back a message you sent, within 2 minutes, on every device;
+    /// a note that it was unsent stays.
+    Unsend {
+        /// The message's id (or its start).
+        id: String,
+    },
+    /// Delete a message on your own devices only.
+    Delete {
+        /// The message's id (or its start).
+        id: String,
+    },
+    /// Search the text of every conversation on this device.
+    Search {
+        /// The text to look for (any part of a word, any script).
+        text: String,
+        /// Most results, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
     },
     /// Tell a conversation you are typing.
     Typing {
@@ -440,7 +479,31 @@ pub enum CarrierAction {
     },
 }
 
+/// Whether an error is only a closed standard output (`tidings show … |
+/// head -1`): the reader has what it wanted, so the CLI exits quietly.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
+    // `println!` panics when standard output is a closed pipe; that is not
+    // a bug to report but the reader being done, so end quietly.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.contains("failed printing to stdout") && text.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default_hook(info);
+    }));
     let cli = Cli::parse();
     let serving = matches!(cli.command, Command::Serve { .. });
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -456,6 +519,7 @@ fn main() -> ExitCode {
         .expect("the tokio runtime starts on any supported platform");
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let text = format!("{e:#}").replace('\n', " ");
             eprintln!("tidings: {text}");

@@ -13,37 +13,59 @@ pub fn json(value: &impl Serialize) {
     );
 }
 
-/// A timestamp as `YYYY-MM-DD HH:MM` (UTC).
+/// A timestamp as `YYYY-MM-DD HH:MM` in the system's time zone (`TZ`,
+/// else the system's setting); [`zone`] names it.
 pub fn time(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
+    time_in(ms, &chrono::Local)
+}
+
+fn time_in<Tz: chrono::TimeZone>(ms: u64, tz: &Tz) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    match i64::try_from(ms)
+        .ok()
+        .and_then(|ms| tz.timestamp_millis_opt(ms).single())
+    {
+        Some(t) => t.format("%Y-%m-%d %H:%M").to_string(),
+        None => "(time out of range)".to_string(),
+    }
+}
+
+/// The zone [`time`] shows times in, e.g. `Europe/Lisbon, UTC+00:00`.
+pub fn zone() -> String {
+    let offset = chrono::Local::now().format("%:z").to_string();
+    let name = std::env::var("TZ")
+        .ok()
+        .map(|t| t.trim_start_matches(':').to_string())
+        .filter(|t| !t.is_empty())
+        .or_else(|| iana_time_zone::get_timezone().ok());
+    match name {
+        Some(n) => format!("{n}, UTC{offset}"),
+        None => format!("UTC{offset}"),
+    }
+}
+
+/// The first characters of a message id, as `show` prints them and as
+/// `react`, `edit`, `unsend` and `--reply` accept them.
+pub fn short_id(id: &str) -> &str {
+    let n = tidings_client::client::SHORT_ID_CHARS.min(id.len());
+    id.get(..n).unwrap_or(id)
 }
 
 /// One message as a line.
 pub fn message_line(m: &StoredMessage) -> String {
     let who = if m.outgoing {
-        "me".to_string()
+        "you".to_string()
     } else {
         m.from.clone()
     };
     if m.kind == "event" {
         return format!("[{}] * {}", time(m.sent_at), m.body);
+    }
+    let id = short_id(&m.id);
+    if m.kind == "unsent" {
+        return format!("[{}] {id} {who}: (message unsent)", time(m.sent_at));
     }
     let state = if m.outgoing {
         let mut s = format!(" ({}", m.state);
@@ -60,7 +82,29 @@ pub fn message_line(m: &StoredMessage) -> String {
         "ip+sms" => " [partly SMS]",
         _ => "",
     };
-    let mut line = format!("[{}] {who}: {}{state}{sms}", time(m.sent_at), m.body);
+    let edited = if m.edited_at.is_some() {
+        " (edited)"
+    } else {
+        ""
+    };
+    let quote = match &m.reply_to {
+        None => String::new(),
+        Some(q) => match (&q.from, &q.text) {
+            (Some(from), Some(text)) if !text.is_empty() => {
+                format!("\u{21aa} {from}: \u{201c}{text}\u{201d}\n    ")
+            }
+            (Some(from), Some(_)) => format!("\u{21aa} {from}: (message unsent)\n    "),
+            _ => format!(
+                "\u{21aa} a message this device does not have ({})\n    ",
+                short_id(&q.id)
+            ),
+        },
+    };
+    let mut line = format!(
+        "[{}] {id} {who}: {quote}{}{edited}{state}{sms}",
+        time(m.sent_at),
+        m.body
+    );
     if !m.reactions.is_empty() {
         let r: Vec<String> = m
             .reactions
@@ -220,8 +264,46 @@ impl Bars {
     }
 }
 
-/// Prints an event.
-pub fn event(as_json: bool, e: &Event) {
+/// Prints the events of one `sync`: quiet by default (deliveries to each
+/// device only when verbose), and "is typing" once per person and
+/// conversation.
+pub struct Events {
+    json: bool,
+    verbose: bool,
+    typing: std::collections::HashSet<(String, String)>,
+}
+
+impl Events {
+    /// A printer for one run.
+    pub fn new(json: bool, verbose: bool) -> Events {
+        Events {
+            json,
+            verbose,
+            typing: std::collections::HashSet::new(),
+        }
+    }
+
+    /// Prints one event, or nothing when it is noise.
+    pub fn print(&mut self, e: &Event) {
+        match e {
+            Event::Delivered { .. } if !self.verbose => return,
+            Event::Typing { conversation, from }
+                if !self.typing.insert((conversation.clone(), from.clone())) =>
+            {
+                return
+            }
+            // A message from someone ends their typing.
+            Event::Message(m) => {
+                self.typing
+                    .remove(&(m.conversation.clone(), m.from.clone()));
+            }
+            _ => {}
+        }
+        print_event(self.json, e);
+    }
+}
+
+fn print_event(as_json: bool, e: &Event) {
     if as_json {
         return json(e);
     }
@@ -236,13 +318,16 @@ pub fn event(as_json: bool, e: &Event) {
             to,
             device,
         } => {
-            println!("{conversation} delivered {id} to {to} (device {device})")
+            println!(
+                "{conversation} delivered {} to {to} (device {device})",
+                short_id(id)
+            )
         }
         Event::Read {
             conversation,
             id,
             by,
-        } => println!("{conversation} read {id} by {by}"),
+        } => println!("{conversation} {} read by {by}", short_id(id)),
         Event::Failed {
             conversation,
             id,
@@ -266,7 +351,7 @@ pub fn event(as_json: bool, e: &Event) {
             by,
             emoji,
         } => {
-            println!("{conversation} {by} reacted {emoji} to {id}")
+            println!("{conversation} {by} reacted {emoji} to {}", short_id(id))
         }
         Event::Notice { text, .. } => println!("notice: {text}"),
         Event::Live { wait_secs } => {
@@ -326,8 +411,15 @@ pub fn group(
 #[cfg(test)]
 mod tests {
     #[test]
-    fn formats_utc_times() {
-        assert_eq!(super::time(0), "1970-01-01 00:00");
-        assert_eq!(super::time(1_764_424_800_000), "2025-11-29 14:00");
+    fn formats_times_in_a_zone() {
+        use super::time_in;
+        assert_eq!(time_in(0, &chrono::Utc), "1970-01-01 00:00");
+        assert_eq!(time_in(1_764_424_800_000, &chrono::Utc), "2025-11-29 14:00");
+        let lisbon_summer = chrono::FixedOffset::east_opt(3600).expect("valid offset");
+        assert_eq!(
+            time_in(1_764_424_800_000, &lisbon_summer),
+            "2025-11-29 15:00"
+        );
+        assert_eq!(time_in(u64::MAX, &chrono::Utc), "(time out of range)");
     }
 }

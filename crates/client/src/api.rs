@@ -539,6 +539,19 @@ impl Stream {
     }
 }
 
+impl ApiError {
+    /// Whether the request never reached the server: the connection was
+    /// refused or the name did not resolve (hyper names these `Connect`
+    /// errors). Retrying at once is then pointless; a message waits in the
+    /// outbox instead.
+    pub fn never_connected(&self) -> bool {
+        matches!(self, ApiError::Network { message, .. }
+            if message.contains("(Connect)")
+                || message.contains("onnection refused")
+                || message.contains("dns error"))
+    }
+}
+
 /// A network error with its whole chain of causes: reqwest's own text
 /// ("error sending request") does not say that, for instance, the server's
 /// certificate is not trusted.

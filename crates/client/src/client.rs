@@ -18,8 +18,10 @@ use tidings_core::crypto::CryptoError;
 use tidings_spam::requests::{Folder, Reason};
 use tidings_spam::Fingerprint;
 
+pub mod changes;
 pub mod groups;
 pub mod logout;
+pub mod outbox;
 
 /// The server's notice that this device's one-time keys ran low
 /// (`one_time_keys_low` on the server): upload more.
@@ -67,6 +69,10 @@ pub enum ClientError {
     /// End-to-end encryption failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// Every recipient's account has no device left (they logged out
+    /// everywhere); an e-mail address cannot fall back to SMS.
+    #[error("not delivered: {0} has no device on Tidings")]
+    NoDevice(String),
 }
 
 /// Something that happened, for the user to see.
@@ -75,7 +81,7 @@ pub enum ClientError {
 pub enum Event {
     /// A new message (incoming, or sent from another of this account's
     /// devices).
-    Message(StoredMessage),
+    Message(Box<StoredMessage>),
     /// A message of ours reached a device.
     Delivered {
         /// Conversation.
@@ -190,6 +196,25 @@ pub fn new_message_id() -> String {
     hex::encode(b)
 }
 
+/// Fewest characters of a message id that `react`, `edit` and the like
+/// accept; `show` prints [`SHORT_ID_CHARS`].
+pub const MIN_ID_PREFIX: usize = 4;
+/// Characters of a message id that `show` prints.
+pub const SHORT_ID_CHARS: usize = 8;
+
+/// Checks that what the user typed can be (the start of) a message id:
+/// lower-case hex, at least [`MIN_ID_PREFIX`] characters.
+pub fn check_id_prefix(text: &str) -> Result<String, ClientError> {
+    let t = text.trim().to_ascii_lowercase();
+    if t.len() < MIN_ID_PREFIX || t.len() > 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ClientError::Usage(format!(
+            "\u{201c}{text}\u{201d} is not a message id: give at least {MIN_ID_PREFIX} of the \
+             hex characters `tidings show` prints before each message"
+        )));
+    }
+    Ok(t)
+}
+
 /// Conversation key of a group.
 pub fn group_key(id: &str) -> String {
     format!("group:{id}")
@@ -264,6 +289,22 @@ impl Client {
             .unwrap_or_default()
     }
 
+    /// The message whose id starts with what the user typed (see
+    /// [`check_id_prefix`]): its conversation, author account and full id.
+    pub fn find_message(&self, text: &str) -> Result<(String, AccountId, String), ClientError> {
+        let prefix = check_id_prefix(text)?;
+        let found = self.local.messages_by_prefix(&prefix, 2)?;
+        match found.as_slice() {
+            [] => Err(ClientError::Usage(format!(
+                "no message {prefix}; ids are printed by `tidings show`"
+            ))),
+            [one] => Ok(one.clone()),
+            _ => Err(ClientError::Usage(format!(
+                "{prefix} is the start of several message ids; give more characters"
+            ))),
+        }
+    }
+
     /// Parses what the user typed as a handle; numbers without `+` are read
     /// in the region of `TIDINGS_REGION` (ISO 3166 alpha-2, default `US`).
     pub fn parse_handle(text: &str) -> Result<Handle, ClientError> {
@@ -334,16 +375,58 @@ impl Client {
     }
 
     /// Sends a text to one handle (a direct chat), several handles (the
-    /// group with exactly these members, created if needed) or `group:ID`.
+    /// group with exactly these members, created if needed), a group or a
+    /// contact by name.
+    ///
+    /// `reply_to` quotes a message of the same conversation (its id or the
+    /// start of it). Writing to one's own handle is a note to self: it
+    /// goes only to this account's other devices. When the server cannot
+    /// be reached the message waits in the outbox ([`outbox`]) and the
+    /// answer says `waiting`. Messages already waiting go first.
+    #[allow(clippy::too_many_arguments)]
     pub async fn send_text(
         &mut self,
         targets: &[String],
         text: &str,
         files: &[std::path::PathBuf],
+        reply_to: Option<&str>,
         confirm: bool,
         sms_links: bool,
         progress: &mut dyn FnMut(&str, u64, u64),
     ) -> Result<StoredMessage, ClientError> {
+        if let Err(e) = self.flush_outbox().await {
+            tracing::warn!(error = %e, "could not send the waiting messages");
+        }
+        let reply_to = match reply_to {
+            None => None,
+            Some(r) => {
+                let (_, account, id) = self.find_message(r)?;
+                Some(MessageRef { account, id })
+            }
+        };
+        let draft = outbox::Draft {
+            targets: targets.to_vec(),
+            text: text.to_string(),
+            files: files.to_vec(),
+            reply_to,
+            confirm,
+            sms_links,
+        };
+        self.send_draft(&draft, &new_message_id(), now_ms(), progress)
+            .await
+    }
+
+    /// Sends a draft as message `id`, or keeps it waiting when the server
+    /// cannot be reached.
+    pub(crate) async fn send_draft(
+        &mut self,
+        draft: &outbox::Draft,
+        id: &str,
+        sent_at: u64,
+        progress: &mut dyn FnMut(&str, u64, u64),
+    ) -> Result<StoredMessage, ClientError> {
+        let text = draft.text.as_str();
+        let files = draft.files.as_slice();
         if text.len() > MAX_TEXT_BYTES {
             return Err(ClientError::Usage(format!(
                 "text too long ({} bytes, at most {MAX_TEXT_BYTES})",
@@ -355,8 +438,81 @@ impl Client {
                 "at most {MAX_ATTACHMENTS} attachments per message"
             )));
         }
-        let sent_at = now_ms();
-        let (conv, recipients, group, to) = self.resolve_targets(targets).await?;
+        let (conv, recipients, group, to) = self.resolve_targets(&draft.targets).await?;
+        if let Some(r) = &draft.reply_to {
+            let in_conv = self.local.conversation_of(r.account, &r.id)?;
+            if in_conv.as_deref() != Some(conv.as_str()) {
+                return Err(ClientError::Usage(format!(
+                    "message {} is not in {conv}; a reply goes to the same conversation",
+                    r.id
+                )));
+            }
+        }
+        let result = self
+            .deliver(draft, id, sent_at, &conv, &recipients, group, to, progress)
+            .await;
+        match result {
+            Err(e) if outbox::is_unreachable(&e) => {
+                tracing::info!(error = %e, "the server cannot be reached; the message waits");
+                let members: Vec<String> = recipients.iter().map(Handle::to_string).collect();
+                self.local.upsert_conversation(&conv, &members, sent_at)?;
+                let me = self.my_handle();
+                self.local.insert_message(
+                    &conv,
+                    self.creds.account,
+                    &me,
+                    id,
+                    true,
+                    "text",
+                    text,
+                    sent_at,
+                    "waiting",
+                )?;
+                if let Some(r) = &draft.reply_to {
+                    self.local
+                        .set_reply(self.creds.account, id, r.account, &r.id)?;
+                }
+                match self.keep_waiting(draft, id, sent_at)? {
+                    Some(m) => Ok(m),
+                    None => {
+                        self.local
+                            .set_state(self.creds.account, id, &format!("failed: {e}"))?;
+                        Err(ClientError::Usage(format!(
+                            "{e}; and {} messages wait already, the most this device keeps",
+                            outbox::MAX_OUTBOX
+                        )))
+                    }
+                }
+            }
+            other => {
+                self.local.unqueue_outbox(id)?;
+                other
+            }
+        }
+    }
+
+    /// Routes, uploads, stores and sends one message.
+    #[allow(clippy::too_many_arguments)]
+    async fn deliver(
+        &mut self,
+        draft: &outbox::Draft,
+        id: &str,
+        sent_at: u64,
+        conv: &str,
+        recipients: &[Handle],
+        group: Option<Group>,
+        to: Vec<Handle>,
+        progress: &mut dyn FnMut(&str, u64, u64),
+    ) -> Result<StoredMessage, ClientError> {
+        let (text, files, confirm, sms_links) = (
+            draft.text.as_str(),
+            draft.files.as_slice(),
+            draft.confirm,
+            draft.sms_links,
+        );
+        let conv = conv.to_string();
+        let recipients = recipients.to_vec();
+        let reply_to = draft.reply_to.clone();
         self.check_confirmed(&recipients, confirm)?;
         // Route first, so the sender hears about SMS recipients and what
         // that means for attachments before anything is uploaded or sent.
@@ -373,7 +529,7 @@ impl Client {
                 phones.join(", ")
             )));
         }
-        let id = new_message_id();
+        let id = id.to_string();
         let mut attachments = Vec::with_capacity(files.len());
         for f in files {
             let name = f.display().to_string();
@@ -411,6 +567,7 @@ impl Client {
             to: to.clone(),
             attachments: attachments.clone(),
             resend_of: None,
+            reply_to: reply_to.clone(),
         };
         let members: Vec<String> = recipients.iter().map(Handle::to_string).collect();
         self.local.upsert_conversation(&conv, &members, sent_at)?;
@@ -429,7 +586,16 @@ impl Client {
             sent_at,
             "sending",
         )?;
-        for (a, f) in attachments.iter().zip(files) {
+        if let Some(r) = &reply_to {
+            self.local
+                .set_reply(self.creds.account, &id, r.account, &r.id)?;
+        }
+        // A message that waited may have stored its attachments already.
+        let stored_files = !self
+            .local
+            .attachment_pointers(self.creds.account, &id)?
+            .is_empty();
+        for (a, f) in attachments.iter().zip(files).filter(|_| !stored_files) {
             let path = f.canonicalize().unwrap_or_else(|_| f.clone());
             self.local.add_attachment(
                 self.creds.account,
@@ -445,6 +611,16 @@ impl Client {
             (false, false) => "ip+sms",
         };
         self.local.set_via(self.creds.account, &id, via)?;
+        if ip.is_empty() && sms.is_empty() && self.own_devices(false).await?.is_empty() {
+            // A note to self with no other device to copy it to.
+            self.local.set_state(self.creds.account, &id, "saved")?;
+            let msgs = self.local.messages(&conv)?;
+            return Ok(msgs
+                .into_iter()
+                .rev()
+                .find(|m| m.id == id)
+                .expect("the message was just stored"));
+        }
         match self.send_with_sms(&id, &ip, &content, false, &sms).await {
             Ok(_) if ip.is_empty() => {
                 self.local
@@ -452,8 +628,10 @@ impl Client {
             }
             Ok(_) => self.local.set_state(self.creds.account, &id, "sent")?,
             Err(e) => {
-                self.local
-                    .set_state(self.creds.account, &id, &format!("failed: {e}"))?;
+                if !outbox::is_unreachable(&e) {
+                    self.local
+                        .set_state(self.creds.account, &id, &format!("failed: {e}"))?;
+                }
                 return Err(e);
             }
         }
@@ -544,7 +722,6 @@ impl Client {
         &mut self,
         targets: &[String],
     ) -> Result<(String, Vec<Handle>, Option<Group>, Vec<Handle>), ClientError> {
-        let limits = self.api.limits().await?;
         if let [one] = targets {
             let key = self.resolve_target(one)?;
             if key.starts_with("group:") {
@@ -558,25 +735,44 @@ impl Client {
                 return Ok((key, recipients, Some(state.snapshot()), Vec::new()));
             }
         }
+        if let [one] = targets {
+            let h = self.resolve_handle(one)?;
+            if self.creds.handles.contains(&h) {
+                // A note to self: kept here and on this account's other
+                // devices, sent to nobody else.
+                return Ok((h.to_string(), Vec::new(), None, vec![h]));
+            }
+        }
         let mut recipients = Vec::new();
         for t in targets {
             let h = self.resolve_handle(t)?;
             if self.creds.handles.contains(&h) {
-                return Err(ClientError::Usage(format!("{h} is your own handle")));
+                return Err(ClientError::Usage(format!(
+                    "{h} is your own handle; a group is made of the others (write to yourself alone for a note to self)"
+                )));
             }
             if !recipients.contains(&h) {
                 recipients.push(h);
             }
         }
+        // Offline, the server's own limit on recipients still holds.
+        let max_members = match recipients.len() {
+            0 | 1 => usize::MAX,
+            _ => self
+                .api
+                .limits()
+                .await
+                .map(|l| l.max_group_members)
+                .unwrap_or(usize::MAX),
+        };
         match recipients.len() {
             0 => Err(ClientError::Usage("name at least one recipient".into())),
             1 => {
                 let key = recipients[0].to_string();
                 Ok((key, recipients.clone(), None, recipients))
             }
-            n if n + 1 > limits.max_group_members => Err(ClientError::Usage(format!(
-                "a group has at most {} members, you included",
-                limits.max_group_members
+            n if n + 1 > max_members => Err(ClientError::Usage(format!(
+                "a group has at most {max_members} members, you included"
             ))),
             _ => {
                 let names: Vec<String> = recipients.iter().map(Handle::to_string).collect();
@@ -694,6 +890,14 @@ impl Client {
             for h in recipients {
                 targets.push((h, self.devices_of(h, false).await?));
             }
+            // An account with no device left cannot receive anything: a
+            // message only to such accounts fails visibly; in a group they
+            // are left out.
+            if !targets.is_empty() && targets.iter().all(|(_, ds)| ds.is_empty()) {
+                let names: Vec<&str> = targets.iter().map(|(h, _)| h.as_str()).collect();
+                return Err(ClientError::NoDevice(names.join(", ")));
+            }
+            targets.retain(|(_, ds)| !ds.is_empty());
             let own_devices = if ephemeral {
                 Vec::new()
             } else {
@@ -754,7 +958,9 @@ impl Client {
                     }
                     return Err(ClientError::Api(ApiError::Server { status: 404, body }));
                 }
-                Err(ApiError::Network { .. }) if network_retries < MAX_NETWORK_RETRIES => {
+                Err(e @ ApiError::Network { .. })
+                    if network_retries < MAX_NETWORK_RETRIES && !e.never_connected() =>
+                {
                     network_retries += 1;
                     tokio::time::sleep(Duration::from_millis(200 * (1 << network_retries))).await;
                 }
@@ -823,9 +1029,8 @@ impl Client {
                 "a reaction is at most {MAX_REACTION_BYTES} bytes without control characters"
             )));
         }
-        let (conv, author) = self.local.find_message(id)?.ok_or_else(|| {
-            ClientError::Usage(format!("no message {id}; see `tidings show --json`"))
-        })?;
+        let (conv, author, id) = self.find_message(id)?;
+        let id = id.as_str();
         let (_, recipients, _, _) = self.resolve_targets(std::slice::from_ref(&conv)).await?;
         // Reacting is answering: it accepts a request like a reply does.
         let names: Vec<String> = recipients.iter().map(Handle::to_string).collect();
@@ -852,6 +1057,8 @@ impl Client {
         mut on_event: impl FnMut(&Event),
     ) -> Result<usize, ClientError> {
         self.purge_junk()?;
+        // Messages written while the server was out of reach go first.
+        self.flush_outbox().await?;
         self.refresh_campaigns().await?;
         let mut stream = self.api.stream().await?;
         let deadline = tokio::time::Instant::now() + wait;
@@ -976,7 +1183,10 @@ impl Client {
                             .into_iter()
                             .rev()
                             .find(|m| m.id == id);
-                        return Ok(stored.map(Event::Message).into_iter().collect());
+                        return Ok(stored
+                            .map(|m| Event::Message(Box::new(m)))
+                            .into_iter()
+                            .collect());
                     }
                 };
                 let ours = sender.account == me;
@@ -996,6 +1206,7 @@ impl Client {
                         to,
                         attachments,
                         resend_of,
+                        reply_to,
                     } => {
                         // A re-send carries the id of the message it replaces.
                         let id = resend_of.unwrap_or(id);
@@ -1008,12 +1219,12 @@ impl Client {
                                     sent_at,
                                     &id,
                                     sender.account,
+                                    ours,
                                 )? {
                                     Ok(key) => key,
                                     Err(events) => return Ok(events),
                                 };
-                                let others: Vec<String> =
-                                    self.local.conversation_members(&key)?.unwrap_or_default();
+                                let others = self.group_others(&key)?;
                                 if ours {
                                     self.note_wrote_to(&key, &others)?;
                                 } else {
@@ -1086,6 +1297,10 @@ impl Client {
                         if let Some(token) = &report_token {
                             self.local.set_report_token(sender.account, &id, token)?;
                         }
+                        if let Some(r) = &reply_to {
+                            self.local
+                                .set_reply(sender.account, &id, r.account, &r.id)?;
+                        }
                         for a in attachments.iter().take(MAX_ATTACHMENTS) {
                             self.local
                                 .add_attachment(sender.account, &id, a, None, "pending")?;
@@ -1100,7 +1315,7 @@ impl Client {
                             .rev()
                             .find(|m| m.id == id && m.author_account == sender.account)
                             .expect("the message was just stored");
-                        Ok(vec![Event::Message(stored)])
+                        Ok(vec![Event::Message(Box::new(stored))])
                     }
                     Content::Read { refs } => {
                         let mut events = Vec::new();
@@ -1126,12 +1341,17 @@ impl Client {
                         change,
                         ..
                     } => {
-                        let Some((key, text)) =
-                            self.receive_group_change(&sender.handle, &group, change, sent_at)?
+                        let Some((key, text)) = self.receive_group_change(
+                            &sender.handle,
+                            &group,
+                            change,
+                            sent_at,
+                            ours,
+                        )?
                         else {
                             return Ok(Vec::new());
                         };
-                        let others = self.local.conversation_members(&key)?.unwrap_or_default();
+                        let others = self.group_others(&key)?;
                         let filing = if ours {
                             self.note_wrote_to(&key, &others)?;
                             tidings_spam::requests::Filing::INBOX
@@ -1165,9 +1385,12 @@ impl Client {
                             .rev()
                             .find(|m| m.id == id)
                             .expect("the event was just stored");
-                        Ok(vec![Event::Message(stored)])
+                        Ok(vec![Event::Message(Box::new(stored))])
                     }
                     Content::Typing { .. } => Ok(Vec::new()),
+                    c @ (Content::Edit { .. }
+                    | Content::Unsend { .. }
+                    | Content::Deleted { .. }) => self.receive_change(sender.account, c),
                     Content::Relation {
                         handle,
                         change,
@@ -1291,7 +1514,7 @@ impl Client {
                     .rev()
                     .find(|m| m.id == id)
                     .expect("the SMS was just stored");
-                Ok(vec![Event::Message(stored)])
+                Ok(vec![Event::Message(Box::new(stored))])
             }
             EnvelopeBody::AccountNotice { notice, .. } if notice == KEYS_LOW_NOTICE => {
                 // Not for the user: senders used up this device's one-time

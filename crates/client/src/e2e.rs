@@ -286,7 +286,15 @@ impl Client {
             }
             None => (None, vec![Client::parse_handle(&conv)?]),
         };
+        let reply_to = m
+            .reply_to
+            .as_ref()
+            .map(|q| tidings_core::content::MessageRef {
+                account: q.account,
+                id: q.id.clone(),
+            });
         let content = tidings_core::content::Content::Text {
+            reply_to,
             body: m.body,
             sent_at: m.sent_at,
             group,

@@ -14,6 +14,7 @@ use serde::Serialize;
 use tidings_proto::Handle;
 use tidings_spam::requests::Folder;
 
+pub mod changes;
 pub mod groups;
 pub mod relations;
 
@@ -153,6 +154,36 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // Group membership logs (issue 11).
     "CREATE TABLE groups (key TEXT PRIMARY KEY, log TEXT NOT NULL)",
+    // Replies, edits, unsending and search (issue 11).
+    r#"
+    ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+    ALTER TABLE messages ADD COLUMN reply_account INTEGER;
+    ALTER TABLE messages ADD COLUMN reply_id TEXT;
+    CREATE TABLE edits (
+        author_account INTEGER NOT NULL,
+        msg_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        replaced_at INTEGER NOT NULL
+    );
+    CREATE INDEX edits_msg ON edits(author_account, msg_id);
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        body, content='messages', content_rowid='pos', tokenize='trigram case_sensitive 0'
+    );
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.kind = 'text' BEGIN
+        INSERT INTO messages_fts(rowid, body) VALUES (new.pos, new.body);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.kind = 'text' BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, body) VALUES ('delete', old.pos, old.body);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF body, kind ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, body)
+            SELECT 'delete', old.pos, old.body WHERE old.kind = 'text';
+        INSERT INTO messages_fts(rowid, body) SELECT new.pos, new.body WHERE new.kind = 'text';
+    END;
+    INSERT INTO messages_fts(rowid, body) SELECT pos, body FROM messages WHERE kind = 'text';
+    "#,
+    // The outbox (issue 11).
+    "CREATE TABLE outbox (id TEXT PRIMARY KEY, sent_at INTEGER NOT NULL, draft TEXT NOT NULL)",
 ];
 
 /// A stored message.
@@ -168,7 +199,8 @@ pub struct StoredMessage {
     pub id: String,
     /// Sent by this account.
     pub outgoing: bool,
-    /// `text` or `event` (group changes).
+    /// `text`, `event` (group changes and notes) or `unsent` (taken back
+    /// by its author; the body is empty).
     pub kind: String,
     /// Text.
     pub body: String,
@@ -188,6 +220,12 @@ pub struct StoredMessage {
     pub attachments: Vec<StoredAttachment>,
     /// Reactions: who reacted with what.
     pub reactions: Vec<(String, String)>,
+    /// When its author last edited it (their clock), if ever.
+    pub edited_at: Option<u64>,
+    /// Earlier texts, oldest first, if edited.
+    pub edits: Vec<changes::PastText>,
+    /// The message it answers, if it is a reply.
+    pub reply_to: Option<changes::Quote>,
 }
 
 /// An attachment of a stored message.
@@ -732,7 +770,8 @@ impl Local {
     /// The messages of a conversation, in the order they were stored.
     pub fn messages(&self, conv: &str) -> Result<Vec<StoredMessage>, LocalError> {
         let mut stmt = self.conn.prepare(
-            "SELECT conv, author_handle, author_account, msg_id, outgoing, kind, body, sent_at, state, delivered, read_by, via
+            "SELECT conv, author_handle, author_account, msg_id, outgoing, kind, body, sent_at, state, delivered, read_by, via,
+                    edited_at, reply_account, reply_id
              FROM messages WHERE conv = ? ORDER BY pos",
         )?;
         let rows = stmt.query_map([conv], |r| {
@@ -751,12 +790,34 @@ impl Local {
                 via: r.get(11)?,
                 attachments: Vec::new(),
                 reactions: Vec::new(),
+                edited_at: r.get::<_, Option<i64>>(12)?.map(|t| t as u64),
+                edits: Vec::new(),
+                reply_to: None,
+            })
+            .map(|m| {
+                let reply = match (
+                    r.get::<_, Option<AccountId>>(13),
+                    r.get::<_, Option<String>>(14),
+                ) {
+                    (Ok(Some(a)), Ok(Some(id))) => Some((a, id)),
+                    _ => None,
+                };
+                (m, reply)
             })
         })?;
-        let mut out: Vec<StoredMessage> = rows.collect::<Result<_, _>>()?;
-        for m in &mut out {
+        let rows: Vec<(StoredMessage, Option<(AccountId, String)>)> =
+            rows.collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (mut m, reply) in rows {
             m.attachments = self.attachments_of(m.author_account, &m.id)?;
             m.reactions = self.reactions_of(m.author_account, &m.id)?;
+            if m.edited_at.is_some() {
+                m.edits = self.edit_history(m.author_account, &m.id)?;
+            }
+            if let Some((a, id)) = reply {
+                m.reply_to = Some(self.quote(a, &id)?);
+            }
+            out.push(m);
         }
         Ok(out)
     }
@@ -780,16 +841,22 @@ impl Local {
         Ok(())
     }
 
-    /// The conversation and author account of a message, by id alone.
-    pub fn find_message(&self, id: &str) -> Result<Option<(String, AccountId)>, LocalError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT conv, author_account FROM messages WHERE msg_id = ? AND kind = 'text'",
-                [id],
-                |r| Ok((r.get(0)?, r.get::<_, AccountId>(1)?)),
-            )
-            .optional()?)
+    /// Messages whose id starts with `prefix` (at most `limit`):
+    /// conversation, author account and full id. Ids are lower-case hex, so
+    /// the caller checks the prefix is too, and `LIKE` sees no wildcard.
+    pub fn messages_by_prefix(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, AccountId, String)>, LocalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT DISTINCT conv, author_account, msg_id FROM messages
+             WHERE msg_id LIKE ? || '%' AND kind IN ('text', 'unsent') ORDER BY pos LIMIT ?",
+        )?;
+        let rows = stmt.query_map(params![prefix, limit as i64], |r| {
+            Ok((r.get(0)?, r.get::<_, AccountId>(1)?, r.get(2)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Records (or with an empty reaction, removes) someone's reaction.

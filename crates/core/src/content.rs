@@ -12,6 +12,66 @@ use tidings_proto::Handle;
 /// Largest text body accepted in a message, in bytes.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 
+/// How long after sending its author may edit a message.
+pub const EDIT_WINDOW_MS: u64 = 15 * 60 * 1000;
+/// How long after sending its author may unsend a message.
+pub const UNSEND_WINDOW_MS: u64 = 2 * 60 * 1000;
+/// Most edits kept per message (the history `show --json` gives).
+pub const MAX_EDITS: usize = 20;
+/// Most messages in one [`Content::Deleted`].
+pub const MAX_DELETED_REFS: usize = 500;
+
+/// What the author of a message may do to it afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Afterwards {
+    /// Change its text.
+    Edit,
+    /// Take it back.
+    Unsend,
+}
+
+/// Why an edit or unsend is not allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AfterwardsError {
+    /// Only the author may.
+    #[error("only its author can change a message")]
+    NotAuthor,
+    /// Too late.
+    #[error("a message can be {what} only within {minutes} minutes of sending it")]
+    TooLate {
+        /// "edited" or "unsent".
+        what: &'static str,
+        /// The window.
+        minutes: u64,
+    },
+}
+
+/// Whether `sender` may edit or unsend a message by `author` sent at
+/// `sent_at`, at `at` (both by the author's clock, as the contents carry
+/// them). The same rule on the sending device and on every receiving one.
+pub fn may_change(
+    what: Afterwards,
+    author: AccountId,
+    sender: AccountId,
+    sent_at: u64,
+    at: u64,
+) -> Result<(), AfterwardsError> {
+    if author != sender {
+        return Err(AfterwardsError::NotAuthor);
+    }
+    let (window, word) = match what {
+        Afterwards::Edit => (EDIT_WINDOW_MS, "edited"),
+        Afterwards::Unsend => (UNSEND_WINDOW_MS, "unsent"),
+    };
+    if at.saturating_sub(sent_at) > window {
+        return Err(AfterwardsError::TooLate {
+            what: word,
+            minutes: window / 60_000,
+        });
+    }
+    Ok(())
+}
+
 /// A group conversation as its members know it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Group {
@@ -68,6 +128,31 @@ pub enum Content {
         /// decrypt: the id of that message.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resend_of: Option<String>,
+        /// The message this one answers (a quote).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<MessageRef>,
+    },
+    /// The author changed the text of a message ([`EDIT_WINDOW_MS`]).
+    Edit {
+        /// The message (its author must be the sender).
+        target: MessageRef,
+        /// The new text.
+        body: String,
+        /// When it was edited, milliseconds since the epoch.
+        edited_at: u64,
+    },
+    /// The author took a message back everywhere ([`UNSEND_WINDOW_MS`]).
+    Unsend {
+        /// The message (its author must be the sender).
+        target: MessageRef,
+        /// When, milliseconds since the epoch.
+        at: u64,
+    },
+    /// Messages deleted on one device of this account, to delete on the
+    /// others (sent only to one's own devices).
+    Deleted {
+        /// The messages.
+        refs: Vec<MessageRef>,
     },
     /// "I could not decrypt your message `id`; please send it again" (sent
     /// over a fresh session to the one device that sent it).
@@ -149,5 +234,50 @@ impl Content {
     /// Decodes a payload.
     pub fn from_bytes(bytes: &[u8]) -> Result<Content, serde_json::Error> {
         serde_json::from_slice(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_author_changes_a_message_and_only_in_time() {
+        let a = AccountId::from(1u32);
+        let b = AccountId::from(2u32);
+        assert_eq!(
+            may_change(Afterwards::Edit, a, a, 0, EDIT_WINDOW_MS),
+            Ok(())
+        );
+        assert_eq!(
+            may_change(Afterwards::Edit, a, b, 0, 1),
+            Err(AfterwardsError::NotAuthor)
+        );
+        let late = may_change(
+            Afterwards::Unsend,
+            a,
+            a,
+            1_000,
+            1_000 + UNSEND_WINDOW_MS + 1,
+        )
+        .expect_err("late");
+        assert_eq!(
+            late.to_string(),
+            "a message can be unsent only within 2 minutes of sending it"
+        );
+        assert_eq!(
+            may_change(Afterwards::Unsend, a, a, 5_000, 0),
+            Ok(()),
+            "clock skew"
+        );
+    }
+
+    #[test]
+    fn older_payloads_still_decode() {
+        let old = br#"{"t":"text","body":"hi","sent_at":1}"#;
+        let Content::Text { reply_to, .. } = Content::from_bytes(old).expect("decodes") else {
+            panic!("a text");
+        };
+        assert_eq!(reply_to, None);
     }
 }

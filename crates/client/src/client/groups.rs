@@ -221,6 +221,20 @@ impl Client {
         })))
     }
 
+    /// The members of a group other than this account, as handles' text.
+    pub(crate) fn group_others(&self, key: &str) -> Result<Vec<String>, ClientError> {
+        Ok(self
+            .group_state(key)?
+            .map(|s| {
+                s.members
+                    .iter()
+                    .filter(|h| !self.mine().contains(h))
+                    .map(Handle::to_string)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// The current state of a group conversation.
     pub fn group_state(&self, key: &str) -> Result<Option<GroupState>, ClientError> {
         Ok(self.group_log(key)?.map(|l| l.state()))
@@ -271,8 +285,16 @@ impl Client {
     }
 
     /// Stores a group's log and mirrors its state into the conversation
-    /// list (members other than this account, and the name).
-    fn keep_group(&self, key: &str, log: &GroupLog, at: u64) -> Result<GroupState, ClientError> {
+    /// list (members other than this account, and the name). A group
+    /// someone else started is not put in the list here: filing it (inbox,
+    /// request or junk) does that.
+    fn keep_group(
+        &self,
+        key: &str,
+        log: &GroupLog,
+        at: u64,
+        create: bool,
+    ) -> Result<GroupState, ClientError> {
         let state = log.state();
         self.local.save_group_log(key, log)?;
         let others: Vec<String> = state
@@ -281,7 +303,9 @@ impl Client {
             .filter(|h| !self.mine().contains(h))
             .map(Handle::to_string)
             .collect();
-        self.local.upsert_conversation(key, &others, at)?;
+        if create || self.local.conversation_members(key)?.is_some() {
+            self.local.upsert_conversation(key, &others, at)?;
+        }
         if let Some(n) = &state.name {
             self.local.set_title(key, n)?;
         }
@@ -352,7 +376,7 @@ impl Client {
         self.send_group_change(&id, &notify, &before, &after, change)
             .await?;
         let sent_at = now_ms();
-        let state = self.keep_group(&key, &log, sent_at)?;
+        let state = self.keep_group(&key, &log, sent_at, true)?;
         let names: Vec<String> = notify.iter().map(Handle::to_string).collect();
         self.note_wrote_to(&key, &names)?;
         let me = self.me()?;
@@ -445,6 +469,7 @@ impl Client {
         at: u64,
         message_id: &str,
         author: tidings_proto::AccountId,
+        ours: bool,
     ) -> Result<Result<String, Vec<Event>>, ClientError> {
         let key = group_key(&group.id);
         let state = match self.group_log(&key)? {
@@ -455,7 +480,7 @@ impl Client {
                     // Someone claims a group they are not in: nothing to show.
                     return Ok(Err(Vec::new()));
                 }
-                self.keep_group(&key, &log, at)?
+                self.keep_group(&key, &log, at, ours)?
             }
         };
         if state.is_member(sender) {
@@ -484,7 +509,10 @@ impl Client {
             .into_iter()
             .rev()
             .find(|m| m.id == message_id);
-        Ok(Err(stored.map(Event::Message).into_iter().collect()))
+        Ok(Err(stored
+            .map(|m| Event::Message(Box::new(m)))
+            .into_iter()
+            .collect()))
     }
 
     /// Applies a received group change. Returns the key and the note to
@@ -495,6 +523,7 @@ impl Client {
         group: &Group,
         change: Option<GroupChange>,
         at: u64,
+        ours: bool,
     ) -> Result<Option<(String, String)>, ClientError> {
         let key = group_key(&group.id);
         let mine = self.creds.handles.clone();
@@ -506,7 +535,7 @@ impl Client {
             if !state.is_member(sender) {
                 return Ok(None);
             }
-            self.keep_group(&key, &log, at)?;
+            self.keep_group(&key, &log, at, ours)?;
             let me = mine.iter().find(|h| state.is_member(h));
             let text = match (me, &state.name) {
                 (Some(_), Some(n)) => {
@@ -526,7 +555,7 @@ impl Client {
         match log.apply(sender, change) {
             Ok(Applied::Known) => Ok(None),
             Ok(Applied::Changed { before, after }) => {
-                self.keep_group(&key, &log, at)?;
+                self.keep_group(&key, &log, at, ours)?;
                 Ok(Some((key, describe(sender, &before, &after, &mine))))
             }
             Err(e) => {

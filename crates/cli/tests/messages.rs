@@ -1,0 +1,399 @@
+//! A messenger's everyday features from the CLI: replies, edits, unsend,
+//! delete for me, notes to self, search, short ids, local times, quiet
+//! sync, safe sends, `--json` everywhere and closed pipes.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::Value;
+
+fn err(out: std::process::Output) -> String {
+    assert!(!out.status.success(), "expected a failure");
+    let e = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+    e
+}
+
+fn last(server: &Server, profile: &std::path::Path, target: &str) -> Value {
+    show(server, profile, &[target])
+        .last()
+        .cloned()
+        .expect("a message")
+}
+
+#[test]
+fn replies_edits_unsend_delete_notes_and_search() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    let alice = "+12025550101";
+    enroll(&server, &p("alice"), "register", "--phone", alice);
+    enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+    enroll(&server, &p("bob2"), "login", "--email", "bob@example.org");
+
+    let dinner = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "send", "bob@example.org", "Dinner at 8? 晚饭见"],
+    ));
+    let dinner_id = dinner["id"].as_str().expect("id").to_string();
+    ok(tg(&server, &p("bob"), &["sync"]));
+
+    // Short ids: `show` prints the first 8 characters; 4 are enough.
+    let text = ok(tg(&server, &p("bob"), &["show", alice]));
+    assert!(text.contains(&dinner_id[..8]), "{text}");
+    let e = err(tg(&server, &p("bob"), &["react", "xyz", "👍"]));
+    assert!(e.contains("is not a message id"), "{e}");
+    let reacted = json(tg(
+        &server,
+        &p("bob"),
+        &["--json", "react", &dinner_id[..4], "👍"],
+    ));
+    assert_eq!(reacted["id"], dinner_id.as_str());
+
+    // A reply quotes the message it answers, on both sides.
+    ok(tg(
+        &server,
+        &p("bob"),
+        &["send", "--reply", &dinner_id[..6], alice, "Yes, see you"],
+    ));
+    ok(tg(&server, &p("alice"), &["sync"]));
+    let reply = last(&server, &p("alice"), "bob@example.org");
+    assert_eq!(reply["body"], "Yes, see you");
+    assert_eq!(reply["reply_to"]["id"], dinner_id.as_str());
+    assert_eq!(reply["reply_to"]["text"], "Dinner at 8? 晚饭见");
+    let text = ok(tg(&server, &p("alice"), &["show", "bob@example.org"]));
+    assert!(
+        text.contains("\u{21aa} +12025550101: \u{201c}Dinner at 8? 晚饭见\u{201d}"),
+        "{text}"
+    );
+    let first = &show(&server, &p("alice"), &["bob@example.org"])[0];
+    assert_eq!(
+        first["reactions"][0][1], "👍",
+        "the reaction names its message"
+    );
+
+    // Edit: only the author, and everyone sees the new text and the history.
+    let e = err(tg(
+        &server,
+        &p("bob"),
+        &["edit", &dinner_id[..8], "Dinner at 10"],
+    ));
+    assert!(e.contains("only its author can change a message"), "{e}");
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["edit", &dinner_id[..8], "Dinner at 9? 晚饭见"],
+    ));
+    for who in ["bob", "bob2"] {
+        ok(tg(&server, &p(who), &["sync"]));
+        let m = &show(&server, &p(who), &[alice])[0];
+        assert_eq!(m["body"], "Dinner at 9? 晚饭见", "{who}");
+        assert!(m["edited_at"].is_u64(), "{who}");
+        assert_eq!(m["edits"][0]["body"], "Dinner at 8? 晚饭见", "{who}");
+    }
+    let text = ok(tg(&server, &p("bob"), &["show", alice]));
+    assert!(text.contains("Dinner at 9? 晚饭见 (edited)"), "{text}");
+
+    // Search: any part of a word, any script, after the edit.
+    let found = json(tg(&server, &p("bob"), &["--json", "search", "晚饭"]));
+    assert_eq!(found.as_array().expect("list").len(), 1, "{found}");
+    let found = json(tg(&server, &p("bob"), &["--json", "search", "DINNER AT 9"]));
+    assert_eq!(found[0]["id"], dinner_id.as_str());
+    let found = json(tg(&server, &p("bob"), &["--json", "search", "at 8"]));
+    assert_eq!(found, serde_json::json!([]), "the old text is gone");
+
+    // Unsend: gone everywhere, a note stays.
+    let oops = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "send", "bob@example.org", "wrong chat, sorry"],
+    ));
+    let oops_id = oops["id"].as_str().expect("id").to_string();
+    ok(tg(&server, &p("bob"), &["sync"]));
+    ok(tg(&server, &p("alice"), &["unsend", &oops_id[..8]]));
+    for who in ["bob", "bob2"] {
+        ok(tg(&server, &p(who), &["sync"]));
+        let m = last(&server, &p(who), alice);
+        assert_eq!(
+            (m["kind"].as_str(), m["body"].as_str()),
+            (Some("unsent"), Some("")),
+            "{who}"
+        );
+        let text = ok(tg(&server, &p(who), &["show", alice]));
+        assert!(!text.contains("wrong chat"), "{who}: {text}");
+        assert!(text.contains("(message unsent)"), "{who}: {text}");
+    }
+
+    // Delete for me: on all of Bob's devices, not on Alice's.
+    ok(tg(&server, &p("bob"), &["delete", &dinner_id[..8]]));
+    ok(tg(&server, &p("bob2"), &["sync"]));
+    for who in ["bob", "bob2"] {
+        let ids: Vec<String> = show(&server, &p(who), &[alice])
+            .iter()
+            .map(|m| m["id"].as_str().expect("id").to_string())
+            .collect();
+        assert!(!ids.contains(&dinner_id), "{who}");
+    }
+    assert_eq!(
+        show(&server, &p("alice"), &["bob@example.org"])[0]["id"],
+        dinner_id.as_str()
+    );
+
+    // Notes to self: kept, and copied to one's other devices.
+    let note = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "send", alice, "remember the milk"],
+    ));
+    assert_eq!(note["conversation"], alice);
+    assert_eq!(note["state"], "saved", "no other device to copy it to");
+    ok(tg(
+        &server,
+        &p("bob"),
+        &["send", "bob@example.org", "passport in the drawer"],
+    ));
+    ok(tg(&server, &p("bob2"), &["sync"]));
+    assert_eq!(
+        last(&server, &p("bob2"), "bob@example.org")["body"],
+        "passport in the drawer"
+    );
+}
+
+#[test]
+fn the_cli_is_safe_quiet_and_pipeable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(&server, &p("alice"), "register", "--phone", "+12025550101");
+    enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+
+    // A forgotten text is refused, not sent as the last handle.
+    let e = err(tg(
+        &server,
+        &p("alice"),
+        &["send", "bob@example.org", "+12025550177"],
+    ));
+    assert!(e.contains("looks like a recipient"), "{e}");
+    assert!(show(&server, &p("alice"), &["bob@example.org"]).is_empty());
+    let e = err(tg(&server, &p("alice"), &["send", "bob@example.org"]));
+    assert!(e.contains("no text to send"), "{e}");
+    let sent = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "send", "bob@example.org", "-m", "+1 202 555 0177"],
+    ));
+    assert_eq!(sent["body"], "+1 202 555 0177");
+    for i in 0..5 {
+        ok(tg(
+            &server,
+            &p("alice"),
+            &["send", "bob@example.org", &format!("line {i}")],
+        ));
+    }
+
+    // `sync` is quiet: no per-device delivery lines unless --verbose.
+    ok(tg(&server, &p("bob"), &["sync"]));
+    let quiet = ok(tg(&server, &p("alice"), &["sync"]));
+    assert!(!quiet.contains("delivered"), "{quiet}");
+
+    // Local times, with the zone said.
+    let out = Command::new(BIN)
+        .args(["--server", &server.url, "--profile"])
+        .arg(p("alice"))
+        .args(["show", "bob@example.org"])
+        .env("TZ", "Asia/Shanghai")
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("(times in Asia/Shanghai, UTC+08:00)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("] ") && text.contains(" you: line 0"),
+        "{text}"
+    );
+
+    // `show … | head -1`: the reader stops early; no panic, no error. The
+    // conversation is longer than a pipe's buffer, so the CLI does hit the
+    // closed pipe.
+    let long = "x".repeat(60_000);
+    for _ in 0..3 {
+        ok(tg(
+            &server,
+            &p("alice"),
+            &["send", "bob@example.org", &long],
+        ));
+    }
+    ok(tg(&server, &p("bob"), &["sync"]));
+    let mut child = Command::new(BIN)
+        .args(["--server", &server.url, "--profile"])
+        .arg(p("bob"))
+        .args(["show", "+12025550101"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("a line");
+    // The pipe is closed here; what is left to print hits EPIPE.
+    let out = child.wait_with_output().expect("ends");
+    assert!(out.status.success(), "{:?}", out.status);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // --json on commands that printed nothing or plain text.
+    let typing = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "typing", "bob@example.org"],
+    ));
+    assert_eq!(typing["typing"][0], "bob@example.org");
+    let sms = json(tg(
+        &server,
+        &p("alice"),
+        &[
+            "--json",
+            "carrier",
+            "send",
+            "--from",
+            "+12025550177",
+            "--to",
+            "+12025550101",
+            "hi",
+        ],
+    ));
+    assert_eq!(sms["sent"], true);
+}
+
+/// A message written while the server is down waits, and the next sync
+/// sends it exactly once; so does the next send, oldest first.
+#[test]
+fn messages_written_offline_wait_and_go_exactly_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(&server, &p("alice"), "register", "--phone", "+12025550101");
+    enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "bob@example.org", "before"],
+    ));
+
+    let (data, addr) = server.kill9();
+    let url = format!("http://{addr}");
+    let offline = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["--server", &url, "--profile"])
+            .arg(p("alice"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("runs")
+    };
+    let text = ok(offline(&["send", "bob@example.org", "while down 1"]));
+    assert!(text.contains("(waiting)"), "{text}");
+    assert!(
+        text.contains("the next `tidings sync` or `tidings send` sends it"),
+        "{text}"
+    );
+    let w = json(offline(&[
+        "--json",
+        "send",
+        "bob@example.org",
+        "while down 2",
+    ]));
+    assert_eq!(w["state"], "waiting");
+    let mine = json(offline(&["--json", "show", "bob@example.org"]));
+    let states: Vec<&str> = mine
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|m| m["state"].as_str().expect("state"))
+        .collect();
+    assert_eq!(states, ["sent", "waiting", "waiting"]);
+
+    let server = Server::start(&data, &addr);
+    ok(tg(&server, &p("alice"), &["sync"]));
+    // A second sync finds nothing left to send.
+    ok(tg(&server, &p("alice"), &["sync"]));
+    let mine = show(&server, &p("alice"), &["bob@example.org"]);
+    assert!(mine.iter().all(|m| m["state"] != "waiting"), "{mine:?}");
+    ok(tg(&server, &p("bob"), &["sync"]));
+    assert_eq!(
+        bodies(&show(&server, &p("bob"), &["+12025550101"])),
+        ["before", "while down 1", "while down 2"],
+        "each once, in order"
+    );
+}
+
+/// An account whose last device logged out: an e-mail address fails
+/// visibly, a phone number gets the message as SMS.
+#[test]
+fn messages_to_an_account_with_no_device_fail_visibly_or_go_as_sms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(&server, &p("alice"), "register", "--phone", "+12025550101");
+    enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+    enroll(&server, &p("carol"), "register", "--phone", "+12025550103");
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "bob@example.org", "hi Bob"],
+    ));
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "+12025550103", "hi Carol"],
+    ));
+    ok(tg(&server, &p("bob"), &["logout"]));
+    ok(tg(&server, &p("carol"), &["logout"]));
+
+    let e = err(tg(
+        &server,
+        &p("alice"),
+        &["send", "bob@example.org", "still there?"],
+    ));
+    assert!(
+        e.contains("not delivered: bob@example.org has no device on Tidings"),
+        "{e}"
+    );
+    let m = show(&server, &p("alice"), &["bob@example.org"]);
+    let kept = m
+        .iter()
+        .find(|m| m["body"] == "still there?")
+        .expect("the message is kept");
+    assert!(
+        kept["state"]
+            .as_str()
+            .expect("state")
+            .starts_with("failed: not delivered"),
+        "{m:?}"
+    );
+    let sent = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "send", "+12025550103", "still there, Carol?"],
+    ));
+    assert_eq!(sent["via"], "sms");
+    let inbox = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "carrier", "inbox", "+12025550103"],
+    ));
+    assert_eq!(
+        inbox.as_array().expect("list").last().expect("sms")["text"],
+        "still there, Carol?"
+    );
+}

@@ -60,7 +60,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Verify { handle, mark } => {
             let client = open(&cli)?;
-            let handle = Client::parse_handle(handle)?;
+            let handle = client.resolve_handle(handle)?;
             let v = if *mark {
                 client.mark_verified(&handle).await?
             } else {
@@ -327,7 +327,16 @@ pub async fn run(cli: Cli) -> Result<()> {
             let client = open(&cli)?;
             let handles = match action {
                 None => client.api().handles().await?,
-                Some(HandlesAction::Remove { handle }) => {
+                Some(HandlesAction::Remove { handle, yes }) => {
+                    let current = client.api().handles().await?;
+                    let parsed = Client::parse_handle(handle)?;
+                    if current.as_slice() == std::slice::from_ref(&parsed) && !yes {
+                        anyhow::bail!(
+                            "{parsed} is this account's last handle: without one nobody can write \
+                             to you and no new device can sign in; run again with --yes to remove \
+                             it anyway, or leave with `tidings account delete --yes`"
+                        );
+                    }
                     client.api().remove_handle(handle).await?
                 }
                 Some(HandlesAction::Add { handle, code: None }) => {
@@ -378,6 +387,12 @@ pub async fn run(cli: Cli) -> Result<()> {
                 GroupAction::Rename { group, name } => (group, GroupEdit::Rename(name.clone())),
                 GroupAction::Admin { group, handles } => (group, GroupEdit::Admin(handles.clone())),
                 GroupAction::Leave { group } => (group, GroupEdit::Leave),
+                GroupAction::Create { name, members } => {
+                    let state = client.create_named_group(name, members).await?;
+                    let key = format!("group:{}", state.id);
+                    output::group(&key, &state, client.credentials(), cli.json);
+                    return Ok(());
+                }
                 GroupAction::Info { group } => {
                     let key = client.conversation_key(std::slice::from_ref(group))?;
                     let state = client.group_state(&key)?.ok_or_else(|| {
@@ -528,6 +543,13 @@ pub async fn run(cli: Cli) -> Result<()> {
                         .set_setting(key, if *v == OnOff::On { "on" } else { "off" })?;
                 }
             }
+            if read_receipts.is_some() || sms_fallback.is_some() {
+                // The account's other devices follow.
+                client.share_account_state(false).await.context(
+                    "changed on this device, but could not tell your other devices; \
+                     run the command again when the server can be reached",
+                )?;
+            }
             let get = |key| -> Result<String> {
                 Ok(client.local().setting(key)?.unwrap_or_else(|| "on".into()))
             };
@@ -593,6 +615,24 @@ pub async fn run(cli: Cli) -> Result<()> {
                 for m in messages {
                     println!("[{}] from {}: {}", output::time(m.at), m.from, m.text);
                 }
+            }
+            Ok(())
+        }
+        Command::Carrier {
+            action: CarrierAction::Code { address },
+        } => {
+            let api = Api::new(server(&cli), None)?;
+            let messages = api.carrier_inbox(address).await?;
+            let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
+            let Some(code) = latest_code(&texts) else {
+                anyhow::bail!(
+                    "no code has reached {address} yet; request one with `tidings register` or `tidings login`"
+                );
+            };
+            if cli.json {
+                output::json(&serde_json::json!({ "address": address, "code": code }));
+            } else {
+                println!("{code}");
             }
             Ok(())
         }
@@ -798,11 +838,35 @@ enum Enroll {
     Login,
 }
 
+/// The code in the newest of these texts that holds one: a run of six
+/// digits (the form the server's code messages take).
+fn latest_code(texts: &[&str]) -> Option<String> {
+    texts.iter().rev().find_map(|t| {
+        t.split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .map(str::to_string)
+    })
+}
+
+/// How often `register` and `login` ask for the code at a terminal.
+const MAX_CODE_PROMPTS: usize = 3;
+
+fn ask_code(prompt: &str) -> Result<String> {
+    eprint!("{prompt}");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().to_string())
+}
+
 async fn enroll(cli: &Cli, handle: &str, code: Option<&str>, kind: Enroll) -> Result<()> {
     let api = Api::new(server(cli), None)?;
     let profile = Profile::new(profile_dir(cli)?);
-    let code = match code {
-        Some(c) => c.trim().to_string(),
+    // At a terminal the code is asked for, and asked again after a typo
+    // (the server allows a few tries per code); otherwise it comes with
+    // --code.
+    let (mut code, prompt) = match code {
+        Some(c) => (c.trim().to_string(), false),
         None => {
             let sent = api.request_code(handle).await?;
             let again = match kind {
@@ -816,34 +880,45 @@ async fn enroll(cli: &Cli, handle: &str, code: Option<&str>, kind: Enroll) -> Re
                 );
                 return Ok(());
             }
-            eprint!("code sent to {} — enter it: ", sent.handle);
-            std::io::stderr().flush()?;
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line)?;
-            line.trim().to_string()
+            (
+                ask_code(&format!("code sent to {} — enter it: ", sent.handle))?,
+                true,
+            )
         }
     };
     let display_name = match &kind {
         Enroll::Register(name) => name.clone(),
         Enroll::Login => None,
     };
-    let creds = match kind {
-        Enroll::Register(name) => {
-            api.register(&RegisterRequest {
-                handle: handle.to_string(),
-                code,
-                name,
-                device_name: device_name(),
-            })
-            .await?
-        }
-        Enroll::Login => {
-            api.login(&LoginRequest {
-                handle: handle.to_string(),
-                code,
-                device_name: device_name(),
-            })
-            .await?
+    let mut tries = 1;
+    let creds = loop {
+        let answer = match &kind {
+            Enroll::Register(name) => {
+                api.register(&RegisterRequest {
+                    handle: handle.to_string(),
+                    code: code.clone(),
+                    name: name.clone(),
+                    device_name: device_name(),
+                })
+                .await
+            }
+            Enroll::Login => {
+                api.login(&LoginRequest {
+                    handle: handle.to_string(),
+                    code: code.clone(),
+                    device_name: device_name(),
+                })
+                .await
+            }
+        };
+        match answer {
+            Err(tidings_client::ApiError::Server { ref body, .. })
+                if prompt && body.error == "bad_code" && tries < MAX_CODE_PROMPTS =>
+            {
+                tries += 1;
+                code = ask_code(&format!("{} — enter the code again: ", body.message))?;
+            }
+            other => break other?,
         }
     };
     let saved = Client::save(&profile, server(cli), creds)?;
@@ -900,6 +975,21 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_latest_code_is_found() {
+        use super::latest_code;
+        assert_eq!(
+            latest_code(&[
+                "Your Tidings code: 123456",
+                "hi 42",
+                "Your Tidings code: 654321",
+                "ok"
+            ]),
+            Some("654321".into())
+        );
+        assert_eq!(latest_code(&["call 1234567 now"]), None);
     }
 
     #[test]

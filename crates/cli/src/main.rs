@@ -363,6 +363,9 @@ pub enum HandlesAction {
     Remove {
         /// The handle.
         handle: String,
+        /// Remove it even when it is the account's last handle.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -415,6 +418,14 @@ pub enum ContactsAction {
 /// `tidings group ...`. A group is named as `group:ID` or by its name.
 #[derive(Subcommand, Debug)]
 pub enum GroupAction {
+    /// Make a named group (you are its admin) and tell its members.
+    Create {
+        /// The group's name.
+        name: String,
+        /// The other members: handles or contact names.
+        #[arg(required = true)]
+        members: Vec<String>,
+    },
     /// Add members (admins only).
     Add {
         /// The group: group:ID or its name.
@@ -463,6 +474,12 @@ pub enum GroupAction {
 pub enum CarrierAction {
     /// What a simulated phone (or e-mail address) received.
     Inbox {
+        /// Phone number or e-mail address.
+        address: String,
+    },
+    /// The latest verification code a simulated phone (or e-mail
+    /// address) received, alone on a line, for `register --code "$(…)"`.
+    Code {
         /// Phone number or e-mail address.
         address: String,
     },

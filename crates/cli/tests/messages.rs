@@ -397,3 +397,57 @@ fn messages_to_an_account_with_no_device_fail_visibly_or_go_as_sms() {
         "still there, Carol?"
     );
 }
+
+/// A device that joins later is announced on the account's other devices
+/// and gets their contacts, blocks and settings; a changed setting follows
+/// to every device.
+#[test]
+fn a_new_device_is_announced_and_agrees_with_the_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(&server, &p("alice"), "register", "--phone", "+12025550101");
+    enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+    ok(tg(
+        &server,
+        &p("bob"),
+        &["contacts", "add", "+12025550101", "--name", "Alice"],
+    ));
+    ok(tg(&server, &p("bob"), &["block", "+12025550199"]));
+    ok(tg(&server, &p("bob"), &["sync"]));
+
+    enroll(&server, &p("laptop"), "login", "--email", "bob@example.org");
+    let said = ok(tg(&server, &p("bob"), &["sync"]));
+    assert!(
+        said.contains("a new device signed in to your account"),
+        "{said}"
+    );
+    let again = ok(tg(&server, &p("bob"), &["sync"]));
+    assert!(!again.contains("new device"), "announced once: {again}");
+    ok(tg(&server, &p("laptop"), &["sync"]));
+    let contacts = json(tg(&server, &p("laptop"), &["--json", "contacts"]));
+    assert_eq!(contacts[0]["name"], "Alice", "{contacts}");
+    // Alice, a contact, is no message request on the laptop either.
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "bob@example.org", "hello both"],
+    ));
+    ok(tg(&server, &p("laptop"), &["sync"]));
+    assert_eq!(
+        bodies(&show(&server, &p("laptop"), &["Alice"])),
+        ["hello both"]
+    );
+    let held = json(tg(&server, &p("laptop"), &["--json", "requests"]));
+    assert_eq!(held, serde_json::json!([]));
+
+    // Read receipts turned off on the laptop are off on the phone too.
+    ok(tg(
+        &server,
+        &p("laptop"),
+        &["settings", "--read-receipts", "off"],
+    ));
+    ok(tg(&server, &p("bob"), &["sync"]));
+    let settings = json(tg(&server, &p("bob"), &["--json", "settings"]));
+    assert_eq!(settings["read_receipts"], "off");
+}

@@ -18,6 +18,7 @@ use tidings_core::crypto::CryptoError;
 use tidings_spam::requests::{Folder, Reason};
 use tidings_spam::Fingerprint;
 
+pub mod account_state;
 pub mod changes;
 pub mod groups;
 pub mod logout;
@@ -1114,6 +1115,17 @@ impl Client {
             }
         }
         stream.close().await;
+        // A device of this account that joined since the last look is
+        // announced, and gets this account's contacts and settings.
+        match self.welcome_new_devices().await {
+            Ok(events) => {
+                for e in &events {
+                    count += 1;
+                    on_event(e);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not check this account's devices"),
+        }
         Ok(count)
     }
 
@@ -1388,6 +1400,13 @@ impl Client {
                         Ok(vec![Event::Message(Box::new(stored))])
                     }
                     Content::Typing { .. } => Ok(Vec::new()),
+                    c @ Content::AccountState { .. } => {
+                        // Only this account's own devices speak for it.
+                        if ours {
+                            self.apply_account_state(c)?;
+                        }
+                        Ok(Vec::new())
+                    }
                     c @ (Content::Edit { .. }
                     | Content::Unsend { .. }
                     | Content::Deleted { .. }) => self.receive_change(sender.account, c),

@@ -18,6 +18,9 @@ pub const EDIT_WINDOW_MS: u64 = 15 * 60 * 1000;
 pub const UNSEND_WINDOW_MS: u64 = 2 * 60 * 1000;
 /// Most edits kept per message (the history `show --json` gives).
 pub const MAX_EDITS: usize = 20;
+/// Most entries (contacts, known and blocked handles) in one
+/// [`Content::AccountState`]; a larger state goes in several.
+pub const MAX_STATE_ENTRIES: usize = 300;
 /// Most messages in one [`Content::Deleted`].
 pub const MAX_DELETED_REFS: usize = 500;
 
@@ -147,6 +150,23 @@ pub enum Content {
         target: MessageRef,
         /// When, milliseconds since the epoch.
         at: u64,
+    },
+    /// Part of this account's state, from one of its devices to the others
+    /// (sent only to one's own devices): handed to a new device, and sent
+    /// again when a setting changes. At most [`MAX_STATE_ENTRIES`] entries.
+    AccountState {
+        /// Saved contacts with their names.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        contacts: Vec<(Handle, Option<String>)>,
+        /// Handles written to or accepted.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        known: Vec<Handle>,
+        /// Blocked handles.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        blocked: Vec<Handle>,
+        /// Settings (`read_receipts`, `sms_fallback`: `on` or `off`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        settings: Vec<(String, String)>,
     },
     /// Messages deleted on one device of this account, to delete on the
     /// others (sent only to one's own devices).

@@ -267,21 +267,95 @@ impl Client {
         &self,
         others: &[Handle],
     ) -> Result<(String, GroupState), ClientError> {
+        let (key, log, state, _) = self.new_group_log(others, None)?;
+        self.local.save_group_log(&key, &log)?;
+        Ok((key, state))
+    }
+
+    fn new_group_log(
+        &self,
+        others: &[Handle],
+        name: Option<&str>,
+    ) -> Result<(String, GroupLog, GroupState, GroupChange), ClientError> {
         let id = new_message_id();
         let key = group_key(&id);
         let mut log = GroupLog::new(&id);
-        let (_, state) = log
+        let (change, state) = log
             .propose(
                 &self.me()?,
                 &new_message_id(),
                 GroupOp::Create {
                     members: others.to_vec(),
-                    name: None,
+                    name: name.map(str::to_string),
                 },
             )
             .map_err(|e| ClientError::Usage(e.to_string()))?;
-        self.local.save_group_log(&key, &log)?;
-        Ok((key, state))
+        Ok((key, log, state, change))
+    }
+
+    /// Makes a named group and tells its members at once (`tidings group
+    /// create NAME MEMBER...`), so that it can be written to by name.
+    pub async fn create_named_group(
+        &mut self,
+        name: &str,
+        members: &[String],
+    ) -> Result<GroupState, ClientError> {
+        if name.trim().is_empty() {
+            return Err(ClientError::Usage("give the group a name".into()));
+        }
+        if !self.local.groups_named(name)?.is_empty() {
+            return Err(ClientError::Usage(format!(
+                "you have a group named \u{201c}{name}\u{201d} already; choose another name"
+            )));
+        }
+        let mut others = Vec::with_capacity(members.len());
+        for m in members {
+            let h = self.resolve_handle(m)?;
+            if self.mine().contains(&h) {
+                return Err(ClientError::Usage(format!(
+                    "{h} is your own handle; name the other members"
+                )));
+            }
+            if !others.contains(&h) {
+                others.push(h);
+            }
+        }
+        if others.is_empty() {
+            return Err(ClientError::Usage("name at least one other member".into()));
+        }
+        let limits = self.api.limits().await?;
+        if others.len() + 1 > limits.max_group_members {
+            return Err(ClientError::Usage(format!(
+                "a group has at most {} members, you included",
+                limits.max_group_members
+            )));
+        }
+        let (key, log, state, change) = self.new_group_log(&others, Some(name))?;
+        let id = change.stamp.id.clone();
+        let before = GroupLog::new(&state.id).state();
+        self.send_group_change(&id, &others, &before, &state, change)
+            .await?;
+        let sent_at = now_ms();
+        let state = self.keep_group(&key, &log, sent_at, true)?;
+        if let Some(n) = &state.name {
+            self.local.set_title(&key, n)?;
+        }
+        let names: Vec<String> = others.iter().map(Handle::to_string).collect();
+        self.note_wrote_to(&key, &names)?;
+        let me = self.me()?;
+        let text = describe(&me, &before, &state, self.mine());
+        self.local.insert_message(
+            &key,
+            self.creds.account,
+            me.as_str(),
+            &id,
+            true,
+            "event",
+            &text,
+            sent_at,
+            "sent",
+        )?;
+        Ok(state)
     }
 
     /// Stores a group's log and mirrors its state into the conversation

@@ -451,7 +451,7 @@ impl Client {
     /// report token, the server is told (`junk: false`); the block holds
     /// whatever the server answers.
     pub async fn block(&self, handle: &str) -> Result<Blocked, ClientError> {
-        let h = Self::parse_handle(handle)?;
+        let h = self.resolve_handle(handle)?;
         self.own_handle(&h)?;
         self.check_block_room(&h)?;
         self.local.block(h.as_str(), now_ms())?;
@@ -478,7 +478,7 @@ impl Client {
 
     /// Unblocks a handle; false when it was not blocked.
     pub fn unblock(&self, handle: &str) -> Result<bool, ClientError> {
-        let h = Self::parse_handle(handle)?;
+        let h = self.resolve_handle(handle)?;
         Ok(self.local.unblock(h.as_str())?)
     }
 
@@ -488,7 +488,7 @@ impl Client {
     /// held-back conversations it is in. If the server cannot be reached
     /// nothing changes, so the report can be tried again.
     pub async fn report(&self, handle: &str, share_text: bool) -> Result<Reported, ClientError> {
-        let h = Self::parse_handle(handle)?;
+        let h = self.resolve_handle(handle)?;
         self.own_handle(&h)?;
         if !self.local.has_messages_from(h.as_str())? {
             return Err(ClientError::Usage(format!(
@@ -567,7 +567,7 @@ impl Client {
     /// Forgets a contact; false when it was not saved. (Messages this
     /// account sent to it still make it known.)
     pub fn remove_contact(&self, handle: &str) -> Result<bool, ClientError> {
-        let h = Self::parse_handle(handle)?;
+        let h = self.resolve_handle(handle)?;
         Ok(self.local.remove_contact(h.as_str())?)
     }
 

@@ -317,6 +317,15 @@ impl Local {
         Ok(())
     }
 
+    /// Handles this account wrote to or accepted (not contacts), by handle.
+    pub fn relations(&self) -> Result<Vec<String>, LocalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT handle FROM relations WHERE how IN ('wrote', 'accepted') ORDER BY handle",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// A saved contact or a handle with a recorded relation.
     pub fn directly_known(&self, handle: &str) -> Result<bool, LocalError> {
         Ok(self.conn.query_row(

@@ -15,8 +15,8 @@ use tidings_spam::requests::{defang, Folder};
 
 use crate::output;
 use crate::{
-    AccountAction, CarrierAction, Cli, Command, ContactsAction, DevicesAction, GroupAction,
-    HandlesAction, OnOff, RequestsAction,
+    AccountAction, CarrierAction, ChatsAction, Cli, Command, ContactsAction, DevicesAction,
+    GroupAction, HandlesAction, OnOff, RequestsAction,
 };
 
 fn profile_dir(cli: &Cli) -> Result<PathBuf> {
@@ -28,12 +28,20 @@ fn profile_dir(cli: &Cli) -> Result<PathBuf> {
     Ok(base.join("tidings").join("default"))
 }
 
-fn device_name() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_default();
+/// The default name of this device: the host's name, as `hostname`
+/// prints it.
+fn default_device_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
     if host.is_empty() {
         "tidings cli".into()
     } else {
-        format!("tidings cli on {host}")
+        host
     }
 }
 
@@ -46,17 +54,29 @@ pub async fn run(cli: Cli) -> Result<()> {
             config,
             dev,
         } => serve(listen, data, config, *dev).await,
-        Command::Register { handle, name, code } => {
+        Command::Register {
+            handle,
+            name,
+            code,
+            device_name,
+        } => {
+            let device = device_name.clone().unwrap_or_else(default_device_name);
             enroll(
                 &cli,
                 handle.text(),
                 code.as_deref(),
                 Enroll::Register(name.clone()),
+                &device,
             )
             .await
         }
-        Command::Login { handle, code } => {
-            enroll(&cli, handle.text(), code.as_deref(), Enroll::Login).await
+        Command::Login {
+            handle,
+            code,
+            device_name,
+        } => {
+            let device = device_name.clone().unwrap_or_else(default_device_name);
+            enroll(&cli, handle.text(), code.as_deref(), Enroll::Login, &device).await
         }
         Command::Verify { handle, mark } => {
             let client = open(&cli)?;
@@ -145,20 +165,66 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Chats => {
+        Command::Chats {
+            archived: _,
+            action: Some(action),
+        } => {
+            use tidings_client::content::ConversationChange as C;
+            let (target, change) = match action {
+                ChatsAction::Mute { target } => (target, C::Mute),
+                ChatsAction::Unmute { target } => (target, C::Unmute),
+                ChatsAction::Archive { target } => (target, C::Archive),
+                ChatsAction::Unarchive { target } => (target, C::Unarchive),
+                ChatsAction::Pin { target } => (target, C::Pin),
+                ChatsAction::Unpin { target } => (target, C::Unpin),
+                ChatsAction::Delete { target, yes } => {
+                    if !yes {
+                        anyhow::bail!(
+                            "deleting {target} removes its messages from all your devices; \
+                             run again with --yes to confirm"
+                        );
+                    }
+                    (target, C::Delete)
+                }
+            };
+            let mut client = open(&cli)?;
+            let key = client.change_conversation(target, change).await?;
+            if cli.json {
+                output::json(&serde_json::json!({ "conversation": key, "done": change.past() }));
+            } else {
+                println!("{key}: {}", change.past());
+            }
+            Ok(())
+        }
+        Command::Chats {
+            archived,
+            action: None,
+        } => {
             let client = open(&cli)?;
             let chats = client.local().conversations()?;
             if cli.json {
                 output::json(&chats);
                 return Ok(());
             }
+            let (shown, filed): (Vec<_>, Vec<_>) =
+                chats.into_iter().partition(|c| c.archived == *archived);
+            let in_archive = if *archived { 0 } else { filed.len() };
             let (inbox, held): (Vec<_>, Vec<_>) =
-                chats.into_iter().partition(|c| !c.state.is_held());
+                shown.into_iter().partition(|c| !c.state.is_held());
             if inbox.is_empty() {
-                println!("no conversations yet");
+                println!(
+                    "{}",
+                    if *archived {
+                        "no archived conversations"
+                    } else {
+                        "no conversations yet"
+                    }
+                );
             }
             for c in inbox {
-                let members = if c.key.starts_with("group:") {
+                let members = if let Some(name) = c.name.as_deref() {
+                    format!(" ({name})")
+                } else if c.key.starts_with("group:") {
                     let title = c
                         .title
                         .as_deref()
@@ -173,7 +239,19 @@ pub async fn run(cli: Cli) -> Result<()> {
                 } else {
                     String::new()
                 };
-                println!("{}{members}{unread}: {}", c.key, c.last);
+                let mut marks = Vec::new();
+                if c.pinned {
+                    marks.push("pinned");
+                }
+                if c.muted {
+                    marks.push("muted");
+                }
+                let marks = if marks.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", marks.join(", "))
+                };
+                println!("{}{members}{unread}{marks}: {}", c.key, c.last);
             }
             let junk = held.iter().filter(|c| c.state == Folder::Junk).count();
             let requests = held.len() - junk;
@@ -183,6 +261,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             if junk > 0 {
                 println!("-- {junk} in junk: see `tidings requests --junk`");
             }
+            if in_archive > 0 {
+                println!("-- {in_archive} archived: see `tidings chats --archived`");
+            }
             Ok(())
         }
         Command::Show { targets } => {
@@ -190,6 +271,19 @@ pub async fn run(cli: Cli) -> Result<()> {
             let key = client.conversation_key(targets)?;
             let messages = client.local().messages(&key)?;
             let held = client.local().request(&key)?;
+            let messages: Vec<_> = if held.is_some() {
+                // A stranger's chosen name could pose as anyone: a
+                // request shows handles only.
+                messages
+                    .into_iter()
+                    .map(|mut m| {
+                        m.from_name = None;
+                        m
+                    })
+                    .collect()
+            } else {
+                messages
+            };
             if cli.json {
                 match &held {
                     None => output::json(&messages),
@@ -215,6 +309,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Chat { target } => {
+            let mut client = open(&cli)?;
+            crate::chat::run(&mut client, target).await
         }
         Command::Read { targets } => {
             let mut client = open(&cli)?;
@@ -533,9 +631,19 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Settings {
             read_receipts,
             sms_fallback,
+            name,
         } => {
-            use tidings_client::client::{READ_RECEIPTS, SMS_FALLBACK};
+            use tidings_client::client::{DISPLAY_NAME, READ_RECEIPTS, SMS_FALLBACK};
             let client = open(&cli)?;
+            if let Some(n) = name {
+                let clean = tidings_client::content::clean_display_name(n).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "a display name is 1 to {} bytes without control characters",
+                        tidings_client::content::MAX_DISPLAY_NAME_BYTES
+                    )
+                })?;
+                client.local().set_setting(DISPLAY_NAME, &clean)?;
+            }
             for (key, value) in [(READ_RECEIPTS, read_receipts), (SMS_FALLBACK, sms_fallback)] {
                 if let Some(v) = value {
                     client
@@ -543,7 +651,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                         .set_setting(key, if *v == OnOff::On { "on" } else { "off" })?;
                 }
             }
-            if read_receipts.is_some() || sms_fallback.is_some() {
+            if read_receipts.is_some() || sms_fallback.is_some() || name.is_some() {
                 // The account's other devices follow.
                 client.share_account_state(false).await.context(
                     "changed on this device, but could not tell your other devices; \
@@ -554,10 +662,16 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Ok(client.local().setting(key)?.unwrap_or_else(|| "on".into()))
             };
             let (rr, fb) = (get(READ_RECEIPTS)?, get(SMS_FALLBACK)?);
+            let shown = client.local().setting(DISPLAY_NAME)?;
             if cli.json {
-                output::json(&serde_json::json!({ "read_receipts": rr, "sms_fallback": fb }));
+                output::json(&serde_json::json!({
+                    "read_receipts": rr, "sms_fallback": fb, "name": shown,
+                }));
             } else {
-                println!("read receipts: {rr}\nSMS fallback: {fb}");
+                println!(
+                    "read receipts: {rr}\nSMS fallback: {fb}\nname: {}",
+                    shown.as_deref().unwrap_or("(none; set one with --name)")
+                );
             }
             Ok(())
         }
@@ -859,7 +973,13 @@ fn ask_code(prompt: &str) -> Result<String> {
     Ok(line.trim().to_string())
 }
 
-async fn enroll(cli: &Cli, handle: &str, code: Option<&str>, kind: Enroll) -> Result<()> {
+async fn enroll(
+    cli: &Cli,
+    handle: &str,
+    code: Option<&str>,
+    kind: Enroll,
+    device: &str,
+) -> Result<()> {
     let api = Api::new(server(cli), None)?;
     let profile = Profile::new(profile_dir(cli)?);
     // At a terminal the code is asked for, and asked again after a typo
@@ -898,7 +1018,7 @@ async fn enroll(cli: &Cli, handle: &str, code: Option<&str>, kind: Enroll) -> Re
                     handle: handle.to_string(),
                     code: code.clone(),
                     name: name.clone(),
-                    device_name: device_name(),
+                    device_name: device.to_string(),
                 })
                 .await
             }
@@ -906,7 +1026,7 @@ async fn enroll(cli: &Cli, handle: &str, code: Option<&str>, kind: Enroll) -> Re
                 api.login(&LoginRequest {
                     handle: handle.to_string(),
                     code: code.clone(),
-                    device_name: device_name(),
+                    device_name: device.to_string(),
                 })
                 .await
             }

@@ -4,6 +4,7 @@
 
 mod admin;
 mod bench;
+mod chat;
 mod commands;
 mod output;
 mod spamsim;
@@ -62,6 +63,10 @@ pub enum Command {
         /// The code you received (without it, a code is sent).
         #[arg(long)]
         code: Option<String>,
+        /// This device's name, shown in device lists and to your other
+        /// devices [default: the host's name].
+        #[arg(long)]
+        device_name: Option<String>,
     },
     /// Add this profile as a new device of an existing account.
     Login {
@@ -71,6 +76,11 @@ pub enum Command {
         /// The code you received (without it, a code is sent).
         #[arg(long)]
         code: Option<String>,
+        /// This device's name, shown in device lists and to your other
+        /// devices, who are told a device of that name signed in
+        /// [default: the host's name].
+        #[arg(long)]
+        device_name: Option<String>,
     },
     /// Send a message: one handle for a direct chat, several for a group.
     Send {
@@ -118,12 +128,26 @@ pub enum Command {
     },
     /// List conversations (message requests and junk are counted at the
     /// end; `--json` lists them too, with their `state`).
-    Chats,
+    Chats {
+        /// List the archived conversations instead.
+        #[arg(long)]
+        archived: bool,
+        /// Mute, archive, pin or delete a conversation (every device of
+        /// yours follows).
+        #[command(subcommand)]
+        action: Option<ChatsAction>,
+    },
     /// Show a conversation.
     Show {
         /// A handle, several handles (a group) or group:ID.
         #[arg(required = true)]
         targets: Vec<String>,
+    },
+    /// One conversation, live, in the terminal: messages, typing and
+    /// receipts as they happen; type and press Enter to send.
+    Chat {
+        /// A handle, a contact's name, a group's name or group:ID.
+        target: String,
     },
     /// Mark a conversation read (sends read receipts unless turned off).
     Read {
@@ -253,6 +277,10 @@ pub enum Command {
         /// time: on or off.
         #[arg(long)]
         sms_fallback: Option<OnOff>,
+        /// Your display name, which the people you write to see (it
+        /// travels inside your messages, end-to-end encrypted).
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Remove this device on the server (its token stops working), then
     /// forget its credentials and local messages. Refuses, deleting
@@ -412,6 +440,50 @@ pub enum ContactsAction {
     Remove {
         /// The handle.
         handle: String,
+    },
+}
+
+/// `tidings chats ...`: a conversation is named by a handle, a contact's
+/// name, a group's name or group:ID.
+#[derive(Subcommand, Debug)]
+pub enum ChatsAction {
+    /// New messages in it are not printed by `sync`.
+    Mute {
+        /// The conversation.
+        target: String,
+    },
+    /// Undo `mute`.
+    Unmute {
+        /// The conversation.
+        target: String,
+    },
+    /// Move it out of the list (see `chats --archived`).
+    Archive {
+        /// The conversation.
+        target: String,
+    },
+    /// Undo `archive`.
+    Unarchive {
+        /// The conversation.
+        target: String,
+    },
+    /// Keep it at the top of the list.
+    Pin {
+        /// The conversation.
+        target: String,
+    },
+    /// Undo `pin`.
+    Unpin {
+        /// The conversation.
+        target: String,
+    },
+    /// Delete it and its messages from your devices.
+    Delete {
+        /// The conversation.
+        target: String,
+        /// Confirm: the messages cannot be brought back.
+        #[arg(long)]
+        yes: bool,
     },
 }
 

@@ -58,7 +58,7 @@ pub fn message_line(m: &StoredMessage) -> String {
     let who = if m.outgoing {
         "you".to_string()
     } else {
-        m.from.clone()
+        m.from_name.clone().unwrap_or_else(|| m.from.clone())
     };
     if m.kind == "event" {
         return format!("[{}] * {}", time(m.sent_at), m.body);

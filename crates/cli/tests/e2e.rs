@@ -1117,11 +1117,18 @@ fn unbinding_a_number_hands_every_waiting_message_back_as_sms_once_in_order() {
     // Bob's only device goes silent; Alice writes ten messages, three of
     // them in a group with Carol.
     let (expected, group) = ten_messages_wait_for_bob(&server, dir.path());
-    // Bob unbinds his number (he has moved to another phone).
+    // Bob unbinds his number (he has moved to another phone). It is his
+    // last handle, so the CLI asks him to confirm first.
+    let refused = tg(&server, &p("bob"), &["handles", "remove", "+12025550102"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("last handle"),
+        "{refused:?}"
+    );
     let left = json(tg(
         &server,
         &p("bob"),
-        &["--json", "handles", "remove", "+12025550102"],
+        &["--json", "handles", "remove", "+12025550102", "--yes"],
     ));
     assert_eq!(left, serde_json::json!([]));
     waiting_messages_reached_bob_as_sms(&server, dir.path(), &expected, &group);

@@ -416,10 +416,28 @@ fn a_new_device_is_announced_and_agrees_with_the_others() {
     ok(tg(&server, &p("bob"), &["block", "+12025550199"]));
     ok(tg(&server, &p("bob"), &["sync"]));
 
-    enroll(&server, &p("laptop"), "login", "--email", "bob@example.org");
+    ok(tg(
+        &server,
+        &p("laptop"),
+        &["login", "--email", "bob@example.org"],
+    ));
+    let c = code(&server, "bob@example.org");
+    ok(tg(
+        &server,
+        &p("laptop"),
+        &[
+            "login",
+            "--email",
+            "bob@example.org",
+            "--code",
+            &c,
+            "--device-name",
+            "Bob's laptop",
+        ],
+    ));
     let said = ok(tg(&server, &p("bob"), &["sync"]));
     assert!(
-        said.contains("a new device signed in to your account"),
+        said.contains("a new device signed in to your account: \u{201c}Bob's laptop\u{201d}"),
         "{said}"
     );
     let again = ok(tg(&server, &p("bob"), &["sync"]));
@@ -450,4 +468,142 @@ fn a_new_device_is_announced_and_agrees_with_the_others() {
     ok(tg(&server, &p("bob"), &["sync"]));
     let settings = json(tg(&server, &p("bob"), &["--json", "settings"]));
     assert_eq!(settings["read_receipts"], "off");
+}
+
+/// Display names travel inside messages and are shown instead of handles,
+/// except for strangers, whose chosen name could pose as anyone.
+#[test]
+fn names_not_handles_but_never_a_strangers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(&server, &p("alice"), "register", "--phone", "+12025550101");
+    enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+    enroll(
+        &server,
+        &p("mallory"),
+        "register",
+        "--phone",
+        "+12025550188",
+    );
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["settings", "--name", "Alice Liddell"],
+    ));
+    ok(tg(
+        &server,
+        &p("mallory"),
+        &["settings", "--name", "Your Bank"],
+    ));
+    ok(tg(&server, &p("bob"), &["send", "+12025550101", "hi"]));
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "bob@example.org", "hello Bob"],
+    ));
+    ok(tg(
+        &server,
+        &p("mallory"),
+        &["send", "bob@example.org", "verify your account"],
+    ));
+    ok(tg(&server, &p("bob"), &["sync"]));
+
+    let text = ok(tg(&server, &p("bob"), &["show", "+12025550101"]));
+    assert!(text.contains(" Alice Liddell: hello Bob"), "{text}");
+    let chats = ok(tg(&server, &p("bob"), &["chats"]));
+    assert!(chats.contains("+12025550101 (Alice Liddell)"), "{chats}");
+    let strange = ok(tg(&server, &p("bob"), &["show", "+12025550188"]));
+    assert!(!strange.contains("Your Bank"), "{strange}");
+    assert!(
+        strange.contains("+12025550188: verify your account"),
+        "{strange}"
+    );
+    // A contact's name, chosen by the user, wins over the sent one.
+    ok(tg(
+        &server,
+        &p("bob"),
+        &["contacts", "add", "+12025550101", "--name", "Mum"],
+    ));
+    let text = ok(tg(&server, &p("bob"), &["show", "Mum"]));
+    assert!(text.contains(" Mum: hello Bob"), "{text}");
+    let e = err(tg(
+        &server,
+        &p("alice"),
+        &["settings", "--name", "bad\nname"],
+    ));
+    assert!(e.contains("display name"), "{e}");
+}
+
+/// Muted, archived, pinned and deleted conversations are the same on every
+/// device of the account.
+#[test]
+fn conversation_state_follows_to_every_device() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(&server, &p("alice"), "register", "--phone", "+12025550101");
+    enroll(&server, &p("carol"), "register", "--phone", "+12025550103");
+    enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+    enroll(&server, &p("bob2"), "login", "--email", "bob@example.org");
+    for who in ["alice", "carol"] {
+        ok(tg(
+            &server,
+            &p(who),
+            &["send", "bob@example.org", &format!("hi from {who}")],
+        ));
+    }
+    ok(tg(&server, &p("bob"), &["sync"]));
+    ok(tg(&server, &p("bob"), &["accept", "+12025550101"]));
+    ok(tg(&server, &p("bob"), &["accept", "+12025550103"]));
+    // The other device follows the accepts: nothing is a request there.
+    ok(tg(&server, &p("bob2"), &["sync"]));
+    let held = json(tg(&server, &p("bob2"), &["--json", "requests"]));
+    assert_eq!(held, serde_json::json!([]));
+    ok(tg(&server, &p("bob"), &["chats", "mute", "+12025550101"]));
+    ok(tg(&server, &p("bob"), &["chats", "pin", "+12025550103"]));
+    ok(tg(&server, &p("bob2"), &["sync"]));
+    let chats = json(tg(&server, &p("bob2"), &["--json", "chats"]));
+    assert_eq!(chats[0]["key"], "+12025550103", "pinned first: {chats}");
+    assert_eq!(chats[0]["pinned"], true);
+    assert_eq!(chats[1]["muted"], true);
+    // A muted conversation's new messages are stored but not printed.
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "bob@example.org", "muted news"],
+    ));
+    let printed = ok(tg(&server, &p("bob2"), &["sync"]));
+    assert!(!printed.contains("muted news"), "{printed}");
+    assert_eq!(
+        bodies(&show(&server, &p("bob2"), &["+12025550101"]))
+            .last()
+            .expect("kept"),
+        "muted news"
+    );
+    // Archive, then delete, from the other device.
+    ok(tg(
+        &server,
+        &p("bob2"),
+        &["chats", "archive", "+12025550101"],
+    ));
+    ok(tg(&server, &p("bob"), &["sync"]));
+    let list = ok(tg(&server, &p("bob"), &["chats"]));
+    assert!(!list.contains("+12025550101 "), "{list}");
+    assert!(list.contains("-- 1 archived"), "{list}");
+    let archived = ok(tg(&server, &p("bob"), &["chats", "--archived"]));
+    assert!(archived.contains("+12025550101"), "{archived}");
+    let e = err(tg(
+        &server,
+        &p("bob2"),
+        &["chats", "delete", "+12025550103"],
+    ));
+    assert!(e.contains("--yes"), "{e}");
+    ok(tg(
+        &server,
+        &p("bob2"),
+        &["chats", "delete", "+12025550103", "--yes"],
+    ));
+    ok(tg(&server, &p("bob"), &["sync"]));
+    assert!(show(&server, &p("bob"), &["+12025550103"]).is_empty());
 }

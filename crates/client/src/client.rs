@@ -13,13 +13,16 @@ use tidings_proto::Handle;
 use crate::api::{Api, ApiError};
 use crate::local::{Inserted, Local, LocalError, StoredMessage};
 use crate::profile::{Credentials, Profile, ProfileError};
-use tidings_core::content::{Content, Group, MessageRef, MAX_REACTION_BYTES, MAX_TEXT_BYTES};
+use tidings_core::content::{
+    clean_display_name, Content, Group, MessageRef, MAX_REACTION_BYTES, MAX_TEXT_BYTES,
+};
 use tidings_core::crypto::CryptoError;
 use tidings_spam::requests::{Folder, Reason};
 use tidings_spam::Fingerprint;
 
 pub mod account_state;
 pub mod changes;
+pub mod conversations;
 pub mod groups;
 pub mod logout;
 pub mod outbox;
@@ -569,6 +572,7 @@ impl Client {
             attachments: attachments.clone(),
             resend_of: None,
             reply_to: reply_to.clone(),
+            from_name: self.local.setting(DISPLAY_NAME)?,
         };
         let members: Vec<String> = recipients.iter().map(Handle::to_string).collect();
         self.local.upsert_conversation(&conv, &members, sent_at)?;
@@ -1080,7 +1084,14 @@ impl Client {
                     let seq = env.seq;
                     for event in self.handle_envelope(env).await? {
                         count += 1;
-                        on_event(&event);
+                        // A muted conversation raises no notification.
+                        let muted = match &event {
+                            Event::Message(m) => self.local.is_muted(&m.conversation)?,
+                            _ => false,
+                        };
+                        if !muted {
+                            on_event(&event);
+                        }
                     }
                     if seq != Seq::default() {
                         stream.ack(vec![seq]).await?;
@@ -1219,7 +1230,13 @@ impl Client {
                         attachments,
                         resend_of,
                         reply_to,
+                        from_name,
                     } => {
+                        if let Some(name) = from_name.as_deref().and_then(clean_display_name) {
+                            if !ours {
+                                self.local.set_profile_name(&from, &name, sent_at)?;
+                            }
+                        }
                         // A re-send carries the id of the message it replaces.
                         let id = resend_of.unwrap_or(id);
                         let mut filing = tidings_spam::requests::Filing::INBOX;
@@ -1400,6 +1417,13 @@ impl Client {
                         Ok(vec![Event::Message(Box::new(stored))])
                     }
                     Content::Typing { .. } => Ok(Vec::new()),
+                    Content::ConversationState { key, change } => {
+                        // Only this account's own devices change its list.
+                        if ours && key.len() <= 128 {
+                            self.apply_conversation_change(&key, change)?;
+                        }
+                        Ok(Vec::new())
+                    }
                     c @ Content::AccountState { .. } => {
                         // Only this account's own devices speak for it.
                         if ours {

@@ -295,6 +295,7 @@ impl Client {
             });
         let content = tidings_core::content::Content::Text {
             reply_to,
+            from_name: self.local().setting(crate::client::DISPLAY_NAME)?,
             body: m.body,
             sent_at: m.sent_at,
             group,

@@ -184,6 +184,14 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // The outbox (issue 11).
     "CREATE TABLE outbox (id TEXT PRIMARY KEY, sent_at INTEGER NOT NULL, draft TEXT NOT NULL)",
+    // Display names that arrived inside messages (issue 11).
+    "CREATE TABLE profiles (handle TEXT PRIMARY KEY, name TEXT NOT NULL, updated_at INTEGER NOT NULL)",
+    // Conversation state that every device of the account shares (issue 11).
+    r#"
+    ALTER TABLE conversations ADD COLUMN muted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// A stored message.
@@ -218,6 +226,9 @@ pub struct StoredMessage {
     pub via: String,
     /// Attached files.
     pub attachments: Vec<StoredAttachment>,
+    /// The author's name: the contact name this device saved, else the
+    /// display name the author sent.
+    pub from_name: Option<String>,
     /// Reactions: who reacted with what.
     pub reactions: Vec<(String, String)>,
     /// When its author last edited it (their clock), if ever.
@@ -261,6 +272,15 @@ pub struct Conversation {
     pub members: Vec<String>,
     /// The group's name, if any.
     pub title: Option<String>,
+    /// A direct conversation's peer by name: the saved contact name, else
+    /// the display name the peer sent.
+    pub name: Option<String>,
+    /// New messages raise no notification (`sync` does not print them).
+    pub muted: bool,
+    /// Out of the list until unarchived.
+    pub archived: bool,
+    /// At the top of the list.
+    pub pinned: bool,
     /// Messages stored.
     pub messages: u64,
     /// Incoming messages not yet read.
@@ -469,6 +489,49 @@ impl Local {
             .filter(|c| c.key == handle || c.members.iter().any(|m| m == handle))
             .map(|c| c.key)
             .collect())
+    }
+
+    /// Mutes, archives or pins a conversation (or undoes it). Returns
+    /// whether the conversation exists.
+    pub fn set_conversation_flag(
+        &self,
+        key: &str,
+        flag: &str,
+        on: bool,
+    ) -> Result<bool, LocalError> {
+        let column = match flag {
+            "muted" | "archived" | "pinned" => flag,
+            other => unreachable!("no conversation flag {other}"),
+        };
+        let n = self.conn.execute(
+            &format!("UPDATE conversations SET {column} = ? WHERE key = ?"),
+            params![on, key],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Whether a conversation is muted.
+    pub fn is_muted(&self, key: &str) -> Result<bool, LocalError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT muted FROM conversations WHERE key = ?",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(false))
+    }
+
+    /// Keeps the display name a handle sent.
+    pub fn set_profile_name(&self, handle: &str, name: &str, at: u64) -> Result<(), LocalError> {
+        self.conn.execute(
+            "INSERT INTO profiles (handle, name, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (handle) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at
+             WHERE excluded.updated_at >= profiles.updated_at",
+            params![handle, name, at as i64],
+        )?;
+        Ok(())
     }
 
     /// When this account last sent a text in a conversation.
@@ -771,7 +834,9 @@ impl Local {
     pub fn messages(&self, conv: &str) -> Result<Vec<StoredMessage>, LocalError> {
         let mut stmt = self.conn.prepare(
             "SELECT conv, author_handle, author_account, msg_id, outgoing, kind, body, sent_at, state, delivered, read_by, via,
-                    edited_at, reply_account, reply_id
+                    edited_at, reply_account, reply_id,
+                    coalesce((SELECT name FROM contacts c WHERE c.handle = author_handle),
+                             (SELECT name FROM profiles p WHERE p.handle = author_handle))
              FROM messages WHERE conv = ? ORDER BY pos",
         )?;
         let rows = stmt.query_map([conv], |r| {
@@ -791,6 +856,7 @@ impl Local {
                 attachments: Vec::new(),
                 reactions: Vec::new(),
                 edited_at: r.get::<_, Option<i64>>(12)?.map(|t| t as u64),
+                from_name: r.get(15)?,
                 edits: Vec::new(),
                 reply_to: None,
             })
@@ -1059,8 +1125,11 @@ impl Local {
                     (SELECT count(*) FROM messages m WHERE m.conv = c.key AND m.outgoing = 0 AND m.seen = 0 AND m.kind = 'text'),
                     coalesce((SELECT body FROM messages m WHERE m.conv = c.key ORDER BY pos DESC LIMIT 1), ''),
                     (SELECT title FROM titles t WHERE t.key = c.key),
-                    c.state
-             FROM conversations c ORDER BY c.updated_at DESC, c.key",
+                    c.state,
+                    coalesce((SELECT name FROM contacts n WHERE n.handle = c.key),
+                             (SELECT name FROM profiles p WHERE p.handle = c.key)),
+                    c.muted, c.archived, c.pinned
+             FROM conversations c ORDER BY c.pinned DESC, c.updated_at DESC, c.key",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(Conversation {
@@ -1072,6 +1141,10 @@ impl Local {
                 last: r.get(5)?,
                 title: r.get(6)?,
                 state: relations::folder(&r.get::<_, String>(7)?),
+                name: r.get(8)?,
+                muted: r.get(9)?,
+                archived: r.get(10)?,
+                pinned: r.get(11)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -94,6 +94,17 @@ pub struct Group {
     pub version: u64,
 }
 
+/// Longest display name, in bytes.
+pub const MAX_DISPLAY_NAME_BYTES: usize = 64;
+
+/// A display name as received: trimmed, at most
+/// [`MAX_DISPLAY_NAME_BYTES`], no control characters; otherwise none.
+pub fn clean_display_name(name: &str) -> Option<String> {
+    let n = name.trim();
+    (!n.is_empty() && n.len() <= MAX_DISPLAY_NAME_BYTES && !n.chars().any(char::is_control))
+        .then(|| n.to_string())
+}
+
 /// Longest group name, in bytes.
 pub const MAX_GROUP_NAME_BYTES: usize = 64;
 /// Longest reaction (an emoji or a short word), in bytes.
@@ -134,6 +145,10 @@ pub enum Content {
         /// The message this one answers (a quote).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<MessageRef>,
+        /// The sender's display name: travels only inside messages, so only
+        /// people the account writes to learn it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_name: Option<String>,
     },
     /// The author changed the text of a message ([`EDIT_WINDOW_MS`]).
     Edit {
@@ -164,9 +179,18 @@ pub enum Content {
         /// Blocked handles.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         blocked: Vec<Handle>,
-        /// Settings (`read_receipts`, `sms_fallback`: `on` or `off`).
+        /// Settings (`read_receipts`, `sms_fallback`: `on` or `off`;
+        /// `display_name`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         settings: Vec<(String, String)>,
+    },
+    /// The user muted, archived, pinned or deleted a conversation on one
+    /// device (sent only to one's own devices, which follow).
+    ConversationState {
+        /// The conversation: a handle, or `group:ID`.
+        key: String,
+        /// What changed.
+        change: ConversationChange,
     },
     /// Messages deleted on one device of this account, to delete on the
     /// others (sent only to one's own devices).
@@ -227,6 +251,41 @@ pub enum Content {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
     },
+}
+
+/// A change carried by [`Content::ConversationState`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationChange {
+    /// New messages raise no notification.
+    Mute,
+    /// They do again.
+    Unmute,
+    /// Out of the conversation list until unarchived.
+    Archive,
+    /// Back in the list.
+    Unarchive,
+    /// At the top of the list.
+    Pin,
+    /// In date order again.
+    Unpin,
+    /// Deleted with its messages on every device of the account.
+    Delete,
+}
+
+impl ConversationChange {
+    /// The word for it, as the CLI prints it.
+    pub fn past(self) -> &'static str {
+        match self {
+            ConversationChange::Mute => "muted",
+            ConversationChange::Unmute => "unmuted",
+            ConversationChange::Archive => "archived",
+            ConversationChange::Unarchive => "unarchived",
+            ConversationChange::Pin => "pinned",
+            ConversationChange::Unpin => "unpinned",
+            ConversationChange::Delete => "deleted",
+        }
+    }
 }
 
 /// A change carried by [`Content::Relation`].
@@ -290,6 +349,15 @@ mod tests {
             Ok(()),
             "clock skew"
         );
+    }
+
+    #[test]
+    fn display_names_are_cleaned() {
+        assert_eq!(clean_display_name("  Alice "), Some("Alice".into()));
+        assert_eq!(clean_display_name("a\u{202e}b"), Some("a\u{202e}b".into()));
+        assert_eq!(clean_display_name("bad\nname"), None);
+        assert_eq!(clean_display_name(&"x".repeat(65)), None);
+        assert_eq!(clean_display_name("  "), None);
     }
 
     #[test]

@@ -11,13 +11,15 @@
 use tidings_core::content::{Content, RelationChange, MAX_STATE_ENTRIES};
 use tidings_proto::{DeviceId, Handle};
 
-use super::{new_message_id, Client, ClientError, Event, READ_RECEIPTS, SMS_FALLBACK};
+use super::{
+    new_message_id, Client, ClientError, Event, DISPLAY_NAME, READ_RECEIPTS, SMS_FALLBACK,
+};
 
 /// Setting key for the devices of this account this device has seen, so
 /// that a new one is announced once.
 const KNOWN_DEVICES: &str = "known_devices";
 /// The settings that travel between devices.
-pub const SHARED_SETTINGS: [&str; 2] = [READ_RECEIPTS, SMS_FALLBACK];
+pub const SHARED_SETTINGS: [&str; 3] = [READ_RECEIPTS, SMS_FALLBACK, DISPLAY_NAME];
 
 /// Which of `now` are new since `before` (this device aside), or none when
 /// this device never looked before (its own first sync announces nothing).
@@ -151,7 +153,11 @@ impl Client {
             self.apply_relation(h, RelationChange::Block, None)?;
         }
         for (k, v) in settings.iter().take(SHARED_SETTINGS.len()) {
-            if SHARED_SETTINGS.contains(&k.as_str()) && (v == "on" || v == "off") {
+            if k == DISPLAY_NAME {
+                if let Some(name) = tidings_core::content::clean_display_name(v) {
+                    self.local.set_setting(k, &name)?;
+                }
+            } else if SHARED_SETTINGS.contains(&k.as_str()) && (v == "on" || v == "off") {
                 self.local.set_setting(k, v)?;
             }
         }

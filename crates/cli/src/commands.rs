@@ -439,10 +439,14 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
                 Some(HandlesAction::Add { handle, code: None }) => {
                     let sent = client.api().request_code(handle).await?;
-                    println!(
-                        "a code was sent to {}; run again with --code CODE",
-                        sent.handle
-                    );
+                    if cli.json {
+                        output::json(&serde_json::json!({ "code_sent_to": sent.handle }));
+                    } else {
+                        println!(
+                            "a code was sent to {}; run again with --code CODE",
+                            sent.handle
+                        );
+                    }
                     return Ok(());
                 }
                 Some(HandlesAction::Add {
@@ -994,10 +998,14 @@ async fn enroll(
                 Enroll::Login => "login",
             };
             if !std::io::stdin().is_terminal() {
-                println!(
-                    "a code was sent to {}; run `tidings {again}` again with --code CODE",
-                    sent.handle
-                );
+                if cli.json {
+                    output::json(&serde_json::json!({ "code_sent_to": sent.handle }));
+                } else {
+                    println!(
+                        "a code was sent to {}; run `tidings {again}` again with --code CODE",
+                        sent.handle
+                    );
+                }
                 return Ok(());
             }
             (

@@ -486,6 +486,60 @@ fn the_server_stores_no_content_in_plaintext() {
         on_alice[0]["reactions"],
         serde_json::json!([["bob@example.org", marker]])
     );
+    // The conversation model's contents carry it too: a display name, a
+    // reply, an edit, a group made with a name, and the account state a
+    // new device is handed (a contact's name).
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["settings", "--name", &format!("A {marker}")],
+    ));
+    ok(tg(
+        &server,
+        &p("alice"),
+        &[
+            "send",
+            "--reply",
+            &direct_id[..8],
+            "bob@example.org",
+            &format!("quoted {marker}"),
+        ],
+    ));
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["edit", &direct_id[..8], &format!("edited {marker}")],
+    ));
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["group", "create", &format!("G {marker}"), "bob@example.org"],
+    ));
+    ok(tg(
+        &server,
+        &p("bob"),
+        &[
+            "contacts",
+            "add",
+            "carol@example.org",
+            "--name",
+            &format!("C {marker}"),
+        ],
+    ));
+    enroll(
+        &server,
+        &p("bob-new"),
+        "login",
+        "--email",
+        "bob@example.org",
+    );
+    ok(tg(&server, &p("bob"), &["sync"]));
+    let on_bob = show(&server, &p("bob"), &["alice@example.org"]);
+    assert_eq!(on_bob[0]["body"], format!("edited {marker}"), "{on_bob:?}");
+    assert_eq!(
+        on_bob.last().expect("quote")["from_name"],
+        format!("A {marker}")
+    );
     ok(tg(
         &server,
         &p("alice"),

@@ -607,3 +607,55 @@ fn conversation_state_follows_to_every_device() {
     ok(tg(&server, &p("bob"), &["sync"]));
     assert!(show(&server, &p("bob"), &["+12025550103"]).is_empty());
 }
+
+/// One person, one conversation: Alice writes to Carol's e-mail address,
+/// Carol answers from her phone number, and it is all one conversation in
+/// which each message keeps its handle.
+#[test]
+fn two_handles_of_one_account_are_one_conversation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(&server, &p("alice"), "register", "--phone", "+12025550101");
+    enroll(&server, &p("carol"), "register", "--phone", "+442079460123");
+    ok(tg(
+        &server,
+        &p("carol"),
+        &["handles", "add", "carol@example.org"],
+    ));
+    let c = code(&server, "carol@example.org");
+    ok(tg(
+        &server,
+        &p("carol"),
+        &["handles", "add", "carol@example.org", "--code", &c],
+    ));
+
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "carol@example.org", "hi Carol"],
+    ));
+    ok(tg(&server, &p("carol"), &["sync"]));
+    ok(tg(
+        &server,
+        &p("carol"),
+        &["send", "+12025550101", "hi from my phone"],
+    ));
+    ok(tg(&server, &p("alice"), &["sync"]));
+    let conv = show(&server, &p("alice"), &["carol@example.org"]);
+    assert_eq!(bodies(&conv), ["hi Carol", "hi from my phone"]);
+    assert_eq!(
+        conv[1]["from"], "+442079460123",
+        "the message keeps its handle"
+    );
+    let chats = json(tg(&server, &p("alice"), &["--json", "chats"]));
+    assert_eq!(chats.as_array().expect("list").len(), 1, "{chats}");
+    // Either handle names the one conversation.
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "+442079460123", "got it"],
+    ));
+    let conv = show(&server, &p("alice"), &["+442079460123"]);
+    assert_eq!(bodies(&conv), ["hi Carol", "hi from my phone", "got it"]);
+}

@@ -343,7 +343,7 @@ impl Client {
             return Ok(text.to_string());
         }
         if let Ok(h) = Self::parse_handle(text) {
-            return Ok(h.to_string());
+            return self.direct_key(h.as_str(), None);
         }
         match self.local.groups_named(text)?.as_slice() {
             [one] => return Ok(one.clone()),
@@ -355,7 +355,32 @@ impl Client {
                 )))
             }
         }
-        Ok(self.resolve_handle(text)?.to_string())
+        let h = self.resolve_handle(text)?;
+        self.direct_key(h.as_str(), None)
+    }
+
+    /// The conversation with a handle: its own, or, when it has none yet,
+    /// the direct conversation with another handle of the same account
+    /// (`account`, or the one the directory gave), so that one person is
+    /// one conversation. Each message keeps the handle it came from.
+    pub(crate) fn direct_key(
+        &self,
+        handle: &str,
+        account: Option<AccountId>,
+    ) -> Result<String, ClientError> {
+        if self.local.conversation_members(handle)?.is_some() {
+            return Ok(handle.to_string());
+        }
+        let account = match account {
+            Some(a) => Some(a),
+            None => self.local.account_of(handle)?,
+        };
+        if let Some(a) = account.filter(|a| *a != self.creds.account) {
+            if let Some(key) = self.local.direct_conversation_of(a, handle)? {
+                return Ok(key);
+            }
+        }
+        Ok(handle.to_string())
     }
 
     /// A handle from what the user typed: a phone number, an e-mail
@@ -773,7 +798,7 @@ impl Client {
         match recipients.len() {
             0 => Err(ClientError::Usage("name at least one recipient".into())),
             1 => {
-                let key = recipients[0].to_string();
+                let key = self.direct_key(recipients[0].as_str(), None)?;
                 Ok((key, recipients.clone(), None, recipients))
             }
             n if n + 1 > max_members => Err(ClientError::Usage(format!(
@@ -1270,30 +1295,32 @@ impl Client {
                             }
                             (None, true) => {
                                 let peer = to.first().map(Handle::to_string).unwrap_or_default();
+                                let key = self.direct_key(&peer, None)?;
                                 self.local.upsert_conversation(
-                                    &peer,
-                                    std::slice::from_ref(&peer),
+                                    &key,
+                                    std::slice::from_ref(&key),
                                     sent_at,
                                 )?;
-                                self.note_wrote_to(&peer, std::slice::from_ref(&peer))?;
-                                peer
+                                self.note_wrote_to(&key, std::slice::from_ref(&peer))?;
+                                key
                             }
                             (None, false) => {
+                                let key = self.direct_key(&from, Some(sender.account))?;
                                 filing = self
                                     .file_incoming(
-                                        &from,
-                                        std::slice::from_ref(&from),
+                                        &key,
+                                        std::slice::from_ref(&key),
                                         sent_at,
                                         &from,
                                         Some(&body),
                                     )?
                                     .0;
                                 self.local.upsert_conversation(
-                                    &from,
-                                    std::slice::from_ref(&from),
+                                    &key,
+                                    std::slice::from_ref(&key),
                                     sent_at,
                                 )?;
-                                from.clone()
+                                key
                             }
                         };
                         let state = if ours { "sent" } else { "received" };

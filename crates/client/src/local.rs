@@ -523,6 +523,48 @@ impl Local {
             .unwrap_or(false))
     }
 
+    /// The direct conversation with another handle of `account`, if one
+    /// exists: a handle the directory said belongs to that account, or one
+    /// whose messages came from it. One person, one conversation, even
+    /// when they write from their phone number to a chat begun with their
+    /// e-mail address.
+    pub fn direct_conversation_of(
+        &self,
+        account: AccountId,
+        except: &str,
+    ) -> Result<Option<String>, LocalError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT c.key FROM conversations c
+                 WHERE c.key NOT LIKE 'group:%' AND c.key <> ?2 AND (
+                     c.key IN (SELECT handle FROM directory WHERE account = ?1)
+                     OR EXISTS (SELECT 1 FROM messages m WHERE m.conv = c.key
+                                AND m.author_account = ?1 AND m.outgoing = 0))
+                 ORDER BY c.updated_at DESC, c.key LIMIT 1",
+                params![account, except],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The account that owns a handle: as the directory last said, else as
+    /// the handle's last message here said.
+    pub fn account_of(&self, handle: &str) -> Result<Option<AccountId>, LocalError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT coalesce(
+                     (SELECT account FROM directory WHERE handle = ?1),
+                     (SELECT author_account FROM messages WHERE author_handle = ?1
+                      AND outgoing = 0 AND author_account <> 0 ORDER BY pos DESC LIMIT 1))",
+                [handle],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
     /// Keeps the display name a handle sent.
     pub fn set_profile_name(&self, handle: &str, name: &str, at: u64) -> Result<(), LocalError> {
         self.conn.execute(

@@ -422,7 +422,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Handles { action } => {
-            let client = open(&cli)?;
+            let mut client = open(&cli)?;
             let handles = match action {
                 None => client.api().handles().await?,
                 Some(HandlesAction::Remove { handle, yes }) => {
@@ -439,14 +439,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
                 Some(HandlesAction::Add { handle, code: None }) => {
                     let sent = client.api().request_code(handle).await?;
-                    if cli.json {
-                        output::json(&serde_json::json!({ "code_sent_to": sent.handle }));
-                    } else {
-                        println!(
-                            "a code was sent to {}; run again with --code CODE",
-                            sent.handle
-                        );
-                    }
+                    code_sent(cli.json, sent.handle.as_str(), "handles add");
                     return Ok(());
                 }
                 Some(HandlesAction::Add {
@@ -454,6 +447,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     code: Some(code),
                 }) => client.api().add_handle(handle, code).await?,
             };
+            client.keep_handles(handles.clone())?;
             if cli.json {
                 output::json(&handles);
             } else {
@@ -636,9 +630,19 @@ pub async fn run(cli: Cli) -> Result<()> {
             read_receipts,
             sms_fallback,
             name,
+            link_handles,
         } => {
             use tidings_client::client::{DISPLAY_NAME, READ_RECEIPTS, SMS_FALLBACK};
             let client = open(&cli)?;
+            if let Some(l) = link_handles {
+                use tidings_proto::api::LinkHandles;
+                let link = match l {
+                    crate::LinkArg::Nobody => LinkHandles::Nobody,
+                    crate::LinkArg::Contacts => LinkHandles::Contacts,
+                    crate::LinkArg::Everyone => LinkHandles::Everyone,
+                };
+                client.set_link_handles(link).await?;
+            }
             if let Some(n) = name {
                 let clean = tidings_client::content::clean_display_name(n).ok_or_else(|| {
                     anyhow::anyhow!(
@@ -667,13 +671,17 @@ pub async fn run(cli: Cli) -> Result<()> {
             };
             let (rr, fb) = (get(READ_RECEIPTS)?, get(SMS_FALLBACK)?);
             let shown = client.local().setting(DISPLAY_NAME)?;
+            let linked = client
+                .local()
+                .setting(tidings_client::client::LINK_HANDLES)?
+                .unwrap_or_else(|| "contacts".into());
             if cli.json {
                 output::json(&serde_json::json!({
-                    "read_receipts": rr, "sms_fallback": fb, "name": shown,
+                    "read_receipts": rr, "sms_fallback": fb, "name": shown, "link_handles": linked,
                 }));
             } else {
                 println!(
-                    "read receipts: {rr}\nSMS fallback: {fb}\nname: {}",
+                    "read receipts: {rr}\nSMS fallback: {fb}\nname: {}\nyour handles are one account to: {linked}",
                     shown.as_deref().unwrap_or("(none; set one with --name)")
                 );
             }
@@ -956,6 +964,15 @@ enum Enroll {
     Login,
 }
 
+/// Says that a code went out and how to give it.
+fn code_sent(json: bool, handle: &str, again: &str) {
+    if json {
+        output::json(&serde_json::json!({ "code_sent_to": handle }));
+    } else {
+        println!("a code was sent to {handle}; run `tidings {again}` again with --code CODE");
+    }
+}
+
 /// The code in the newest of these texts that holds one: a run of six
 /// digits (the form the server's code messages take).
 fn latest_code(texts: &[&str]) -> Option<String> {
@@ -998,14 +1015,7 @@ async fn enroll(
                 Enroll::Login => "login",
             };
             if !std::io::stdin().is_terminal() {
-                if cli.json {
-                    output::json(&serde_json::json!({ "code_sent_to": sent.handle }));
-                } else {
-                    println!(
-                        "a code was sent to {}; run `tidings {again}` again with --code CODE",
-                        sent.handle
-                    );
-                }
+                code_sent(cli.json, sent.handle.as_str(), again);
                 return Ok(());
             }
             (

@@ -281,6 +281,10 @@ pub enum Command {
         /// travels inside your messages, end-to-end encrypted).
         #[arg(long)]
         name: Option<String>,
+        /// Who may see that your handles (phone, e-mail) are one account:
+        /// nobody, contacts (people you write to; the default) or everyone.
+        #[arg(long)]
+        link_handles: Option<LinkArg>,
     },
     /// Remove this device on the server (its token stops working), then
     /// forget its credentials and local messages. Refuses, deleting
@@ -353,6 +357,17 @@ impl HandleArg {
             .or(self.email.as_deref())
             .expect("clap requires one of --phone and --email")
     }
+}
+
+/// Who may see that an account's handles belong together.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkArg {
+    /// Nobody.
+    Nobody,
+    /// People you write to.
+    Contacts,
+    /// Anyone who looks your handles up.
+    Everyone,
 }
 
 /// On or off.

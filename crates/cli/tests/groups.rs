@@ -11,13 +11,6 @@ fn info(server: &Server, profile: &std::path::Path, group: &str) -> Value {
     json(tg(server, profile, &["--json", "group", "info", group]))
 }
 
-fn err(out: std::process::Output) -> String {
-    assert!(!out.status.success(), "expected a failure");
-    let e = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
-    e
-}
-
 #[test]
 fn removed_members_are_shut_out_and_only_admins_change_the_group() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -10,13 +10,6 @@ use std::process::{Command, Stdio};
 use common::*;
 use serde_json::Value;
 
-fn err(out: std::process::Output) -> String {
-    assert!(!out.status.success(), "expected a failure");
-    let e = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
-    e
-}
-
 fn last(server: &Server, profile: &std::path::Path, target: &str) -> Value {
     show(server, profile, &[target])
         .last()
@@ -630,6 +623,24 @@ fn two_handles_of_one_account_are_one_conversation() {
         &["handles", "add", "carol@example.org", "--code", &c],
     ));
 
+    // Until Carol writes to Alice, the directory does not tell Alice that
+    // the two handles are one account.
+    let lookup = |who: &str| -> Value {
+        let (token, _) = credentials(&p(who));
+        let out = Command::new("curl")
+            .args(["-sf", "-H", &format!("Authorization: Bearer {token}")])
+            .args(["-H", "Content-Type: application/json", "-d"])
+            .arg(r#"{"handles":["carol@example.org","+442079460123"]}"#)
+            .arg(format!("{}/v1/directory", server.url))
+            .output()
+            .expect("curl runs");
+        serde_json::from_slice(&out.stdout).expect("a directory answer")
+    };
+    let before = lookup("alice");
+    assert_ne!(
+        before["found"][0]["account"], before["found"][1]["account"],
+        "{before}"
+    );
     ok(tg(
         &server,
         &p("alice"),
@@ -658,4 +669,19 @@ fn two_handles_of_one_account_are_one_conversation() {
     ));
     let conv = show(&server, &p("alice"), &["+442079460123"]);
     assert_eq!(bodies(&conv), ["hi Carol", "hi from my phone", "got it"]);
+    let after = lookup("alice");
+    assert_eq!(after["found"][0]["account"], after["found"][1]["account"]);
+    // Carol can keep her handles apart from everyone.
+    ok(tg(
+        &server,
+        &p("carol"),
+        &["settings", "--link-handles", "nobody"],
+    ));
+    let apart = lookup("alice");
+    assert_ne!(apart["found"][0]["account"], apart["found"][1]["account"]);
+    let own = lookup("carol");
+    assert_eq!(
+        own["found"][0]["account"], own["found"][1]["account"],
+        "her own"
+    );
 }

@@ -208,6 +208,15 @@ impl Api {
             .await
     }
 
+    /// `PUT /v1/account`: the settings the server keeps for the account.
+    pub async fn set_account_settings(
+        &self,
+        req: &tidings_proto::api::AccountSettings,
+    ) -> Result<AccountInfo, ApiError> {
+        self.call(reqwest::Method::PUT, "/v1/account", Some(req))
+            .await
+    }
+
     /// `GET /v1/handles`.
     pub async fn handles(&self) -> Result<Vec<Handle>, ApiError> {
         self.call(reqwest::Method::GET, "/v1/handles", None::<&()>)

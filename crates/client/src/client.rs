@@ -49,6 +49,9 @@ pub const SMS_FALLBACK: &str = "sms_fallback";
 /// Setting key for the account's display name, as given at registration;
 /// it signs the SMS that group members off Tidings get.
 pub const DISPLAY_NAME: &str = "display_name";
+/// Setting key for who may see that this account's handles are one
+/// account (`nobody`, `contacts`, `everyone`), as last set on this device.
+pub const LINK_HANDLES: &str = "link_handles";
 /// Setting key for read receipts (`on`/`off`).
 pub const READ_RECEIPTS: &str = "read_receipts";
 
@@ -258,6 +261,17 @@ impl Client {
         profile.clear()?;
         profile.save_credentials(&creds)?;
         Ok(creds)
+    }
+
+    /// Keeps this account's current handles in the profile (after adding
+    /// or removing one), so that notes to self, groups and messages use
+    /// them.
+    pub fn keep_handles(&mut self, handles: Vec<Handle>) -> Result<(), ClientError> {
+        if handles != self.creds.handles {
+            self.creds.handles = handles;
+            self.profile.save_credentials(&self.creds)?;
+        }
+        Ok(())
     }
 
     /// The API, authenticated as this device.
@@ -598,6 +612,7 @@ impl Client {
             resend_of: None,
             reply_to: reply_to.clone(),
             from_name: self.local.setting(DISPLAY_NAME)?,
+            handles: self.linked_handles()?,
         };
         let members: Vec<String> = recipients.iter().map(Handle::to_string).collect();
         self.local.upsert_conversation(&conv, &members, sent_at)?;
@@ -1256,7 +1271,11 @@ impl Client {
                         resend_of,
                         reply_to,
                         from_name,
+                        handles,
                     } => {
+                        if !ours && group.is_none() {
+                            self.verify_linked_handles(&sender, &handles).await;
+                        }
                         if let Some(name) = from_name.as_deref().and_then(clean_display_name) {
                             if !ours {
                                 self.local.set_profile_name(&from, &name, sent_at)?;

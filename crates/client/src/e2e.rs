@@ -264,10 +264,16 @@ impl Client {
                     .unwrap_or_default()
                     .contains(&asker.handle.to_string()),
                 None => {
+                    // The peer's own handle, or another handle of the same
+                    // account (the directory may have shown the peer's
+                    // account under a stand-in id before it wrote).
                     let peer = Client::parse_handle(&conv)?;
-                    self.local()
-                        .cached_devices(&peer)?
-                        .is_some_and(|(account, _)| account == asker.account)
+                    asker.handle == peer
+                        || self
+                            .local()
+                            .cached_devices(&peer)?
+                            .is_some_and(|(account, _)| account == asker.account)
+                        || self.local().account_wrote_in(&conv, asker.account)?
                 }
             };
         if !allowed {
@@ -296,6 +302,7 @@ impl Client {
         let content = tidings_core::content::Content::Text {
             reply_to,
             from_name: self.local().setting(crate::client::DISPLAY_NAME)?,
+            handles: self.linked_handles()?,
             body: m.body,
             sent_at: m.sent_at,
             group,

@@ -94,6 +94,9 @@ pub struct Group {
     pub version: u64,
 }
 
+/// Most handles a message says its sender has.
+pub const MAX_LINKED_HANDLES: usize = 5;
+
 /// Longest display name, in bytes.
 pub const MAX_DISPLAY_NAME_BYTES: usize = 64;
 
@@ -149,6 +152,12 @@ pub enum Content {
         /// people the account writes to learn it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from_name: Option<String>,
+        /// The sender's handles, when it lets the people it writes to see
+        /// that they are one account; receivers check each with the
+        /// directory before they join conversations. At most
+        /// [`MAX_LINKED_HANDLES`].
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        handles: Vec<Handle>,
     },
     /// The author changed the text of a message ([`EDIT_WINDOW_MS`]).
     Edit {

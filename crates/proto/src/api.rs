@@ -88,6 +88,52 @@ pub struct AccountInfo {
     pub handles: Vec<Handle>,
     /// The device making the request.
     pub device: DeviceId,
+    /// Who may learn from the directory that its handles are one account.
+    #[serde(default)]
+    pub link_handles: LinkHandles,
+}
+
+/// Who may learn from the directory that an account's handles belong
+/// together. To anyone else, each handle looks up as an account of its
+/// own (a stable stand-in id per requester and handle).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkHandles {
+    /// Nobody.
+    Nobody,
+    /// The accounts this account has written to (the default).
+    #[default]
+    Contacts,
+    /// Anyone who looks the handles up.
+    Everyone,
+}
+
+impl LinkHandles {
+    /// The word for it, as in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkHandles::Nobody => "nobody",
+            LinkHandles::Contacts => "contacts",
+            LinkHandles::Everyone => "everyone",
+        }
+    }
+
+    /// Reads the word back; unknown words are the default.
+    pub fn parse(word: &str) -> LinkHandles {
+        match word {
+            "nobody" => LinkHandles::Nobody,
+            "everyone" => LinkHandles::Everyone,
+            _ => LinkHandles::Contacts,
+        }
+    }
+}
+
+/// `PUT /v1/account`: the account's settings that the server keeps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSettings {
+    /// Who may learn that its handles are one account.
+    pub link_handles: LinkHandles,
 }
 
 /// One of an account's devices, as listed to the account's own devices.

@@ -482,7 +482,21 @@ pub async fn me(State(app): State<Arc<App>>, who: Authed) -> Result<Json<Account
         name: record.name,
         handles: record.handles,
         device: who.device,
+        link_handles: record.link_handles,
     }))
+}
+
+/// `PUT /v1/account`: the settings the server keeps for the account (who
+/// may see that its handles are one account).
+pub async fn set_settings(
+    State(app): State<Arc<App>>,
+    who: Authed,
+    Json(req): Json<tidings_proto::api::AccountSettings>,
+) -> Result<Json<AccountInfo>, ApiError> {
+    app.store
+        .set_link_handles(who.account, req.link_handles)
+        .await?;
+    me(State(app), who).await
 }
 
 /// `GET /v1/handles`: the account's handles.

@@ -229,9 +229,18 @@ pub async fn lookup(
         match entry {
             Some((account, devices)) => {
                 let reachable = reachable(&app, account, now).await?;
+                // An account's handles are shown as one account only to
+                // whom it allows; to others each handle stands alone.
+                let shown = if account == who.account
+                    || app.store.handles_linked_for(account, who.account).await?
+                {
+                    account
+                } else {
+                    standin_account(&app.secret, who.account, &handle)
+                };
                 out.found.push(DirectoryEntry {
                     handle,
-                    account,
+                    account: shown,
                     devices,
                     reachable,
                 })
@@ -240,6 +249,24 @@ pub async fn lookup(
         }
     }
     Ok(Json(out))
+}
+
+/// The account id a requester is shown for a handle whose account does not
+/// let it see which handles belong together: stable for the pair, the same
+/// for nobody else, and above every real id (real ids count up from 1;
+/// these have bit 62 set), so it never names a real account.
+pub fn standin_account(secret: &[u8; 32], requester: AccountId, handle: &Handle) -> AccountId {
+    use sha2::{Digest as _, Sha256};
+    let digest = Sha256::new()
+        .chain_update(secret)
+        .chain_update(b"tidings link stand-in\0")
+        .chain_update(requester.get().to_be_bytes())
+        .chain_update(handle.as_str().as_bytes())
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    let id = (u64::from_be_bytes(first) & ((1 << 62) - 1)) | (1 << 62);
+    AccountId::try_from(id).expect("below 2^63 by construction")
 }
 
 /// True when a device of the account is connected now or was seen within
@@ -264,6 +291,19 @@ mod tests {
 
     fn h(s: &str) -> Handle {
         Handle::parse(s, "US").expect("handle")
+    }
+
+    #[test]
+    fn stand_in_ids_are_stable_per_pair_and_never_real() {
+        let secret = [7u8; 32];
+        let x = h("carol@example.org");
+        let y = h("+442079460123");
+        let id = standin_account(&secret, a(1), &x);
+        assert_eq!(id, standin_account(&secret, a(1), &x));
+        assert_ne!(id, standin_account(&secret, a(2), &x), "per requester");
+        assert_ne!(id, standin_account(&secret, a(1), &y), "per handle");
+        assert!(id.get() >= 1 << 62);
+        assert_ne!(id, standin_account(&[8u8; 32], a(1), &x), "per server");
     }
 
     #[test]

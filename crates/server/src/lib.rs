@@ -342,7 +342,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/accounts", post(accounts::register))
         .route(
             "/v1/account",
-            get(accounts::me).delete(accounts::delete_account),
+            get(accounts::me)
+                .put(accounts::set_settings)
+                .delete(accounts::delete_account),
         )
         .route("/v1/handles/{handle}", delete(accounts::remove_handle))
         .route(

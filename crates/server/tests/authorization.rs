@@ -465,6 +465,13 @@ fn rows(c: &Cast) -> Vec<Row> {
         ),
         // Deletes the caller's own account: carol's, then alice's.
         row(
+            "PUT",
+            "/v1/account",
+            "/v1/account",
+            Some(json!({"link_handles": "contacts"})),
+            dev_auth(200, 200),
+        ),
+        row(
             "DELETE",
             "/v1/account",
             "/v1/account",

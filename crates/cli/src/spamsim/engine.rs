@@ -310,7 +310,8 @@ struct SpamResult {
     halted: Option<String>,
     not_found: usize,
     /// (message, recipient account, answer)
-    attempts: Vec<(usize, Option<AccountId>, Answer)>,
+    /// Message, the recipient's handle (none for follow-ups), answer.
+    attempts: Vec<(usize, Option<String>, Answer)>,
     /// Targets not tried, to try again later.
     unsent: Vec<String>,
 }
@@ -400,6 +401,9 @@ struct Sim {
     pop: population::Population,
     parties: Vec<Party>,
     by_account: HashMap<AccountId, usize>,
+    /// Who holds each handle: the directory shows a stranger's account
+    /// under a stand-in id, so recipients are found by handle.
+    by_handle: HashMap<String, usize>,
     msgs: Vec<Msg>,
     outstanding: HashSet<usize>,
     agenda: BTreeMap<u64, Vec<(usize, Look)>>,
@@ -458,6 +462,7 @@ pub async fn simulate(args: &SpamSimArgs) -> Result<report::Summary> {
             pop,
             parties,
             by_account: HashMap::new(),
+            by_handle: HashMap::new(),
             msgs: Vec::new(),
             outstanding: HashSet::new(),
             agenda: BTreeMap::new(),
@@ -579,6 +584,7 @@ impl Sim {
 
     fn register_party(&mut self, who: usize, cred: Cred, stream: bool) {
         self.by_account.insert(cred.account, who);
+        self.by_handle.insert(cred.handle.clone(), who);
         if stream {
             self.streams.push(
                 self.net
@@ -1446,8 +1452,8 @@ impl Sim {
                 .or_default() += 1;
         }
         let today = self.day();
-        for (m, account, a) in &r.attempts {
-            let to = account.and_then(|acc| self.by_account.get(&acc).copied());
+        for (m, handle, a) in &r.attempts {
+            let to = handle.as_ref().and_then(|h| self.by_handle.get(h).copied());
             if self.msgs[*m].to.is_none() {
                 self.msgs[*m].to = to;
             }
@@ -1542,15 +1548,10 @@ async fn spam_batch(net: &Net, b: SpamBatch) -> Result<SpamResult> {
         }
     };
     out.not_found = found.not_found.len();
-    let entries: HashMap<String, (AccountId, DeviceId)> = found
+    let entries: HashMap<String, DeviceId> = found
         .found
         .iter()
-        .filter_map(|e| {
-            Some((
-                e.handle.as_str().to_string(),
-                (e.account, *e.devices.first()?),
-            ))
-        })
+        .filter_map(|e| Some((e.handle.as_str().to_string(), *e.devices.first()?)))
         .collect();
     let mut pending: VecDeque<(String, (usize, String))> = b
         .targets
@@ -1559,7 +1560,7 @@ async fn spam_batch(net: &Net, b: SpamBatch) -> Result<SpamResult> {
         .filter(|(t, _)| entries.contains_key(t))
         .collect();
     while let Some((target, (m, text))) = pending.pop_front() {
-        let (account, device) = entries[&target];
+        let device = entries[&target];
         let a = net
             .send(&b.token, &b.addr, &format!("m{m}"), &target, device, &text)
             .await?;
@@ -1567,7 +1568,7 @@ async fn spam_batch(net: &Net, b: SpamBatch) -> Result<SpamResult> {
         if halts {
             out.halted = Some(a.error());
         }
-        out.attempts.push((m, Some(account), a));
+        out.attempts.push((m, Some(target.clone()), a));
         if halts {
             out.unsent.push(target);
             out.unsent.extend(pending.into_iter().map(|(t, _)| t));

@@ -350,3 +350,11 @@ pub fn credentials(profile: &std::path::Path) -> (String, u64) {
         v["device"].as_u64().expect("device"),
     )
 }
+
+/// A failure's one line on stderr (the CLI's errors are one line each).
+pub fn err(out: Output) -> String {
+    assert!(!out.status.success(), "expected a failure");
+    let e = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+    e
+}

@@ -335,27 +335,7 @@ impl Client {
         let before = GroupLog::new(&state.id).state();
         self.send_group_change(&id, &others, &before, &state, change)
             .await?;
-        let sent_at = now_ms();
-        let state = self.keep_group(&key, &log, sent_at, true)?;
-        if let Some(n) = &state.name {
-            self.local.set_title(&key, n)?;
-        }
-        let names: Vec<String> = others.iter().map(Handle::to_string).collect();
-        self.note_wrote_to(&key, &names)?;
-        let me = self.me()?;
-        let text = describe(&me, &before, &state, self.mine());
-        self.local.insert_message(
-            &key,
-            self.creds.account,
-            me.as_str(),
-            &id,
-            true,
-            "event",
-            &text,
-            sent_at,
-            "sent",
-        )?;
-        Ok(state)
+        self.keep_own_change(&key, &log, &id, &others, &before)
     }
 
     /// Stores a group's log and mirrors its state into the conversation
@@ -449,17 +429,30 @@ impl Client {
         notify.dedup();
         self.send_group_change(&id, &notify, &before, &after, change)
             .await?;
+        self.keep_own_change(&key, &log, &id, &notify, &before)
+    }
+
+    /// After this account's change went out: keeps the log, counts the
+    /// members as written to, and leaves the note in the conversation.
+    fn keep_own_change(
+        &self,
+        key: &str,
+        log: &GroupLog,
+        id: &str,
+        told: &[Handle],
+        before: &GroupState,
+    ) -> Result<GroupState, ClientError> {
         let sent_at = now_ms();
-        let state = self.keep_group(&key, &log, sent_at, true)?;
-        let names: Vec<String> = notify.iter().map(Handle::to_string).collect();
-        self.note_wrote_to(&key, &names)?;
+        let state = self.keep_group(key, log, sent_at, true)?;
+        let names: Vec<String> = told.iter().map(Handle::to_string).collect();
+        self.note_wrote_to(key, &names)?;
         let me = self.me()?;
-        let text = describe(&me, &before, &after, self.mine());
+        let text = describe(&me, before, &state, self.mine());
         self.local.insert_message(
-            &key,
+            key,
             self.creds.account,
             me.as_str(),
-            &id,
+            id,
             true,
             "event",
             &text,

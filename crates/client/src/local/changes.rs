@@ -212,6 +212,15 @@ impl Local {
         )?)
     }
 
+    /// Whether `account` wrote any message stored in conversation `conv`.
+    pub fn account_wrote_in(&self, conv: &str, account: AccountId) -> Result<bool, LocalError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE conv = ? AND author_account = ? AND outgoing = 0)",
+            params![conv, account],
+            |r| r.get(0),
+        )?)
+    }
+
     /// The quote shown above a reply to (`account`, `id`).
     pub fn quote(&self, account: AccountId, id: &str) -> Result<Quote, LocalError> {
         let found: Option<(String, String)> = self

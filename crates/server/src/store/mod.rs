@@ -149,6 +149,8 @@ pub struct AccountRecord {
     pub name: Option<String>,
     /// Handles, oldest first.
     pub handles: Vec<Handle>,
+    /// Who may learn its handles are one account.
+    pub link_handles: tidings_proto::api::LinkHandles,
 }
 
 /// One recipient of a send, as the sender addressed it.
@@ -400,6 +402,22 @@ pub trait Store: Send + Sync {
 
     /// The devices of an account, ascending by id.
     async fn devices(&self, account: AccountId) -> Result<Vec<DeviceInfo>, StoreError>;
+
+    /// Sets who may learn that the account's handles are one account.
+    async fn set_link_handles(
+        &self,
+        account: AccountId,
+        link: tidings_proto::api::LinkHandles,
+    ) -> Result<(), StoreError>;
+
+    /// Whether `requester` may learn that `target`'s handles are one
+    /// account: by `target`'s setting, and for `contacts`, whether
+    /// `target` ever wrote to `requester`.
+    async fn handles_linked_for(
+        &self,
+        target: AccountId,
+        requester: AccountId,
+    ) -> Result<bool, StoreError>;
 
     /// Unbinds a handle from its account. Messages addressed to it that no
     /// device has received are handed back to their senders (a `fallback`

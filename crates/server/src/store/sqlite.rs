@@ -219,6 +219,8 @@ CREATE TABLE spam_settings (
     value INTEGER NOT NULL
 );
 "#,
+    // Who may learn that an account's handles are one account (issue 11).
+    "ALTER TABLE accounts ADD COLUMN link_handles TEXT NOT NULL DEFAULT 'contacts'",
 ];
 
 /// Queue entry kinds.
@@ -892,15 +894,17 @@ impl Store for SqliteStore {
 
     async fn account(&self, account: AccountId) -> Result<Option<AccountRecord>, StoreError> {
         self.read(move |conn| {
-            let name: Option<Option<String>> = conn
+            let found: Option<(Option<String>, String)> = conn
                 .query_row(
-                    "SELECT name FROM accounts WHERE id = ?",
+                    "SELECT name, link_handles FROM accounts WHERE id = ?",
                     [to_i64(account)],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()
                 .map_err(db)?;
-            let Some(name) = name else { return Ok(None) };
+            let Some((name, link)) = found else {
+                return Ok(None);
+            };
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT handle FROM handles WHERE account_id = ? ORDER BY added_at, handle",
@@ -915,7 +919,50 @@ impl Store for SqliteStore {
                 id: account,
                 name,
                 handles,
+                link_handles: tidings_proto::api::LinkHandles::parse(&link),
             }))
+        })
+        .await
+    }
+
+    async fn set_link_handles(
+        &self,
+        account: AccountId,
+        link: tidings_proto::api::LinkHandles,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE accounts SET link_handles = ? WHERE id = ?",
+                params![link.as_str(), to_i64(account)],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn handles_linked_for(
+        &self,
+        target: AccountId,
+        requester: AccountId,
+    ) -> Result<bool, StoreError> {
+        use tidings_proto::api::LinkHandles;
+        self.read(move |conn| {
+            let link: Option<String> = conn
+                .query_row(
+                    "SELECT link_handles FROM accounts WHERE id = ?",
+                    [to_i64(target)],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            match link.map(|l| LinkHandles::parse(&l)) {
+                None | Some(LinkHandles::Nobody) => Ok(false),
+                Some(LinkHandles::Everyone) => Ok(true),
+                Some(LinkHandles::Contacts) => {
+                    abuse::wrote_to(conn, to_i64(target), to_i64(requester))
+                }
+            }
         })
         .await
     }

@@ -133,3 +133,46 @@ fn chat_shows_messages_typing_and_receipts_live_and_sends() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// At a terminal `register` asks for the code, and asks again after a
+/// wrong one instead of giving up.
+#[test]
+fn the_code_prompt_asks_again_after_a_typo() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let profile = dir.path().join("alice");
+    let tmux = Tmux {
+        socket: format!("tidings-code-{}", std::process::id()),
+    };
+    let command = format!(
+        "{BIN} --server {} --profile {} register --phone +12025550101; sleep 30",
+        server.url,
+        profile.display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "chat",
+        "-x",
+        "150",
+        "-y",
+        "20",
+        &command,
+    ]);
+    tmux.wait_for("enter it:");
+    let right = code(&server, "+12025550101");
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    tmux.run(&["send-keys", "-t", "chat", "-l", wrong]);
+    tmux.run(&["send-keys", "-t", "chat", "Enter"]);
+    tmux.wait_for("enter the code again:");
+    tmux.run(&["send-keys", "-t", "chat", "-l", &right]);
+    tmux.run(&["send-keys", "-t", "chat", "Enter"]);
+    let screen = tmux.wait_for("signed in as +12025550101");
+    assert!(!screen.contains("tidings:"), "no error: {screen}");
+    assert!(profile.join("device.json").exists());
+}

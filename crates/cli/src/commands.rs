@@ -16,7 +16,7 @@ use tidings_spam::requests::{defang, Folder};
 use crate::output;
 use crate::{
     AccountAction, CarrierAction, ChatsAction, Cli, Command, ContactsAction, DevicesAction,
-    GroupAction, HandlesAction, OnOff, RequestsAction,
+    GroupAction, HandlesAction, HistoryAction, OnOff, RequestsAction,
 };
 
 fn profile_dir(cli: &Cli) -> Result<PathBuf> {
@@ -307,6 +307,49 @@ pub async fn run(cli: Cli) -> Result<()> {
                         println!("{}", output::message_line(m));
                     }
                 }
+            }
+            Ok(())
+        }
+        Command::History {
+            action: HistoryAction::Send { to, yes },
+        } => {
+            let client = open(&cli)?;
+            if !yes {
+                if !std::io::stdin().is_terminal() {
+                    anyhow::bail!(
+                        "sending your history to another device needs your confirmation: \
+                         run again with --yes"
+                    );
+                }
+                let file = client.export_history()?;
+                let messages: usize = file.conversations.iter().map(|c| c.messages.len()).sum();
+                eprint!(
+                    "send {} conversation(s), {messages} message(s) to your {}? [y/N] ",
+                    file.conversations.len(),
+                    to.map(|d| format!("device {d}"))
+                        .unwrap_or_else(|| "newest other device".into())
+                );
+                std::io::stderr().flush()?;
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line)?;
+                if !line.trim().eq_ignore_ascii_case("y") {
+                    anyhow::bail!("nothing sent");
+                }
+            }
+            let to = to.map(tidings_proto::DeviceId::try_from).transpose()?;
+            let mut bars = output::Bars::new("uploading");
+            let sent = client
+                .send_history(to, &mut |done, total| bars.update("history", done, total))
+                .await?;
+            bars.finish();
+            if cli.json {
+                output::json(&sent);
+            } else {
+                println!(
+                    "sent {} conversation(s), {} message(s) ({} bytes, encrypted) to device {}; \
+                     it takes them at its next `tidings sync`",
+                    sent.conversations, sent.messages, sent.bytes, sent.device
+                );
             }
             Ok(())
         }

@@ -149,6 +149,12 @@ pub enum Command {
         /// A handle, a contact's name, a group's name or group:ID.
         target: String,
     },
+    /// Message history for a new device of your account.
+    History {
+        /// What to do.
+        #[command(subcommand)]
+        action: HistoryAction,
+    },
     /// Mark a conversation read (sends read receipts unless turned off).
     Read {
         /// A handle, several handles or group:ID.
@@ -455,6 +461,22 @@ pub enum ContactsAction {
     Remove {
         /// The handle.
         handle: String,
+    },
+}
+
+/// `tidings history ...`.
+#[derive(Subcommand, Debug)]
+pub enum HistoryAction {
+    /// Send this device's conversations (not requests or junk), end-to-end
+    /// encrypted, to another device of your account; it takes them at its
+    /// next `sync`.
+    Send {
+        /// The device (see `tidings devices`) [default: the newest other one].
+        #[arg(long)]
+        to: Option<u64>,
+        /// Send without asking (needed without a terminal).
+        #[arg(long)]
+        yes: bool,
     },
 }
 

@@ -685,3 +685,74 @@ fn two_handles_of_one_account_are_one_conversation() {
         "her own"
     );
 }
+
+/// A new device gets the history from an old one, after the user confirms
+/// there: conversations, groups, replies and attachments.
+#[test]
+fn a_new_device_gets_the_history_from_an_old_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(&server, &p("alice"), "register", "--phone", "+12025550101");
+    enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+    let photo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/tour/beach.png");
+    ok(tg(
+        &server,
+        &p("alice"),
+        &[
+            "send",
+            "bob@example.org",
+            "one",
+            "--attach",
+            photo.to_str().expect("utf-8"),
+        ],
+    ));
+    ok(tg(&server, &p("bob"), &["sync"]));
+    ok(tg(&server, &p("bob"), &["send", "+12025550101", "two"]));
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["group", "create", "Trip", "bob@example.org"],
+    ));
+    ok(tg(&server, &p("alice"), &["send", "Trip", "in the group"]));
+    ok(tg(&server, &p("alice"), &["sync"]));
+
+    enroll(&server, &p("laptop"), "login", "--phone", "+12025550101");
+    let first = ok(tg(&server, &p("laptop"), &["sync"]));
+    assert!(
+        first.contains("this device has no message history"),
+        "{first}"
+    );
+    // Confirmation is needed: without a terminal, --yes.
+    let e = err(tg(&server, &p("alice"), &["history", "send"]));
+    assert!(e.contains("--yes"), "{e}");
+    let sent = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "history", "send", "--yes"],
+    ));
+    assert_eq!(sent["conversations"], 2, "{sent}");
+    let got = ok(tg(&server, &p("laptop"), &["sync"]));
+    assert!(got.contains("your message history arrived"), "{got}");
+    let direct = show(&server, &p("laptop"), &["bob@example.org"]);
+    assert_eq!(bodies(&direct), ["one", "two"]);
+    assert_eq!(direct[0]["attachments"][0]["state"], "saved", "{direct:?}");
+    let trip = bodies(&show(&server, &p("laptop"), &["Trip"]));
+    assert_eq!(trip.last().expect("text"), "in the group");
+    // Life goes on in the same conversations.
+    ok(tg(&server, &p("bob"), &["sync"]));
+    ok(tg(
+        &server,
+        &p("bob"),
+        &["send", "Trip", "hello both devices"],
+    ));
+    ok(tg(&server, &p("laptop"), &["sync"]));
+    let trip = bodies(&show(&server, &p("laptop"), &["Trip"]));
+    assert_eq!(trip.last().expect("text"), "hello both devices");
+    // Imported once: a second sync adds nothing.
+    ok(tg(&server, &p("laptop"), &["sync"]));
+    assert_eq!(
+        bodies(&show(&server, &p("laptop"), &["bob@example.org"])).len(),
+        2
+    );
+}

@@ -24,6 +24,7 @@ pub mod account_state;
 pub mod changes;
 pub mod conversations;
 pub mod groups;
+pub mod history;
 pub mod logout;
 pub mod outbox;
 
@@ -1177,6 +1178,26 @@ impl Client {
             }
             Err(e) => tracing::warn!(error = %e, "could not check this account's devices"),
         }
+        // A history another device sent for this one is imported now (and
+        // again at the next sync, if this fails).
+        match self.import_offered_history().await {
+            Ok(events) => {
+                for e in &events {
+                    count += 1;
+                    on_event(e);
+                }
+            }
+            Err(e) => {
+                count += 1;
+                on_event(&Event::Notice {
+                    notice: "history_waiting".into(),
+                    text: format!(
+                        "your message history could not be brought over yet ({e}); \
+                         the next `tidings sync` tries again"
+                    ),
+                });
+            }
+        }
         Ok(count)
     }
 
@@ -1467,6 +1488,13 @@ impl Client {
                         // Only this account's own devices change its list.
                         if ours && key.len() <= 128 {
                             self.apply_conversation_change(&key, change)?;
+                        }
+                        Ok(Vec::new())
+                    }
+                    c @ Content::History { .. } => {
+                        // Only this account's own devices hand it history.
+                        if ours {
+                            self.receive_history_offer(&c)?;
                         }
                         Ok(Vec::new())
                     }

@@ -195,7 +195,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// A stored message.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct StoredMessage {
     /// Conversation key.
     pub conversation: String,
@@ -240,7 +240,7 @@ pub struct StoredMessage {
 }
 
 /// An attachment of a stored message.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct StoredAttachment {
     /// File name.
     pub name: String,
@@ -584,6 +584,13 @@ impl Local {
             |r| r.get(0),
         )?;
         Ok(at.map(|t| t as u64))
+    }
+
+    /// Removes a setting.
+    pub fn delete_setting(&self, key: &str) -> Result<(), LocalError> {
+        self.conn
+            .execute("DELETE FROM settings WHERE key = ?", [key])?;
+        Ok(())
     }
 
     /// A setting, if set.

@@ -201,6 +201,14 @@ pub enum Content {
         /// What changed.
         change: ConversationChange,
     },
+    /// This account's message history for one of its new devices (sent
+    /// to one's own devices; only the named device takes it).
+    History {
+        /// The encrypted history file.
+        pointer: Box<crate::attachment::AttachmentPointer>,
+        /// The device it is for.
+        device: tidings_proto::DeviceId,
+    },
     /// Messages deleted on one device of this account, to delete on the
     /// others (sent only to one's own devices).
     Deleted {

@@ -51,6 +51,11 @@ impl Client {
             .collect::<Vec<_>>()
             .join(",");
         let mut events = Vec::new();
+        if before.is_none() && now.len() > 1 {
+            // This device's first look, and the account has others: say
+            // how to bring the history over.
+            events.extend(self.no_history_note()?);
+        }
         if !new.is_empty() {
             self.share_account_state(true).await?;
             for d in devices.iter().filter(|d| new.contains(&d.id)) {

@@ -49,7 +49,7 @@ impl Client {
     /// with nobody to tell (a note to self on a single device) sends
     /// nothing.
     async fn announce(&self, recipients: &[Handle], content: &Content) -> Result<(), ClientError> {
-        if recipients.is_empty() && self.own_devices(false).await?.is_empty() {
+        if recipients.is_empty() && self.own_devices(true).await?.is_empty() {
             return Ok(());
         }
         self.send_content(&new_message_id(), recipients, content, false)

@@ -24,7 +24,7 @@ impl Client {
             )));
         }
         self.apply_conversation_change(&key, change)?;
-        if !self.own_devices(false).await?.is_empty() {
+        if !self.own_devices(true).await?.is_empty() {
             let content = Content::ConversationState {
                 key: key.clone(),
                 change,

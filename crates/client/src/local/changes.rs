@@ -23,7 +23,7 @@ pub const MAX_SEARCH_BYTES: usize = 256;
 pub const QUOTE_CHARS: usize = 80;
 
 /// The message a reply answers, as shown above the reply.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Quote {
     /// Its author's account.
     pub account: AccountId,
@@ -36,7 +36,7 @@ pub struct Quote {
 }
 
 /// An earlier text of an edited message.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct PastText {
     /// The text it had.
     pub body: String,

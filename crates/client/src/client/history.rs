@@ -1,0 +1,279 @@
+//! History on a new device. The user confirms on a device that has the
+//! history (`tidings history send`): it writes every conversation of its
+//! list (not requests or junk) to a file, encrypts and uploads it in
+//! chunks over the attachment path (an interrupted upload resumes), and
+//! sends the pointer, end-to-end encrypted like every payload, to the new
+//! device alone. The new device downloads, checks and imports it at its
+//! next `sync`; until it succeeds the offer is kept and tried again.
+//! Without another device there is no history, and a new device says so.
+
+use serde::{Deserialize, Serialize};
+use tidings_core::attachment::AttachmentPointer;
+use tidings_core::content::Content;
+use tidings_core::group::GroupLog;
+use tidings_proto::{AccountId, DeviceId};
+
+use super::{new_message_id, now_ms, Client, ClientError, Event};
+use crate::local::StoredMessage;
+
+/// Largest history a device sends or accepts, in bytes of its file.
+pub const MAX_HISTORY_BYTES: u64 = 100 * 1024 * 1024;
+/// Setting key for a history offer not yet imported (the content's JSON).
+const HISTORY_OFFER: &str = "history_offer";
+/// Setting key: this device has imported a history.
+const HISTORY_DONE: &str = "history_imported";
+/// The history file's format version.
+const HISTORY_VERSION: u32 = 1;
+
+/// One conversation as a history file holds it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HistoryConversation {
+    /// Its key.
+    pub key: String,
+    /// Members other than this account.
+    pub members: Vec<String>,
+    /// A group's name.
+    pub title: Option<String>,
+    /// A group's membership log.
+    pub group: Option<GroupLog>,
+    /// Its messages, oldest first.
+    pub messages: Vec<HistoryMessage>,
+}
+
+/// One message as a history file holds it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HistoryMessage {
+    /// The stored message (its attachments are carried as pointers).
+    pub message: StoredMessage,
+    /// Its attachments, so the new device can fetch them while the server
+    /// keeps them.
+    pub attachments: Vec<AttachmentPointer>,
+}
+
+/// A whole history file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HistoryFile {
+    /// Format version.
+    pub version: u32,
+    /// The account it belongs to (a device imports only its own).
+    pub account: AccountId,
+    /// The conversations.
+    pub conversations: Vec<HistoryConversation>,
+}
+
+/// What `history send` did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HistorySent {
+    /// The device it went to.
+    pub device: DeviceId,
+    /// Conversations sent.
+    pub conversations: usize,
+    /// Messages sent.
+    pub messages: usize,
+    /// Bytes uploaded (encrypted).
+    pub bytes: u64,
+}
+
+impl Client {
+    /// This device's history as a file's contents.
+    pub fn export_history(&self) -> Result<HistoryFile, ClientError> {
+        let mut conversations = Vec::new();
+        for c in self.local.conversations()? {
+            if c.state.is_held() {
+                continue;
+            }
+            let mut messages = Vec::new();
+            for m in self.local.messages(&c.key)? {
+                let attachments = self.local.attachment_pointers(m.author_account, &m.id)?;
+                messages.push(HistoryMessage {
+                    message: m,
+                    attachments,
+                });
+            }
+            conversations.push(HistoryConversation {
+                group: self.local.group_log(&c.key)?,
+                key: c.key,
+                members: c.members,
+                title: c.title,
+                messages,
+            });
+        }
+        Ok(HistoryFile {
+            version: HISTORY_VERSION,
+            account: self.creds.account,
+            conversations,
+        })
+    }
+
+    /// Sends this device's history to another device of the account (the
+    /// newest one unless `to` names one). The caller has confirmed.
+    pub async fn send_history(
+        &self,
+        to: Option<DeviceId>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<HistorySent, ClientError> {
+        let mut devices = self.api.devices().await?;
+        devices.retain(|d| d.id != self.creds.device);
+        let target = match to {
+            Some(id) => devices.iter().find(|d| d.id == id).ok_or_else(|| {
+                ClientError::Usage(format!(
+                    "device {id} is not another device of this account; see `tidings devices`"
+                ))
+            })?,
+            None => devices.iter().max_by_key(|d| d.created_at).ok_or_else(|| {
+                ClientError::Usage("this account has no other device to send the history to".into())
+            })?,
+        };
+        let file = self.export_history()?;
+        let count = file.conversations.iter().map(|c| c.messages.len()).sum();
+        let json = serde_json::to_vec(&file).expect("a history always serialises");
+        if json.len() as u64 > MAX_HISTORY_BYTES {
+            return Err(ClientError::Usage(format!(
+                "the history is {} bytes, more than the {MAX_HISTORY_BYTES} a transfer carries",
+                json.len()
+            )));
+        }
+        let dir = self.profile.dir().join("history");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ClientError::Usage(format!("cannot write {}: {e}", dir.display())))?;
+        let path = dir.join(format!("history-for-device-{}.json", target.id));
+        std::fs::write(&path, &json)
+            .map_err(|e| ClientError::Usage(format!("cannot write {}: {e}", path.display())))?;
+        let pointer = self.upload_attachment(&path, progress).await;
+        let _ = std::fs::remove_file(&path);
+        let pointer = pointer?;
+        // Look the account's devices up afresh, so the new one is among them.
+        self.own_devices(true).await?;
+        let content = Content::History {
+            pointer: Box::new(pointer.clone()),
+            device: target.id,
+        };
+        self.send_content(&new_message_id(), &[], &content, false)
+            .await?;
+        Ok(HistorySent {
+            device: target.id,
+            conversations: file.conversations.len(),
+            messages: count,
+            bytes: tidings_core::attachment::ciphertext_len(pointer.size),
+        })
+    }
+
+    /// Keeps a history offer from another device of this account, if it is
+    /// for this device.
+    pub(crate) fn receive_history_offer(&self, content: &Content) -> Result<(), ClientError> {
+        if let Content::History { pointer, device } = content {
+            if *device == self.creds.device && pointer.size <= MAX_HISTORY_BYTES {
+                let json = serde_json::to_string(content).expect("contents serialise");
+                self.local.set_setting(HISTORY_OFFER, &json)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Imports a history offered to this device, if one waits: downloads,
+    /// checks, and stores what is not here yet. Kept for the next sync
+    /// when it fails.
+    pub(crate) async fn import_offered_history(&mut self) -> Result<Vec<Event>, ClientError> {
+        let Some(json) = self.local.setting(HISTORY_OFFER)? else {
+            return Ok(Vec::new());
+        };
+        let Ok(Content::History { pointer, .. }) = serde_json::from_str::<Content>(&json) else {
+            self.local.delete_setting(HISTORY_OFFER)?;
+            return Ok(Vec::new());
+        };
+        let dir = self.profile.dir().join("history");
+        let path = self
+            .download_attachment(&pointer, &dir, "incoming", &mut |_, _| {})
+            .await?;
+        let read = std::fs::read(&path);
+        let _ = std::fs::remove_file(&path);
+        let bytes =
+            read.map_err(|e| ClientError::Usage(format!("cannot read the history: {e}")))?;
+        let file: HistoryFile = serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Usage(format!("the history is damaged: {e}")))?;
+        let (conversations, messages) = self.import_history(&file)?;
+        self.local.delete_setting(HISTORY_OFFER)?;
+        self.local
+            .set_setting(HISTORY_DONE, &now_ms().to_string())?;
+        Ok(vec![Event::Notice {
+            notice: "history_imported".into(),
+            text: format!(
+                "your message history arrived from your other device: {conversations} \
+                 conversation(s), {messages} message(s)"
+            ),
+        }])
+    }
+
+    /// Stores a history's conversations and messages where they are not
+    /// here already (a message already stored is left as it is). Returns
+    /// the conversations and messages imported.
+    pub fn import_history(&self, file: &HistoryFile) -> Result<(usize, usize), ClientError> {
+        if file.account != self.creds.account {
+            return Err(ClientError::Usage(
+                "that history belongs to another account".into(),
+            ));
+        }
+        let mut count = 0;
+        for c in &file.conversations {
+            let at = c.messages.last().map(|m| m.message.sent_at).unwrap_or(0);
+            self.local.upsert_conversation(&c.key, &c.members, at)?;
+            if let Some(t) = &c.title {
+                self.local.set_title(&c.key, t)?;
+            }
+            if let Some(log) = &c.group {
+                if self.local.group_log(&c.key)?.is_none() {
+                    self.local.save_group_log(&c.key, log)?;
+                }
+            }
+            for h in &c.messages {
+                let m = &h.message;
+                let inserted = self.local.insert_message(
+                    &c.key,
+                    m.author_account,
+                    &m.from,
+                    &m.id,
+                    m.outgoing,
+                    &m.kind,
+                    &m.body,
+                    m.sent_at,
+                    &m.state,
+                )?;
+                if inserted != crate::local::Inserted::New {
+                    continue;
+                }
+                count += 1;
+                self.local.set_via(m.author_account, &m.id, &m.via)?;
+                if m.state == "read" || m.outgoing {
+                    self.local.mark_seen(m.author_account, &m.id)?;
+                }
+                if let Some(q) = &m.reply_to {
+                    self.local
+                        .set_reply(m.author_account, &m.id, q.account, &q.id)?;
+                }
+                for (by, emoji) in &m.reactions {
+                    self.local
+                        .set_reaction(m.author_account, &m.id, by, emoji)?;
+                }
+                for p in &h.attachments {
+                    self.local
+                        .add_attachment(m.author_account, &m.id, p, None, "pending")?;
+                }
+            }
+        }
+        Ok((file.conversations.len(), count))
+    }
+
+    /// A note for a device that has just joined an account with other
+    /// devices and has no history yet.
+    pub(crate) fn no_history_note(&self) -> Result<Option<Event>, ClientError> {
+        if self.local.setting(HISTORY_DONE)?.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(Event::Notice {
+            notice: "no_history".into(),
+            text: "this device has no message history; to copy it here, run \
+                   `tidings history send` on one of your other devices"
+                .into(),
+        }))
+    }
+}

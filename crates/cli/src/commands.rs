@@ -298,6 +298,17 @@ pub async fn run(cli: Cli) -> Result<()> {
                 } else {
                     println!("{key} (times in {})", output::zone());
                 }
+                if held.is_none() {
+                    let photo = client
+                        .local()
+                        .conversations()?
+                        .into_iter()
+                        .find(|c| c.key == key)
+                        .and_then(|c| c.photo);
+                    if let Some(path) = photo {
+                        println!("photo: {path}");
+                    }
+                }
                 for m in &messages {
                     if held.is_some() {
                         let mut m = m.clone();
@@ -674,6 +685,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             sms_fallback,
             name,
             link_handles,
+            photo,
         } => {
             use tidings_client::client::{DISPLAY_NAME, READ_RECEIPTS, SMS_FALLBACK};
             let client = open(&cli)?;
@@ -685,6 +697,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                     crate::LinkArg::Everyone => LinkHandles::Everyone,
                 };
                 client.set_link_handles(link).await?;
+            }
+            if let Some(path) = photo {
+                client.set_profile_photo(path).await?;
             }
             if let Some(n) = name {
                 let clean = tidings_client::content::clean_display_name(n).ok_or_else(|| {

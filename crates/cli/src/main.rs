@@ -291,6 +291,10 @@ pub enum Command {
         /// nobody, contacts (people you write to; the default) or everyone.
         #[arg(long)]
         link_handles: Option<LinkArg>,
+        /// Your profile photo (an image of at most 512 KiB), which the
+        /// people you write to see, end-to-end encrypted like your name.
+        #[arg(long, value_name = "FILE")]
+        photo: Option<PathBuf>,
     },
     /// Remove this device on the server (its token stops working), then
     /// forget its credentials and local messages. Refuses, deleting

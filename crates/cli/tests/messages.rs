@@ -756,3 +756,72 @@ fn a_new_device_gets_the_history_from_an_old_one() {
         2
     );
 }
+
+/// A profile photo reaches the people its owner writes to, fetched once,
+/// and never from a stranger.
+#[test]
+fn a_profile_photo_reaches_who_one_writes_to() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(&server, &p("alice"), "register", "--phone", "+12025550101");
+    enroll(&server, &p("bob"), "register", "--email", "bob@example.org");
+    enroll(
+        &server,
+        &p("mallory"),
+        "register",
+        "--phone",
+        "+12025550188",
+    );
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let photo = root.join("docs/tour/beach.png");
+    let pdf = root.join("docs/tour/menu.pdf");
+    let e = err(tg(
+        &server,
+        &p("alice"),
+        &["settings", "--photo", pdf.to_str().expect("utf-8")],
+    ));
+    assert!(e.contains("is not a photo"), "{e}");
+    for who in ["alice", "mallory"] {
+        ok(tg(
+            &server,
+            &p(who),
+            &["settings", "--photo", photo.to_str().expect("utf-8")],
+        ));
+    }
+    ok(tg(&server, &p("bob"), &["send", "+12025550101", "hi"]));
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "bob@example.org", "hello with my face"],
+    ));
+    ok(tg(
+        &server,
+        &p("mallory"),
+        &["send", "bob@example.org", "guess who"],
+    ));
+    ok(tg(&server, &p("bob"), &["sync"]));
+    let chats = json(tg(&server, &p("bob"), &["--json", "chats"]));
+    let of = |key: &str| -> Value {
+        chats
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|c| c["key"] == key)
+            .cloned()
+            .expect("a conversation")
+    };
+    let saved = of("+12025550101")["photo"]
+        .as_str()
+        .expect("fetched")
+        .to_string();
+    assert_eq!(
+        std::fs::read(&saved).expect("the photo file"),
+        std::fs::read(&photo).expect("the original"),
+        "the same picture"
+    );
+    assert!(
+        of("+12025550188")["photo"].is_null(),
+        "a stranger's photo is not fetched"
+    );
+}

@@ -27,6 +27,7 @@ pub mod groups;
 pub mod history;
 pub mod logout;
 pub mod outbox;
+pub mod photo;
 
 /// The server's notice that this device's one-time keys ran low
 /// (`one_time_keys_low` on the server): upload more.
@@ -614,6 +615,7 @@ impl Client {
             reply_to: reply_to.clone(),
             from_name: self.local.setting(DISPLAY_NAME)?,
             handles: self.linked_handles()?,
+            photo: self.own_photo()?,
         };
         let members: Vec<String> = recipients.iter().map(Handle::to_string).collect();
         self.local.upsert_conversation(&conv, &members, sent_at)?;
@@ -1178,6 +1180,10 @@ impl Client {
             }
             Err(e) => tracing::warn!(error = %e, "could not check this account's devices"),
         }
+        // New profile photos of people this account talks with.
+        if let Err(e) = self.fetch_photos().await {
+            tracing::info!(error = %e, "could not fetch profile photos");
+        }
         // A history another device sent for this one is imported now (and
         // again at the next sync, if this fails).
         match self.import_offered_history().await {
@@ -1293,7 +1299,11 @@ impl Client {
                         reply_to,
                         from_name,
                         handles,
+                        photo,
                     } => {
+                        if let Some(p) = photo.as_deref().filter(|_| !ours) {
+                            self.keep_sender_photo(&from, p)?;
+                        }
                         if !ours && group.is_none() {
                             self.verify_linked_handles(&sender, &handles).await;
                         }

@@ -303,6 +303,7 @@ impl Client {
             reply_to,
             from_name: self.local().setting(crate::client::DISPLAY_NAME)?,
             handles: self.linked_handles()?,
+            photo: self.own_photo()?,
             body: m.body,
             sent_at: m.sent_at,
             group,

@@ -192,6 +192,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE conversations ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE conversations ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
     "#,
+    // Profile photos (issue 11); `name` may be unknown when a photo comes
+    // first, so rows are made with an empty name.
+    r#"
+    ALTER TABLE profiles ADD COLUMN photo TEXT;
+    ALTER TABLE profiles ADD COLUMN photo_path TEXT;
+    "#,
 ];
 
 /// A stored message.
@@ -281,6 +287,9 @@ pub struct Conversation {
     pub archived: bool,
     /// At the top of the list.
     pub pinned: bool,
+    /// A direct conversation's peer's profile photo, once fetched: the
+    /// file on this device.
+    pub photo: Option<String>,
     /// Messages stored.
     pub messages: u64,
     /// Incoming messages not yet read.
@@ -563,6 +572,36 @@ impl Local {
             )
             .optional()?
             .flatten())
+    }
+
+    /// Keeps the profile photo a handle sent (its pointer, as JSON), unless
+    /// it is the one kept already; the file is fetched later.
+    pub fn set_profile_photo(&self, handle: &str, pointer: &str) -> Result<(), LocalError> {
+        self.conn.execute(
+            "INSERT INTO profiles (handle, name, updated_at, photo) VALUES (?1, '', 0, ?2)
+             ON CONFLICT (handle) DO UPDATE SET photo = excluded.photo, photo_path = NULL
+             WHERE profiles.photo IS NOT excluded.photo",
+            params![handle, pointer],
+        )?;
+        Ok(())
+    }
+
+    /// Profile photos not fetched yet: handle and pointer (JSON).
+    pub fn photos_to_fetch(&self) -> Result<Vec<(String, String)>, LocalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT handle, photo FROM profiles WHERE photo IS NOT NULL AND photo_path IS NULL",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Where a handle's profile photo was saved.
+    pub fn set_photo_path(&self, handle: &str, path: &str) -> Result<(), LocalError> {
+        self.conn.execute(
+            "UPDATE profiles SET photo_path = ? WHERE handle = ?",
+            params![path, handle],
+        )?;
+        Ok(())
     }
 
     /// Keeps the display name a handle sent.
@@ -885,7 +924,7 @@ impl Local {
             "SELECT conv, author_handle, author_account, msg_id, outgoing, kind, body, sent_at, state, delivered, read_by, via,
                     edited_at, reply_account, reply_id,
                     coalesce((SELECT name FROM contacts c WHERE c.handle = author_handle),
-                             (SELECT name FROM profiles p WHERE p.handle = author_handle))
+                             (SELECT nullif(name, '') FROM profiles p WHERE p.handle = author_handle))
              FROM messages WHERE conv = ? ORDER BY pos",
         )?;
         let rows = stmt.query_map([conv], |r| {
@@ -1176,8 +1215,9 @@ impl Local {
                     (SELECT title FROM titles t WHERE t.key = c.key),
                     c.state,
                     coalesce((SELECT name FROM contacts n WHERE n.handle = c.key),
-                             (SELECT name FROM profiles p WHERE p.handle = c.key)),
-                    c.muted, c.archived, c.pinned
+                             (SELECT nullif(name, '') FROM profiles p WHERE p.handle = c.key)),
+                    c.muted, c.archived, c.pinned,
+                    (SELECT photo_path FROM profiles p WHERE p.handle = c.key)
              FROM conversations c ORDER BY c.pinned DESC, c.updated_at DESC, c.key",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -1194,6 +1234,7 @@ impl Local {
                 muted: r.get(9)?,
                 archived: r.get(10)?,
                 pinned: r.get(11)?,
+                photo: r.get(12)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

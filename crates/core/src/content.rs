@@ -94,6 +94,9 @@ pub struct Group {
     pub version: u64,
 }
 
+/// Largest profile photo, in bytes.
+pub const MAX_PROFILE_PHOTO_BYTES: u64 = 512 * 1024;
+
 /// Most handles a message says its sender has.
 pub const MAX_LINKED_HANDLES: usize = 5;
 
@@ -158,6 +161,10 @@ pub enum Content {
         /// [`MAX_LINKED_HANDLES`].
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         handles: Vec<Handle>,
+        /// The sender's profile photo (an encrypted blob, without a
+        /// preview), like the name given only to people it writes to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        photo: Option<Box<crate::attachment::AttachmentPointer>>,
     },
     /// The author changed the text of a message ([`EDIT_WINDOW_MS`]).
     Edit {

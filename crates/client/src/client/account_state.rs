@@ -19,7 +19,12 @@ use super::{
 /// that a new one is announced once.
 const KNOWN_DEVICES: &str = "known_devices";
 /// The settings that travel between devices.
-pub const SHARED_SETTINGS: [&str; 3] = [READ_RECEIPTS, SMS_FALLBACK, DISPLAY_NAME];
+pub const SHARED_SETTINGS: [&str; 4] = [
+    READ_RECEIPTS,
+    SMS_FALLBACK,
+    DISPLAY_NAME,
+    super::photo::PROFILE_PHOTO,
+];
 
 /// Which of `now` are new since `before` (this device aside), or none when
 /// this device never looked before (its own first sync announces nothing).
@@ -158,7 +163,13 @@ impl Client {
             self.apply_relation(h, RelationChange::Block, None)?;
         }
         for (k, v) in settings.iter().take(SHARED_SETTINGS.len()) {
-            if k == DISPLAY_NAME {
+            if k == super::photo::PROFILE_PHOTO {
+                let ok = serde_json::from_str::<tidings_core::attachment::AttachmentPointer>(v)
+                    .is_ok_and(|p| super::photo::acceptable_photo(&p));
+                if ok {
+                    self.local.set_setting(k, v)?;
+                }
+            } else if k == DISPLAY_NAME {
                 if let Some(name) = tidings_core::content::clean_display_name(v) {
                     self.local.set_setting(k, &name)?;
                 }

@@ -1086,6 +1086,7 @@ async fn enroll(
         Enroll::Register(name) => name.clone(),
         Enroll::Login => None,
     };
+    let registered = matches!(kind, Enroll::Register(_));
     let mut tries = 1;
     let creds = loop {
         let answer = match &kind {
@@ -1124,6 +1125,10 @@ async fn enroll(
             .local()
             .set_setting(tidings_client::client::DISPLAY_NAME, name)?;
     }
+    client.local().set_setting(
+        tidings_client::client::history::ENROLLED_BY,
+        if registered { "register" } else { "login" },
+    )?;
     client
         .ensure_keys()
         .await

@@ -609,6 +609,18 @@ pub enum CarrierAction {
     },
 }
 
+/// clap's rendered error as one line: its first line without the
+/// `error: ` prefix, and where to read the usage.
+fn usage_error_line(rendered: &str) -> String {
+    let first = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .trim();
+    format!("{first} (see `tidings --help`, or `tidings COMMAND --help`)")
+}
+
 /// Whether an error is only a closed standard output (`tidings show … |
 /// head -1`): the reader has what it wanted, so the CLI exits quietly.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -634,7 +646,24 @@ fn main() -> ExitCode {
         }
         default_hook(info);
     }));
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+                || matches!(
+                    e.kind(),
+                    ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                )
+            {
+                e.exit();
+            }
+            // A usage error is one line, like every other error, saying
+            // where the full usage is.
+            eprintln!("tidings: {}", usage_error_line(&e.to_string()));
+            return ExitCode::from(2);
+        }
+    };
     let serving = matches!(cli.command, Command::Serve { .. });
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(if serving { "info" } else { "warn" })
@@ -655,5 +684,19 @@ fn main() -> ExitCode {
             eprintln!("tidings: {text}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn usage_errors_are_one_line() {
+        let e = super::usage_error_line(
+            "error: unexpected argument '--bogus' found\n\nUsage: tidings send <ARGS>...\n\nFor more information, try '--help'.\n",
+        );
+        assert_eq!(
+            e,
+            "unexpected argument '--bogus' found (see `tidings --help`, or `tidings COMMAND --help`)"
+        );
     }
 }

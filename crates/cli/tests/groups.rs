@@ -151,6 +151,25 @@ fn removed_members_are_shut_out_and_only_admins_change_the_group() {
         assert_eq!(got["members"], want["members"], "{who}");
         assert_eq!(got["admins"], want["admins"], "{who}");
     }
+    // A member who left Tidings does not stop the group from changing.
+    ok(tg(&server, &p("dan"), &["account", "delete", "--yes"]));
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["group", "rename", &group, "Lisbon 2027"],
+    ));
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["send", "Lisbon 2027", "still on"],
+    ));
+    ok(tg(&server, &p("bob"), &["sync"]));
+    assert_eq!(
+        bodies(&show(&server, &p("bob"), &["Lisbon 2027"]))
+            .last()
+            .expect("text"),
+        "still on"
+    );
 }
 
 /// Two admins change the group at the same moment, each before hearing of

@@ -732,6 +732,14 @@ fn a_new_device_gets_the_history_from_an_old_one() {
         &["--json", "history", "send", "--yes"],
     ));
     assert_eq!(sent["conversations"], 2, "{sent}");
+    // The first try fails on the laptop (its history folder is taken by a
+    // file); the offer is kept, and the next sync brings it over.
+    let blocker = p("laptop").join("history");
+    std::fs::write(&blocker, "in the way").expect("write");
+    let failed = ok(tg(&server, &p("laptop"), &["sync"]));
+    assert!(failed.contains("could not be brought over yet"), "{failed}");
+    assert!(show(&server, &p("laptop"), &["bob@example.org"]).is_empty());
+    std::fs::remove_file(&blocker).expect("remove");
     let got = ok(tg(&server, &p("laptop"), &["sync"]));
     assert!(got.contains("your message history arrived"), "{got}");
     let direct = show(&server, &p("laptop"), &["bob@example.org"]);
@@ -824,4 +832,35 @@ fn a_profile_photo_reaches_who_one_writes_to() {
         of("+12025550188")["photo"].is_null(),
         "a stranger's photo is not fetched"
     );
+}
+
+/// A device that logs in to an account whose other devices are gone says
+/// there is no history to get.
+#[test]
+fn without_an_old_device_a_new_one_says_there_is_no_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(
+        &server,
+        &p("old"),
+        "register",
+        "--email",
+        "carol@example.org",
+    );
+    let first = ok(tg(&server, &p("old"), &["sync"]));
+    assert!(
+        !first.contains("history"),
+        "a new account expects none: {first}"
+    );
+    ok(tg(&server, &p("old"), &["logout"]));
+    enroll(&server, &p("new"), "login", "--email", "carol@example.org");
+    let said = ok(tg(&server, &p("new"), &["sync"]));
+    assert!(
+        said.contains("no message history, and no other device of your account"),
+        "{said}"
+    );
+    // Usage errors are one line too.
+    let e = err(tg(&server, &p("new"), &["send"]));
+    assert!(e.contains("tidings --help"), "{e}");
 }

@@ -56,10 +56,10 @@ impl Client {
             .collect::<Vec<_>>()
             .join(",");
         let mut events = Vec::new();
-        if before.is_none() && now.len() > 1 {
-            // This device's first look, and the account has others: say
-            // how to bring the history over.
-            events.extend(self.no_history_note()?);
+        if before.is_none() {
+            // This device's first look: say how to bring the history over,
+            // or that no device can.
+            events.extend(self.no_history_note(now.len() > 1)?);
         }
         if !new.is_empty() {
             self.share_account_state(true).await?;

@@ -22,6 +22,9 @@ pub const MAX_HISTORY_BYTES: u64 = 100 * 1024 * 1024;
 const HISTORY_OFFER: &str = "history_offer";
 /// Setting key: this device has imported a history.
 const HISTORY_DONE: &str = "history_imported";
+/// Setting key: how this device joined (`register` or `login`); a device
+/// that logged in to an existing account may expect history.
+pub const ENROLLED_BY: &str = "enrolled_by";
 /// The history file's format version.
 const HISTORY_VERSION: u32 = 1;
 
@@ -74,6 +77,32 @@ pub struct HistorySent {
     pub bytes: u64,
 }
 
+/// How long a history file left by an interrupted send is sent as it is.
+const RESUME_WITHIN: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The history file an interrupted send left at `path`, if it is recent
+/// and reads back; otherwise none (and a stale one is removed).
+fn reusable_export(path: &std::path::Path) -> Result<Option<HistoryFile>, ClientError> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(None);
+    };
+    let fresh = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.elapsed().ok())
+        .is_some_and(|age| age < RESUME_WITHIN);
+    let parsed = std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<HistoryFile>(&b).ok());
+    match parsed {
+        Some(file) if fresh => Ok(Some(file)),
+        _ => {
+            let _ = std::fs::remove_file(path);
+            Ok(None)
+        }
+    }
+}
+
 impl Client {
     /// This device's history as a file's contents.
     pub fn export_history(&self) -> Result<HistoryFile, ClientError> {
@@ -124,24 +153,34 @@ impl Client {
                 ClientError::Usage("this account has no other device to send the history to".into())
             })?,
         };
-        let file = self.export_history()?;
-        let count = file.conversations.iter().map(|c| c.messages.len()).sum();
-        let json = serde_json::to_vec(&file).expect("a history always serialises");
-        if json.len() as u64 > MAX_HISTORY_BYTES {
-            return Err(ClientError::Usage(format!(
-                "the history is {} bytes, more than the {MAX_HISTORY_BYTES} a transfer carries",
-                json.len()
-            )));
-        }
         let dir = self.profile.dir().join("history");
         std::fs::create_dir_all(&dir)
             .map_err(|e| ClientError::Usage(format!("cannot write {}: {e}", dir.display())))?;
         let path = dir.join(format!("history-for-device-{}.json", target.id));
-        std::fs::write(&path, &json)
-            .map_err(|e| ClientError::Usage(format!("cannot write {}: {e}", path.display())))?;
-        let pointer = self.upload_attachment(&path, progress).await;
+        // A file left by an interrupted send within the hour is sent as it
+        // is, so that the upload resumes where it stopped (uploads resume
+        // for the same file); otherwise the history is written afresh.
+        let file = match reusable_export(&path)? {
+            Some(file) => file,
+            None => {
+                let file = self.export_history()?;
+                let json = serde_json::to_vec(&file).expect("a history always serialises");
+                if json.len() as u64 > MAX_HISTORY_BYTES {
+                    return Err(ClientError::Usage(format!(
+                        "the history is {} bytes, more than the {MAX_HISTORY_BYTES} a transfer carries",
+                        json.len()
+                    )));
+                }
+                std::fs::write(&path, &json).map_err(|e| {
+                    ClientError::Usage(format!("cannot write {}: {e}", path.display()))
+                })?;
+                file
+            }
+        };
+        let count = file.conversations.iter().map(|c| c.messages.len()).sum();
+        // Kept on failure, for the resumed send.
+        let pointer = self.upload_attachment(&path, progress).await?;
         let _ = std::fs::remove_file(&path);
-        let pointer = pointer?;
         // Look the account's devices up afresh, so the new one is among them.
         self.own_devices(true).await?;
         let content = Content::History {
@@ -263,17 +302,47 @@ impl Client {
         Ok((file.conversations.len(), count))
     }
 
-    /// A note for a device that has just joined an account with other
-    /// devices and has no history yet.
-    pub(crate) fn no_history_note(&self) -> Result<Option<Event>, ClientError> {
+    /// A note for a device that has just joined an existing account and
+    /// has no history: where to get it, or that there is none to get.
+    pub(crate) fn no_history_note(&self, others: bool) -> Result<Option<Event>, ClientError> {
         if self.local.setting(HISTORY_DONE)?.is_some() {
             return Ok(None);
         }
+        let text = if others {
+            "this device has no message history; to copy it here, run \
+             `tidings history send` on one of your other devices"
+        } else if self.local.setting(ENROLLED_BY)?.as_deref() == Some("login") {
+            "this device has no message history, and no other device of your account \
+             is signed in to send it: history lives only on your devices"
+        } else {
+            return Ok(None);
+        };
         Ok(Some(Event::Notice {
             notice: "no_history".into(),
-            text: "this device has no message history; to copy it here, run \
-                   `tidings history send` on one of your other devices"
-                .into(),
+            text: text.into(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupted_send_resumes_with_the_same_file_and_garbage_is_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("history-for-device-2.json");
+        assert_eq!(reusable_export(&path).expect("none"), None);
+        let file = HistoryFile {
+            version: HISTORY_VERSION,
+            account: AccountId::from(1u32),
+            conversations: Vec::new(),
+        };
+        std::fs::write(&path, serde_json::to_vec(&file).expect("json")).expect("write");
+        assert_eq!(reusable_export(&path).expect("read"), Some(file));
+        assert!(path.exists(), "kept for the upload to resume");
+        std::fs::write(&path, b"half a file").expect("write");
+        assert_eq!(reusable_export(&path).expect("read"), None);
+        assert!(!path.exists(), "a damaged file is written afresh");
     }
 }

@@ -342,6 +342,56 @@ mod tests {
     }
 
     #[test]
+    fn a_second_handle_of_an_account_finds_its_conversation() {
+        let (_d, local) = store();
+        let carol = AccountId::from(3u32);
+        local
+            .upsert_conversation("carol@x.org", &["carol@x.org".to_string()], 1)
+            .expect("conversation");
+        assert_eq!(
+            local
+                .direct_conversation_of(carol, "+442079460123")
+                .expect("q"),
+            None
+        );
+        // The directory said carol@x.org is Carol's account.
+        let h = tidings_proto::Handle::parse("carol@x.org", "US").expect("handle");
+        local.cache_devices(&h, carol, &[]).expect("cache");
+        assert_eq!(
+            local
+                .direct_conversation_of(carol, "+442079460123")
+                .expect("q")
+                .as_deref(),
+            Some("carol@x.org")
+        );
+        assert_eq!(
+            local
+                .direct_conversation_of(AccountId::from(4u32), "+1")
+                .expect("q"),
+            None,
+            "another account's handle joins nothing"
+        );
+        assert_eq!(
+            local
+                .direct_conversation_of(carol, "carol@x.org")
+                .expect("q"),
+            None,
+            "not itself"
+        );
+        // Groups never take a direct message.
+        local
+            .upsert_conversation("group:g", &["carol@x.org".to_string()], 2)
+            .expect("group");
+        assert_eq!(
+            local
+                .direct_conversation_of(carol, "+442079460123")
+                .expect("q")
+                .as_deref(),
+            Some("carol@x.org")
+        );
+    }
+
+    #[test]
     fn edit_history_is_bounded() {
         let (_d, local) = store();
         text(&local, "a1", "v0");

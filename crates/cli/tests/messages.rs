@@ -526,6 +526,13 @@ fn names_not_handles_but_never_a_strangers() {
         &["settings", "--name", "bad\nname"],
     ));
     assert!(e.contains("display name"), "{e}");
+    // Accepting a request gives the accepted person one's name, as writing
+    // to them would.
+    ok(tg(&server, &p("bob"), &["settings", "--name", "Bob B"]));
+    ok(tg(&server, &p("bob"), &["accept", "+12025550188"]));
+    ok(tg(&server, &p("mallory"), &["sync"]));
+    let chats = ok(tg(&server, &p("mallory"), &["chats"]));
+    assert!(chats.contains("bob@example.org (Bob B)"), "{chats}");
 }
 
 /// Muted, archived, pinned and deleted conversations are the same on every

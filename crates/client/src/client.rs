@@ -555,6 +555,13 @@ impl Client {
             draft.confirm,
             draft.sms_links,
         );
+        // The photo in this text must name a blob the server still keeps.
+        if let Err(e) = self.refresh_own_photo().await {
+            if outbox::is_unreachable(&e) {
+                return Err(e);
+            }
+            tracing::warn!(error = %e, "could not upload the profile photo again");
+        }
         let conv = conv.to_string();
         let recipients = recipients.to_vec();
         let reply_to = draft.reply_to.clone();
@@ -1498,6 +1505,17 @@ impl Client {
                         // Only this account's own devices change its list.
                         if ours && key.len() <= 128 {
                             self.apply_conversation_change(&key, change)?;
+                        }
+                        Ok(Vec::new())
+                    }
+                    Content::Profile { name, photo } => {
+                        if !ours {
+                            if let Some(n) = name.as_deref().and_then(clean_display_name) {
+                                self.local.set_profile_name(&from, &n, env.at)?;
+                            }
+                            if let Some(p) = photo.as_deref() {
+                                self.keep_sender_photo(&from, p)?;
+                            }
                         }
                         Ok(Vec::new())
                     }

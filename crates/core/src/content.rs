@@ -208,6 +208,16 @@ pub enum Content {
         /// What changed.
         change: ConversationChange,
     },
+    /// The sender's display name and photo, given to someone whose message
+    /// request it accepted (to people it writes to, they ride in texts).
+    Profile {
+        /// The display name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// The photo.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        photo: Option<Box<crate::attachment::AttachmentPointer>>,
+    },
     /// This account's message history for one of its new devices (sent
     /// to one's own devices; only the named device takes it).
     History {

@@ -11,6 +11,20 @@ use super::{Client, ClientError};
 
 /// Setting key for this account's photo: its pointer, as JSON.
 pub const PROFILE_PHOTO: &str = "profile_photo";
+/// Setting key for when the photo was last uploaded (milliseconds).
+const PROFILE_PHOTO_AT: &str = "profile_photo_at";
+/// The photo's own copy in the profile, uploaded again before the server
+/// lets the blob expire.
+const OWN_PHOTO_FILE: &str = "own-photo";
+const DAY_MS: u64 = 86_400_000;
+
+/// Whether a photo uploaded at `at` must be uploaded again by `now`: the
+/// server keeps blobs for the envelope TTL, so a photo goes up again once
+/// half of that has passed, and a pointer in a text never names a blob
+/// about to expire.
+pub fn photo_due(at: u64, now: u64, ttl_days: u64) -> bool {
+    now.saturating_sub(at) >= ttl_days.saturating_mul(DAY_MS) / 2
+}
 
 /// A received photo pointer as kept: small enough, and an image.
 pub fn acceptable_photo(pointer: &AttachmentPointer) -> bool {
@@ -30,7 +44,13 @@ impl Client {
                 path.display()
             )));
         }
-        let mut pointer = self.upload_attachment(path, &mut |_, _| {}).await?;
+        let own = self.profile.dir().join(OWN_PHOTO_FILE);
+        if path != own {
+            std::fs::copy(path, &own).map_err(|e| {
+                ClientError::Usage(format!("cannot keep a copy in {}: {e}", own.display()))
+            })?;
+        }
+        let mut pointer = self.upload_attachment(&own, &mut |_, _| {}).await?;
         if !pointer.content_type.starts_with("image/") {
             return Err(ClientError::Usage(format!(
                 "{} is not a photo (it reads as {})",
@@ -42,7 +62,46 @@ impl Client {
         pointer.thumbnail = None;
         let json = serde_json::to_string(&pointer).expect("pointers serialise");
         self.local.set_setting(PROFILE_PHOTO, &json)?;
+        self.local
+            .set_setting(PROFILE_PHOTO_AT, &super::now_ms().to_string())?;
         self.share_account_state(false).await
+    }
+
+    /// Uploads this account's photo again when it is due ([`photo_due`]);
+    /// asks the server its TTL at most once a day.
+    pub(crate) async fn refresh_own_photo(&self) -> Result<(), ClientError> {
+        let Some(at) = self
+            .local
+            .setting(PROFILE_PHOTO_AT)?
+            .and_then(|v| v.parse::<u64>().ok())
+        else {
+            return Ok(());
+        };
+        let now = super::now_ms();
+        if !photo_due(at, now, 2) {
+            return Ok(());
+        }
+        let ttl_days = self.api.limits().await?.envelope_ttl_days;
+        let own = self.profile.dir().join(OWN_PHOTO_FILE);
+        if photo_due(at, now, ttl_days) && own.exists() {
+            self.set_profile_photo(&own).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives this account's name and photo to `handle` (on accepting its
+    /// message request).
+    pub(crate) async fn send_profile(&self, handle: &str) -> Result<(), ClientError> {
+        let name = self.local.setting(super::DISPLAY_NAME)?;
+        let photo = self.own_photo()?;
+        if name.is_none() && photo.is_none() {
+            return Ok(());
+        }
+        let to = Self::parse_handle(handle)?;
+        let content = tidings_core::content::Content::Profile { name, photo };
+        self.send_content(&super::new_message_id(), &[to], &content, false)
+            .await?;
+        Ok(())
     }
 
     /// This account's photo pointer, for its texts.
@@ -119,6 +178,15 @@ mod tests {
             height: None,
             duration_ms: None,
         }
+    }
+
+    #[test]
+    fn a_photo_goes_up_again_halfway_through_the_blob_lifetime() {
+        let day = DAY_MS;
+        assert!(!photo_due(0, 3 * day, 7));
+        assert!(photo_due(0, 4 * day, 7));
+        assert!(photo_due(5, 5, 0), "a server keeping nothing: always");
+        assert!(!photo_due(10 * day, day, 7), "a clock that went back");
     }
 
     #[test]

@@ -374,6 +374,11 @@ impl Client {
             self.local.add_relation(&key, Known::Accepted, now_ms())?;
             self.share_relation(&key, RelationChange::Accept, None)
                 .await;
+            // Accepting someone gives them this account's name and photo,
+            // as writing to them would.
+            if let Err(e) = self.send_profile(&key).await {
+                tracing::warn!(error = %e, "could not send the profile to an accepted sender");
+            }
         }
         self.promote_known()?;
         let mut receipts = 0;

@@ -867,6 +867,26 @@ fn without_an_old_device_a_new_one_says_there_is_no_history() {
         said.contains("no message history, and no other device of your account"),
         "{said}"
     );
+    // So are a bad server address and a server that is down.
+    let bad = Command::new(BIN)
+        .args(["--server", "ht!tp://x", "--profile"])
+        .arg(p("new"))
+        .args(["register", "--email", "x@example.org"])
+        .output()
+        .expect("runs");
+    let e = err(bad);
+    assert!(e.contains("is not a server address"), "{e}");
+    let down = Command::new(BIN)
+        .args(["--server", "http://127.0.0.1:9", "--profile"])
+        .arg(p("new"))
+        .args(["sync"])
+        .output()
+        .expect("runs");
+    let e = err(down);
+    assert!(
+        e.contains("cannot reach the server at http://127.0.0.1:9"),
+        "{e}"
+    );
     // Usage errors are one line too.
     let e = err(tg(&server, &p("new"), &["send"]));
     assert!(e.contains("tidings --help"), "{e}");

@@ -38,6 +38,12 @@ pub enum ApiError {
         /// What failed.
         message: String,
     },
+    /// The server address is not a URL this client can use.
+    #[error(
+        "{0} is not a server address; give one like http://127.0.0.1:7878 or \
+         https://chat.example.org (--server or TIDINGS_SERVER)"
+    )]
+    BadUrl(String),
     /// The server answered something this client does not understand.
     #[error("unexpected answer from the server: {0}")]
     Protocol(String),
@@ -55,6 +61,19 @@ pub enum ApiError {
         /// What failed.
         message: String,
     },
+}
+
+/// Refuses a server address that is not an `http://` or `https://` URL
+/// with a host, before anything is sent.
+fn check_server_url(base: &str) -> Result<(), ApiError> {
+    let ok = reqwest::Url::parse(base).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::BadUrl(base.to_string()))
+    }
 }
 
 impl ApiError {
@@ -90,6 +109,7 @@ impl Api {
     pub fn new(base: &str, token: Option<String>) -> Result<Api, ApiError> {
         ensure_tls_provider();
         let base = base.trim_end_matches('/').to_string();
+        check_server_url(&base)?;
         let mut builder = reqwest::Client::builder().timeout(REQUEST_TIMEOUT);
         if !base.starts_with("https://") {
             builder = builder.tls_certs_only(std::iter::empty());
@@ -593,4 +613,28 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     message
+}
+
+#[cfg(test)]
+mod url_tests {
+    #[test]
+    fn server_addresses_must_be_http_urls_with_a_host() {
+        for good in [
+            "http://127.0.0.1:7878",
+            "https://chat.example.org",
+            "http://[::1]:80",
+        ] {
+            assert!(super::check_server_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "notaurl",
+            "ht!tp://x",
+            "ftp://example.org",
+            "http://",
+            "127.0.0.1:7878",
+        ] {
+            let e = super::check_server_url(bad).expect_err(bad);
+            assert!(e.to_string().contains("is not a server address"), "{e}");
+        }
+    }
 }

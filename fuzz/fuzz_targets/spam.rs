@@ -1,7 +1,8 @@
 //! The on-device spam defence of tidings-spam on arbitrary text, as any
 //! stranger can send: the shipped classifier's score, the SimHash campaign
 //! fingerprint (and its hex form, which comes from the server), link
-//! defanging and filing. Besides "no panic": the score is a probability,
+//! defanging, filing, the unmasking of disguised text and the personal
+//! filter learnt from one report. Besides "no panic": scores are probabilities,
 //! fingerprints are deterministic and round-trip through their text,
 //! defanged text has no scheme left, and filing never holds back a
 //! message from a known relation.
@@ -9,7 +10,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tidings_spam::requests::{defang, file, Current};
-use tidings_spam::{Fingerprint, Folder, Model, Relation};
+use tidings_spam::{Filter, Fingerprint, Folder, Label, Lesson, Model, Personal, Relation};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&bits, rest)) = data.split_first() else {
@@ -25,6 +26,22 @@ fuzz_target!(|data: &[u8]| {
         verdict.score
     );
     assert_eq!(model.score(&text), verdict.score);
+
+    // Unmasking the disguises of a text, and its language, are total.
+    let folded = tidings_spam::text::fold(&text);
+    assert!(folded.len() <= text.len() * 4 + 4, "{folded:?}");
+    let _ = tidings_spam::language(&text);
+
+    // A lesson from this text gives a personal filter whose score is a
+    // probability too.
+    let label = if bits & 0x40 != 0 { Label::Spam } else { Label::Ham };
+    let personal = Personal::learn(model, &[Lesson::new(label, &text)]);
+    let filter = Filter {
+        base: model,
+        personal: Some(&personal),
+    };
+    let s = filter.score(&text);
+    assert!(s.is_finite() && (0.0..=1.0).contains(&s), "{s}");
 
     let print = Fingerprint::of(&text);
     assert_eq!(Fingerprint::of(&text), print);
@@ -51,7 +68,7 @@ fuzz_target!(|data: &[u8]| {
         reason: None,
         restored: bits & 0x20 != 0,
     };
-    let filing = file(relation, current, Some(&text), model, &[print]);
+    let filing = file(relation, current, Some(&text), model.into(), &[print]);
     if !relation.is_request() {
         assert_eq!(filing.folder, Folder::Inbox);
     } else if !current.restored {

@@ -614,7 +614,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Report { handle, share_text } => {
-            let client = open(&cli)?;
+            let mut client = open(&cli)?;
             let done = client.report(handle, *share_text).await?;
             if cli.json {
                 output::json(&done);
@@ -886,7 +886,7 @@ fn changed(done: &tidings_client::client::changes::Changed, json: bool) {
 }
 
 async fn requests(cli: &Cli, junk: bool, action: Option<&RequestsAction>) -> Result<()> {
-    let client = open(cli)?;
+    let mut client = open(cli)?;
     match action {
         Some(RequestsAction::Delete { target }) => {
             let key = client.delete_request(target)?;
@@ -897,7 +897,7 @@ async fn requests(cli: &Cli, junk: bool, action: Option<&RequestsAction>) -> Res
             }
         }
         Some(RequestsAction::Restore { target }) => {
-            let key = client.restore(target)?;
+            let key = client.restore(target).await?;
             if cli.json {
                 output::json(&serde_json::json!({ "restored": key }));
             } else {
@@ -1161,10 +1161,21 @@ fn classify(json: bool) -> Result<()> {
             writeln!(
                 out,
                 "{}",
-                serde_json::json!({ "label": verdict.label.as_str(), "score": verdict.score, "text": line })
+                serde_json::json!({
+                    "label": verdict.label.as_str(),
+                    "score": verdict.score,
+                    "language": tidings_spam::language(&line).as_str(),
+                    "text": line,
+                })
             )?;
         } else {
-            writeln!(out, "{}\t{:.4}", verdict.label.as_str(), verdict.score)?;
+            writeln!(
+                out,
+                "{}\t{:.4}\t{}",
+                verdict.label.as_str(),
+                verdict.score,
+                tidings_spam::language(&line).as_str()
+            )?;
         }
     }
     Ok(())

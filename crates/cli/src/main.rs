@@ -343,8 +343,8 @@ pub enum Command {
 /// `tidings spam ...`.
 #[derive(Subcommand, Debug)]
 pub enum SpamAction {
-    /// Read messages one per line on standard input; print the label
-    /// (spam or ham) and the score of each.
+    /// Read messages one per line on standard input (any language); print
+    /// the label (spam or ham), the score and the detected language of each.
     Classify,
 }
 

@@ -573,3 +573,149 @@ fn contacts_accepts_and_blocks_reach_every_device_of_the_account() {
         Some("inbox")
     );
 }
+
+/// A new campaign the shipped model lets through to Requests (written for
+/// this test, not from any corpus): four variants of one text.
+const NEW_CAMPAIGN: [&str; 5] = [
+    "Hi, I'm Lily from Golden Harbour Estates. We have sea-view flats at 30% off this week only, reply 1 for photos",
+    "Hello, Lily here from Golden Harbour Estates: sea-view flats now 25% off for this week, reply 1 and I send photos",
+    "Good morning! Golden Harbour Estates has sea-view flats at 35% off, this week only. Reply 1 for photos, Lily",
+    "Hi again, this is Lily at Golden Harbour Estates, sea-view flats at 40% off only this week, reply 1 for the photos",
+    "Lily from Golden Harbour Estates again: the sea-view flats at 45% off go on Friday, reply 1 for photos",
+];
+
+#[test]
+fn reports_teach_the_filter_on_every_device_and_a_restore_unteaches_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    enroll(&server, &p("alice"), "register", "--phone", "+12025550101");
+    enroll(&server, &p("alice2"), "login", "--phone", "+12025550101");
+    ok(tg(&server, &p("alice2"), &["sync"]));
+    let spammers = [
+        "+12025550171",
+        "+12025550172",
+        "+12025550173",
+        "+12025550174",
+    ];
+    for (i, s) in spammers.iter().enumerate() {
+        enroll(&server, &p(&format!("s{i}")), "register", "--phone", s);
+    }
+
+    // Three accounts send three variants: new to the model, they wait in
+    // Requests; Alice reports them (without sharing the text).
+    for (i, _) in spammers[..3].iter().enumerate() {
+        ok(tg(
+            &server,
+            &p(&format!("s{i}")),
+            &["send", "+12025550101", NEW_CAMPAIGN[i]],
+        ));
+    }
+    ok(tg(&server, &p("alice"), &["sync"]));
+    for s in &spammers[..3] {
+        assert_eq!(
+            chat_state(&server, &p("alice"), s).as_deref(),
+            Some("request"),
+            "{s} before any lesson"
+        );
+    }
+    for s in &spammers[..3] {
+        ok(tg(&server, &p("alice"), &["report", s]));
+    }
+    ok(tg(&server, &p("alice2"), &["sync"]));
+
+    // The fourth variant, from a fourth account, goes to Junk on both of
+    // Alice's devices, for its content (no campaign was published).
+    ok(tg(
+        &server,
+        &p("s3"),
+        &["send", "+12025550101", NEW_CAMPAIGN[3]],
+    ));
+    for device in ["alice", "alice2"] {
+        ok(tg(&server, &p(device), &["sync"]));
+        let junk = requests(&server, &p(device), true);
+        assert_eq!(junk.len(), 1, "{device}: {junk:?}");
+        assert_eq!(junk[0]["conversation"], spammers[3], "{device}");
+        assert_eq!(junk[0]["reason"], "likely_spam", "{device}");
+        assert!(
+            junk[0]["score"].as_f64().expect("score") >= 0.8,
+            "{device}: {junk:?}"
+        );
+    }
+
+    // Alice restores it on her phone: it was someone she wants to hear
+    // from. Its next text stays out of Junk, on both devices.
+    ok(tg(
+        &server,
+        &p("alice"),
+        &["requests", "restore", spammers[3]],
+    ));
+    ok(tg(&server, &p("alice2"), &["sync"]));
+    ok(tg(
+        &server,
+        &p("s3"),
+        &["send", "+12025550101", NEW_CAMPAIGN[4]],
+    ));
+    for device in ["alice", "alice2"] {
+        ok(tg(&server, &p(device), &["sync"]));
+        assert!(requests(&server, &p(device), true).is_empty(), "{device}");
+        assert_eq!(
+            chat_state(&server, &p(device), spammers[3]).as_deref(),
+            Some("request"),
+            "{device}"
+        );
+    }
+}
+
+#[test]
+fn a_reported_chinese_campaign_goes_to_junk_for_everyone_despite_disguises() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), "127.0.0.1:0");
+    let p = |n: &str| dir.path().join(n);
+    // Written for this test: a gambling advert, then its disguised variants.
+    let campaign = "【金沙娱乐】尊贵会员您好，您的账户已获赠388元体验金，百家乐、真人视讯、体育投注一站畅玩，登录 www.js8866vip.com 立即领取";
+    let reported_too = "【金沙娱乐】尊贵会员您好，您的账户已获赠588元体验金，百家乐、真人视讯、体育投注一站畅玩，登录 www.js8866vip.com 立即领取";
+    let variants = [
+        // Spaces and symbols pushed between the characters.
+        "【金 沙 娱 乐】尊*贵*会*员您好，您的账户已获赠388元体验金，百 家 乐、真人视讯、体育投注一站畅玩，登录 www.js8866vip.com 立即领取",
+        // Full-width letters and a Cyrillic о in the link.
+        "【金沙娱乐】尊贵会员您好，您的账户已获赠388元体验金，百家乐、真人视讯、体育投注一站畅玩，登录 ｗｗｗ.js8866vip.cоm 立即领取",
+        // Another link, glued to the text.
+        "【金沙娱乐】尊贵会员您好，您的账户已获赠388元体验金，百家乐、真人视讯、体育投注一站畅玩，登录http://t.cn/A6Kx9q立即领取",
+    ];
+    enroll(&server, &p("alice"), "register", "--phone", "+12025550101");
+    enroll(&server, &p("bob"), "register", "--phone", "+12025550102");
+    enroll(&server, &p("s1"), "register", "--phone", "+12025550181");
+    enroll(&server, &p("s2"), "register", "--phone", "+12025550182");
+    enroll(&server, &p("s3"), "register", "--phone", "+12025550183");
+
+    // Two people report the campaign and share its text.
+    ok(tg(&server, &p("s1"), &["send", "+12025550101", campaign]));
+    ok(tg(
+        &server,
+        &p("s2"),
+        &["send", "+12025550102", reported_too],
+    ));
+    for (who, from) in [("alice", "+12025550181"), ("bob", "+12025550182")] {
+        ok(tg(&server, &p(who), &["sync"]));
+        let reported = json(tg(
+            &server,
+            &p(who),
+            &["--json", "report", from, "--share-text"],
+        ));
+        assert_eq!(reported["reported"], true, "{reported}");
+    }
+
+    // People who never saw it get its disguised variants from yet another
+    // account: each is filed in Junk as a match of the published campaign.
+    for (i, text) in variants.iter().enumerate() {
+        let name = format!("r{i}");
+        let number = format!("+1202555019{i}");
+        enroll(&server, &p(&name), "register", "--phone", &number);
+        ok(tg(&server, &p("s3"), &["send", &number, text]));
+        ok(tg(&server, &p(&name), &["sync"]));
+        let junk = requests(&server, &p(&name), true);
+        assert_eq!(junk.len(), 1, "variant {i}: {junk:?}");
+        assert_eq!(junk[0]["reason"], "campaign_match", "variant {i}: {junk:?}");
+    }
+}

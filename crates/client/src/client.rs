@@ -189,6 +189,9 @@ pub struct Client {
     /// Campaign fingerprints from the local store, loaded when first
     /// needed.
     campaigns: Option<Vec<Fingerprint>>,
+    /// The personal spam filter learnt from the account's reports and
+    /// restores, built when first needed and dropped when they change.
+    personal: Option<tidings_spam::Personal>,
 }
 
 fn now_ms() -> u64 {
@@ -244,6 +247,7 @@ impl Client {
             profile,
             pickle_key,
             campaigns: None,
+            personal: None,
         })
     }
 
@@ -1540,11 +1544,12 @@ impl Client {
                         handle,
                         change,
                         name,
+                        text,
                     } => {
                         // Only this account's own devices may change its
                         // contacts and blocks.
                         if ours {
-                            self.apply_relation(&handle, change, name.as_deref())?;
+                            self.apply_relation(&handle, change, name.as_deref(), text.as_deref())?;
                         }
                         Ok(Vec::new())
                     }

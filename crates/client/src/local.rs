@@ -198,6 +198,8 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE profiles ADD COLUMN photo TEXT;
     ALTER TABLE profiles ADD COLUMN photo_path TEXT;
     "#,
+    // The personal spam filter's lessons (issue 13): reports and restores.
+    "CREATE TABLE lessons (pos INTEGER PRIMARY KEY AUTOINCREMENT, label TEXT NOT NULL, text TEXT NOT NULL, at INTEGER NOT NULL)",
 ];
 
 /// A stored message.

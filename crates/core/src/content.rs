@@ -21,6 +21,9 @@ pub const MAX_EDITS: usize = 20;
 /// Most entries (contacts, known and blocked handles) in one
 /// [`Content::AccountState`]; a larger state goes in several.
 pub const MAX_STATE_ENTRIES: usize = 300;
+/// Most spam-filter lessons in one [`Content::AccountState`]: a lesson's
+/// text may be 1 KiB, and a part must stay well under the payload limit.
+pub const MAX_STATE_LESSONS: usize = 20;
 /// Most messages in one [`Content::Deleted`].
 pub const MAX_DELETED_REFS: usize = 500;
 
@@ -199,6 +202,10 @@ pub enum Content {
         /// `display_name`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         settings: Vec<(String, String)>,
+        /// Lessons of the personal spam filter, oldest first: (`spam` or
+        /// `ham`, text). At most [`MAX_STATE_LESSONS`] per part.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        lessons: Vec<(String, String)>,
     },
     /// The user muted, archived, pinned or deleted a conversation on one
     /// device (sent only to one's own devices, which follow).
@@ -284,6 +291,10 @@ pub enum Content {
         /// The contact's name, for `contact`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
+        /// The text judged, for `junk` and `not_junk`: a lesson for the
+        /// account's personal spam filter (`tidings_spam::personal`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
     },
 }
 
@@ -336,6 +347,10 @@ pub enum RelationChange {
     Block,
     /// Unblocked.
     Unblock,
+    /// Its message (in `text`) was reported as junk.
+    Junk,
+    /// Its message (in `text`) was restored from junk: not spam.
+    NotJunk,
 }
 
 impl Content {

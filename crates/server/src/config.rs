@@ -185,6 +185,10 @@ pub struct Config {
     pub new_recipients_per_reply: u64,
     /// The new-recipient cap never grows past this.
     pub new_recipients_max: u64,
+    /// The daily new-recipient cap of an account whose handles are all
+    /// e-mail addresses, until someone replies to it (e-mail accounts are
+    /// free to make by the batch; phone numbers are not).
+    pub new_recipients_email_only: u64,
     /// Distinct junk reports on a cluster of accounts that restrict all of it.
     pub restrict_at_reports: u64,
     /// Distinct junk reports on a cluster that ban its reported members.
@@ -195,6 +199,10 @@ pub struct Config {
     /// Distinct reporters of near-identical texts that put the text's
     /// fingerprint on the published campaign list.
     pub campaign_min_reporters: u64,
+    /// People who answered a cluster's first contacts that cancel one junk
+    /// report against it (0: none), so that a courier writing to hundreds is
+    /// not restricted by the few who report it by mistake.
+    pub replies_per_forgiven_report: u64,
     /// Reports and blocks one account may send per day.
     pub reports_per_account_per_day: u32,
     /// Who restricted users should contact to appeal (shown to them).
@@ -321,10 +329,12 @@ impl Default for Config {
             new_recipients_per_day_of_age: 5,
             new_recipients_per_reply: 2,
             new_recipients_max: 200,
+            new_recipients_email_only: 10,
             restrict_at_reports: 3,
             ban_at_reports: 6,
             cluster_window_hours: 48,
             campaign_min_reporters: 2,
+            replies_per_forgiven_report: 10,
             reports_per_account_per_day: 200,
             appeal_contact: "the operator of this server".into(),
             max_devices: 10,
@@ -381,10 +391,12 @@ impl Config {
             new_recipients_per_day_of_age: self.new_recipients_per_day_of_age,
             new_recipients_per_reply: self.new_recipients_per_reply,
             new_recipients_max: self.new_recipients_max,
+            new_recipients_email_only: self.new_recipients_email_only,
             restrict_at_reports: self.restrict_at_reports,
             ban_at_reports: self.ban_at_reports,
             cluster_window_ms: self.cluster_window_hours * 3_600_000,
             campaign_min_reporters: self.campaign_min_reporters,
+            replies_per_forgiven_report: self.replies_per_forgiven_report,
         }
     }
 

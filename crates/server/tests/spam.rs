@@ -173,6 +173,7 @@ async fn new_accounts_may_start_few_conversations_a_day() {
     let s = start(|c| {
         forwarded(c);
         c.new_recipients_per_day = 3;
+        c.new_recipients_email_only = 3;
         c.new_recipients_per_reply = 1;
     })
     .await;
@@ -226,6 +227,71 @@ async fn new_accounts_may_start_few_conversations_a_day() {
     assert_eq!(
         send(&s, &sender, "m5", &[&others[4]], "hello").await.status,
         200
+    );
+}
+
+#[tokio::test]
+async fn e_mail_only_accounts_get_fewer_first_contacts_until_someone_replies() {
+    let s = start(|c| {
+        forwarded(c);
+        c.new_recipients_per_day = 4;
+        c.new_recipients_email_only = 2;
+        c.new_recipients_per_reply = 0;
+    })
+    .await;
+    let mail = register_from(&s, "10.1.1.1", "batch17@example.org").await;
+    let phone = register_from(&s, "10.1.2.1", "+12025550177").await;
+    let mut others = Vec::new();
+    for i in 0..8 {
+        others.push(register_from(&s, &format!("10.3.{i}.1"), &format!("p{i}@example.org")).await);
+    }
+    // The phone account may write to four strangers, the e-mail one to two.
+    for (i, o) in others[..4].iter().enumerate() {
+        assert_eq!(
+            send(&s, &phone, &format!("p{i}"), &[o], "hello")
+                .await
+                .status,
+            200
+        );
+    }
+    assert_eq!(
+        send(&s, &phone, "p4", &[&others[4]], "hello").await.status,
+        429
+    );
+    for (i, o) in others[4..6].iter().enumerate() {
+        assert_eq!(
+            send(&s, &mail, &format!("m{i}"), &[o], "hello")
+                .await
+                .status,
+            200
+        );
+    }
+    let r = send(&s, &mail, "m2", &[&others[6]], "hello").await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.body["error"], "new_recipient_cap");
+    // Someone answers: from then on it counts like any account (4 a day;
+    // the answered contact no longer uses the allowance).
+    assert_eq!(
+        send(&s, &others[4], "re", &[&mail], "who is this?")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        send(&s, &mail, "m3", &[&others[6]], "hello").await.status,
+        200
+    );
+    assert_eq!(
+        send(&s, &mail, "m4", &[&others[7]], "hello").await.status,
+        200
+    );
+    assert_eq!(
+        send(&s, &mail, "m5", &[&others[0]], "hello").await.status,
+        200
+    );
+    assert_eq!(
+        send(&s, &mail, "m6", &[&others[1]], "hello").await.status,
+        429
     );
 }
 

@@ -37,7 +37,7 @@ const MODEL_FORMAT: &str = "tidings-spam-logistic/1";
 /// too rarely to matter) need not be stored.
 const WEIGHT_SCALE: f64 = 1000.0;
 
-/// The shipped model, trained by `examples/train.rs` on `data/train.tsv`.
+/// The shipped model, trained by `examples/train.rs` on `data/sms-spam-en.tsv`.
 const SHIPPED_MODEL_JSON: &str = include_str!("../model/model.json");
 
 /// Hyper-parameters of [`Model::train_with`]; exposed so training tools can
@@ -54,6 +54,9 @@ pub struct TrainingConfig {
     pub spam_weight: f64,
     /// Seed of the example shuffling; fixed so training is reproducible.
     pub seed: u64,
+    /// Weights smaller than this (in absolute value) are dropped from the
+    /// model: features seen too rarely to matter, which are most of them.
+    pub prune_below: f64,
 }
 
 impl Default for TrainingConfig {
@@ -61,9 +64,10 @@ impl Default for TrainingConfig {
         TrainingConfig {
             epochs: 20,
             learning_rate: 0.5,
-            l2: 1e-5,
+            l2: 1e-6,
             spam_weight: 1.0,
             seed: 0x005e_ed0f_7d1d_1265,
+            prune_below: 0.05,
         }
     }
 }
@@ -78,6 +82,16 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// The verdict for a spam probability, against [`SPAM_THRESHOLD`].
+    pub fn from_score(score: f32) -> Verdict {
+        let label = if score >= SPAM_THRESHOLD {
+            Label::Spam
+        } else {
+            Label::Ham
+        };
+        Verdict { label, score }
+    }
+
     /// Whether the message should be treated as spam; shorthand for UIs.
     pub fn is_spam(&self) -> bool {
         self.label == Label::Spam
@@ -135,7 +149,7 @@ pub struct Model {
 }
 
 /// Logistic function, written to stay finite for any input.
-fn sigmoid(z: f64) -> f64 {
+pub(crate) fn sigmoid(z: f64) -> f64 {
     if z >= 0.0 {
         1.0 / (1.0 + (-z).exp())
     } else {
@@ -234,6 +248,7 @@ impl Model {
         let (indices, weights) = w
             .iter()
             .enumerate()
+            .filter(|&(_, &v)| (v * scale).abs() >= config.prune_below)
             .map(|(j, &v)| (j as u32, quantise(v * scale)))
             .filter(|&(_, q)| q != 0)
             .unzip();
@@ -246,7 +261,11 @@ impl Model {
 
     /// Log-odds of spam for `text`.
     fn logit(&self, text: &str) -> f64 {
-        let features = extract(text);
+        self.logit_of(&extract(text))
+    }
+
+    /// Log-odds of spam for a message with `features`.
+    pub(crate) fn logit_of(&self, features: &Features) -> f64 {
         let mut dot = 0.0;
         for (buckets, fw) in features.families.iter().zip(FAMILY_WEIGHTS) {
             // Integer sum: exact and order-independent on every platform.
@@ -268,13 +287,7 @@ impl Model {
 
     /// Classifies `text` against [`SPAM_THRESHOLD`].
     pub fn classify(&self, text: &str) -> Verdict {
-        let score = self.score(text);
-        let label = if score >= SPAM_THRESHOLD {
-            Label::Spam
-        } else {
-            Label::Ham
-        };
-        Verdict { label, score }
+        Verdict::from_score(self.score(text))
     }
 
     /// Number of stored (non-zero) weights; a measure of model size.

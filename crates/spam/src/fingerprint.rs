@@ -8,7 +8,11 @@
 //!
 //! The fingerprint is a SimHash (Charikar 2002) over the word 3-shingles and
 //! character 5-shingles of the message after a normalisation that removes
-//! what campaigns usually vary: case, punctuation, numbers and URLs.
+//! what campaigns usually vary: case, punctuation, numbers, URLs, and the
+//! disguises of [`crate::text::fold`] (look-alike letters, spaces and
+//! symbols inserted between characters). Scripts written without spaces
+//! count each character as a word, so a Chinese campaign is shingled by
+//! character trigrams.
 
 use std::fmt;
 use std::str::FromStr;
@@ -109,37 +113,70 @@ pub(crate) fn is_link(chunk: &str) -> bool {
     if lower.contains("http") || lower.contains("www.") || lower.contains('@') {
         return true;
     }
-    // `word.tld` with a letter right after the dot.
+    // `word.tld`, maybe with a path: letters right after the dot, up to the
+    // end of the host.
     lower
         .trim_end_matches(|c: char| !c.is_alphanumeric())
         .split_once('.')
         .is_some_and(|(a, b)| {
+            let host = &b[..b.find(['/', '?', '#', ':']).unwrap_or(b.len())];
             a.chars().any(char::is_alphabetic)
-                && b.len() >= 2
-                && b.chars().all(|c| c.is_alphabetic() || c == '.' || c == '/')
-                && b.chars().next().is_some_and(char::is_alphabetic)
+                && host.len() >= 2
+                && host.chars().all(|c| c.is_alphabetic() || c == '.')
+                && host.chars().next().is_some_and(char::is_alphabetic)
         })
 }
 
-/// Words of the text, lowercased, with numbers reduced to `#` and links to
-/// `<link>`, punctuation dropped.
+/// Characters that may belong to a link written in a message.
+fn is_link_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "./:?=&%-_~#@+".contains(c)
+}
+
+/// Words of the text after [`crate::text::fold`] has undone its disguises
+/// (look-alike letters, inserted spaces and symbols), with numbers reduced
+/// to `#`, links to `<link>` and punctuation dropped. A script written
+/// without spaces (Chinese...) gives one "word" per character, so its
+/// shingles are character n-grams. A link may be glued to such text
+/// (`点击t.cn/abc领取`), so links are looked for inside chunks too.
 fn normalise(text: &str) -> Vec<String> {
     let mut words = Vec::new();
-    for chunk in text.split_whitespace() {
-        if is_link(chunk) {
+    for chunk in crate::text::fold(text).split_whitespace() {
+        if is_link(chunk) && chunk.chars().all(is_link_char) {
             words.push("<link>".to_owned());
             continue;
         }
         let mut word = String::new();
         let mut in_number = false;
-        for c in chunk.chars() {
+        let mut rest = chunk;
+        while let Some(c) = rest.chars().next() {
+            // A run of link characters that is a link counts as one.
+            if is_link_char(c) {
+                let end = rest.find(|c: char| !is_link_char(c)).unwrap_or(rest.len());
+                let run = rest[..end].trim_end_matches(['.', ':', '?', '-']);
+                if run.len() >= 4 && is_link(run) {
+                    if !word.is_empty() {
+                        words.push(std::mem::take(&mut word));
+                    }
+                    words.push("<link>".to_owned());
+                    in_number = false;
+                    rest = &rest[end..];
+                    continue;
+                }
+            }
+            rest = &rest[c.len_utf8()..];
             if c.is_numeric() {
                 if !in_number {
                     word.push('#');
                 }
                 in_number = true;
+            } else if crate::text::script(c).is_unspaced() {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                words.push(c.to_string());
+                in_number = false;
             } else if c.is_alphabetic() {
-                word.extend(c.to_lowercase());
+                word.push(c);
                 in_number = false;
             } else if c == '\'' || c == '’' {
                 // "don't" and "dont" are the same word.
@@ -231,6 +268,11 @@ mod tests {
             vec!["win", "#", "#", "now", "go", "to", "<link>", "or", "call", "#", "#"]
         );
         assert_eq!(normalise("Don't"), vec!["dont"]);
+        assert_eq!(
+            normalise("点击t.cn/Ab3领取 8 元"),
+            vec!["点", "击", "<link>", "领", "取", "#", "元"]
+        );
+        assert_eq!(normalise("澳 门*赌 场"), normalise("澳门赌场"));
         assert!(is_link("getzed.co.uk"));
         assert!(!is_link("ok..."));
         assert!(!is_link("1.50"));

@@ -21,17 +21,21 @@
 
 mod features;
 mod hash;
+pub mod text;
 
 pub mod classifier;
 pub mod corpus;
 pub mod evaluation;
 pub mod fingerprint;
+pub mod personal;
 pub mod requests;
 pub mod training;
 
 pub use classifier::{Model, ModelError, TrainingConfig, Verdict, SPAM_THRESHOLD};
-pub use corpus::{CorpusError, Example, Label, Split};
+pub use corpus::{CorpusError, Example, Label, Source, Split};
 pub use evaluation::{evaluate, Report};
 pub use fingerprint::{hamming_distance, matches, Fingerprint, MAX_MATCH_DISTANCE};
+pub use personal::{Filter, Lesson, Personal};
 pub use requests::{Filing, Folder, Reason, Relation, JUNK_RETENTION_DAYS};
-pub use training::{train_and_evaluate, write_model_json, TrainingReport};
+pub use text::{language, Language};
+pub use training::{load_sources, train_and_evaluate, write_model_json, TrainingReport};

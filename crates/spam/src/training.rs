@@ -6,52 +6,70 @@ use std::fmt;
 use std::path::Path;
 
 use crate::classifier::{Model, TrainingConfig};
-use crate::corpus::{self, CorpusError, Example, Label};
+use crate::corpus::{self, Example, Label, LoadError, Source};
 use crate::evaluation::{evaluate, Report};
 use crate::hash::{fnv1a, fnv1a_update, mix64};
 
 /// Salt of the cross-validation fold hash, independent of the split hash.
 const FOLD_SALT: &[u8] = b"tidings-spam/fold/v1\0";
 
-/// Outcome of [`train_and_evaluate`]: sizes of the two parts and the quality
-/// measured on the held-out part.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Outcome of [`train_and_evaluate`]: sizes of the training part and the
+/// quality measured on each corpus's held-out part.
+#[derive(Debug, Clone, PartialEq)]
 pub struct TrainingReport {
     /// Distinct messages trained on.
     pub train_examples: usize,
     /// Of which spam.
     pub train_spam: usize,
-    /// Quality on the held-out part (its size is `held_out.examples()`).
-    pub held_out: Report,
+    /// Quality on each corpus's held-out part (sizes in each report).
+    pub held_out: Vec<(Source, Report)>,
 }
 
 impl fmt::Display for TrainingReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "trained on {} messages ({} spam); held-out {} messages ({} spam): {}",
-            self.train_examples,
-            self.train_spam,
-            self.held_out.examples(),
-            self.held_out.spam(),
-            self.held_out
-        )
+            "trained on {} messages ({} spam)",
+            self.train_examples, self.train_spam
+        )?;
+        for (source, report) in &self.held_out {
+            write!(f, "\n  held-out {}: {report}", source.name())?;
+        }
+        Ok(())
     }
 }
 
-/// Parses a `label<TAB>text` corpus, splits it with [`corpus::split`], trains
-/// on the training part with the default configuration and evaluates on the
-/// held-out part.
-pub fn train_and_evaluate(tsv: &str) -> Result<(Model, TrainingReport), CorpusError> {
-    let examples = corpus::parse_tsv(tsv)?;
-    let split = corpus::split(&examples);
-    let model = Model::train(&split.train);
+/// Reads every corpus of [`Source::ALL`] from `dir` (the crate's `data/`).
+pub fn load_sources(dir: impl AsRef<Path>) -> Result<Vec<(Source, Vec<Example>)>, LoadError> {
+    Source::ALL
+        .iter()
+        .map(|&source| {
+            Ok((
+                source,
+                corpus::load_tsv(dir.as_ref().join(source.file_name()))?,
+            ))
+        })
+        .collect()
+}
+
+/// Splits the corpora with [`corpus::split_sources`], trains on the training
+/// part with `config` and evaluates on each held-out part.
+pub fn train_and_evaluate(
+    corpora: &[(Source, Vec<Example>)],
+    config: &TrainingConfig,
+) -> (Model, TrainingReport) {
+    let split = corpus::split_sources(corpora);
+    let model = Model::train_with(&split.training_set(), config);
     let report = TrainingReport {
         train_examples: split.train.len(),
         train_spam: count_spam(&split.train),
-        held_out: evaluate(&model, &split.held_out),
+        held_out: split
+            .held_out
+            .iter()
+            .map(|(source, examples)| (*source, evaluate(&model, examples)))
+            .collect(),
     };
-    Ok((model, report))
+    (model, report)
 }
 
 fn count_spam(examples: &[Example]) -> usize {

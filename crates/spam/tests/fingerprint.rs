@@ -1,7 +1,7 @@
 //! Campaign fingerprints: variants of one message match, unrelated messages
 //! of the corpus do not.
 
-use tidings_spam::corpus::{self, Label};
+use tidings_spam::corpus::{self, Label, Source};
 use tidings_spam::{hamming_distance, matches, Fingerprint, MAX_MATCH_DISTANCE};
 
 /// Small deterministic PRNG (xorshift64) for picking corpus pairs.
@@ -17,12 +17,16 @@ impl Rng {
 }
 
 fn distinct_messages(label: Label) -> Vec<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/train.tsv");
-    let examples = corpus::load_tsv(path).expect("data/train.tsv is part of the crate");
+    distinct_in(Source::SmsSpamEn, label)
+}
+
+fn distinct_in(source: Source, label: Label) -> Vec<String> {
+    let path = format!("{}/data/{}", env!("CARGO_MANIFEST_DIR"), source.file_name());
+    let examples = corpus::load_tsv(&path).expect("the corpora are part of the crate");
     corpus::deduplicate(&examples)
         .into_iter()
         .filter(|e| e.label == label)
-        .map(|e| e.text)
+        .map(|e| source.prepare(&e.text))
         .collect()
 }
 
@@ -103,4 +107,71 @@ fn unrelated_corpus_messages_rarely_match() {
          (rate {rate:.4}); closest pair {closest} bits; match threshold {MAX_MATCH_DISTANCE}"
     );
     assert!(rate < 0.01, "false match rate {rate}");
+}
+
+#[test]
+fn disguised_variants_of_a_chinese_campaign_match() {
+    let original = "【澳门银河】新用户注册即送888彩金，首充再送100%，百家乐、体育、电子游戏应有尽有，点击 www.yh88vip.com 立即领取，退订回T";
+    let variants = [
+        // Spaces and symbols between the characters.
+        "【澳 门 银 河】新*用*户注册即送888彩金，首充再送100%，百家乐、体育、电子游戏应有尽有，点击 www.yh88vip.com 立即领取，退订回T",
+        // Full-width letters and another amount.
+        "【澳门银河】新用户注册即送666彩金，首充再送50%，百家乐、体育、电子游戏应有尽有，点击 ｗｗｗ.yh88vip.ｃｏｍ 立即领取，退订回T",
+        // Another link, glued to the text.
+        "【澳门银河】新用户注册即送888彩金，首充再送100%，百家乐、体育、电子游戏应有尽有，点击http://t.cn/A6x9Kp立即领取，退订回T",
+        // A word changed.
+        "【澳门银河】老用户注册即送888彩金，首充再送100%，百家乐、体育、电子游戏应有尽有，点击 www.yh88vip.com 马上领取，退订回T",
+    ];
+    for v in variants {
+        let d = hamming_distance(Fingerprint::of(original), Fingerprint::of(v));
+        println!("distance {d:2}: {v}");
+        assert!(d <= MAX_MATCH_DISTANCE, "distance {d} for {v:?}");
+    }
+    let counterfeit =
+        "【原单奢品】LV、古驰一比一高仿包包手表，支持验货，加微信 lux8899 看实拍图，全国包邮";
+    let d = hamming_distance(Fingerprint::of(counterfeit), Fingerprint::of(original));
+    assert!(
+        d > MAX_MATCH_DISTANCE,
+        "two campaigns match at distance {d}"
+    );
+    let spaced = "【原 单 奢 品】L V、古 驰 一 比 一 高 仿 包 包 手 表，支持验货，加 微 信 lux8899 看实拍图，全国包邮";
+    assert!(matches(
+        Fingerprint::of(counterfeit),
+        Fingerprint::of(spaced)
+    ));
+}
+
+#[test]
+fn unrelated_chinese_messages_rarely_match() {
+    for label in [Label::Ham, Label::Spam] {
+        let texts: Vec<String> = distinct_in(Source::SmsSpamZh, label)
+            .into_iter()
+            .filter(|t| t.chars().count() >= 15)
+            .collect();
+        let fingerprints: Vec<Fingerprint> = texts.iter().map(|t| Fingerprint::of(t)).collect();
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let (mut pairs, mut false_matches, mut closest) = (0, 0, 64);
+        while pairs < 2000 {
+            let (a, b) = (rng.below(texts.len()), rng.below(texts.len()));
+            if a == b {
+                continue;
+            }
+            pairs += 1;
+            let d = hamming_distance(fingerprints[a], fingerprints[b]);
+            closest = closest.min(d);
+            if d <= MAX_MATCH_DISTANCE {
+                false_matches += 1;
+                println!(
+                    "{label} match at distance {d}: {:?} / {:?}",
+                    texts[a], texts[b]
+                );
+            }
+        }
+        let rate = f64::from(false_matches) / f64::from(pairs);
+        println!("Chinese {label}: {false_matches} matches in {pairs} random pairs (rate {rate:.4}); closest {closest} bits");
+        // Spam pairs may be the same campaign; ham pairs must not match.
+        if label == Label::Ham {
+            assert!(rate < 0.005, "false match rate {rate}");
+        }
+    }
 }

@@ -21,10 +21,12 @@ use tokio::sync::mpsc;
 use super::net::{Answer, Cred, Delivery, Net, Registration};
 use super::population::{self, Role, Shape, PHONE_SHARE};
 use super::report::{self, Tally};
-use super::templates::{self, Campaign, CAMPAIGNS};
+use super::templates::{self, Campaign, Lang};
 use super::{SpamSimArgs, SpamStrategy};
 
 const MINUTE_MS: u64 = 60_000;
+/// Mixed into the seed of the generator that gives people their language.
+const LANGUAGE_SEED: u64 = 0x1a46_0a6e_5eed;
 const DAY_MINUTES: u64 = 24 * 60;
 /// People read and act on messages between these minutes of the day.
 const AWAKE: (u64, u64) = (7 * 60, 23 * 60);
@@ -85,7 +87,13 @@ fn placement(known: bool, current: Current, text: &str, campaigns: &[Fingerprint
         sender_known: known,
         other_member_known: false,
     };
-    requests::file(relation, current, Some(text), Model::shipped(), campaigns)
+    requests::file(
+        relation,
+        current,
+        Some(text),
+        Model::shipped().into(),
+        campaigns,
+    )
 }
 
 /// What a message is, for counting.
@@ -221,6 +229,8 @@ struct Party {
     known: HashSet<usize>,
     /// Has a delivery stream (people do, spam accounts do not read).
     streaming: bool,
+    /// The language it writes in.
+    lang: Lang,
 }
 
 /// When a spam account was first refused as restricted or banned.
@@ -244,6 +254,12 @@ pub struct SpamAccount {
     pub day: u32,
     /// The kind of spam it sends.
     pub campaign: Campaign,
+    /// Its handle is an e-mail address (no phone number verified).
+    pub email: bool,
+    /// Messages the server accepted, by campaign day.
+    pub accepted_by_day: BTreeMap<u32, u64>,
+    /// Messages refused by the new-recipient cap.
+    pub cap_refusals: u64,
     targets: VecDeque<String>,
     quota: f64,
     paused_until: u64,
@@ -441,6 +457,9 @@ pub async fn simulate(args: &SpamSimArgs) -> Result<report::Summary> {
     let result = async {
         let net = Net::new(&server.url)?;
         let (tx, rx) = mpsc::channel(DELIVERY_QUEUE);
+        // Languages come from their own generator, so that choosing them
+        // leaves the rest of a seed's run as it was.
+        let mut lang_rng = StdRng::seed_from_u64(args.seed ^ LANGUAGE_SEED);
         let parties = pop
             .people
             .iter()
@@ -452,6 +471,7 @@ pub async fn simulate(args: &SpamSimArgs) -> Result<report::Summary> {
                 cred: None,
                 known: p.contacts.iter().copied().filter(|&c| c != i).collect(),
                 streaming: false,
+                lang: args.language.pick(&mut lang_rng),
             })
             .collect();
         let mut sim = Sim {
@@ -670,6 +690,7 @@ impl Sim {
                     let (from, to) = if forward { (x, y) } else { (y, x) };
                     let text = templates::chat(
                         &mut self.rng,
+                        self.parties[from].lang,
                         &self.parties[to].first.clone(),
                         &self.parties[from].first.clone(),
                     );
@@ -906,7 +927,8 @@ impl Sim {
                             reports.push(m);
                         } else if u < p.report_probability + p.accept_spam_probability {
                             self.accept(m);
-                            let text = templates::reply(&mut self.rng, "", "");
+                            let text =
+                                templates::reply(&mut self.rng, self.parties[r].lang, "", "");
                             if let Some(j) = self.job(Kind::ToSpammer, r, msg.from, text) {
                                 replies.push(j);
                             }
@@ -948,6 +970,7 @@ impl Sim {
     fn reply_job(&mut self, from: usize, to: usize) -> Option<SendJob> {
         let text = templates::reply(
             &mut self.rng,
+            self.parties[from].lang,
             &self.parties[to].first.clone(),
             &self.parties[from].first.clone(),
         );
@@ -1104,6 +1127,7 @@ impl Sim {
                     for c in chosen {
                         let text = templates::hello(
                             &mut self.rng,
+                            self.parties[i].lang,
                             &self.parties[c].first.clone(),
                             &p.first,
                         );
@@ -1164,6 +1188,7 @@ impl Sim {
                     };
                     let text = templates::chat(
                         &mut self.rng,
+                        self.parties[a].lang,
                         &self.parties[to].first.clone(),
                         &self.parties[a].first.clone(),
                     );
@@ -1184,9 +1209,10 @@ impl Sim {
                         self.parties[to].first.clone(),
                         self.parties[a].first.clone(),
                     );
+                    let lang = self.parties[a].lang;
                     let text = match kind {
-                        FirstKind::Driver => templates::driver(&mut self.rng, &them, &me),
-                        _ => templates::office(&mut self.rng, &them, &me),
+                        FirstKind::Driver => templates::driver(&mut self.rng, lang, &them, &me),
+                        _ => templates::office(&mut self.rng, lang, &them, &me),
                     };
                     jobs.extend(self.job(Kind::First(kind), a, to, text));
                 }
@@ -1205,7 +1231,8 @@ impl Sim {
                                 self.parties[to].first.clone(),
                                 self.parties[a].first.clone(),
                             );
-                            let text = templates::colleague(&mut self.rng, &them, &me);
+                            let lang = self.parties[a].lang;
+                            let text = templates::colleague(&mut self.rng, lang, &them, &me);
                             jobs.extend(self.job(Kind::First(FirstKind::Colleague), a, to, text));
                         }
                     }
@@ -1218,7 +1245,7 @@ impl Sim {
     fn throwaway_handle(&mut self) -> String {
         let k = self.throwaways;
         self.throwaways += 1;
-        if self.rng.random_bool(0.5) {
+        if !self.rng.random_bool(self.args.spam_email_share) {
             format!(
                 "+1332{:07}",
                 5_000_000 + k * 7 + self.rng.random_range(0..7)
@@ -1311,6 +1338,7 @@ impl Sim {
 
     fn new_spam_account(&mut self, day: u32, cred: Cred, addr: String) {
         let party = self.parties.len();
+        let lang = self.args.language.pick(&mut self.rng);
         self.parties.push(Party {
             handle: cred.handle.clone(),
             first: String::new(),
@@ -1318,6 +1346,7 @@ impl Sim {
             cred: None,
             known: HashSet::new(),
             streaming: false,
+            lang,
         });
         self.register_party(party, cred, false);
         let n = self.args.spam_targets_per_account;
@@ -1343,11 +1372,17 @@ impl Sim {
             };
             targets.extend(next);
         }
-        let campaign = *CAMPAIGNS.choose(&mut self.rng).expect("campaigns");
+        let campaign = *templates::campaigns(lang)
+            .choose(&mut self.rng)
+            .expect("campaigns");
+        let email = self.parties[party].handle.contains('@');
         self.spam.push(SpamAccount {
             party,
             day,
             campaign,
+            email,
+            accepted_by_day: BTreeMap::new(),
+            cap_refusals: 0,
             targets,
             quota: 0.0,
             paused_until: 0,
@@ -1462,9 +1497,13 @@ impl Sim {
             acct.attempts += 1;
             if a.ok() {
                 acct.accepted += 1;
+                *acct.accepted_by_day.entry(today).or_default() += 1;
                 continue;
             }
             let e = a.error();
+            if e == "new_recipient_cap" {
+                acct.cap_refusals += 1;
+            }
             if (e == "restricted" || e == "banned") && acct.block.is_none() {
                 acct.block = Some(Block {
                     reason: e.clone(),

@@ -20,6 +20,7 @@ mod plot;
 mod population;
 mod report;
 mod templates;
+mod templates_zh;
 
 use std::path::PathBuf;
 
@@ -44,9 +45,18 @@ pub struct SpamSimArgs {
     /// sending and people keep reading and reporting.
     #[arg(long, default_value_t = 1)]
     pub tail_days: u32,
+    /// Languages of the population and the campaigns: everyone writes
+    /// English or Chinese, or (`mixed`) each person and each spam account
+    /// one of the two at random, half and half.
+    #[arg(long, value_enum, default_value_t = Languages::Mixed)]
+    pub language: Languages,
     /// Throwaway accounts the spam operation registers per day.
     #[arg(long, default_value_t = 50)]
     pub spam_accounts_per_day: usize,
+    /// Share of those accounts registered with an e-mail address (free to
+    /// make by the batch) rather than a phone number.
+    #[arg(long, default_value_t = 0.75)]
+    pub spam_email_share: f64,
     /// Enumerated numbers and addresses each spam account tries to message.
     #[arg(long, default_value_t = 300)]
     pub spam_targets_per_account: usize,
@@ -141,6 +151,30 @@ pub struct SpamSimArgs {
     pub plot: PathBuf,
 }
 
+/// Which languages a run speaks.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Languages {
+    /// English only.
+    En,
+    /// Chinese only.
+    Zh,
+    /// Both, half and half.
+    Mixed,
+}
+
+impl Languages {
+    /// The language of one more person or spam account.
+    pub fn pick(self, rng: &mut impl rand::Rng) -> templates::Lang {
+        match self {
+            Languages::En => templates::Lang::En,
+            Languages::Zh => templates::Lang::Zh,
+            Languages::Mixed if rng.random_bool(0.5) => templates::Lang::Zh,
+            Languages::Mixed => templates::Lang::En,
+        }
+    }
+}
+
 /// What a spam account does when the server refuses a message.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -207,6 +241,7 @@ impl SpamSimArgs {
             ("reply-probability", self.reply_probability),
             ("rescue-probability", self.rescue_probability),
             ("colleague-intro-rate", self.colleague_intro_rate),
+            ("spam-email-share", self.spam_email_share),
         ];
         for (name, p) in probabilities {
             if !(0.0..=1.0).contains(&p) {

@@ -11,6 +11,61 @@
 
 use rand::seq::IndexedRandom;
 use rand::Rng;
+use serde::Serialize;
+
+use super::templates_zh as zh;
+
+/// The language a person writes in, or a campaign is written in.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lang {
+    /// English.
+    En,
+    /// Chinese (Simplified).
+    Zh,
+}
+
+impl Lang {
+    /// The code printed in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh",
+        }
+    }
+}
+
+/// The English list or its Chinese counterpart.
+fn by_lang(
+    lang: Lang,
+    en: &'static [&'static str],
+    zh: &'static [&'static str],
+) -> &'static [&'static str] {
+    match lang {
+        Lang::En => en,
+        Lang::Zh => zh,
+    }
+}
+
+/// A Chinese name standing for a (Latin) name of the population, the same
+/// one every time, so a Chinese speaker is called the same in every text.
+pub fn zh_name(name: &str) -> &'static str {
+    if name.is_empty() {
+        return "";
+    }
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    zh::NAMES_ZH[(h % zh::NAMES_ZH.len() as u64) as usize]
+}
+
+/// The names to fill `{first}` and `{me}` with in `lang`.
+fn names<'a>(lang: Lang, first: &'a str, me: &'a str) -> (&'a str, &'a str) {
+    match lang {
+        Lang::En => (first, me),
+        Lang::Zh => (zh_name(first), zh_name(me)),
+    }
+}
 
 /// First names used for people, senders in templates and e-mail handles.
 pub const FIRST_NAMES: &[&str] = &[
@@ -165,7 +220,8 @@ const COLLEAGUE: &[&str] = &[
     "Hi {first}, this is {me}. I'm taking over the {topic} work from {other}, could we set up a short handover call?",
 ];
 
-/// The spam campaigns a spam operation runs: each account picks one.
+/// The spam campaigns a spam operation runs: each account picks one in
+/// its language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Campaign {
     /// "You won a prize, pay a fee to claim it."
@@ -184,10 +240,20 @@ pub enum Campaign {
     WrongNumber,
     /// Gift cards for a survey.
     Survey,
+    /// Counterfeit luxury goods (Chinese).
+    Counterfeit,
+    /// Online gambling (Chinese).
+    Gambling,
+    /// Fake invoices (Chinese).
+    Invoice,
+    /// Part-time jobs and order brushing (Chinese).
+    PartTime,
+    /// Parcel-fee scams (Chinese).
+    ParcelFeeZh,
 }
 
-/// Every campaign, for drawing one at random.
-pub const CAMPAIGNS: &[Campaign] = &[
+/// The English campaigns.
+pub const CAMPAIGNS_EN: &[Campaign] = &[
     Campaign::Prize,
     Campaign::Loan,
     Campaign::Crypto,
@@ -197,6 +263,23 @@ pub const CAMPAIGNS: &[Campaign] = &[
     Campaign::WrongNumber,
     Campaign::Survey,
 ];
+
+/// The Chinese campaigns.
+pub const CAMPAIGNS_ZH: &[Campaign] = &[
+    Campaign::Counterfeit,
+    Campaign::Gambling,
+    Campaign::Invoice,
+    Campaign::PartTime,
+    Campaign::ParcelFeeZh,
+];
+
+/// The campaigns written in `lang`.
+pub fn campaigns(lang: Lang) -> &'static [Campaign] {
+    match lang {
+        Lang::En => CAMPAIGNS_EN,
+        Lang::Zh => CAMPAIGNS_ZH,
+    }
+}
 
 impl Campaign {
     /// A short stable name for reports.
@@ -210,6 +293,20 @@ impl Campaign {
             Campaign::Phishing => "phishing",
             Campaign::WrongNumber => "wrong_number",
             Campaign::Survey => "survey",
+            Campaign::Counterfeit => "zh_counterfeit",
+            Campaign::Gambling => "zh_gambling",
+            Campaign::Invoice => "zh_invoice",
+            Campaign::PartTime => "zh_part_time",
+            Campaign::ParcelFeeZh => "zh_parcel_fee",
+        }
+    }
+
+    /// The language the campaign is written in.
+    pub fn lang(self) -> Lang {
+        if CAMPAIGNS_ZH.contains(&self) {
+            Lang::Zh
+        } else {
+            Lang::En
         }
     }
 
@@ -262,45 +359,83 @@ impl Campaign {
                 "{shop} is giving a ${amount} voucher to {small} customers today. Answer {small} quick questions to {claim} yours: {url}",
                 "{greet}, you have been selected for a paid {shop} survey. Earn ${fee} in {minutes} minutes: {url}",
             ],
+            Campaign::Counterfeit => zh::COUNTERFEIT_ZH,
+            Campaign::Gambling => zh::GAMBLING_ZH,
+            Campaign::Invoice => zh::INVOICE_ZH,
+            Campaign::PartTime => zh::PART_TIME_ZH,
+            Campaign::ParcelFeeZh => zh::PARCEL_FEE_ZH,
         }
     }
 }
 
-/// A text for everyday chat between contacts.
-pub fn chat(rng: &mut impl Rng, to_first: &str, me: &str) -> String {
-    fill(pick(rng, CHAT), rng, to_first, me)
+/// A text for everyday chat between contacts, in the writer's language.
+pub fn chat(rng: &mut impl Rng, lang: Lang, to_first: &str, me: &str) -> String {
+    lang_fill(rng, lang, by_lang(lang, CHAT, zh::CHAT_ZH), to_first, me)
 }
 
 /// A reply to a message.
-pub fn reply(rng: &mut impl Rng, to_first: &str, me: &str) -> String {
-    fill(pick(rng, REPLIES), rng, to_first, me)
+pub fn reply(rng: &mut impl Rng, lang: Lang, to_first: &str, me: &str) -> String {
+    lang_fill(
+        rng,
+        lang,
+        by_lang(lang, REPLIES, zh::REPLIES_ZH),
+        to_first,
+        me,
+    )
 }
 
 /// A first message from someone who just joined Tidings to a person in
 /// their address book.
-pub fn hello(rng: &mut impl Rng, to_first: &str, me: &str) -> String {
-    fill(pick(rng, HELLO), rng, to_first, me)
+pub fn hello(rng: &mut impl Rng, lang: Lang, to_first: &str, me: &str) -> String {
+    lang_fill(rng, lang, by_lang(lang, HELLO, zh::HELLO_ZH), to_first, me)
 }
 
 /// A courier's message to a customer it has never written to.
-pub fn driver(rng: &mut impl Rng, to_first: &str, me: &str) -> String {
-    fill(pick(rng, DRIVER), rng, to_first, me)
+pub fn driver(rng: &mut impl Rng, lang: Lang, to_first: &str, me: &str) -> String {
+    lang_fill(
+        rng,
+        lang,
+        by_lang(lang, DRIVER, zh::DRIVER_ZH),
+        to_first,
+        me,
+    )
 }
 
-/// A doctor's office's message to a patient.
-pub fn office(rng: &mut impl Rng, to_first: &str, me: &str) -> String {
-    fill(pick(rng, OFFICE), rng, to_first, me)
+/// A doctor's office's (or, in Chinese, a clinic's, school's or building
+/// manager's) message to a person.
+pub fn office(rng: &mut impl Rng, lang: Lang, to_first: &str, me: &str) -> String {
+    lang_fill(
+        rng,
+        lang,
+        by_lang(lang, OFFICE, zh::OFFICE_ZH),
+        to_first,
+        me,
+    )
 }
 
 /// A new colleague's first message.
-pub fn colleague(rng: &mut impl Rng, to_first: &str, me: &str) -> String {
-    fill(pick(rng, COLLEAGUE), rng, to_first, me)
+pub fn colleague(rng: &mut impl Rng, lang: Lang, to_first: &str, me: &str) -> String {
+    lang_fill(
+        rng,
+        lang,
+        by_lang(lang, COLLEAGUE, zh::COLLEAGUE_ZH),
+        to_first,
+        me,
+    )
+}
+
+fn lang_fill(rng: &mut impl Rng, lang: Lang, from: &[&str], to_first: &str, me: &str) -> String {
+    let (first, me) = names(lang, to_first, me);
+    fill(pick(rng, from), rng, first, me)
 }
 
 /// A spam text of `campaign`, different for each call. Spammers usually
 /// know nothing of the recipient but the handle, so the name slot is
 /// often a generic greeting.
 pub fn spam(rng: &mut impl Rng, campaign: Campaign, to_first: &str) -> String {
+    if campaign.lang() == Lang::Zh {
+        return fill(pick(rng, campaign.templates()), rng, zh_name(to_first), "");
+    }
     let name = if rng.random_bool(0.3) {
         to_first
     } else {
@@ -315,6 +450,7 @@ pub fn spam(rng: &mut impl Rng, campaign: Campaign, to_first: &str) -> String {
 /// The follow-up a spammer sends to a person who answered.
 pub fn spam_follow_up(rng: &mut impl Rng, campaign: Campaign) -> String {
     let t = match campaign {
+        _ if campaign.lang() == Lang::Zh => pick(rng, zh::SPAM_FOLLOW_UP_ZH),
         Campaign::WrongNumber => pick(
             rng,
             &[
@@ -368,6 +504,24 @@ fn slot(name: &str, rng: &mut impl Rng, first: &str, me: &str) -> String {
         "first" => first.to_string(),
         "me" => me.to_string(),
         "other" | "wrong" => choice(rng, FIRST_NAMES),
+        "day_zh" => choice(rng, zh::WEEKDAYS_ZH),
+        "place_zh" => choice(rng, zh::PLACES_ZH),
+        "food_zh" => choice(rng, zh::FOODS_ZH),
+        "thing_zh" => choice(rng, zh::THINGS_ZH),
+        "courier_zh" => choice(rng, zh::COURIERS_ZH),
+        "brand_zh" => choice(rng, zh::BRANDS_ZH),
+        "shop_zh" => choice(rng, zh::SHOPS_ZH),
+        "bank_zh" => choice(rng, zh::BANKS_ZH),
+        "wechat" => {
+            let id: String = (0..rng.random_range(5..=8))
+                .map(|_| (b'a' + rng.random_range(0..26)) as char)
+                .collect();
+            format!(
+                "{}{id}{}",
+                choice(rng, &["vx: ", "V信：", "薇: ", "QQ ", "wx:"]),
+                rng.random_range(10..9999)
+            )
+        }
         "last" => {
             let l = choice(rng, LAST_NAMES);
             let mut c = l.chars();
@@ -600,21 +754,24 @@ mod tests {
     fn every_slot_is_filled() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         for _ in 0..200 {
-            for c in CAMPAIGNS {
+            for c in CAMPAIGNS_EN.iter().chain(CAMPAIGNS_ZH) {
                 let t = spam(&mut rng, *c, "Ana");
                 assert!(!t.contains('{') && !t.contains('}'), "{t}");
                 let f = spam_follow_up(&mut rng, *c);
                 assert!(!f.contains('{'), "{f}");
             }
-            for t in [
-                chat(&mut rng, "Ana", "Bo"),
-                reply(&mut rng, "Ana", "Bo"),
-                hello(&mut rng, "Ana", "Bo"),
-                driver(&mut rng, "Ana", "Bo"),
-                office(&mut rng, "Ana", "Bo"),
-                colleague(&mut rng, "Ana", "Bo"),
-            ] {
-                assert!(!t.contains('{') && !t.contains('}'), "{t}");
+            for lang in [Lang::En, Lang::Zh] {
+                for t in [
+                    chat(&mut rng, lang, "Ana", "Bo"),
+                    reply(&mut rng, lang, "Ana", "Bo"),
+                    hello(&mut rng, lang, "Ana", "Bo"),
+                    driver(&mut rng, lang, "Ana", "Bo"),
+                    office(&mut rng, lang, "Ana", "Bo"),
+                    colleague(&mut rng, lang, "Ana", "Bo"),
+                ] {
+                    assert!(!t.contains('{') && !t.contains('}'), "{t}");
+                    assert_eq!(tidings_spam::language(&t).as_str(), lang.as_str(), "{t}");
+                }
             }
         }
     }
@@ -630,9 +787,16 @@ mod tests {
 
     #[test]
     fn spam_texts_are_not_from_the_training_data() {
-        let train = include_str!("../../../spam/data/train.tsv").to_lowercase();
+        let train = [
+            include_str!("../../../spam/data/sms-spam-en.tsv"),
+            include_str!("../../../spam/data/smishing-en.tsv"),
+            include_str!("../../../spam/data/sms-spam-zh.tsv"),
+            include_str!("../../../spam/data/authored.tsv"),
+        ]
+        .concat()
+        .to_lowercase();
         let mut rng = rand::rngs::StdRng::seed_from_u64(9);
-        for c in CAMPAIGNS {
+        for c in CAMPAIGNS_EN.iter().chain(CAMPAIGNS_ZH) {
             for t in c.templates() {
                 // The longest literal run of each template must not occur
                 // in the corpus.

@@ -8,8 +8,9 @@
 //! of its next `sync`, tells its user, and hands the state over), and a
 //! changed setting reaches the other devices.
 
-use tidings_core::content::{Content, RelationChange, MAX_STATE_ENTRIES};
+use tidings_core::content::{Content, RelationChange, MAX_STATE_ENTRIES, MAX_STATE_LESSONS};
 use tidings_proto::{DeviceId, Handle};
+use tidings_spam::{Label, Lesson};
 
 use super::{
     new_message_id, Client, ClientError, Event, DISPLAY_NAME, READ_RECEIPTS, SMS_FALLBACK,
@@ -100,6 +101,7 @@ impl Client {
             known: Vec::new(),
             blocked: Vec::new(),
             settings,
+            lessons: Vec::new(),
         }];
         if all {
             let parse = |h: &str| Self::parse_handle(h).ok();
@@ -130,6 +132,19 @@ impl Client {
             for b in blocked.chunks(MAX_STATE_ENTRIES) {
                 parts.push(state_part(Vec::new(), Vec::new(), b.to_vec()));
             }
+            let lessons: Vec<(String, String)> = self
+                .local
+                .lessons()?
+                .into_iter()
+                .map(|l| (l.label.as_str().to_owned(), l.text))
+                .collect();
+            for l in lessons.chunks(MAX_STATE_LESSONS) {
+                let mut part = state_part(Vec::new(), Vec::new(), Vec::new());
+                if let Content::AccountState { lessons, .. } = &mut part {
+                    *lessons = l.to_vec();
+                }
+                parts.push(part);
+            }
         }
         for part in &parts {
             self.send_content(&new_message_id(), &[], part, false)
@@ -139,18 +154,19 @@ impl Client {
     }
 
     /// Applies state from another device of this account.
-    pub(crate) fn apply_account_state(&self, content: Content) -> Result<(), ClientError> {
+    pub(crate) fn apply_account_state(&mut self, content: Content) -> Result<(), ClientError> {
         let Content::AccountState {
             contacts,
             known,
             blocked,
             settings,
+            lessons,
         } = content
         else {
             return Ok(());
         };
         for (h, name) in contacts.iter().take(MAX_STATE_ENTRIES) {
-            self.apply_relation(h, RelationChange::Contact, name.as_deref())?;
+            self.apply_relation(h, RelationChange::Contact, name.as_deref(), None)?;
         }
         for h in known.iter().take(MAX_STATE_ENTRIES) {
             self.local.add_relation(
@@ -160,7 +176,15 @@ impl Client {
             )?;
         }
         for h in blocked.iter().take(MAX_STATE_ENTRIES) {
-            self.apply_relation(h, RelationChange::Block, None)?;
+            self.apply_relation(h, RelationChange::Block, None, None)?;
+        }
+        for (label, text) in lessons.iter().take(MAX_STATE_LESSONS) {
+            let label = if label == "spam" {
+                Label::Spam
+            } else {
+                Label::Ham
+            };
+            self.learn(Lesson::new(label, text))?;
         }
         for (k, v) in settings.iter().take(SHARED_SETTINGS.len()) {
             if k == super::photo::PROFILE_PHOTO {
@@ -191,6 +215,7 @@ fn state_part(
         known,
         blocked,
         settings: Vec::new(),
+        lessons: Vec::new(),
     }
 }
 

@@ -14,7 +14,7 @@ use tidings_proto::api::ReportRequest;
 use tidings_proto::AccountId;
 use tidings_proto::Handle;
 use tidings_spam::requests::{self as decide, Filing, Folder, Reason, Relation};
-use tidings_spam::{Fingerprint, Model};
+use tidings_spam::{Filter, Fingerprint, Label, Lesson, Model, Personal};
 
 use super::{new_message_id, now_ms, Client, ClientError, READ_RECEIPTS};
 use crate::api::ApiError;
@@ -100,11 +100,19 @@ impl Client {
         }
         let filing = if relation.is_request() {
             let campaigns = self.campaign_list()?;
+            if self.personal.is_none() {
+                let lessons = self.local.lessons()?;
+                self.personal = Some(Personal::learn(Model::shipped(), &lessons));
+            }
+            let filter = Filter {
+                base: Model::shipped(),
+                personal: self.personal.as_ref().filter(|p| !p.is_empty()),
+            };
             decide::file(
                 relation,
                 current.unwrap_or_default(),
                 text,
-                Model::shipped(),
+                filter,
                 &campaigns,
             )
         } else {
@@ -292,13 +300,25 @@ impl Client {
     /// accepted requests or blocks, so every device files alike. A failure
     /// leaves the change on this device and is only logged.
     pub async fn share_relation(&self, handle: &str, change: RelationChange, name: Option<&str>) {
+        self.send_relation(handle, change, name.map(str::to_string), None)
+            .await;
+    }
+
+    async fn send_relation(
+        &self,
+        handle: &str,
+        change: RelationChange,
+        name: Option<String>,
+        text: Option<String>,
+    ) {
         let Ok(handle) = Self::parse_handle(handle) else {
             return;
         };
         let content = Content::Relation {
             handle,
             change,
-            name: name.map(str::to_string),
+            name,
+            text,
         };
         match self.own_devices(false).await {
             Ok(devices) if devices.is_empty() => {}
@@ -316,10 +336,11 @@ impl Client {
 
     /// Applies a change another device of this account made.
     pub(crate) fn apply_relation(
-        &self,
+        &mut self,
         handle: &Handle,
         change: RelationChange,
         name: Option<&str>,
+        text: Option<&str>,
     ) -> Result<(), ClientError> {
         if self.creds.handles.contains(handle) {
             return Ok(());
@@ -352,6 +373,19 @@ impl Client {
             }
             RelationChange::Unblock => {
                 self.local.unblock(h)?;
+            }
+            RelationChange::Junk => {
+                if let Some(text) = text {
+                    self.learn(Lesson::new(Label::Spam, text))?;
+                }
+            }
+            RelationChange::NotJunk => {
+                if let Some(text) = text {
+                    self.learn(Lesson::new(Label::Ham, text))?;
+                }
+                if self.local.conversation_folder(h)? == Some(Folder::Junk) {
+                    self.local.restore_conversation(h, now_ms())?;
+                }
             }
         }
         self.promote_known()
@@ -431,15 +465,38 @@ impl Client {
         Ok(key)
     }
 
-    /// Moves a junk conversation back to the requests.
-    pub fn restore(&self, target: &str) -> Result<String, ClientError> {
+    /// Moves a junk conversation back to the requests. Its latest text
+    /// becomes a "not spam" lesson for the personal filter, on every device
+    /// of the account; the conversation is not junked again by content.
+    pub async fn restore(&mut self, target: &str) -> Result<String, ClientError> {
         let (key, folder) = self.held_key(target)?;
         if folder != Folder::Junk || !self.local.restore_conversation(&key, now_ms())? {
             return Err(ClientError::Usage(format!(
                 "{key} is not in junk; see `tidings requests --junk`"
             )));
         }
+        if let Some((author, text)) = self.local.latest_text_in(&key)? {
+            self.learn(Lesson::new(Label::Ham, &text))?;
+            self.share_lesson(&author, RelationChange::NotJunk, &text)
+                .await;
+        }
         Ok(key)
+    }
+
+    /// Records a lesson for the personal filter, which is rebuilt on the
+    /// next message to file.
+    pub(crate) fn learn(&mut self, lesson: Lesson) -> Result<(), ClientError> {
+        self.local.add_lesson(&lesson, now_ms())?;
+        self.personal = None;
+        Ok(())
+    }
+
+    /// Tells the account's other devices about a report or a restore, with
+    /// the text to learn from.
+    async fn share_lesson(&self, handle: &str, change: RelationChange, text: &str) {
+        let lesson = Lesson::new(Label::Ham, text);
+        self.send_relation(handle, change, None, Some(lesson.text))
+            .await;
     }
 
     fn check_block_room(&self, h: &Handle) -> Result<(), ClientError> {
@@ -492,7 +549,11 @@ impl Client {
     /// text too), then blocks it and deletes its conversation and the
     /// held-back conversations it is in. If the server cannot be reached
     /// nothing changes, so the report can be tried again.
-    pub async fn report(&self, handle: &str, share_text: bool) -> Result<Reported, ClientError> {
+    pub async fn report(
+        &mut self,
+        handle: &str,
+        share_text: bool,
+    ) -> Result<Reported, ClientError> {
         let h = self.resolve_handle(handle)?;
         self.own_handle(&h)?;
         if !self.local.has_messages_from(h.as_str())? {
@@ -527,6 +588,18 @@ impl Client {
             out.report_error = Some(
                 "no report token: the server did not mark these messages as from a stranger".into(),
             );
+        }
+        // The personal filter learns from it, here and on the account's
+        // other devices, before the conversation goes.
+        if let Some(text) = self.local.latest_text_from(h.as_str())? {
+            self.learn(Lesson::new(Label::Spam, &text))?;
+            self.send_relation(
+                h.as_str(),
+                RelationChange::Junk,
+                None,
+                Some(Lesson::new(Label::Spam, &text).text),
+            )
+            .await;
         }
         self.local.block(h.as_str(), now_ms())?;
         self.share_relation(h.as_str(), RelationChange::Block, None)
@@ -732,8 +805,8 @@ mod tests {
             .is_some());
     }
 
-    #[test]
-    fn restore_delete_and_limits() {
+    #[tokio::test]
+    async fn restore_delete_and_limits() {
         let (_dir, mut c) = client();
         c.file_incoming(
             "s@example.org",
@@ -743,8 +816,11 @@ mod tests {
             Some(SPAM),
         )
         .expect("file");
-        assert!(c.restore("s@example.org").is_ok());
-        let err = c.restore("s@example.org").expect_err("not junk any more");
+        assert!(c.restore("s@example.org").await.is_ok());
+        let err = c
+            .restore("s@example.org")
+            .await
+            .expect_err("not junk any more");
         assert!(err.to_string().contains("not in junk"), "{err}");
         let (f, _) = c
             .file_incoming(

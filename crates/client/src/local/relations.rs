@@ -504,6 +504,72 @@ impl Local {
             .optional()?)
     }
 
+    /// The latest text `handle` sent (in any conversation), to learn from
+    /// when it is reported.
+    pub fn latest_text_from(&self, handle: &str) -> Result<Option<String>, LocalError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT body FROM messages WHERE author_handle = ? AND outgoing = 0 AND kind = 'text'
+                 ORDER BY pos DESC LIMIT 1",
+                [handle],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The latest text received in conversation `conv`, with its author,
+    /// to learn from when the conversation is restored from junk.
+    pub fn latest_text_in(&self, conv: &str) -> Result<Option<(String, String)>, LocalError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT author_handle, body FROM messages
+                 WHERE conv = ? AND outgoing = 0 AND kind = 'text'
+                 ORDER BY pos DESC LIMIT 1",
+                [conv],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Records a lesson for the personal spam filter, keeping the latest
+    /// [`tidings_spam::personal::MAX_LESSONS`].
+    pub fn add_lesson(&self, lesson: &tidings_spam::Lesson, at: u64) -> Result<(), LocalError> {
+        self.conn.execute(
+            "INSERT INTO lessons (label, text, at) VALUES (?, ?, ?)",
+            rusqlite::params![lesson.label.as_str(), lesson.text, at as i64],
+        )?;
+        self.conn.execute(
+            "DELETE FROM lessons WHERE pos <= (SELECT MAX(pos) FROM lessons) - ?",
+            [tidings_spam::personal::MAX_LESSONS as i64],
+        )?;
+        Ok(())
+    }
+
+    /// The lessons, oldest first.
+    pub fn lessons(&self) -> Result<Vec<tidings_spam::Lesson>, LocalError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT label, text FROM lessons ORDER BY pos")?;
+        let rows = stmt.query_map([], |r| {
+            let label: String = r.get(0)?;
+            let text: String = r.get(1)?;
+            Ok((label, text))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (label, text) = row?;
+            let label = if label == "spam" {
+                tidings_spam::Label::Spam
+            } else {
+                tidings_spam::Label::Ham
+            };
+            out.push(tidings_spam::Lesson::new(label, &text));
+        }
+        Ok(out)
+    }
+
     /// Whether any message from `handle` is stored.
     pub fn has_messages_from(&self, handle: &str) -> Result<bool, LocalError> {
         Ok(self.conn.query_row(

@@ -40,6 +40,9 @@ pub struct SpamPolicy {
     pub new_recipients_per_reply: u64,
     /// The cap never grows past this.
     pub new_recipients_max: u64,
+    /// The whole daily cap of an account whose handles are all e-mail
+    /// addresses, until someone replies to it.
+    pub new_recipients_email_only: u64,
     /// Distinct junk reports on a cluster that restrict all of it.
     pub restrict_at_reports: u64,
     /// Distinct junk reports on a cluster that ban its reported members.
@@ -49,6 +52,9 @@ pub struct SpamPolicy {
     pub cluster_window_ms: u64,
     /// Distinct reporters of near-identical texts that make a campaign.
     pub campaign_min_reporters: u64,
+    /// People who answered a cluster's first contacts that cancel one junk
+    /// report against it (0: answers cancel nothing).
+    pub replies_per_forgiven_report: u64,
 }
 
 /// Names accepted by [`set_setting`], with what they change.
@@ -67,6 +73,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     ("new_recipients_max", "largest daily new-recipient cap"),
     (
+        "new_recipients_email_only",
+        "daily new-recipient cap of an e-mail-only account nobody replied to",
+    ),
+    (
         "restrict_at_reports",
         "junk reports on a cluster that restrict it",
     ),
@@ -81,6 +91,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "campaign_min_reporters",
         "reporters of a text that make it a campaign",
+    ),
+    (
+        "replies_per_forgiven_report",
+        "people answering a cluster's first contacts that cancel one report",
     ),
 ];
 
@@ -102,10 +116,12 @@ impl SpamPolicy {
                 "new_recipients_per_day_of_age" => p.new_recipients_per_day_of_age = value,
                 "new_recipients_per_reply" => p.new_recipients_per_reply = value,
                 "new_recipients_max" => p.new_recipients_max = value,
+                "new_recipients_email_only" => p.new_recipients_email_only = value,
                 "restrict_at_reports" => p.restrict_at_reports = value,
                 "ban_at_reports" => p.ban_at_reports = value,
                 "cluster_window_ms" => p.cluster_window_ms = value,
                 "campaign_min_reporters" => p.campaign_min_reporters = value,
+                "replies_per_forgiven_report" => p.replies_per_forgiven_report = value,
                 _ => {}
             }
         }
@@ -165,6 +181,32 @@ pub fn standing(conn: &Connection, account: i64) -> Result<Option<(String, Strin
         .map_err(db)
 }
 
+/// How many people who never wrote to it an account may start
+/// conversations with in 24 hours.
+///
+/// A phone number costs a spammer a SIM and a verification SMS; an e-mail
+/// address costs nothing, and throwaway e-mail accounts registered by the
+/// batch are how campaigns start. So an account with only e-mail handles
+/// gets the flat `new_recipients_email_only` (no growth with age: an idle
+/// batch of accounts would otherwise ripen) until someone replies to it;
+/// from the first reply it is treated like any account. The cap grows with
+/// age and replies, and never passes `new_recipients_max`.
+pub fn first_contact_cap(
+    policy: &SpamPolicy,
+    age_days: u64,
+    replies: u64,
+    email_only: bool,
+) -> u64 {
+    let cap = if email_only && replies == 0 {
+        policy.new_recipients_email_only
+    } else {
+        policy.new_recipients_per_day
+            + age_days.saturating_mul(policy.new_recipients_per_day_of_age)
+            + replies.saturating_mul(policy.new_recipients_per_reply)
+    };
+    cap.min(policy.new_recipients_max)
+}
+
 /// The daily new-recipient cap of an account and how much of it the last
 /// 24 hours used (first contacts that were not answered).
 pub fn new_recipient_budget(
@@ -182,10 +224,14 @@ pub fn new_recipient_budget(
         .map_err(db)?;
     let age_days = now.saturating_sub(created.max(0) as u64) / DAY_MS;
     let (_, replies) = first_contacts_and_replies(conn, account)?;
-    let cap = (policy.new_recipients_per_day
-        + age_days * policy.new_recipients_per_day_of_age
-        + replies * policy.new_recipients_per_reply)
-        .min(policy.new_recipients_max);
+    let has_phone: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM handles WHERE account_id = ? AND handle LIKE '+%')",
+        )
+        .map_err(db)?
+        .query_row([account], |r| r.get(0))
+        .map_err(db)?;
+    let cap = first_contact_cap(policy, age_days, replies, !has_phone);
     let used: i64 = conn
         .prepare_cached(
             "SELECT count(*) FROM relations a
@@ -447,15 +493,17 @@ pub fn evaluate(
     // evidence, but only once someone reported the cluster: silence alone
     // never restricts anybody.
     let mut silent = 0;
+    let mut answered = 0;
     if junk > 0 {
         for &member in &members {
             let (contacts, replies) = first_contacts_and_replies(conn, member)?;
+            answered += replies;
             if contacts >= SILENT_MIN_CONTACTS && replies * 10 < contacts {
                 silent += 1;
             }
         }
     }
-    let score = junk + blocks / 2 + silent;
+    let score = cluster_score(policy, junk, blocks, silent, answered);
     let mut effect = ReportEffect::default();
     if score < policy.restrict_at_reports {
         return Ok(effect);
@@ -484,6 +532,29 @@ pub fn evaluate(
         }
     }
     Ok(effect)
+}
+
+/// The evidence against a cluster, compared with `restrict_at_reports` and
+/// `ban_at_reports`: distinct junk reports, half the blocks, members that
+/// write to many who never answer, less one report per
+/// `replies_per_forgiven_report` people who answered its first contacts.
+///
+/// A courier or a doctor's office writes to hundreds of strangers, and with
+/// that many a few will press "report" by mistake; most of the others
+/// answer. A spam cluster's recipients almost never answer. Counting the
+/// answers keeps the first from being restricted by the mistakes of a few,
+/// and changes nothing for the second.
+pub fn cluster_score(
+    policy: &SpamPolicy,
+    junk: u64,
+    blocks: u64,
+    silent: u64,
+    answered: u64,
+) -> u64 {
+    let forgiven = answered
+        .checked_div(policy.replies_per_forgiven_report)
+        .unwrap_or(0);
+    (junk + blocks / 2 + silent).saturating_sub(forgiven)
 }
 
 /// Sets (or with `None` clears) an account's standing and logs it.
@@ -803,5 +874,54 @@ pub fn admin(
             )?;
             Ok(to_json(&policy.effective(conn)?))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> SpamPolicy {
+        SpamPolicy {
+            new_recipients_per_day: 15,
+            new_recipients_per_day_of_age: 5,
+            new_recipients_per_reply: 2,
+            new_recipients_max: 200,
+            new_recipients_email_only: 3,
+            restrict_at_reports: 3,
+            ban_at_reports: 6,
+            cluster_window_ms: 0,
+            campaign_min_reporters: 2,
+            replies_per_forgiven_report: 10,
+        }
+    }
+
+    #[test]
+    fn answers_forgive_a_few_reports_but_not_a_campaign() {
+        let p = policy();
+        // Three mistaken reports against a courier 25 people answered.
+        assert_eq!(cluster_score(&p, 3, 0, 0, 25), 1);
+        // A spam cluster: many reports, nobody answers.
+        assert_eq!(cluster_score(&p, 5, 2, 1, 0), 7);
+        assert_eq!(cluster_score(&p, 1, 0, 0, 100), 0);
+        let off = SpamPolicy {
+            replies_per_forgiven_report: 0,
+            ..p
+        };
+        assert_eq!(cluster_score(&off, 3, 0, 0, 25), 3);
+    }
+
+    #[test]
+    fn e_mail_only_accounts_start_lower_until_someone_replies() {
+        let p = policy();
+        assert_eq!(first_contact_cap(&p, 0, 0, false), 15);
+        assert_eq!(first_contact_cap(&p, 0, 0, true), 3);
+        // Age alone does not ripen an e-mail-only account.
+        assert_eq!(first_contact_cap(&p, 30, 0, true), 3);
+        // One reply and it counts like any account.
+        assert_eq!(first_contact_cap(&p, 2, 1, true), 15 + 10 + 2);
+        assert_eq!(first_contact_cap(&p, 2, 1, false), 15 + 10 + 2);
+        assert_eq!(first_contact_cap(&p, 1000, 1000, false), 200);
+        assert_eq!(first_contact_cap(&p, u64::MAX, u64::MAX, false), 200);
     }
 }

@@ -74,6 +74,14 @@ impl Lesson {
     }
 }
 
+/// A lesson ready to learn from: the shipped model's log-odds of its text,
+/// its label (1 spam, 0 ham) and its content features.
+struct Prepared {
+    offset: f64,
+    y: f64,
+    features: Vec<(u32, f64)>,
+}
+
 /// The personal correction: a sparse weight per feature bucket.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Personal {
@@ -109,19 +117,27 @@ impl Personal {
             .take(MAX_LESSONS)
             .collect();
         recent.reverse();
-        let data: Vec<(f64, f64, Vec<(u32, f64)>)> = recent
+        let data: Vec<Prepared> = recent
             .iter()
             .filter(|l| l.text.len() <= MAX_TEXT_BYTES)
             .map(|l| {
                 let features = extract(&l.text);
-                let y = if l.label == Label::Spam { 1.0 } else { 0.0 };
-                (base.logit_of(&features), y, content_features(&features))
+                Prepared {
+                    offset: base.logit_of(&features),
+                    y: if l.label == Label::Spam { 1.0 } else { 0.0 },
+                    features: content_features(&features),
+                }
             })
             .collect();
         let mut weights: HashMap<u32, f64> = HashMap::new();
         for _ in 0..EPOCHS {
             let mut moved = false;
-            for (offset, y, features) in &data {
+            for Prepared {
+                offset,
+                y,
+                features,
+            } in &data
+            {
                 let z = offset
                     + features
                         .iter()

@@ -82,29 +82,35 @@ fn one_word_changes_in_corpus_spam_mostly_match() {
     assert!(rate >= 0.95, "only {rate:.4} of name variants match");
 }
 
-#[test]
-fn unrelated_corpus_messages_rarely_match() {
-    let ham = distinct_messages(Label::Ham);
-    let fingerprints: Vec<Fingerprint> = ham.iter().map(|t| Fingerprint::of(t)).collect();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let (mut pairs, mut false_matches, mut closest) = (0, 0, 64);
-    while pairs < 1000 {
-        let (a, b) = (rng.below(ham.len()), rng.below(ham.len()));
+/// Fingerprints `pairs` random pairs of distinct `texts` and returns the
+/// share that match and the closest distance, printing each match.
+fn random_pair_matches(texts: &[String], pairs: u32, seed: u64) -> (f64, u32) {
+    let fingerprints: Vec<Fingerprint> = texts.iter().map(|t| Fingerprint::of(t)).collect();
+    let mut rng = Rng(seed);
+    let (mut done, mut matched, mut closest) = (0, 0, 64);
+    while done < pairs {
+        let (a, b) = (rng.below(texts.len()), rng.below(texts.len()));
         if a == b {
             continue;
         }
-        pairs += 1;
+        done += 1;
         let d = hamming_distance(fingerprints[a], fingerprints[b]);
         closest = closest.min(d);
         if d <= MAX_MATCH_DISTANCE {
-            false_matches += 1;
-            println!("false match at distance {d}: {:?} / {:?}", ham[a], ham[b]);
+            matched += 1;
+            println!("match at distance {d}: {:?} / {:?}", texts[a], texts[b]);
         }
     }
-    let rate = f64::from(false_matches) / f64::from(pairs);
+    (f64::from(matched) / f64::from(pairs), closest)
+}
+
+#[test]
+fn unrelated_corpus_messages_rarely_match() {
+    let ham = distinct_messages(Label::Ham);
+    let (rate, closest) = random_pair_matches(&ham, 1000, 0x9e37_79b9_7f4a_7c15);
     println!(
-        "SimHash false matches over {pairs} random distinct ham pairs: {false_matches} \
-         (rate {rate:.4}); closest pair {closest} bits; match threshold {MAX_MATCH_DISTANCE}"
+        "SimHash false matches over 1000 random distinct ham pairs: rate {rate:.4}; \
+         closest pair {closest} bits; match threshold {MAX_MATCH_DISTANCE}"
     );
     assert!(rate < 0.01, "false match rate {rate}");
 }
@@ -148,27 +154,10 @@ fn unrelated_chinese_messages_rarely_match() {
             .into_iter()
             .filter(|t| t.chars().count() >= 15)
             .collect();
-        let fingerprints: Vec<Fingerprint> = texts.iter().map(|t| Fingerprint::of(t)).collect();
-        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-        let (mut pairs, mut false_matches, mut closest) = (0, 0, 64);
-        while pairs < 2000 {
-            let (a, b) = (rng.below(texts.len()), rng.below(texts.len()));
-            if a == b {
-                continue;
-            }
-            pairs += 1;
-            let d = hamming_distance(fingerprints[a], fingerprints[b]);
-            closest = closest.min(d);
-            if d <= MAX_MATCH_DISTANCE {
-                false_matches += 1;
-                println!(
-                    "{label} match at distance {d}: {:?} / {:?}",
-                    texts[a], texts[b]
-                );
-            }
-        }
-        let rate = f64::from(false_matches) / f64::from(pairs);
-        println!("Chinese {label}: {false_matches} matches in {pairs} random pairs (rate {rate:.4}); closest {closest} bits");
+        let (rate, closest) = random_pair_matches(&texts, 2000, 0x2545_f491_4f6c_dd1d);
+        println!(
+            "Chinese {label}: match rate {rate:.4} over 2000 random pairs; closest {closest} bits"
+        );
         // Spam pairs may be the same campaign; ham pairs must not match.
         if label == Label::Ham {
             assert!(rate < 0.005, "false match rate {rate}");

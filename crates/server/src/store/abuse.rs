@@ -557,6 +557,13 @@ pub fn cluster_score(
     (junk + blocks / 2 + silent).saturating_sub(forgiven)
 }
 
+/// Whether enough people answered an account's first contacts that reports
+/// of its texts cannot make them a campaign (`replies_per_forgiven_report`
+/// of them: the answers that would cancel one report; 0 turns it off).
+pub fn vouched_for(policy: &SpamPolicy, answered: u64) -> bool {
+    policy.replies_per_forgiven_report > 0 && answered >= policy.replies_per_forgiven_report
+}
+
 /// Sets (or with `None` clears) an account's standing and logs it.
 pub fn set_standing(
     conn: &Connection,
@@ -646,13 +653,34 @@ pub fn log_action(
     Ok(())
 }
 
-/// Fingerprints of texts that several people reported as junk.
+/// Fingerprints of texts that several people reported as junk, from
+/// senders that few people answered ([`vouched_for`]).
 pub fn campaigns(
     conn: &Connection,
     policy: &SpamPolicy,
     now: Millis,
 ) -> Result<Vec<u64>, StoreError> {
-    let recent = reported_fingerprints(conn, now)?;
+    let mut recent = reported_fingerprints(conn, now)?;
+    // Reports against senders that many people answered do not make a
+    // campaign: a courier's notices, misreported by a few of the hundreds
+    // it writes to, must not go to everyone's Junk.
+    let mut answered: std::collections::HashMap<i64, u64> = std::collections::HashMap::new();
+    let mut kept = Vec::with_capacity(recent.len());
+    for report in recent.drain(..) {
+        let sender = report.0;
+        let replies = match answered.get(&sender) {
+            Some(&n) => n,
+            None => {
+                let (_, n) = first_contacts_and_replies(conn, sender)?;
+                answered.insert(sender, n);
+                n
+            }
+        };
+        if !vouched_for(policy, replies) {
+            kept.push(report);
+        }
+    }
+    let recent = kept;
     let mut out: Vec<u64> = Vec::new();
     for (_, _, f) in &recent {
         if out
@@ -909,6 +937,8 @@ mod tests {
             ..p
         };
         assert_eq!(cluster_score(&off, 3, 0, 0, 25), 3);
+        assert!(vouched_for(&p, 10) && !vouched_for(&p, 9));
+        assert!(!vouched_for(&off, 1000));
     }
 
     #[test]

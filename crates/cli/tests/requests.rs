@@ -577,9 +577,9 @@ fn contacts_accepts_and_blocks_reach_every_device_of_the_account() {
 /// A new campaign the shipped model lets through to Requests (written for
 /// this test, not from any corpus): four variants of one text.
 const NEW_CAMPAIGN: [&str; 5] = [
-    "Hi, I'm Lily from Golden Harbour Estates. We have sea-view flats at 30% off this week only, reply 1 for photos",
-    "Hello, Lily here from Golden Harbour Estates: sea-view flats now 25% off for this week, reply 1 and I send photos",
+    "Hi, I'm Lily from Golden Harbour Estates. We have sea-view flats at 30% off this week, reply 1 for photos",
     "Good morning! Golden Harbour Estates has sea-view flats at 35% off, this week only. Reply 1 for photos, Lily",
+    "Hello, Lily here from Golden Harbour Estates: sea-view flats at 25% off this week, reply 1 and I send the photos",
     "Hi again, this is Lily at Golden Harbour Estates, sea-view flats at 40% off only this week, reply 1 for the photos",
     "Lily from Golden Harbour Estates again: the sea-view flats at 45% off go on Friday, reply 1 for photos",
 ];

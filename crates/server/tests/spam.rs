@@ -235,6 +235,7 @@ async fn e_mail_only_accounts_get_fewer_first_contacts_until_someone_replies() {
     let s = start(|c| {
         forwarded(c);
         c.new_recipients_per_day = 4;
+        c.new_recipients_per_day_of_age = 0;
         c.new_recipients_email_only = 2;
         c.new_recipients_per_reply = 0;
     })
@@ -245,54 +246,37 @@ async fn e_mail_only_accounts_get_fewer_first_contacts_until_someone_replies() {
     for i in 0..8 {
         others.push(register_from(&s, &format!("10.3.{i}.1"), &format!("p{i}@example.org")).await);
     }
+    // A week on, everyone above is established; `mate` is new, like the
+    // other accounts of a spammer's batch.
+    s.clock.advance(8 * DAY);
+    let mate = register_from(&s, "10.1.1.2", "batch18@example.org").await;
+    let ok = |r: Resp| {
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    let capped = |r: Resp| {
+        assert_eq!(r.status, 429, "{}", r.body);
+        assert_eq!(r.body["error"], "new_recipient_cap");
+    };
     // The phone account may write to four strangers, the e-mail one to two.
     for (i, o) in others[..4].iter().enumerate() {
-        assert_eq!(
-            send(&s, &phone, &format!("p{i}"), &[o], "hello")
-                .await
-                .status,
-            200
-        );
+        ok(send(&s, &phone, &format!("p{i}"), &[o], "hello").await);
     }
-    assert_eq!(
-        send(&s, &phone, "p4", &[&others[4]], "hello").await.status,
-        429
-    );
-    for (i, o) in others[4..6].iter().enumerate() {
-        assert_eq!(
-            send(&s, &mail, &format!("m{i}"), &[o], "hello")
-                .await
-                .status,
-            200
-        );
-    }
-    let r = send(&s, &mail, "m2", &[&others[6]], "hello").await;
-    assert_eq!(r.status, 429, "{}", r.body);
-    assert_eq!(r.body["error"], "new_recipient_cap");
-    // Someone answers: from then on it counts like any account (4 a day;
-    // the answered contact no longer uses the allowance).
-    assert_eq!(
-        send(&s, &others[4], "re", &[&mail], "who is this?")
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        send(&s, &mail, "m3", &[&others[6]], "hello").await.status,
-        200
-    );
-    assert_eq!(
-        send(&s, &mail, "m4", &[&others[7]], "hello").await.status,
-        200
-    );
-    assert_eq!(
-        send(&s, &mail, "m5", &[&others[0]], "hello").await.status,
-        200
-    );
-    assert_eq!(
-        send(&s, &mail, "m6", &[&others[1]], "hello").await.status,
-        429
-    );
+    capped(send(&s, &phone, "p4", &[&others[4]], "hello").await);
+    ok(send(&s, &mail, "m0", &[&mate], "hello").await);
+    ok(send(&s, &mail, "m1", &[&others[4]], "hello").await);
+    capped(send(&s, &mail, "m2", &[&others[5]], "hello").await);
+    // Its batch-mate answers: that frees the one place it took, but lifts
+    // nothing.
+    ok(send(&s, &mate, "re0", &[&mail], "got it").await);
+    ok(send(&s, &mail, "m2", &[&others[5]], "hello").await);
+    capped(send(&s, &mail, "m3", &[&others[6]], "hello").await);
+    // An established account answers: from then on it counts like any
+    // account (4 a day; the answered contact no longer uses the allowance).
+    ok(send(&s, &others[4], "re1", &[&mail], "who is this?").await);
+    ok(send(&s, &mail, "m3", &[&others[6]], "hello").await);
+    ok(send(&s, &mail, "m4", &[&others[7]], "hello").await);
+    ok(send(&s, &mail, "m5", &[&others[0]], "hello").await);
+    capped(send(&s, &mail, "m6", &[&others[1]], "hello").await);
 }
 
 #[tokio::test]

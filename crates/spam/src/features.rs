@@ -33,7 +33,6 @@
 //! ([`FAMILY_WEIGHTS`]), and the vector is L2-normalised, so long messages do
 //! not get extreme scores just by being long.
 
-use crate::corpus::MAX_TEXT_BYTES;
 use crate::hash::{fnv1a_update, mix64, FNV_OFFSET};
 use crate::text::{fold, language, script};
 
@@ -240,6 +239,9 @@ pub(crate) fn registered_domain(url: &str) -> Option<String> {
     {
         return None;
     }
+    if labels.iter().all(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+        return Some("<ip>".to_owned());
+    }
     let n = labels.len();
     let take = if n >= 3 && labels[n - 1].len() == 2 && SECOND_LEVELS.contains(&labels[n - 2]) {
         3
@@ -437,19 +439,6 @@ fn unspaced_ngrams(run: &[char], sink: &mut Sink<'_>) {
     }
 }
 
-/// Cuts `text` to at most [`MAX_TEXT_BYTES`] on a character boundary, so the
-/// work per scored message is bounded whatever the input.
-fn bounded(text: &str) -> &str {
-    if text.len() <= MAX_TEXT_BYTES {
-        return text;
-    }
-    let mut end = MAX_TEXT_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 /// Words written in capitals (two or more capitals, no lower case), counted
 /// on the original text because folding lower-cases it.
 fn caps_words(text: &str) -> usize {
@@ -464,7 +453,7 @@ fn caps_words(text: &str) -> usize {
 /// Extracts the features of `text`.
 pub(crate) fn extract(text: &str) -> Features {
     let mut out = Features::default();
-    let text = bounded(text);
+    let text = crate::text::bounded(text);
     let folded = fold(text);
     let lang = language(text);
     let mut cues = Cues {
@@ -541,6 +530,7 @@ pub(crate) fn extract(text: &str) -> Features {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::corpus::MAX_TEXT_BYTES;
 
     fn tokens(text: &str) -> Vec<String> {
         let mut cues = Cues {

@@ -52,7 +52,7 @@ impl Fingerprint {
     /// Fingerprints `text`; the same text always gives the same value, on
     /// every platform.
     pub fn of(text: &str) -> Fingerprint {
-        simhash(&shingles(&normalise(text)))
+        simhash(&shingles(&normalise(crate::text::bounded(text))))
     }
 }
 
@@ -148,9 +148,12 @@ fn normalise(text: &str) -> Vec<String> {
         let mut word = String::new();
         let mut in_number = false;
         let mut rest = chunk;
+        // Bytes ahead already known not to start a link: each run of link
+        // characters is looked at once, so the work stays linear.
+        let mut plain = 0usize;
         while let Some(c) = rest.chars().next() {
             // A run of link characters that is a link counts as one.
-            if is_link_char(c) {
+            if plain == 0 && is_link_char(c) {
                 let end = rest.find(|c: char| !is_link_char(c)).unwrap_or(rest.len());
                 let run = rest[..end].trim_end_matches(['.', ':', '?', '-']);
                 if run.len() >= 4 && is_link(run) {
@@ -162,7 +165,9 @@ fn normalise(text: &str) -> Vec<String> {
                     rest = &rest[end..];
                     continue;
                 }
+                plain = end;
             }
+            plain = plain.saturating_sub(c.len_utf8());
             rest = &rest[c.len_utf8()..];
             if c.is_numeric() {
                 if !in_number {
@@ -290,6 +295,28 @@ mod tests {
             serde_json::from_str::<Fingerprint>(&json).expect("parses"),
             f
         );
+    }
+
+    #[test]
+    fn hostile_texts_cost_linear_time() {
+        // Long runs of link characters that are no link, and long runs of
+        // fillers after a Chinese character, once quadratic.
+        for text in [
+            "a".repeat(64 * 1024),
+            "1".repeat(64 * 1024),
+            format!("中{}a", " ".repeat(64 * 1024)),
+            "ab.".repeat(20_000),
+        ] {
+            let started = std::time::Instant::now();
+            let _ = Fingerprint::of(&text);
+            let _ = crate::text::fold(&text);
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(1),
+                "{} bytes took {:?}",
+                text.len(),
+                started.elapsed()
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! provides the pieces for that, as pure functions on text (no file system,
 //! clock or threads in the core logic, so it also runs in WebAssembly):
 //!
+//! - [`text`]: undoing the disguises of spam (full-width and look-alike
+//!   letters, characters spaced out) and telling the script of a text;
 //! - [`corpus`]: parsing labelled training data and splitting it into a
 //!   training and a held-out part without leaking texts between them;
 //! - [`classifier`]: a logistic-regression spam classifier over hashed word
@@ -16,6 +18,8 @@
 //! - [`fingerprint`]: locality-sensitive fingerprints (SimHash) that let
 //!   devices recognise the same spam campaign despite small variations,
 //!   without revealing the message;
+//! - [`personal`]: the small model a device learns from its user's
+//!   reports and restores, over the shipped one;
 //! - [`requests`]: where a message from someone the user has no relation
 //!   with goes (requests or junk), and unclickable links for showing it.
 

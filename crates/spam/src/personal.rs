@@ -60,16 +60,21 @@ pub struct Lesson {
 }
 
 impl Lesson {
-    /// A lesson, its text cut to [`MAX_LESSON_BYTES`] on a character
-    /// boundary.
+    /// A lesson, its text without control characters (which JSON would
+    /// write six bytes each when lessons travel) and cut to
+    /// [`MAX_LESSON_BYTES`] on a character boundary.
     pub fn new(label: Label, text: &str) -> Lesson {
-        let mut end = text.len().min(MAX_LESSON_BYTES);
-        while !text.is_char_boundary(end) {
+        let clean: String = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let mut end = clean.len().min(MAX_LESSON_BYTES);
+        while !clean.is_char_boundary(end) {
             end -= 1;
         }
         Lesson {
             label,
-            text: text[..end].to_owned(),
+            text: clean[..end].to_owned(),
         }
     }
 }
@@ -217,9 +222,9 @@ mod tests {
     use crate::requests::JUNK_THRESHOLD;
 
     const CAMPAIGN: [&str; 4] = [
-        "Hi, I'm Lily from Golden Harbour Estates. We have sea-view flats at 30% off this week only, reply 1 for photos",
-        "Hello, Lily here from Golden Harbour Estates: sea-view flats now 25% off for this week, reply 1 and I send photos",
+        "Hi, I'm Lily from Golden Harbour Estates. We have sea-view flats at 30% off this week, reply 1 for photos",
         "Good morning! Golden Harbour Estates has sea-view flats at 35% off, this week only. Reply 1 for photos, Lily",
+        "Hello, Lily here from Golden Harbour Estates: sea-view flats at 25% off this week, reply 1 and I send the photos",
         "Hi again, this is Lily at Golden Harbour Estates, sea-view flats at 40% off only this week, reply 1 for the photos",
     ];
 
@@ -278,12 +283,29 @@ mod tests {
     #[test]
     fn learning_is_bounded_and_deterministic() {
         let base = Model::shipped();
+        // Distinct words, so that no two lessons are near-duplicates.
+        let word = |mut i: usize| {
+            let mut w = String::new();
+            loop {
+                w.push((b'a' + (i % 26) as u8) as char);
+                i /= 26;
+                if i == 0 {
+                    return w;
+                }
+            }
+        };
         let lessons: Vec<Lesson> = (0..MAX_LESSONS + 50)
-            .map(|i| Lesson::new(Label::Spam, &format!("offer {i} golden harbour {}", i % 7)))
+            .map(|i| Lesson::new(Label::Spam, &format!("golden harbour offer {}", word(i))))
             .collect();
         let a = Personal::learn(base, &lessons);
         let b = Personal::learn(base, &lessons);
         assert_eq!(a, b);
+        // Only the last MAX_LESSONS count: the first 50 do not change it.
+        assert_eq!(a, Personal::learn(base, &lessons[50..]));
+        assert_ne!(a, Personal::learn(base, &lessons[..MAX_LESSONS]));
+        assert!(!Lesson::new(Label::Spam, "a\u{0}b\nc")
+            .text
+            .contains(char::is_control));
         assert!(Personal::learn(base, &[]).is_empty());
         let long = "长".repeat(MAX_LESSON_BYTES);
         assert!(Lesson::new(Label::Spam, &long).text.len() <= MAX_LESSON_BYTES);

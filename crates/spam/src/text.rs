@@ -21,7 +21,8 @@ pub(crate) enum Script {
     Han,
     /// Japanese kana: unspaced as well.
     Kana,
-    /// Korean hangul.
+    /// Korean hangul: spaced between words, but counted apart for
+    /// [`language`].
     Hangul,
     /// Thai, Lao, Khmer, Myanmar: unspaced scripts outside East Asia.
     SoutheastAsian,
@@ -35,10 +36,7 @@ impl Script {
     /// Whether words of this script are not separated by spaces, so that
     /// features must come from character n-grams instead of words.
     pub(crate) fn is_unspaced(self) -> bool {
-        matches!(
-            self,
-            Script::Han | Script::Kana | Script::Hangul | Script::SoutheastAsian
-        )
+        matches!(self, Script::Han | Script::Kana | Script::SoutheastAsian)
     }
 }
 
@@ -189,7 +187,7 @@ fn digit_form(n: u32) -> Option<char> {
 }
 
 /// Whether a character may be dropped when it sits between two characters
-/// of an unspaced script: spaces and the ASCII symbols spammers insert.
+/// of an unspaced script: spaces and the symbols spammers insert.
 /// Punctuation that ends phrases (`，。！？：；`, which full-width folding
 /// turns into `,.!?:;` except `。`) is kept, bar the full stop, which
 /// spammers insert as often as they end sentences with it.
@@ -214,6 +212,21 @@ fn is_filler(c: char) -> bool {
         )
 }
 
+/// `text` cut to at most [`crate::corpus::MAX_TEXT_BYTES`] on a character
+/// boundary: the classifier and the fingerprints look at no more, so the
+/// work per message is bounded whatever a stranger sends.
+pub(crate) fn bounded(text: &str) -> &str {
+    let max = crate::corpus::MAX_TEXT_BYTES;
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// The text with its disguises removed (see the module documentation):
 /// characters folded by [`fold_char`], fillers between characters of an
 /// unspaced script dropped, and runs of three or more single letters
@@ -231,15 +244,17 @@ pub fn fold(text: &str) -> String {
                 .next_back()
                 .is_some_and(|p| script(p).is_unspaced())
         {
-            // Skip the whole filler run if an unspaced character follows.
+            // Skip the whole filler run if an unspaced character follows;
+            // otherwise keep it whole (looked at once: linear time).
             let mut j = i;
             while j < folded.len() && is_filler(folded[j]) {
                 j += 1;
             }
-            if j < folded.len() && script(folded[j]).is_unspaced() {
-                i = j;
-                continue;
+            if !(j < folded.len() && script(folded[j]).is_unspaced()) {
+                out.extend(&folded[i..j]);
             }
+            i = j;
+            continue;
         }
         out.push(c);
         i += 1;

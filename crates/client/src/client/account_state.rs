@@ -179,12 +179,9 @@ impl Client {
             self.apply_relation(h, RelationChange::Block, None, None)?;
         }
         for (label, text) in lessons.iter().take(MAX_STATE_LESSONS) {
-            let label = if label == "spam" {
-                Label::Spam
-            } else {
-                Label::Ham
-            };
-            self.learn(Lesson::new(label, text))?;
+            if let Ok(label) = label.parse::<Label>() {
+                self.learn(Lesson::new(label, text))?;
+            }
         }
         for (k, v) in settings.iter().take(SHARED_SETTINGS.len()) {
             if k == super::photo::PROFILE_PHOTO {

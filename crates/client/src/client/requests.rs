@@ -477,8 +477,12 @@ impl Client {
         }
         if let Some((author, text)) = self.local.latest_text_in(&key)? {
             self.learn(Lesson::new(Label::Ham, &text))?;
-            self.share_lesson(&author, RelationChange::NotJunk, &text)
-                .await;
+            // The other devices restore the conversation named by the
+            // handle: only a direct one is (a group's key is not a handle).
+            if author == key {
+                self.share_lesson(&author, RelationChange::NotJunk, &text)
+                    .await;
+            }
         }
         Ok(key)
     }

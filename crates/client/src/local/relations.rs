@@ -536,6 +536,12 @@ impl Local {
     /// Records a lesson for the personal spam filter, keeping the latest
     /// [`tidings_spam::personal::MAX_LESSONS`].
     pub fn add_lesson(&self, lesson: &tidings_spam::Lesson, at: u64) -> Result<(), LocalError> {
+        // The same lesson again (an account state handed over twice) adds
+        // nothing; a lesson is moved to the end when it is given again.
+        self.conn.execute(
+            "DELETE FROM lessons WHERE label = ? AND text = ?",
+            rusqlite::params![lesson.label.as_str(), lesson.text],
+        )?;
         self.conn.execute(
             "INSERT INTO lessons (label, text, at) VALUES (?, ?, ?)",
             rusqlite::params![lesson.label.as_str(), lesson.text, at as i64],
@@ -560,12 +566,11 @@ impl Local {
         let mut out = Vec::new();
         for row in rows {
             let (label, text) = row?;
-            let label = if label == "spam" {
-                tidings_spam::Label::Spam
-            } else {
-                tidings_spam::Label::Ham
-            };
-            out.push(tidings_spam::Lesson::new(label, &text));
+            // Rows are written by `add_lesson` from a parsed label; one
+            // that is not (a newer client's) is skipped.
+            if let Ok(label) = label.parse::<tidings_spam::Label>() {
+                out.push(tidings_spam::Lesson::new(label, &text));
+            }
         }
         Ok(out)
     }

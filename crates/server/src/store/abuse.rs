@@ -188,21 +188,27 @@ pub fn standing(conn: &Connection, account: i64) -> Result<Option<(String, Strin
 /// address costs nothing, and throwaway e-mail accounts registered by the
 /// batch are how campaigns start. So an account with only e-mail handles
 /// gets the flat `new_recipients_email_only` (no growth with age: an idle
-/// batch of accounts would otherwise ripen) until someone replies to it;
-/// from the first reply it is treated like any account. The cap grows with
-/// age and replies, and never passes `new_recipients_max`.
+/// batch of accounts would otherwise ripen; never more than a phone account
+/// starts with) until an established account ([`established_replies`])
+/// replies to it: answers from its own batch do not count. From then on it
+/// is treated like any account. The cap grows with age and replies, and
+/// never passes `new_recipients_max`.
 pub fn first_contact_cap(
     policy: &SpamPolicy,
     age_days: u64,
     replies: u64,
+    established_replies: u64,
     email_only: bool,
 ) -> u64 {
-    let cap = if email_only && replies == 0 {
-        policy.new_recipients_email_only
+    let cap = if email_only && established_replies == 0 {
+        policy
+            .new_recipients_email_only
+            .min(policy.new_recipients_per_day)
     } else {
-        policy.new_recipients_per_day
-            + age_days.saturating_mul(policy.new_recipients_per_day_of_age)
-            + replies.saturating_mul(policy.new_recipients_per_reply)
+        policy
+            .new_recipients_per_day
+            .saturating_add(age_days.saturating_mul(policy.new_recipients_per_day_of_age))
+            .saturating_add(replies.saturating_mul(policy.new_recipients_per_reply))
     };
     cap.min(policy.new_recipients_max)
 }
@@ -224,6 +230,7 @@ pub fn new_recipient_budget(
         .map_err(db)?;
     let age_days = now.saturating_sub(created.max(0) as u64) / DAY_MS;
     let (_, replies) = first_contacts_and_replies(conn, account)?;
+    let vouching = established_replies(conn, account)?;
     let has_phone: bool = conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM handles WHERE account_id = ? AND handle LIKE '+%')",
@@ -231,7 +238,7 @@ pub fn new_recipient_budget(
         .map_err(db)?
         .query_row([account], |r| r.get(0))
         .map_err(db)?;
-    let cap = first_contact_cap(policy, age_days, replies, !has_phone);
+    let cap = first_contact_cap(policy, age_days, replies, vouching, !has_phone);
     let used: i64 = conn
         .prepare_cached(
             "SELECT count(*) FROM relations a
@@ -480,6 +487,31 @@ pub fn first_contacts_and_replies(
     Ok((contacts.max(0) as u64, replies.max(0) as u64))
 }
 
+/// Accounts younger than this when they reply do not vouch for anyone: a
+/// batch of throwaway accounts answering each other must not lift its own
+/// limits.
+pub const ESTABLISHED_AFTER_MS: u64 = 7 * DAY_MS;
+
+/// People who answered `account`'s first contacts from an established
+/// account: one at least [`ESTABLISHED_AFTER_MS`] old when it answered,
+/// and neither restricted nor banned. Only these answers relax limits (the
+/// e-mail-only allowance, forgiven reports, campaigns).
+pub fn established_replies(conn: &Connection, account: i64) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM relations a
+               JOIN relations b ON b.from_account = a.to_account AND b.to_account = a.from_account
+               JOIN accounts r ON r.id = a.to_account
+             WHERE a.from_account = ? AND b.first_at >= a.first_at
+               AND r.created_at <= b.first_at - ?
+               AND NOT EXISTS (SELECT 1 FROM account_standing s WHERE s.account_id = r.id)",
+        )
+        .map_err(db)?
+        .query_row(params![account, to_i64(ESTABLISHED_AFTER_MS)], |r| r.get(0))
+        .map_err(db)?;
+    Ok(n.max(0) as u64)
+}
+
 /// Re-evaluates the cluster of `account` after new evidence.
 pub fn evaluate(
     conn: &Connection,
@@ -497,7 +529,7 @@ pub fn evaluate(
     if junk > 0 {
         for &member in &members {
             let (contacts, replies) = first_contacts_and_replies(conn, member)?;
-            answered += replies;
+            answered += established_replies(conn, member)?;
             if contacts >= SILENT_MIN_CONTACTS && replies * 10 < contacts {
                 silent += 1;
             }
@@ -537,7 +569,8 @@ pub fn evaluate(
 /// The evidence against a cluster, compared with `restrict_at_reports` and
 /// `ban_at_reports`: distinct junk reports, half the blocks, members that
 /// write to many who never answer, less one report per
-/// `replies_per_forgiven_report` people who answered its first contacts.
+/// `replies_per_forgiven_report` people who answered its first contacts
+/// from established accounts, forgiving at most half of the junk reports.
 ///
 /// A courier or a doctor's office writes to hundreds of strangers, and with
 /// that many a few will press "report" by mistake; most of the others
@@ -553,7 +586,8 @@ pub fn cluster_score(
 ) -> u64 {
     let forgiven = answered
         .checked_div(policy.replies_per_forgiven_report)
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .min(junk / 2);
     (junk + blocks / 2 + silent).saturating_sub(forgiven)
 }
 
@@ -671,7 +705,7 @@ pub fn campaigns(
         let replies = match answered.get(&sender) {
             Some(&n) => n,
             None => {
-                let (_, n) = first_contacts_and_replies(conn, sender)?;
+                let n = established_replies(conn, sender)?;
                 answered.insert(sender, n);
                 n
             }
@@ -927,11 +961,14 @@ mod tests {
     #[test]
     fn answers_forgive_a_few_reports_but_not_a_campaign() {
         let p = policy();
-        // Three mistaken reports against a courier 25 people answered.
-        assert_eq!(cluster_score(&p, 3, 0, 0, 25), 1);
+        // Four mistaken reports against a courier 25 people answered: at
+        // most half of them are forgiven.
+        assert_eq!(cluster_score(&p, 4, 0, 0, 25), 2);
+        assert_eq!(cluster_score(&p, 3, 0, 0, 25), 2);
         // A spam cluster: many reports, nobody answers.
         assert_eq!(cluster_score(&p, 5, 2, 1, 0), 7);
-        assert_eq!(cluster_score(&p, 1, 0, 0, 100), 0);
+        assert_eq!(cluster_score(&p, 1, 0, 0, 100), 1);
+        assert_eq!(cluster_score(&p, 10, 0, 0, 1000), 5);
         let off = SpamPolicy {
             replies_per_forgiven_report: 0,
             ..p
@@ -944,14 +981,22 @@ mod tests {
     #[test]
     fn e_mail_only_accounts_start_lower_until_someone_replies() {
         let p = policy();
-        assert_eq!(first_contact_cap(&p, 0, 0, false), 15);
-        assert_eq!(first_contact_cap(&p, 0, 0, true), 3);
-        // Age alone does not ripen an e-mail-only account.
-        assert_eq!(first_contact_cap(&p, 30, 0, true), 3);
-        // One reply and it counts like any account.
-        assert_eq!(first_contact_cap(&p, 2, 1, true), 15 + 10 + 2);
-        assert_eq!(first_contact_cap(&p, 2, 1, false), 15 + 10 + 2);
-        assert_eq!(first_contact_cap(&p, 1000, 1000, false), 200);
-        assert_eq!(first_contact_cap(&p, u64::MAX, u64::MAX, false), 200);
+        assert_eq!(first_contact_cap(&p, 0, 0, 0, false), 15);
+        assert_eq!(first_contact_cap(&p, 0, 0, 0, true), 3);
+        // Age alone does not ripen an e-mail-only account, nor do answers
+        // from its own batch.
+        assert_eq!(first_contact_cap(&p, 30, 0, 0, true), 3);
+        assert_eq!(first_contact_cap(&p, 0, 40, 0, true), 3);
+        // One answer from an established account and it counts like any.
+        assert_eq!(first_contact_cap(&p, 2, 1, 1, true), 15 + 10 + 2);
+        assert_eq!(first_contact_cap(&p, 2, 1, 0, false), 15 + 10 + 2);
+        assert_eq!(first_contact_cap(&p, 1000, 1000, 0, false), 200);
+        assert_eq!(first_contact_cap(&p, u64::MAX, u64::MAX, 0, false), 200);
+        // Never more than a phone account starts with.
+        let low = SpamPolicy {
+            new_recipients_per_day: 2,
+            ..policy()
+        };
+        assert_eq!(first_contact_cap(&low, 0, 0, 0, true), 2);
     }
 }

@@ -836,6 +836,31 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Spam {
             action: crate::SpamAction::Classify,
         } => classify(cli.json),
+        Command::Spam {
+            action: crate::SpamAction::Lessons { forget },
+        } => {
+            let mut client = open(&cli)?;
+            if *forget {
+                let n = client.forget_lessons()?;
+                if cli.json {
+                    output::json(&serde_json::json!({ "forgotten": n }));
+                } else {
+                    println!("forgot {n} lessons on this device");
+                }
+            } else {
+                let lessons = client.local().lessons()?;
+                if cli.json {
+                    output::json(&lessons);
+                } else if lessons.is_empty() {
+                    println!("no lessons: `tidings report` and `tidings requests restore` teach the filter");
+                } else {
+                    for l in &lessons {
+                        println!("{}\t{}", l.label, l.text);
+                    }
+                }
+            }
+            Ok(())
+        }
         Command::Bench(args) => crate::bench::run(server(&cli), args).await,
         Command::Admin(args) => crate::admin::run(args, cli.json).await,
         Command::SpamSim(args) => crate::spamsim::run(args, cli.json).await,

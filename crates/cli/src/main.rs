@@ -346,6 +346,14 @@ pub enum SpamAction {
     /// Read messages one per line on standard input (any language); print
     /// the label (spam or ham), the score and the detected language of each.
     Classify,
+    /// List the lessons this device's spam filter learnt from your reports
+    /// and restores (the texts are kept, on this device only, to learn from).
+    Lessons {
+        /// Forget them all on this device (the filter goes back to the
+        /// shipped model here; other devices keep theirs).
+        #[arg(long)]
+        forget: bool,
+    },
 }
 
 /// A phone number or an e-mail address.

@@ -665,6 +665,31 @@ fn reports_teach_the_filter_on_every_device_and_a_restore_unteaches_it() {
             "{device}"
         );
     }
+
+    // The lessons can be seen and forgotten; the second device kept the
+    // three reports and the restore too.
+    let lessons = list(json(tg(
+        &server,
+        &p("alice2"),
+        &["--json", "spam", "lessons"],
+    )));
+    let labels: Vec<&str> = lessons
+        .iter()
+        .map(|l| l["label"].as_str().expect("label"))
+        .collect();
+    assert_eq!(labels, ["spam", "spam", "spam", "ham"], "{lessons:?}");
+    let forgot = json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "spam", "lessons", "--forget"],
+    ));
+    assert_eq!(forgot["forgotten"], 4);
+    assert!(list(json(tg(
+        &server,
+        &p("alice"),
+        &["--json", "spam", "lessons"]
+    )))
+    .is_empty());
 }
 
 #[test]

@@ -487,6 +487,15 @@ impl Client {
         Ok(key)
     }
 
+    /// Forgets every lesson of the personal filter on this device (the
+    /// reported and restored texts it kept); returns how many there were.
+    /// The other devices keep theirs.
+    pub fn forget_lessons(&mut self) -> Result<usize, ClientError> {
+        let n = self.local.forget_lessons()?;
+        self.personal = None;
+        Ok(n)
+    }
+
     /// Records a lesson for the personal filter, which is rebuilt on the
     /// next message to file.
     pub(crate) fn learn(&mut self, lesson: Lesson) -> Result<(), ClientError> {

@@ -553,6 +553,11 @@ impl Local {
         Ok(())
     }
 
+    /// Deletes every lesson; returns how many there were.
+    pub fn forget_lessons(&self) -> Result<usize, LocalError> {
+        Ok(self.conn.execute("DELETE FROM lessons", [])?)
+    }
+
     /// The lessons, oldest first.
     pub fn lessons(&self) -> Result<Vec<tidings_spam::Lesson>, LocalError> {
         let mut stmt = self

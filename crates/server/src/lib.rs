@@ -211,6 +211,8 @@ pub struct App {
     pub secret: [u8; 32],
     /// Rate limits.
     pub limits: Limiters,
+    /// The last published campaign list.
+    pub campaigns: reports::CampaignCache,
 }
 
 impl App {
@@ -259,6 +261,7 @@ impl App {
             mailer,
             blobs,
             sms_wake: tokio::sync::Notify::new(),
+            campaigns: reports::CampaignCache::default(),
             secret,
             config,
         }))

@@ -74,6 +74,9 @@ pub async fn report(
         ));
     };
     app.hub.wake(&woken);
+    if fingerprint.is_some() {
+        app.campaigns.clear();
+    }
     if !effect.restricted.is_empty() || !effect.banned.is_empty() {
         tracing::info!(
             restricted = effect.restricted.len(),
@@ -84,16 +87,74 @@ pub async fn report(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// How long a computed campaign list is served before it is computed again
+/// (a new report with a text clears it at once).
+pub const CAMPAIGN_CACHE_MS: u64 = 60_000;
+
+/// The last campaign list and when it was computed: computing it looks at
+/// up to 5,000 reports and the answers to their senders, and every device
+/// asks for it, so repeated requests must not each pay for it.
+#[derive(Debug, Default)]
+pub struct CampaignCache {
+    last: std::sync::Mutex<Option<(u64, Arc<Vec<u64>>)>>,
+}
+
+impl CampaignCache {
+    /// The cached list, if computed less than [`CAMPAIGN_CACHE_MS`] ago.
+    pub fn get(&self, now: u64) -> Option<Arc<Vec<u64>>> {
+        let last = self.last.lock().expect("the cache lock is never poisoned");
+        last.as_ref()
+            .filter(|(at, _)| now.saturating_sub(*at) < CAMPAIGN_CACHE_MS && now >= *at)
+            .map(|(_, list)| Arc::clone(list))
+    }
+
+    /// Keeps `list`, computed at `now`.
+    pub fn put(&self, now: u64, list: Arc<Vec<u64>>) {
+        *self.last.lock().expect("the cache lock is never poisoned") = Some((now, list));
+    }
+
+    /// Forgets the list (a report may have made a campaign).
+    pub fn clear(&self) {
+        *self.last.lock().expect("the cache lock is never poisoned") = None;
+    }
+}
+
 /// `GET /v1/campaigns`: fingerprints of texts several people reported.
 pub async fn campaigns(
     State(app): State<Arc<App>>,
     _who: Authed,
 ) -> Result<Json<CampaignList>, ApiError> {
-    let list = app
-        .store
-        .campaigns(app.config.spam_policy(), app.now())
-        .await?;
+    let now = app.now();
+    let list = match app.campaigns.get(now) {
+        Some(list) => list,
+        None => {
+            let list = Arc::new(app.store.campaigns(app.config.spam_policy(), now).await?);
+            app.campaigns.put(now, Arc::clone(&list));
+            list
+        }
+    };
     Ok(Json(CampaignList {
-        fingerprints: list.into_iter().map(|f| format!("{f:016x}")).collect(),
+        fingerprints: list.iter().map(|f| format!("{f:016x}")).collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_campaign_list_is_kept_a_minute_unless_cleared() {
+        let cache = CampaignCache::default();
+        assert!(cache.get(0).is_none());
+        cache.put(1_000, Arc::new(vec![7]));
+        assert_eq!(
+            cache.get(1_000 + CAMPAIGN_CACHE_MS - 1).as_deref(),
+            Some(&vec![7])
+        );
+        assert!(cache.get(1_000 + CAMPAIGN_CACHE_MS).is_none());
+        // A clock that went back does not serve a list from the future.
+        assert!(cache.get(999).is_none());
+        cache.clear();
+        assert!(cache.get(1_000).is_none());
+    }
 }

@@ -269,6 +269,20 @@ pub fn normalise(text: &str) -> String {
     out
 }
 
+/// A distinct word of letters for each number, for tests that need many
+/// texts that are not near-duplicates ([`normalise`] masks numbers).
+#[cfg(test)]
+pub(crate) fn distinct_word(mut i: usize) -> String {
+    let mut w = String::new();
+    loop {
+        w.push((b'a' + (i % 26) as u8) as char);
+        i /= 26;
+        if i == 0 {
+            return w;
+        }
+    }
+}
+
 /// Undoes the digit masking of the Chinese corpus, whose digits were
 /// replaced by `x` (`x月xx日`, `xxx元`): each such run of `x` becomes a run of
 /// `0`, so the features read it as the number it was. An `x` that touches
@@ -592,17 +606,7 @@ mod tests {
         }
     }
 
-    /// A distinct word for each number (numbers alone are near-duplicates).
-    fn word(mut i: usize) -> String {
-        let mut w = String::new();
-        loop {
-            w.push((b'a' + (i % 26) as u8) as char);
-            i /= 26;
-            if i == 0 {
-                return w;
-            }
-        }
-    }
+    use crate::corpus::distinct_word as word;
 
     #[test]
     fn split_deduplicates_before_splitting() {

@@ -284,16 +284,7 @@ mod tests {
     fn learning_is_bounded_and_deterministic() {
         let base = Model::shipped();
         // Distinct words, so that no two lessons are near-duplicates.
-        let word = |mut i: usize| {
-            let mut w = String::new();
-            loop {
-                w.push((b'a' + (i % 26) as u8) as char);
-                i /= 26;
-                if i == 0 {
-                    return w;
-                }
-            }
-        };
+        let word = crate::corpus::distinct_word;
         let lessons: Vec<Lesson> = (0..MAX_LESSONS + 50)
             .map(|i| Lesson::new(Label::Spam, &format!("golden harbour offer {}", word(i))))
             .collect();

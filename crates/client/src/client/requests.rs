@@ -476,13 +476,16 @@ impl Client {
             )));
         }
         if let Some((author, text)) = self.local.latest_text_in(&key)? {
-            self.learn(Lesson::new(Label::Ham, &text))?;
             // The other devices restore the conversation named by the
             // handle: only a direct one is (a group's key is not a handle).
-            if author == key {
-                self.share_lesson(&author, RelationChange::NotJunk, &text)
-                    .await;
-            }
+            let share = author == key;
+            self.teach(
+                &author,
+                RelationChange::NotJunk,
+                Lesson::new(Label::Ham, &text),
+                share,
+            )
+            .await?;
         }
         Ok(key)
     }
@@ -504,12 +507,21 @@ impl Client {
         Ok(())
     }
 
-    /// Tells the account's other devices about a report or a restore, with
-    /// the text to learn from.
-    async fn share_lesson(&self, handle: &str, change: RelationChange, text: &str) {
-        let lesson = Lesson::new(Label::Ham, text);
-        self.send_relation(handle, change, None, Some(lesson.text))
-            .await;
+    /// Learns `lesson` (a report or a restore of `handle`'s text) and,
+    /// with `share`, tells the account's other devices, which learn it too.
+    async fn teach(
+        &mut self,
+        handle: &str,
+        change: RelationChange,
+        lesson: Lesson,
+        share: bool,
+    ) -> Result<(), ClientError> {
+        let text = lesson.text.clone();
+        self.learn(lesson)?;
+        if share {
+            self.send_relation(handle, change, None, Some(text)).await;
+        }
+        Ok(())
     }
 
     fn check_block_room(&self, h: &Handle) -> Result<(), ClientError> {
@@ -605,14 +617,13 @@ impl Client {
         // The personal filter learns from it, here and on the account's
         // other devices, before the conversation goes.
         if let Some(text) = self.local.latest_text_from(h.as_str())? {
-            self.learn(Lesson::new(Label::Spam, &text))?;
-            self.send_relation(
+            self.teach(
                 h.as_str(),
                 RelationChange::Junk,
-                None,
-                Some(Lesson::new(Label::Spam, &text).text),
+                Lesson::new(Label::Spam, &text),
+                true,
             )
-            .await;
+            .await?;
         }
         self.local.block(h.as_str(), now_ms())?;
         self.share_relation(h.as_str(), RelationChange::Block, None)

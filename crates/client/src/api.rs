@@ -3,7 +3,6 @@
 use std::time::Duration;
 use tidings_proto::{DeviceId, Seq};
 
-use futures_util::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tidings_proto::api::{
@@ -13,7 +12,9 @@ use tidings_proto::api::{
 };
 use tidings_proto::stream::{ClientFrame, ServerFrame};
 use tidings_proto::Handle;
-use tokio_tungstenite::tungstenite::Message;
+
+mod websocket;
+use websocket::Socket;
 
 /// How long one HTTP request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -88,6 +89,7 @@ impl ApiError {
 
 /// Installs the process-wide TLS crypto provider (ring) once, so that
 /// `https://` servers work; harmless when one is installed already.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn ensure_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
@@ -107,13 +109,22 @@ impl Api {
     /// so a plain-HTTP server (the embedded default) works on a machine
     /// without any.
     pub fn new(base: &str, token: Option<String>) -> Result<Api, ApiError> {
-        ensure_tls_provider();
         let base = base.trim_end_matches('/').to_string();
         check_server_url(&base)?;
-        let mut builder = reqwest::Client::builder().timeout(REQUEST_TIMEOUT);
-        if !base.starts_with("https://") {
-            builder = builder.tls_certs_only(std::iter::empty());
-        }
+        #[cfg(not(target_arch = "wasm32"))]
+        let builder = {
+            ensure_tls_provider();
+            let builder = reqwest::Client::builder().timeout(REQUEST_TIMEOUT);
+            if base.starts_with("https://") {
+                builder
+            } else {
+                builder.tls_certs_only(std::iter::empty())
+            }
+        };
+        // In a browser `fetch` owns TLS and has no client-wide timeout;
+        // each request sets its own (see `call`).
+        #[cfg(target_arch = "wasm32")]
+        let builder = reqwest::Client::builder();
         let http = builder.build().map_err(|e| ApiError::Trust {
             url: base.clone(),
             message: error_chain(&e),
@@ -135,6 +146,10 @@ impl Api {
     async fn exchange(&self, mut req: reqwest::RequestBuilder) -> Result<Vec<u8>, ApiError> {
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            req = req.timeout(REQUEST_TIMEOUT);
         }
         let resp = req.send().await.map_err(|e| self.network(e))?;
         let status = resp.status();
@@ -456,18 +471,11 @@ impl Api {
                 self.base
             )));
         };
-        let (mut ws, _) = tokio_tungstenite::connect_async(&url)
-            .await
-            .map_err(|e| self.network(e))?;
+        let mut ws = Socket::connect(&url, &self.base).await?;
         let auth =
             serde_json::to_string(&ClientFrame::Auth { token }).expect("frames always serialise");
-        ws.send(Message::Text(auth.into()))
-            .await
-            .map_err(|e| self.network(e))?;
-        let mut stream = Stream {
-            ws,
-            base: self.base.clone(),
-        };
+        ws.send_text(auth).await?;
+        let mut stream = Stream { ws };
         match stream.next().await? {
             Some(ServerFrame::Ready { .. }) => Ok(stream),
             Some(ServerFrame::Error { error, message }) => Err(ApiError::Server {
@@ -517,52 +525,35 @@ fn urlencode(s: &str) -> String {
 
 /// An authenticated delivery stream.
 pub struct Stream {
-    ws: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-    base: String,
+    ws: Socket,
 }
 
 impl Stream {
     /// The next frame from the server; `None` when the server closed.
+    /// Cancel-safe: a frame is never half read.
     pub async fn next(&mut self) -> Result<Option<ServerFrame>, ApiError> {
-        loop {
-            let Some(msg) = self.ws.next().await else {
-                return Ok(None);
-            };
-            let msg = msg.map_err(|e| network_error(&self.base, e))?;
-            match msg {
-                Message::Text(text) => {
-                    return serde_json::from_str(&text)
-                        .map(Some)
-                        .map_err(|e| ApiError::Protocol(e.to_string()))
-                }
-                Message::Close(_) => return Ok(None),
-                _ => continue,
-            }
-        }
+        let Some(text) = self.ws.next_text().await? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| ApiError::Protocol(e.to_string()))
     }
 
     /// Acknowledges processed envelopes.
     pub async fn ack(&mut self, seqs: Vec<Seq>) -> Result<(), ApiError> {
         let text =
             serde_json::to_string(&ClientFrame::Ack { seqs }).expect("frames always serialise");
-        self.ws
-            .send(Message::Text(text.into()))
-            .await
-            .map_err(|e| ApiError::Network {
-                url: self.base.clone(),
-                message: e.to_string(),
-            })
+        self.ws.send_text(text).await
     }
 
     /// Closes the stream politely (acks sent before are processed first).
     pub async fn close(mut self) {
-        let _ = self.ws.close(None).await;
+        self.ws.start_close().await;
         // Drain until the server closes, so our acks are read before the
         // connection goes away.
-        let _ = tokio::time::timeout(Duration::from_secs(5), async {
-            while let Some(Ok(_)) = self.ws.next().await {}
+        let _ = crate::rt::timeout(Duration::from_secs(5), async {
+            while let Ok(Some(_)) = self.ws.next_text().await {}
         })
         .await;
     }

@@ -35,7 +35,7 @@ where
         match f().await {
             Err(ApiError::Network { .. }) if attempt + 1 < CHUNK_ATTEMPTS => {
                 attempt += 1;
-                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                crate::rt::sleep(Duration::from_millis(200 << attempt)).await;
             }
             other => return other,
         }

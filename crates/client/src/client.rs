@@ -194,12 +194,7 @@ pub struct Client {
     personal: Option<tidings_spam::Personal>,
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+use crate::rt::now_ms;
 
 /// A fresh random message id.
 pub fn new_message_id() -> String {
@@ -1021,7 +1016,7 @@ impl Client {
                     if network_retries < MAX_NETWORK_RETRIES && !e.never_connected() =>
                 {
                     network_retries += 1;
-                    tokio::time::sleep(Duration::from_millis(200 * (1 << network_retries))).await;
+                    crate::rt::sleep(Duration::from_millis(200 * (1 << network_retries))).await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -1120,12 +1115,13 @@ impl Client {
         self.flush_outbox().await?;
         self.refresh_campaigns().await?;
         let mut stream = self.api.stream().await?;
-        let deadline = tokio::time::Instant::now() + wait;
+        let deadline = crate::rt::Instant::now() + wait;
         let mut drained = false;
         let mut count = 0;
         loop {
             let frame = if drained {
-                match tokio::time::timeout_at(deadline, stream.next()).await {
+                let left = deadline.saturating_duration_since(crate::rt::Instant::now());
+                match crate::rt::timeout(left, stream.next()).await {
                     Ok(f) => f?,
                     Err(_) => break,
                 }
@@ -1152,7 +1148,7 @@ impl Client {
                     }
                 }
                 Some(ServerFrame::Drained) => {
-                    let now = tokio::time::Instant::now();
+                    let now = crate::rt::Instant::now();
                     if now >= deadline {
                         break;
                     }

@@ -6,7 +6,11 @@
 //! - [`local`]: the local store of conversations and messages;
 //! - [`tidings_core`]: encryption and the payload format (shared with the
 //!   browser client);
-//! - [`client`]: the operations a user performs (send, sync, read, ...).
+//! - [`client`]: the operations a user performs (send, sync, read, ...);
+//! - [`rt`]: sleeping and deadlines on tokio or in a browser.
+//!
+//! The crate builds for `wasm32-unknown-unknown` too, for the web app's
+//! worker: only the WebSocket ([`api`]) and [`rt`] differ by platform.
 
 pub mod api;
 pub mod attachments;
@@ -15,6 +19,7 @@ pub mod e2e;
 pub mod local;
 pub mod media;
 pub mod profile;
+pub mod rt;
 pub mod trust;
 
 pub use api::{Api, ApiError};

@@ -1143,17 +1143,14 @@ async fn enroll(
             other => break other?,
         }
     };
-    let saved = Client::save(&profile, server(cli), creds)?;
-    let client = Client::open(profile.clone(), Some(server(cli)))?;
-    if let Some(name) = &display_name {
-        client
-            .local()
-            .set_setting(tidings_client::client::DISPLAY_NAME, name)?;
-    }
-    client.local().set_setting(
-        tidings_client::client::history::ENROLLED_BY,
-        if registered { "register" } else { "login" },
+    let client = Client::enrol(
+        profile.clone(),
+        server(cli),
+        creds,
+        registered,
+        display_name.as_deref(),
     )?;
+    let saved = client.credentials().clone();
     client
         .ensure_keys()
         .await

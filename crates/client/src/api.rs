@@ -198,6 +198,16 @@ impl Api {
 
     /// `POST /v1/codes`; solves a proof of work first when the server asks.
     pub async fn request_code(&self, handle: &str) -> Result<CodeSent, ApiError> {
+        self.request_code_reporting(handle, |_, _| {}).await
+    }
+
+    /// [`Api::request_code`], calling `progress(tried, expected)` while it
+    /// solves a proof of work (the web app's worker shows a bar).
+    pub async fn request_code_reporting(
+        &self,
+        handle: &str,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<CodeSent, ApiError> {
         let mut body = CodeRequest {
             handle: handle.to_string(),
             pow: None,
@@ -208,7 +218,12 @@ impl Api {
         {
             Err(ApiError::Server { body: error, .. }) if error.pow.is_some() => {
                 let challenge = error.pow.expect("checked by the guard");
-                let nonce = tidings_proto::pow::solve(&challenge.challenge, challenge.bits)
+                let expected = 1u64 << challenge.bits.min(tidings_proto::pow::MAX_BITS);
+                let nonce = tidings_proto::pow::solve_reporting(
+                    &challenge.challenge,
+                    challenge.bits,
+                    |tried| progress(tried, expected),
+                )
                     .ok_or_else(|| ApiError::Protocol(format!(
                         "the server asked for a proof of work of {} bits, more than the {} a client does",
                         challenge.bits,
@@ -565,10 +580,16 @@ impl ApiError {
     /// errors). Retrying at once is then pointless; a message waits in the
     /// outbox instead.
     pub fn never_connected(&self) -> bool {
+        // A browser's `fetch` says only that it failed, in each engine's
+        // words; every such failure is treated as "not reached" (a send
+        // retried later keeps its id, so the server stores it once).
         matches!(self, ApiError::Network { message, .. }
             if message.contains("(Connect)")
                 || message.contains("onnection refused")
-                || message.contains("dns error"))
+                || message.contains("dns error")
+                || message.contains("Failed to fetch")
+                || message.contains("NetworkError")
+                || message.contains("Load failed"))
     }
 }
 

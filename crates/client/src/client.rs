@@ -43,6 +43,30 @@ pub const MAX_NETWORK_RETRIES: usize = 5;
 pub const REGION_VAR: &str = "TIDINGS_REGION";
 /// Region used when `TIDINGS_REGION` is not set.
 pub const DEFAULT_REGION: &str = "US";
+/// The region set by [`set_region`], if any.
+static REGION: std::sync::RwLock<Option<String>> = std::sync::RwLock::new(None);
+
+/// Sets the region in which numbers typed without a country code are read,
+/// for a host without an environment: the web app passes its browser's
+/// locale. Anything but two ASCII letters is refused.
+pub fn set_region(code: &str) -> Result<(), ClientError> {
+    if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(ClientError::Usage(format!(
+            "{code:?} is not a region: give a two-letter country code such as GB"
+        )));
+    }
+    *REGION.write().unwrap_or_else(|e| e.into_inner()) = Some(code.to_ascii_uppercase());
+    Ok(())
+}
+
+/// The region numbers typed without a country code are read in.
+fn region() -> String {
+    if let Some(set) = REGION.read().unwrap_or_else(|e| e.into_inner()).clone() {
+        return set;
+    }
+    std::env::var(REGION_VAR).unwrap_or_else(|_| DEFAULT_REGION.to_string())
+}
+
 /// Most attachments in one message.
 pub const MAX_ATTACHMENTS: usize = 10;
 /// Setting key for SMS fallback (`on`/`off`): re-send as SMS what reached
@@ -264,6 +288,31 @@ impl Client {
         Ok(creds)
     }
 
+    /// Signs a new device in with the credentials `register` or `login`
+    /// returned: saves them into `profile` (forgetting what it held),
+    /// opens it, and remembers the display name chosen at registration
+    /// and how this device was enrolled (history transfer needs it). The
+    /// caller publishes the keys next with [`Client::ensure_keys`]; when
+    /// that fails, the saved profile lets a later sync retry.
+    pub fn enrol(
+        profile: Profile,
+        server: &str,
+        creds: tidings_proto::api::DeviceCredentials,
+        registered: bool,
+        display_name: Option<&str>,
+    ) -> Result<Client, ClientError> {
+        Client::save(&profile, server, creds)?;
+        let client = Client::open(profile, Some(server))?;
+        if let Some(name) = display_name {
+            client.local.set_setting(DISPLAY_NAME, name)?;
+        }
+        client.local.set_setting(
+            history::ENROLLED_BY,
+            if registered { "register" } else { "login" },
+        )?;
+        Ok(client)
+    }
+
     /// Keeps this account's current handles in the profile (after adding
     /// or removing one), so that notes to self, groups and messages use
     /// them.
@@ -325,10 +374,10 @@ impl Client {
     }
 
     /// Parses what the user typed as a handle; numbers without `+` are read
-    /// in the region of `TIDINGS_REGION` (ISO 3166 alpha-2, default `US`).
+    /// in the region of [`set_region`], else of `TIDINGS_REGION` (ISO 3166
+    /// alpha-2, default `US`).
     pub fn parse_handle(text: &str) -> Result<Handle, ClientError> {
-        let region = std::env::var(REGION_VAR).unwrap_or_else(|_| DEFAULT_REGION.to_string());
-        Handle::parse(text, &region).map_err(|e| ClientError::Usage(e.to_string()))
+        Handle::parse(text, &region()).map_err(|e| ClientError::Usage(e.to_string()))
     }
 
     /// Resolves a conversation from what the user typed: one handle,
@@ -1110,10 +1159,7 @@ impl Client {
         wait: Duration,
         mut on_event: impl FnMut(&Event),
     ) -> Result<usize, ClientError> {
-        self.purge_junk()?;
-        // Messages written while the server was out of reach go first.
-        self.flush_outbox().await?;
-        self.refresh_campaigns().await?;
+        self.before_stream().await?;
         let mut stream = self.api.stream().await?;
         let deadline = crate::rt::Instant::now() + wait;
         let mut drained = false;
@@ -1176,42 +1222,51 @@ impl Client {
             }
         }
         stream.close().await;
-        // A device of this account that joined since the last look is
-        // announced, and gets this account's contacts and settings.
+        for e in &self.after_catch_up().await {
+            count += 1;
+            on_event(e);
+        }
+        Ok(count)
+    }
+
+    /// What a sync does before it opens the delivery stream: junk past its
+    /// retention goes, messages written while the server was out of reach
+    /// are sent, and the campaign list is refreshed. A live session (the
+    /// web app) calls it on every (re)connection.
+    pub async fn before_stream(&mut self) -> Result<(), ClientError> {
+        self.purge_junk()?;
+        self.flush_outbox().await?;
+        self.refresh_campaigns().await?;
+        Ok(())
+    }
+
+    /// What a sync does once the stream has delivered what was queued:
+    /// a device of this account that joined since the last look is
+    /// announced and gets this account's contacts and settings, new
+    /// profile photos are fetched, and a history another device sent for
+    /// this one is imported (or, failing that, a notice says it waits).
+    /// Failures here are reported as events or logged, never returned: the
+    /// next sync tries again.
+    pub async fn after_catch_up(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
         match self.welcome_new_devices().await {
-            Ok(events) => {
-                for e in &events {
-                    count += 1;
-                    on_event(e);
-                }
-            }
+            Ok(welcomed) => events.extend(welcomed),
             Err(e) => tracing::warn!(error = %e, "could not check this account's devices"),
         }
-        // New profile photos of people this account talks with.
         if let Err(e) = self.fetch_photos().await {
             tracing::info!(error = %e, "could not fetch profile photos");
         }
-        // A history another device sent for this one is imported now (and
-        // again at the next sync, if this fails).
         match self.import_offered_history().await {
-            Ok(events) => {
-                for e in &events {
-                    count += 1;
-                    on_event(e);
-                }
-            }
-            Err(e) => {
-                count += 1;
-                on_event(&Event::Notice {
-                    notice: "history_waiting".into(),
-                    text: format!(
-                        "your message history could not be brought over yet ({e}); \
-                         the next `tidings sync` tries again"
-                    ),
-                });
-            }
+            Ok(imported) => events.extend(imported),
+            Err(e) => events.push(Event::Notice {
+                notice: "history_waiting".into(),
+                text: format!(
+                    "your message history could not be brought over yet ({e}); \
+                     the next `tidings sync` tries again"
+                ),
+            }),
         }
-        Ok(count)
+        events
     }
 
     /// Files one envelope in the local store; returns what the user should

@@ -300,6 +300,9 @@ pub struct Conversation {
     pub updated_at: u64,
     /// Preview of the last message.
     pub last: String,
+    /// How the last text travelled (`ip`, `sms`, `ip+sms`): a list marks
+    /// a conversation held by SMS.
+    pub last_via: String,
     /// Which list it is in: `inbox`, or held back as a message `request`
     /// or as `junk`.
     pub state: Folder,
@@ -331,7 +334,12 @@ impl Local {
     /// Opens (creating) the store.
     pub fn open(path: &Path) -> Result<Local, LocalError> {
         let conn = Connection::open(path)?;
+        // In a browser the OPFS pool has no shared memory for a WAL; a
+        // rollback journal is as durable, with one connection anyway.
+        #[cfg(not(target_arch = "wasm32"))]
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+        #[cfg(target_arch = "wasm32")]
+        conn.execute_batch("PRAGMA journal_mode = TRUNCATE; PRAGMA synchronous = FULL;")?;
         conn.execute_batch(SCHEMA)?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
@@ -1219,7 +1227,9 @@ impl Local {
                     coalesce((SELECT name FROM contacts n WHERE n.handle = c.key),
                              (SELECT nullif(name, '') FROM profiles p WHERE p.handle = c.key)),
                     c.muted, c.archived, c.pinned,
-                    (SELECT photo_path FROM profiles p WHERE p.handle = c.key)
+                    (SELECT photo_path FROM profiles p WHERE p.handle = c.key),
+                    coalesce((SELECT via FROM messages m WHERE m.conv = c.key AND m.kind = 'text'
+                              ORDER BY pos DESC LIMIT 1), 'ip')
              FROM conversations c ORDER BY c.pinned DESC, c.updated_at DESC, c.key",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -1237,6 +1247,7 @@ impl Local {
                 archived: r.get(10)?,
                 pinned: r.get(11)?,
                 photo: r.get(12)?,
+                last_via: r.get(13)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -35,9 +35,43 @@ pub fn solve(challenge: &str, bits: u32) -> Option<u64> {
     (0..u64::MAX).find(|n| work(challenge, *n) >= bits)
 }
 
+/// Nonces tried between two progress reports of [`solve_reporting`].
+pub const PROGRESS_EVERY: u64 = 1 << 14;
+
+/// [`solve`], calling `progress(tried)` every [`PROGRESS_EVERY`] nonces,
+/// so that a browser can show a bar while its worker searches (about
+/// `2^bits` tries are expected).
+pub fn solve_reporting(challenge: &str, bits: u32, mut progress: impl FnMut(u64)) -> Option<u64> {
+    if bits > MAX_BITS {
+        return None;
+    }
+    let mut start = 0u64;
+    loop {
+        let end = start.saturating_add(PROGRESS_EVERY);
+        if let Some(n) = (start..end).find(|n| work(challenge, *n) >= bits) {
+            return Some(n);
+        }
+        if end == u64::MAX {
+            return None;
+        }
+        start = end;
+        progress(start);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reporting_finds_the_same_nonce_and_reports_on_the_way() {
+        let mut reports = Vec::new();
+        let n = solve_reporting("abc", 18, |tried| reports.push(tried)).expect("solvable");
+        assert_eq!(Some(n), solve("abc", 18));
+        assert_eq!(reports.len() as u64, n / PROGRESS_EVERY);
+        assert!(reports.windows(2).all(|w| w[1] == w[0] + PROGRESS_EVERY));
+        assert_eq!(solve_reporting("abc", 33, |_| {}), None);
+    }
 
     #[test]
     fn solutions_have_the_work() {

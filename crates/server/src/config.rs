@@ -129,6 +129,10 @@ pub struct Config {
     /// Base URL of this server as phones and Kannel reach it (download
     /// links in SMS, delivery reports); empty means `http://` + `listen`.
     pub public_url: String,
+    /// The built web app served at `/` (`scripts/build-web` makes
+    /// `web/dist`); relative paths are from the working directory. Without
+    /// an `index.html` there, `/` is a plain page.
+    pub web_dir: PathBuf,
     /// Where attachment bytes go: `local` (under the data directory) or
     /// `s3` (an S3-compatible object store, configured below).
     pub blob_store: String,
@@ -307,6 +311,7 @@ impl Default for Config {
             sms_link_secs: 72 * 3600,
             sms_links_per_account_per_day: 100,
             public_url: String::new(),
+            web_dir: PathBuf::from("web/dist"),
             sms_fallback_secs: 300,
             stale_after_secs: 14 * 24 * 3600,
             blob_store: "local".into(),

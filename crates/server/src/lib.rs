@@ -44,6 +44,7 @@ pub mod sms;
 pub mod store;
 pub mod stream;
 pub mod sweep;
+pub mod webapp;
 
 use std::future::Future;
 use std::path::Path;
@@ -213,6 +214,8 @@ pub struct App {
     pub limits: Limiters,
     /// The last published campaign list.
     pub campaigns: reports::CampaignCache,
+    /// The web app's files, when `web_dir` holds a build.
+    pub web: Option<webapp::WebApp>,
 }
 
 impl App {
@@ -236,6 +239,11 @@ impl App {
         } else {
             Arc::new(blobs::LocalBlobStore::new(dir.join(BLOBS_DIR)))
         };
+        let web = webapp::WebApp::load(&config.web_dir)
+            .map_err(|e| ServerError::Config(e.to_string()))?;
+        if web.is_none() {
+            tracing::info!(web_dir = %config.web_dir.display(), "no web app built there (scripts/build-web); `/` is a plain page");
+        }
         let dev_pages =
             carrier::dev_pages(&config).map_err(|e| ServerError::Config(e.to_string()))?;
         let (sms, carrier) = sms_gateway(&config, dev_pages)?;
@@ -262,6 +270,7 @@ impl App {
             blobs,
             sms_wake: tokio::sync::Notify::new(),
             campaigns: reports::CampaignCache::default(),
+            web,
             secret,
             config,
         }))
@@ -338,7 +347,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// The HTTP routes of the server.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/", get(carrier::home))
+        .route("/", get(webapp::index))
+        .route("/{file}", get(webapp::top_file))
+        .route("/assets/{file}", get(webapp::asset))
         .route("/v1/limits", get(messages::limits))
         .route("/v1/health", get(health::health))
         .route("/v1/codes", post(accounts::send_code))

@@ -1,0 +1,143 @@
+//! What the page may ask of the engine, and the shape of errors.
+
+use serde::{Deserialize, Serialize};
+use tidings_client::ClientError;
+
+/// Longest command the page may send, in bytes: a message's text is at
+/// most 64 KiB, so this leaves room for the rest.
+pub const MAX_COMMAND_BYTES: usize = 256 * 1024;
+
+/// One command from the page.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    /// Who is signed in, if anyone.
+    Status,
+    /// Sends a sign-in code to a phone number or e-mail address, solving
+    /// the server's proof of work first if it asks (with `pow` events).
+    RequestCode {
+        /// As the person typed it.
+        handle: String,
+    },
+    /// Creates an account with a code and signs this browser in.
+    Register {
+        /// As typed for the code.
+        handle: String,
+        /// The code received.
+        code: String,
+        /// The display name chosen.
+        name: Option<String>,
+        /// How this device is listed among the account's devices.
+        device: String,
+    },
+    /// Signs this browser in to an existing account with a code.
+    Login {
+        /// As typed for the code.
+        handle: String,
+        /// The code received.
+        code: String,
+        /// How this device is listed among the account's devices.
+        device: String,
+    },
+    /// The conversation list, as the CLI's `chats --json`.
+    Conversations,
+    /// The conversation key for what the person typed (handles, a
+    /// contact's or group's name), as `tidings show` resolves it.
+    Resolve {
+        /// What was typed, one entry per person.
+        to: Vec<String>,
+    },
+    /// A conversation's messages (and, for a request, why it is held).
+    Messages {
+        /// Conversation key.
+        conversation: String,
+    },
+    /// Sends a text; when the server is out of reach it waits in the
+    /// outbox and goes at the next connection.
+    Send {
+        /// A conversation key, or handles as typed.
+        to: Vec<String>,
+        /// The text.
+        text: String,
+    },
+    /// Marks a conversation read (sending receipts if they are on).
+    Read {
+        /// Conversation key.
+        conversation: String,
+    },
+    /// Tells the other side that this person is typing.
+    Typing {
+        /// Conversation key.
+        conversation: String,
+    },
+    /// Message requests (`junk`: the Junk list).
+    Requests {
+        /// Junk instead of requests.
+        junk: bool,
+    },
+    /// Accepts a message request.
+    Accept {
+        /// Conversation key.
+        conversation: String,
+    },
+    /// Blocks a handle.
+    Block {
+        /// The handle.
+        handle: String,
+    },
+    /// Reports a sender as junk (with the text, to teach the filter).
+    Report {
+        /// The handle.
+        handle: String,
+    },
+    /// Deletes a message request.
+    DeleteRequest {
+        /// Conversation key.
+        conversation: String,
+    },
+    /// Connects again now (the browser says it is back online).
+    Reconnect,
+    /// Removes this device from the account and forgets the profile.
+    SignOut,
+}
+
+/// An error for the page: a stable code and a sentence to show.
+#[derive(Debug, Serialize)]
+pub struct Failure {
+    /// The server's error code, or `usage`, `offline`, `internal`.
+    pub error: String,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure of the engine's own making.
+    pub fn new(error: &str, message: impl Into<String>) -> Failure {
+        Failure {
+            error: error.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Failure {
+        let error = match &e {
+            ClientError::Api(api) if api.never_connected() => "offline".to_string(),
+            ClientError::Api(api) => api.code().unwrap_or("network").to_string(),
+            ClientError::Usage(_) => "usage".into(),
+            ClientError::NotSignedIn => "not_signed_in".into(),
+            _ => "internal".into(),
+        };
+        Failure {
+            error,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<tidings_client::ApiError> for Failure {
+    fn from(e: tidings_client::ApiError) -> Failure {
+        ClientError::from(e).into()
+    }
+}

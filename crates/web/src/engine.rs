@@ -1,0 +1,477 @@
+//! The engine: one task owns the `Client` and the delivery stream, and
+//! takes the page's commands one at a time between frames.
+//!
+//! Why an actor: a `Client` is used through `&mut self` across awaits, and
+//! the page may send a command while a frame is being filed. One task that
+//! owns both serialises them without a lock that could be held across an
+//! await. The queue of commands is bounded ([`MAX_QUEUED_COMMANDS`]).
+
+use std::pin::pin;
+use std::time::Duration;
+
+use futures_channel::{mpsc, oneshot};
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tidings_client::api::Stream;
+use tidings_client::client::DISPLAY_NAME;
+use tidings_client::profile::Profile;
+use tidings_client::rt::{self, Instant};
+use tidings_client::{Api, Client, ClientError, Event};
+use tidings_proto::api::{LoginRequest, RegisterRequest};
+use tidings_proto::stream::ServerFrame;
+use tidings_spam::requests::defang;
+use wasm_bindgen::prelude::*;
+
+use crate::command::{Command, Failure, MAX_COMMAND_BYTES};
+
+/// Commands waiting for the engine; more are refused until it catches up.
+pub const MAX_QUEUED_COMMANDS: usize = 64;
+/// Where the profile lives in the VFS's pool.
+pub const PROFILE_DIR: &str = "/tidings";
+/// First wait before connecting again after a failure; it doubles up to
+/// [`MAX_RETRY`].
+pub const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// Longest wait between two connection attempts.
+pub const MAX_RETRY: Duration = Duration::from_secs(30);
+
+type Answer = Result<Value, Failure>;
+type Call = (Command, oneshot::Sender<Answer>);
+
+/// The engine as the worker's script sees it.
+#[wasm_bindgen]
+pub struct Engine {
+    calls: mpsc::Sender<Call>,
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Opens the profile kept in this origin's private file system and
+    /// starts the engine. `server` is the app's origin, `region` the
+    /// country numbers typed without a code are read in (from the
+    /// browser's language), and `emit` receives each event as a JSON
+    /// string. The caller holds the profile's Web Lock.
+    pub async fn start(
+        server: String,
+        region: String,
+        emit: js_sys::Function,
+    ) -> Result<Engine, JsError> {
+        let options = sqlite_wasm_vfs::sahpool::OpfsSAHPoolCfgBuilder::new()
+            .directory("tidings-profile")
+            .initial_capacity(8)
+            .build();
+        sqlite_wasm_vfs::sahpool::install::<sqlite_wasm_rs::WasmOsCallback>(&options, true)
+            .await
+            .map_err(|e| {
+                JsError::new(&format!(
+                    "this browser cannot keep Tidings' data (the origin-private file system \
+                     is unavailable: {e}); use a current Chrome, Edge, Firefox or Safari over \
+                     https or on localhost"
+                ))
+            })?;
+        if !region.is_empty() {
+            // A region the browser made up is not worth failing for.
+            let _ = tidings_client::client::set_region(&region);
+        }
+        let profile = Profile::in_database(PROFILE_DIR);
+        let client = match profile.credentials() {
+            Ok(Some(_)) => Some(Client::open(profile.clone(), Some(&server)).map_err(js)?),
+            Ok(None) => None,
+            Err(e) => return Err(js(ClientError::from(e))),
+        };
+        let (calls, queue) = mpsc::channel(MAX_QUEUED_COMMANDS);
+        let actor = Actor {
+            server,
+            profile,
+            client,
+            emit,
+            stream: None,
+            caught_up: false,
+            retry_at: Some(Instant::now()),
+            backoff: FIRST_RETRY,
+        };
+        wasm_bindgen_futures::spawn_local(actor.run(queue));
+        Ok(Engine { calls })
+    }
+
+    /// Runs one command (JSON, see `Command`); resolves to its answer as
+    /// JSON, or rejects with `{error, message}` as JSON.
+    pub fn call(&self, command: String) -> js_sys::Promise {
+        let mut calls = self.calls.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let reject = |f: Failure| {
+                JsValue::from_str(&serde_json::to_string(&f).expect("failures serialise"))
+            };
+            if command.len() > MAX_COMMAND_BYTES {
+                return Err(reject(Failure::new(
+                    "usage",
+                    format!("a command is at most {MAX_COMMAND_BYTES} bytes"),
+                )));
+            }
+            let command: Command = serde_json::from_str(&command)
+                .map_err(|e| reject(Failure::new("usage", format!("bad command: {e}"))))?;
+            let (tx, rx) = oneshot::channel();
+            calls.try_send((command, tx)).map_err(|_| {
+                reject(Failure::new("busy", "too many commands at once; try again"))
+            })?;
+            match rx.await {
+                Ok(Ok(value)) => Ok(JsValue::from_str(&value.to_string())),
+                Ok(Err(f)) => Err(reject(f)),
+                Err(_) => Err(reject(Failure::new("internal", "the engine stopped"))),
+            }
+        })
+    }
+}
+
+fn js(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// What woke the engine.
+enum Wake {
+    Call(Option<Call>),
+    Frame(Result<Option<ServerFrame>, tidings_client::ApiError>),
+    Retry,
+}
+
+struct Actor {
+    server: String,
+    profile: Profile,
+    client: Option<Client>,
+    emit: js_sys::Function,
+    stream: Option<Stream>,
+    /// The stream delivered what was queued since it opened.
+    caught_up: bool,
+    /// When to connect next (none: not while signed out).
+    retry_at: Option<Instant>,
+    backoff: Duration,
+}
+
+impl Actor {
+    async fn run(mut self, mut queue: mpsc::Receiver<Call>) {
+        loop {
+            if self.client.is_some()
+                && self.stream.is_none()
+                && self.retry_at.is_some_and(|at| Instant::now() >= at)
+            {
+                self.connect().await;
+            }
+            let wake = {
+                let call = queue.next();
+                let other = async {
+                    match self.stream.as_mut() {
+                        Some(stream) => Wake::Frame(stream.next().await),
+                        None => {
+                            let wait = self
+                                .retry_at
+                                .map(|at| at.saturating_duration_since(Instant::now()))
+                                .unwrap_or(Duration::from_secs(3600));
+                            rt::sleep(wait).await;
+                            Wake::Retry
+                        }
+                    }
+                };
+                match select(pin!(call), pin!(other)).await {
+                    Either::Left((call, _)) => Wake::Call(call),
+                    Either::Right((wake, _)) => wake,
+                }
+            };
+            match wake {
+                Wake::Call(None) => return,
+                Wake::Call(Some((command, reply))) => {
+                    let answer = self.handle(command).await;
+                    let _ = reply.send(answer);
+                }
+                Wake::Frame(frame) => self.on_frame(frame).await,
+                Wake::Retry => {}
+            }
+        }
+    }
+
+    fn emit(&self, event: Value) {
+        emit(&self.emit, event);
+    }
+
+    fn connection(&self, state: &str, detail: Option<String>) {
+        self.emit(connection(state, detail));
+    }
+
+    /// Sends what waited, then opens the stream; on failure, schedules the
+    /// next attempt with a doubling wait.
+    async fn connect(&mut self) {
+        let Some(client) = self.client.as_mut() else {
+            return;
+        };
+        emit(&self.emit, connection("connecting", None));
+        let opened = async {
+            client.before_stream().await?;
+            Ok::<_, ClientError>(client.api().stream().await?)
+        }
+        .await;
+        match opened {
+            Ok(stream) => {
+                self.stream = Some(stream);
+                self.caught_up = false;
+                self.backoff = FIRST_RETRY;
+                self.retry_at = None;
+                // The outbox may have emptied: the list shows new states.
+                self.emit(json!({"event": "changed"}));
+            }
+            Err(e) => self.lost(Some(e.to_string())),
+        }
+    }
+
+    /// The stream is gone: connect again after the current wait.
+    fn lost(&mut self, why: Option<String>) {
+        self.stream = None;
+        self.caught_up = false;
+        self.retry_at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(MAX_RETRY);
+        self.connection("offline", why);
+    }
+
+    async fn on_frame(&mut self, frame: Result<Option<ServerFrame>, tidings_client::ApiError>) {
+        let Some(client) = self.client.as_mut() else {
+            return;
+        };
+        match frame {
+            Ok(Some(ServerFrame::Envelope(env))) => {
+                let seq = env.seq;
+                match client.handle_envelope(env).await {
+                    Ok(events) => {
+                        for event in &events {
+                            emit(&self.emit, event_json(client, event));
+                        }
+                        if seq != tidings_proto::Seq::default() {
+                            if let Some(stream) = self.stream.as_mut() {
+                                if let Err(e) = stream.ack(vec![seq]).await {
+                                    self.lost(Some(e.to_string()));
+                                }
+                            }
+                        }
+                    }
+                    // Not acknowledged: the server delivers it again.
+                    Err(e) => self.lost(Some(e.to_string())),
+                }
+            }
+            Ok(Some(ServerFrame::Drained)) => {
+                if !self.caught_up {
+                    self.caught_up = true;
+                    for event in client.after_catch_up().await {
+                        emit(&self.emit, event_json(client, &event));
+                    }
+                    self.connection("online", None);
+                }
+            }
+            Ok(Some(ServerFrame::Error { message, .. })) => self.lost(Some(message)),
+            Ok(Some(ServerFrame::Ready { .. })) => {}
+            Ok(None) => self.lost(None),
+            Err(e) => self.lost(Some(e.to_string())),
+        }
+    }
+
+    fn client(&mut self) -> Result<&mut Client, Failure> {
+        self.client
+            .as_mut()
+            .ok_or_else(|| Failure::new("not_signed_in", "sign in first"))
+    }
+
+    async fn handle(&mut self, command: Command) -> Answer {
+        match command {
+            Command::Status => Ok(self.status()),
+            Command::RequestCode { handle } => {
+                let api = Api::new(&self.server, None)?;
+                let sent = api
+                    .request_code_reporting(&handle, |tried, expected| {
+                        emit(
+                            &self.emit,
+                            json!({"event": "pow", "tried": tried, "expected": expected}),
+                        );
+                    })
+                    .await?;
+                Ok(json!({"handle": sent.handle}))
+            }
+            Command::Register {
+                handle,
+                code,
+                name,
+                device,
+            } => {
+                let api = Api::new(&self.server, None)?;
+                let creds = api
+                    .register(&RegisterRequest {
+                        handle,
+                        code,
+                        name: name.clone(),
+                        device_name: device,
+                    })
+                    .await?;
+                self.signed_in(creds, true, name.as_deref()).await
+            }
+            Command::Login {
+                handle,
+                code,
+                device,
+            } => {
+                let api = Api::new(&self.server, None)?;
+                let creds = api
+                    .login(&LoginRequest {
+                        handle,
+                        code,
+                        device_name: device,
+                    })
+                    .await?;
+                self.signed_in(creds, false, None).await
+            }
+            Command::Conversations => {
+                let list = self
+                    .client()?
+                    .local()
+                    .conversations()
+                    .map_err(ClientError::from)?;
+                Ok(json!(list))
+            }
+            Command::Resolve { to } => {
+                let key = self.client()?.conversation_key(&to)?;
+                Ok(json!({"conversation": key}))
+            }
+            Command::Messages { conversation } => {
+                let client = self.client()?;
+                let held = client
+                    .local()
+                    .request(&conversation)
+                    .map_err(ClientError::from)?;
+                let mut messages = client
+                    .local()
+                    .messages(&conversation)
+                    .map_err(ClientError::from)?;
+                if held.is_some() {
+                    // A stranger's chosen name could pose as anyone: a
+                    // request shows handles only, and its links defanged.
+                    for m in &mut messages {
+                        m.from_name = None;
+                        m.body = defang(&m.body);
+                    }
+                }
+                Ok(json!({"messages": messages, "request": held}))
+            }
+            Command::Send { to, text } => {
+                let client = self.client()?;
+                let sent = client
+                    .send_text(&to, &text, &[], None, false, false, &mut |_, _, _| {})
+                    .await?;
+                Ok(json!(sent))
+            }
+            Command::Read { conversation } => {
+                let n = self.client()?.read(&[conversation]).await?;
+                Ok(json!({"read": n}))
+            }
+            Command::Typing { conversation } => {
+                self.client()?.typing(&[conversation]).await?;
+                Ok(json!({}))
+            }
+            Command::Requests { junk } => {
+                let mut list = self.client()?.requests(junk)?;
+                for r in &mut list {
+                    r.last = defang(&r.last);
+                }
+                Ok(json!(list))
+            }
+            Command::Accept { conversation } => {
+                Ok(json!(self.client()?.accept(&conversation).await?))
+            }
+            Command::Block { handle } => Ok(json!(self.client()?.block(&handle).await?)),
+            Command::Report { handle } => Ok(json!(self.client()?.report(&handle, true).await?)),
+            Command::DeleteRequest { conversation } => {
+                Ok(json!({"deleted": self.client()?.delete_request(&conversation)?}))
+            }
+            Command::Reconnect => {
+                if self.stream.is_none() && self.client.is_some() {
+                    self.backoff = FIRST_RETRY;
+                    self.retry_at = Some(Instant::now());
+                }
+                Ok(json!({}))
+            }
+            Command::SignOut => {
+                let client = self
+                    .client
+                    .take()
+                    .ok_or_else(|| Failure::new("not_signed_in", "not signed in"))?;
+                if let Some(stream) = self.stream.take() {
+                    stream.close().await;
+                }
+                self.retry_at = None;
+                match client.logout(false).await {
+                    Ok(out) => Ok(json!(out)),
+                    Err(e) => {
+                        // Nothing was deleted: keep using the profile.
+                        self.client = Client::open(self.profile.clone(), Some(&self.server)).ok();
+                        self.retry_at = Some(Instant::now());
+                        Err(e.into())
+                    }
+                }
+            }
+        }
+    }
+
+    async fn signed_in(
+        &mut self,
+        creds: tidings_proto::api::DeviceCredentials,
+        registered: bool,
+        name: Option<&str>,
+    ) -> Answer {
+        if let Some(stream) = self.stream.take() {
+            stream.close().await;
+        }
+        self.client = None;
+        let client = Client::enrol(self.profile.clone(), &self.server, creds, registered, name)?;
+        // Keys that fail to publish now are published at the next
+        // connection's catch-up; the person is signed in regardless.
+        if let Err(e) = client.ensure_keys().await {
+            self.connection("offline", Some(e.to_string()));
+        }
+        self.client = Some(client);
+        self.backoff = FIRST_RETRY;
+        self.retry_at = Some(Instant::now());
+        Ok(self.status())
+    }
+
+    fn status(&self) -> Value {
+        match &self.client {
+            None => json!({"signed_in": false, "server": self.server}),
+            Some(client) => {
+                let creds = client.credentials();
+                let name = client.local().setting(DISPLAY_NAME).ok().flatten();
+                json!({
+                    "signed_in": true,
+                    "server": self.server,
+                    "account": creds.account,
+                    "device": creds.device,
+                    "handles": creds.handles,
+                    "name": name,
+                })
+            }
+        }
+    }
+}
+
+/// Hands one event to the page.
+fn emit(to: &js_sys::Function, event: Value) {
+    let _ = to.call1(&JsValue::NULL, &JsValue::from_str(&event.to_string()));
+}
+
+/// The connection's state: `connecting`, `online` or `offline` (with why).
+fn connection(state: &str, detail: Option<String>) -> Value {
+    json!({"event": "connection", "state": state, "detail": detail})
+}
+
+/// An event for the page; a message in a muted conversation says so, so
+/// the page raises no notification for it.
+fn event_json(client: &Client, event: &Event) -> Value {
+    let mut value = json!(event);
+    if let Event::Message(m) = event {
+        let muted = client.local().is_muted(&m.conversation).unwrap_or(false);
+        value["muted"] = json!(muted);
+    }
+    value
+}

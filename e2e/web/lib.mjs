@@ -1,0 +1,99 @@
+// Shared steps of the web app's browser tests: launching Chromium, signing
+// up the way a person does (the code read from the simulated carrier or
+// the development mail outbox), and waiting for what a person waits for.
+
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = process.env.TIDINGS_CHROMIUM || '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+/** How long one step (a page load, a message crossing) may take. */
+export const STEP_TIMEOUT_MS = 20_000;
+const CODE_PATTERN = /\b(\d{6})\b/;
+
+export async function launch() {
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
+/** A new person: a browser context of their own, with errors collected. */
+export async function person(browser, base, options = {}) {
+  const context = await browser.newContext({
+    viewport: options.viewport ?? { width: 1280, height: 800 },
+    colorScheme: options.colorScheme ?? 'light',
+    locale: options.locale ?? 'en-US',
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+  });
+  await page.goto(base);
+  return { context, page, errors };
+}
+
+/** The texts the simulated carrier (or mail outbox) delivered to `address`. */
+export async function inbox(base, address) {
+  const r = await fetch(`${base}/v1/carrier/${encodeURIComponent(address)}`);
+  if (!r.ok) throw new Error(`the carrier's inbox answered ${r.status}: ${await r.text()}`);
+  return (await r.json()).map((m) => m.text);
+}
+
+export async function newCode(base, address, seen) {
+  const deadline = Date.now() + STEP_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const code = (await inbox(base, address))
+      .slice(seen)
+      .map((t) => CODE_PATTERN.exec(t))
+      .find(Boolean);
+    if (code) return code[1];
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no code reached ${address} within ${STEP_TIMEOUT_MS / 1000} s`);
+}
+
+/** Signs up through the three screens: handle, code, name. */
+export async function signUp(page, base, handle, name, { typed = handle, shots } = {}) {
+  await page.getByLabel('Phone number or e-mail').fill(typed);
+  if (shots) await shots('sign-in');
+  const seen = (await inbox(base, handle)).length;
+  await page.getByRole('button', { name: 'Send code' }).click();
+  const code = await newCode(base, handle, seen);
+  await page.getByRole('textbox', { name: 'Code', exact: true }).fill(code);
+  await page.getByRole('textbox', { name: 'Display name' }).fill(name);
+  await page.getByRole('button', { name: 'Start messaging' }).click();
+  await page.getByRole('heading', { name: 'Chats' }).waitFor();
+}
+
+/** Opens (or starts) the conversation with what a person types. */
+export async function openChat(page, who) {
+  await page.getByLabel('New conversation: phone number or e-mail').fill(who);
+  await page.getByRole('button', { name: 'Start' }).click();
+  await page.getByLabel('Message', { exact: true }).waitFor();
+}
+
+export async function send(page, text) {
+  await page.getByLabel('Message', { exact: true }).fill(text);
+  await page.keyboard.press('Enter');
+}
+
+/** Waits until a bubble with `text` shows in the open conversation. */
+export async function bubble(page, text) {
+  const b = page.locator('.bubble-row', { hasText: text }).last();
+  await b.waitFor();
+  return b;
+}
+
+export function fail(message) {
+  console.error(message);
+  process.exit(1);
+}

@@ -1,0 +1,263 @@
+// The app's shell: start-up, sign-in, the list beside (or, on a phone,
+// instead of) the open conversation, and the connection bar.
+import { useEffect, useState } from "preact/hooks";
+import { Chat } from "./chat";
+import { EngineClient, message } from "./engine";
+import { ConversationList, RequestList } from "./lists";
+import { SignIn } from "./signin";
+import type { Conversation, RequestSummary, Status } from "./types";
+
+type View = { at: "list" } | { at: "chat"; key: string } | { at: "requests"; junk: boolean } | { at: "settings" };
+type Phase = "starting" | "locked" | "fatal" | "signin" | "ready";
+
+function viewFromUrl(): View {
+  const p = new URLSearchParams(location.hash.slice(1));
+  const chat = p.get("chat");
+  if (chat) return { at: "chat", key: chat };
+  if (p.has("requests")) return { at: "requests", junk: p.get("requests") === "junk" };
+  if (p.has("settings")) return { at: "settings" };
+  return { at: "list" };
+}
+
+function urlOf(v: View): string {
+  switch (v.at) {
+    case "chat":
+      return `#chat=${encodeURIComponent(v.key)}`;
+    case "requests":
+      return v.junk ? "#requests=junk" : "#requests";
+    case "settings":
+      return "#settings";
+    default:
+      return location.pathname;
+  }
+}
+
+export function App({ engine }: { engine: EngineClient }) {
+  const [phase, setPhase] = useState<Phase>("starting");
+  const [fatal, setFatal] = useState("");
+  const [status, setStatus] = useState<Status | null>(null);
+  const [conversations, setConversations] = useState<Conversation[]>([]);
+  const [requests, setRequests] = useState<RequestSummary[]>([]);
+  const [view, setView] = useState<View>(viewFromUrl());
+  const [connection, setConnection] = useState<"connecting" | "online" | "offline">("connecting");
+  const [newChat, setNewChat] = useState("");
+  const [newError, setNewError] = useState("");
+
+  async function refresh() {
+    try {
+      setConversations(await engine.call<Conversation[]>({ cmd: "conversations" }));
+      if (view.at === "requests") setRequests(await engine.call<RequestSummary[]>({ cmd: "requests", junk: view.junk }));
+    } catch {
+      /* signed out meanwhile */
+    }
+  }
+
+  useEffect(() => {
+    const off = engine.on(async (e) => {
+      switch (e.event) {
+        case "ready": {
+          const s = await engine.call<Status>({ cmd: "status" });
+          setStatus(s);
+          setPhase(s.signed_in ? "ready" : "signin");
+          break;
+        }
+        case "locked":
+          setPhase("locked");
+          break;
+        case "fatal":
+          setFatal(e.message);
+          setPhase("fatal");
+          break;
+        case "connection":
+          setConnection(e.state);
+          break;
+        case "message":
+          if (document.visibilityState !== "visible" && !e.outgoing && !e.muted) notify(e.from_name || e.from, e.body);
+          void refresh();
+          break;
+        case "typing":
+        case "live":
+          break;
+        default:
+          void refresh();
+      }
+    });
+    const back = () => setView(viewFromUrl());
+    const online = () => void engine.call({ cmd: "reconnect" }).catch(() => {});
+    window.addEventListener("popstate", back);
+    window.addEventListener("online", online);
+    return () => {
+      off();
+      window.removeEventListener("popstate", back);
+      window.removeEventListener("online", online);
+    };
+  }, [view]);
+
+  useEffect(() => {
+    if (phase === "ready") void refresh();
+  }, [phase, view]);
+
+  function go(v: View) {
+    history.pushState(null, "", urlOf(v));
+    setView(v);
+  }
+
+  async function startChat(ev: Event) {
+    ev.preventDefault();
+    setNewError("");
+    try {
+      const r = await engine.call<{ conversation: string }>({ cmd: "resolve", to: newChat.split(",").map((s) => s.trim()).filter(Boolean) });
+      setNewChat("");
+      go({ at: "chat", key: r.conversation });
+    } catch (e) {
+      setNewError(message(e));
+    }
+  }
+
+  if (phase === "starting") return <main class="placeholder" aria-busy="true">Opening Tidings…</main>;
+  if (phase === "locked")
+    return (
+      <main class="placeholder">
+        <p>Tidings is open in another tab. Close it there, and this tab takes over.</p>
+      </main>
+    );
+  if (phase === "fatal")
+    return (
+      <main class="placeholder" role="alert">
+        <p>{fatal}</p>
+      </main>
+    );
+  if (phase === "signin" || !status?.signed_in)
+    return (
+      <SignIn
+        engine={engine}
+        onSignedIn={(s) => {
+          setStatus(s);
+          setPhase("ready");
+          go({ at: "list" });
+        }}
+      />
+    );
+
+  const held = {
+    requests: conversations.filter((c) => c.state === "request").length,
+    junk: conversations.filter((c) => c.state === "junk").length,
+  };
+  const open = view.at === "chat" || view.at === "requests" || view.at === "settings";
+  const activeKey = view.at === "chat" ? view.key : null;
+  const me = status.name || status.handles?.[0] || "";
+
+  return (
+    <div class={`app ${open ? "open" : ""}`}>
+      <aside class="sidebar" aria-label="Conversation list">
+        <header class="topbar">
+          <h1>Chats</h1>
+          <button class="icon-btn" aria-label={`Settings (${me})`} onClick={() => go({ at: "settings" })}>
+            ⚙
+          </button>
+        </header>
+        {connection !== "online" && (
+          <div class={`status-bar ${connection}`} role="status">
+            {connection === "offline" ? "Offline — messages wait and go when the connection is back" : "Connecting…"}
+          </div>
+        )}
+        <form class="new-chat" onSubmit={startChat} aria-label="New conversation">
+          <label class="sr-only" for="new-chat">
+            New conversation: phone number or e-mail
+          </label>
+          <input
+            id="new-chat"
+            class="field"
+            placeholder="New chat: number or e-mail"
+            value={newChat}
+            onInput={(e) => setNewChat(e.currentTarget.value)}
+          />
+          <button class="btn primary" type="submit" disabled={!newChat.trim()}>
+            Start
+          </button>
+        </form>
+        {newError && (
+          <p class="error" role="alert" style={{ padding: "0 12px" }}>
+            {newError}
+          </p>
+        )}
+        <ConversationList
+          conversations={conversations}
+          active={activeKey}
+          held={held}
+          onOpen={(key) => go({ at: "chat", key })}
+          onRequests={(junk) => go({ at: "requests", junk })}
+        />
+      </aside>
+      {view.at === "chat" && (
+        <Chat
+          engine={engine}
+          conversationKey={view.key}
+          summary={conversations.find((c) => c.key === view.key) ?? null}
+          online={connection === "online"}
+          onBack={() => go({ at: "list" })}
+          onChanged={() => void refresh()}
+        />
+      )}
+      {view.at === "requests" && (
+        <section class="main" aria-label={view.junk ? "Junk" : "Message requests"}>
+          <header class="topbar">
+            <button class="icon-btn back" aria-label="Back to conversations" onClick={() => go({ at: "list" })}>
+              ←
+            </button>
+            <h2>{view.junk ? "Junk" : "Message requests"}</h2>
+          </header>
+          <RequestList junk={view.junk} requests={requests} onOpen={(key) => go({ at: "chat", key })} />
+        </section>
+      )}
+      {view.at === "settings" && (
+        <section class="main" aria-label="Settings">
+          <header class="topbar">
+            <button class="icon-btn back" aria-label="Back to conversations" onClick={() => go({ at: "list" })}>
+              ←
+            </button>
+            <h2>Settings</h2>
+          </header>
+          <div class="settings">
+            <dl>
+              <dt>Name</dt>
+              <dd>{status.name || "—"}</dd>
+              <dt>Handles</dt>
+              <dd>{status.handles?.join(", ")}</dd>
+              <dt>Account</dt>
+              <dd>{status.account}</dd>
+              <dt>This device</dt>
+              <dd>{status.device}</dd>
+            </dl>
+            <a href="/deregister">Unbind a phone number you no longer use</a>
+            <button
+              class="btn danger"
+              onClick={async () => {
+                try {
+                  await engine.call({ cmd: "sign_out" });
+                  setStatus({ signed_in: false, server: status.server });
+                  setPhase("signin");
+                  go({ at: "list" });
+                } catch (e) {
+                  alert(message(e));
+                }
+              }}
+            >
+              Sign out of this browser
+            </button>
+          </div>
+        </section>
+      )}
+      {view.at === "list" && (
+        <main class="main placeholder">
+          <p>Choose a conversation, or start one with a phone number or e-mail address.</p>
+        </main>
+      )}
+    </div>
+  );
+}
+
+function notify(from: string, body: string) {
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  new Notification(from, { body: body.slice(0, 140), tag: "tidings" });
+}

@@ -1,0 +1,260 @@
+// One conversation: bubbles (blue over Tidings, green by SMS), day
+// separators, the state of our last message, typing, and the composer.
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { EngineClient, EngineEvent, message } from "./engine";
+import { clock, dayLabel, isPhone, sameDay, stateLabel } from "./format";
+import { Avatar, title } from "./lists";
+import type { Conversation, Message, RequestSummary } from "./types";
+
+/** How often "typing" is told while the person keeps typing. */
+const TYPING_EVERY_MS = 3000;
+/** How long a "typing" from the other side is shown without a new one. */
+const TYPING_SHOWN_MS = 6000;
+
+export function Chat(props: {
+  engine: EngineClient;
+  conversationKey: string;
+  summary: Conversation | null;
+  online: boolean;
+  onBack: () => void;
+  onChanged: () => void;
+}) {
+  const { engine, conversationKey: key } = props;
+  const [messages, setMessages] = useState<Message[]>([]);
+  const [request, setRequest] = useState<RequestSummary | null>(null);
+  const [draft, setDraft] = useState("");
+  const [error, setError] = useState("");
+  const [typing, setTyping] = useState<{ from: string; until: number } | null>(null);
+  const [announce, setAnnounce] = useState("");
+  const list = useRef<HTMLDivElement>(null);
+  const composer = useRef<HTMLTextAreaElement>(null);
+  const lastTyping = useRef(0);
+
+  async function load() {
+    try {
+      const got = await engine.call<{ messages: Message[]; request: RequestSummary | null }>({
+        cmd: "messages",
+        conversation: key,
+      });
+      setMessages(got.messages);
+      setRequest(got.request);
+      const unread = got.messages.some((m) => !m.outgoing && m.state !== "read" && m.kind === "text");
+      if (!got.request && unread && document.visibilityState === "visible") {
+        await engine.call({ cmd: "read", conversation: key }).catch(() => {});
+        props.onChanged();
+      }
+    } catch (e) {
+      setError(message(e));
+    }
+  }
+
+  useEffect(() => {
+    setMessages([]);
+    setRequest(null);
+    setError("");
+    setTyping(null);
+    void load();
+    composer.current?.focus();
+    const off = engine.on((e: EngineEvent) => {
+      if (e.event === "typing" && e.conversation === key) {
+        setTyping({ from: e.from, until: Date.now() + TYPING_SHOWN_MS });
+      } else if (e.conversation === key || e.event === "changed") {
+        if (e.event === "message") {
+          setTyping(null);
+          if (!e.outgoing) setAnnounce(`${e.from_name || e.from}: ${e.body}`);
+        }
+        void load();
+      }
+    });
+    const onVisible = () => document.visibilityState === "visible" && void load();
+    document.addEventListener("visibilitychange", onVisible);
+    return () => {
+      off();
+      document.removeEventListener("visibilitychange", onVisible);
+    };
+  }, [key]);
+
+  useEffect(() => {
+    if (!typing) return;
+    const t = setTimeout(() => setTyping(null), typing.until - Date.now());
+    return () => clearTimeout(t);
+  }, [typing]);
+
+  useLayoutEffect(() => {
+    const el = list.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [messages.length, key]);
+
+  async function send(text: string) {
+    if (!text.trim()) return;
+    setError("");
+    setDraft("");
+    try {
+      await engine.call({ cmd: "send", to: [key], text });
+    } catch (e) {
+      setDraft(text);
+      setError(message(e));
+    }
+    await load();
+    props.onChanged();
+  }
+
+  function onInput(value: string) {
+    setDraft(value);
+    const now = Date.now();
+    if (value && !request && props.online && now - lastTyping.current > TYPING_EVERY_MS) {
+      lastTyping.current = now;
+      void engine.call({ cmd: "typing", conversation: key }).catch(() => {});
+    }
+  }
+
+  async function act(cmd: string, field: "conversation" | "handle", value: string) {
+    setError("");
+    try {
+      await engine.call({ cmd, [field]: value });
+      props.onChanged();
+      if (cmd === "accept") await load();
+      else props.onBack();
+    } catch (e) {
+      setError(message(e));
+    }
+  }
+
+  const group = key.startsWith("group:");
+  const name = props.summary ? title(props.summary) : request?.title || key;
+  const lastText = [...messages].reverse().find((m) => m.kind === "text");
+  const sms = !group && isPhone(key) && !!lastText && lastText.via.includes("sms");
+  const lastOurs = [...messages].reverse().find((m) => m.outgoing && m.kind === "text");
+
+  let previous: Message | null = null;
+  const items = messages.map((m) => {
+    const out = [];
+    if (!previous || !sameDay(previous.sent_at, m.sent_at)) {
+      out.push(
+        <div class="day" role="separator" key={`d${m.id}`}>
+          {dayLabel(m.sent_at)}
+        </div>,
+      );
+    }
+    if (m.kind !== "text") {
+      out.push(
+        <p class="notice" key={m.id}>
+          {m.body}
+        </p>,
+      );
+    } else {
+      const first = !previous || previous.from !== m.from || previous.kind !== "text" || !sameDay(previous.sent_at, m.sent_at);
+      const bySms = m.via.includes("sms");
+      const failed = m.outgoing && m.state.startsWith("failed");
+      out.push(
+        <div class={`bubble-row ${m.outgoing ? "ours" : "theirs"} ${first ? "first" : ""}`} key={m.id} data-state={m.state} data-via={m.via}>
+          {group && !m.outgoing && first && <span class="sender">{m.from_name || m.from}</span>}
+          <div class={`bubble ${bySms ? "sms" : "ip"}`}>
+            <span class="sr-only">{m.outgoing ? "You" : m.from_name || m.from}{bySms ? " by SMS" : ""}: </span>
+            {m.body}
+            <span class="meta">{clock(m.sent_at)}</span>
+          </div>
+          {m === lastOurs &&
+            (failed ? (
+              <button class="msg-state failed" onClick={() => void send(m.body)}>
+                {stateLabel(m)}
+              </button>
+            ) : (
+              <span class="msg-state" aria-live="polite">
+                {stateLabel(m)}
+              </span>
+            ))}
+        </div>,
+      );
+    }
+    previous = m;
+    return out;
+  });
+
+  return (
+    <section class="main" aria-label={`Conversation with ${name}`}>
+      <header class="topbar">
+        <button class="icon-btn back" aria-label="Back to conversations" onClick={props.onBack}>
+          ←
+        </button>
+        <Avatar label={name} kind={group ? "group" : sms ? "sms" : "ip"} />
+        <h2>
+          {name} {sms && <span class="tag">SMS</span>}
+          {name !== key && !group && (
+            <>
+              <br />
+              <span class="sub">{key}</span>
+            </>
+          )}
+        </h2>
+      </header>
+      {request && (
+        <div class="request-banner" role="region" aria-label="Message request">
+          <strong>
+            {request.state === "junk" ? "This looks like junk." : `${request.from} is not in your contacts.`}
+          </strong>
+          <span>They won't know you have seen this until you accept. Links are shown defanged.</span>
+          <div class="actions">
+            <button class="btn primary" onClick={() => void act("accept", "conversation", key)}>
+              Accept
+            </button>
+            <button class="btn" onClick={() => void act("block", "handle", request.from)}>
+              Block
+            </button>
+            <button class="btn danger" onClick={() => void act("report", "handle", request.from)}>
+              Report junk
+            </button>
+            <button class="btn" onClick={() => void act("delete_request", "conversation", key)}>
+              Delete
+            </button>
+          </div>
+        </div>
+      )}
+      <div class="messages" ref={list} role="log" aria-label="Messages">
+        <div class="spacer" />
+        {items}
+      </div>
+      <div class="sr-only" aria-live="polite">
+        {announce}
+      </div>
+      <div class="typing" aria-live="polite">
+        {typing ? `${typing.from} is typing…` : ""}
+      </div>
+      {error && (
+        <p class="error" role="alert" style={{ padding: "0 16px" }}>
+          {error}
+        </p>
+      )}
+      {!request && (
+        <form
+          class="composer"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void send(draft);
+          }}
+        >
+          <label class="sr-only" for="composer">
+            Message
+          </label>
+          <textarea
+            id="composer"
+            ref={composer}
+            rows={1}
+            placeholder={sms ? "SMS message" : "Message"}
+            value={draft}
+            onInput={(e) => onInput(e.currentTarget.value)}
+            onKeyDown={(e) => {
+              if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+                e.preventDefault();
+                void send(draft);
+              }
+            }}
+          />
+          <button class={`send ${sms ? "sms" : ""}`} type="submit" disabled={!draft.trim()}>
+            Send
+          </button>
+        </form>
+      )}
+    </section>
+  );
+}

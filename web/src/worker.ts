@@ -1,0 +1,77 @@
+/// <reference lib="webworker" />
+// The app's dedicated worker: it holds the profile's Web Lock for its whole
+// life and runs the Rust engine (tidings-client in WebAssembly). The page
+// talks to it with {id, command} messages; answers come back as
+// {id, ok} or {id, err}, and the engine's events as {event}.
+import init, { Engine } from "./wasm/tidings_web.js";
+
+declare const self: DedicatedWorkerGlobalScope;
+
+type Request = { id: number; command: Record<string, unknown> };
+
+const LOCK = "tidings-profile";
+let engine: Engine | null = null;
+const waiting: Request[] = [];
+
+function post(message: unknown) {
+  self.postMessage(message);
+}
+
+async function run(request: Request) {
+  try {
+    const answer = await engine!.call(JSON.stringify(request.command));
+    post({ id: request.id, ok: JSON.parse(answer as string) });
+  } catch (e) {
+    let err: unknown;
+    try {
+      err = JSON.parse(String(e));
+    } catch {
+      err = { error: "internal", message: String(e) };
+    }
+    post({ id: request.id, err });
+  }
+}
+
+self.onmessage = (m: MessageEvent<Request>) => {
+  if (engine) void run(m.data);
+  else waiting.push(m.data);
+};
+
+/** The country that numbers typed without a code are read in. */
+function region(): string {
+  for (const tag of navigator.languages ?? [navigator.language]) {
+    const part = tag.split("-").find((p, i) => i > 0 && /^[A-Za-z]{2}$/.test(p));
+    if (part) return part.toUpperCase();
+  }
+  return "";
+}
+
+async function start() {
+  await init();
+  engine = await Engine.start(self.location.origin, region(), (json: string) =>
+    post({ event: JSON.parse(json) }),
+  );
+  post({ ready: true });
+  for (const r of waiting.splice(0)) void run(r);
+  // The lock is released when this worker ends (tab closed or reloaded).
+  await new Promise(() => {});
+}
+
+async function main() {
+  try {
+    const got = await navigator.locks.request(LOCK, { ifAvailable: true }, async (lock) => {
+      if (!lock) return false;
+      await start();
+      return true;
+    });
+    if (!got) {
+      // Another tab has the profile: say so, and take over when it closes.
+      post({ event: { event: "locked" } });
+      await navigator.locks.request(LOCK, start);
+    }
+  } catch (e) {
+    post({ event: { event: "fatal", message: e instanceof Error ? e.message : String(e) } });
+  }
+}
+
+void main();

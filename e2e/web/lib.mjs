@@ -97,3 +97,51 @@ export function fail(message) {
   console.error(message);
   process.exit(1);
 }
+
+// Lines the test wrote to our stdin, as `step` consumes them.
+let stdinLines = null;
+function nextLine() {
+  if (!stdinLines) {
+    stdinLines = { queue: [], waiting: [] };
+    let buffer = '';
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (chunk) => {
+      buffer += chunk;
+      let i;
+      while ((i = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, i);
+        buffer = buffer.slice(i + 1);
+        const w = stdinLines.waiting.shift();
+        if (w) w(line);
+        else stdinLines.queue.push(line);
+      }
+    });
+  }
+  const queued = stdinLines.queue.shift();
+  if (queued !== undefined) return Promise.resolve(queued);
+  return new Promise((resolve) => stdinLines.waiting.push(resolve));
+}
+
+/** Asks the test (crates/cli/tests/web.rs) to do `name` and waits for it. */
+export async function step(name) {
+  console.log(`STEP ${name}`);
+  const answer = await nextLine();
+  if (answer.trim() !== 'go') throw new Error(`the test answered ${answer} to ${name}`);
+}
+
+/** Runs a scenario: closes the browser, exits 1 with what went wrong. */
+export async function scenario(run) {
+  const browser = await launch();
+  const people = [];
+  try {
+    await run(browser, people);
+    const errors = people.flatMap((p) => p.errors);
+    if (errors.length) throw new Error(`the page reported errors:\n${errors.join('\n')}`);
+  } catch (e) {
+    console.error(e && e.stack ? e.stack : String(e));
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+  process.exit(process.exitCode ?? 0);
+}

@@ -89,6 +89,8 @@ export function Chat(props: {
     if (!text.trim()) return;
     setError("");
     setDraft("");
+    // A sent message ends this bout of typing: the next keystroke says so.
+    lastTyping.current = 0;
     try {
       await engine.call({ cmd: "send", to: [key], text });
     } catch (e) {
@@ -104,7 +106,7 @@ export function Chat(props: {
     const now = Date.now();
     if (value && !request && props.online && now - lastTyping.current > TYPING_EVERY_MS) {
       lastTyping.current = now;
-      void engine.call({ cmd: "typing", conversation: key }).catch(() => {});
+      void engine.call({ cmd: "typing", conversation: key }).catch((e) => console.warn("typing not sent:", message(e)));
     }
   }
 

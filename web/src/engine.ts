@@ -47,6 +47,8 @@ export class EngineClient {
   }
 
   private dispatch(e: EngineEvent) {
+    // `localStorage.setItem("tidings.debug", "1")` logs every event.
+    if (localStorage.getItem("tidings.debug")) console.debug("tidings event", JSON.stringify(e));
     for (const l of this.listeners) l(e);
   }
 }

@@ -1,0 +1,183 @@
+//! End-to-end: the web app in a real browser (Debian's Chromium driven by
+//! the scripts in `e2e/web/`), against a `tidings serve` that serves the
+//! built app (`web/dist`, made by `scripts/build-web`).
+//!
+//! A script prints `STEP name` when it needs something done outside the
+//! browser (a CLI user answering, the server stopped or started again),
+//! waits for the test to do it and answer `go`, and ends with exit 0 when
+//! every check passed.
+//!
+//! Without node, Chromium, e2e/node_modules or a built app the tests are
+//! skipped with a note, except under CI, where they fail.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+mod common;
+
+use common::*;
+
+const E2E: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../e2e");
+const WEB_DIST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/dist");
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// What is missing to run the web app in a browser, if anything.
+fn missing() -> Option<String> {
+    let node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let e2e = Path::new(E2E);
+    let missing: Vec<&str> = [
+        (!node).then_some("node"),
+        (!Path::new(CHROMIUM).exists()).then_some(CHROMIUM),
+        (!e2e.join("node_modules/playwright-core").exists())
+            .then_some("e2e/node_modules (scripts/install-browser)"),
+        (!Path::new(WEB_DIST).join("index.html").exists())
+            .then_some("web/dist (scripts/build-web)"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!missing.is_empty()).then(|| missing.join(", "))
+}
+
+/// True when the browser tests can run; false (with a note) when skipped;
+/// panics under CI, where skipping would hide a broken set-up.
+fn available() -> bool {
+    let Some(missing) = missing() else {
+        return true;
+    };
+    if std::env::var_os("CI").is_some() {
+        panic!("the web app's browser tests cannot run: missing {missing}");
+    }
+    eprintln!("note: skipping a web app browser test: missing {missing}");
+    false
+}
+
+/// A server that serves the built app.
+fn web_server(data: &Path, listen: &str) -> Server {
+    Server::start_with(data, listen, &[("TIDINGS_WEB_DIR", WEB_DIST)])
+}
+
+/// Runs `e2e/web/SCRIPT` against `url` with `args`; `on_step` does what a
+/// `STEP` line asks. Panics with the script's output when it fails.
+fn run_script(script: &str, url: &str, args: &[&str], mut on_step: impl FnMut(&str)) {
+    let mut child = Command::new("node")
+        .arg(Path::new(E2E).join("web").join(script))
+        .arg(url)
+        .args(args)
+        .current_dir(E2E)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut seen = String::new();
+    for line in stdout.lines() {
+        let line = line.expect("the script's output is text");
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(step) = line.strip_prefix("STEP ") {
+            on_step(step.trim());
+            writeln!(stdin, "go").expect("the script waits for go");
+        }
+    }
+    let out = child.wait_with_output().expect("node ends");
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{seen}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn profile(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
+
+#[test]
+fn two_people_chat_in_real_time_after_a_request_is_accepted() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = web_server(&dir.path().join("data"), "127.0.0.1:0");
+    run_script("chat.mjs", &server.url, &[], |step| {
+        panic!("chat.mjs asked for an unknown step {step}")
+    });
+}
+
+#[test]
+fn sms_goes_to_a_number_not_on_tidings_and_its_reply_lands_in_the_same_conversation() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = web_server(&dir.path().join("data"), "127.0.0.1:0");
+    let cli = profile(dir.path(), "cli");
+    let url = server.url.clone();
+    run_script("sms.mjs", &url, &[], |step| match step {
+        "reply-by-sms" => {
+            ok(tg(
+                &server,
+                &cli,
+                &[
+                    "carrier",
+                    "send",
+                    "--from",
+                    "+12025550177",
+                    "--to",
+                    "+12025550111",
+                    "Yes, by SMS!",
+                ],
+            ));
+        }
+        other => panic!("unknown step {other}"),
+    });
+}
+
+#[test]
+fn a_reload_keeps_the_session_and_a_message_written_offline_goes_once_when_the_server_is_back() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut server = Some(web_server(&data, "127.0.0.1:0"));
+    let addr = server.as_ref().expect("running").addr();
+    let url = server.as_ref().expect("running").url.clone();
+    let bob = profile(dir.path(), "bob");
+    run_script("offline.mjs", &url, &[], |step| match step {
+        "bob-registers" => {
+            let s = server.as_ref().expect("running");
+            enroll(s, &bob, "register", "--phone", "+12025550122");
+        }
+        "stop-server" => {
+            server.take().expect("running").kill9();
+        }
+        "start-server" => {
+            server = Some(web_server(&data, &addr));
+        }
+        "bob-reads" => {
+            let s = server.as_ref().expect("running");
+            ok(tg(s, &bob, &["sync"]));
+            let got = show(s, &bob, &["+12025550121"]);
+            let texts = bodies(&got);
+            assert_eq!(
+                texts.iter().filter(|t| *t == "written offline").count(),
+                1,
+                "the offline message arrives exactly once: {texts:?}"
+            );
+            assert!(
+                texts.contains(&"before the reload".to_string()),
+                "{texts:?}"
+            );
+        }
+        other => panic!("unknown step {other}"),
+    });
+}

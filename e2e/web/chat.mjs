@@ -1,0 +1,55 @@
+// Two people sign up in two browsers. Alice writes to Bob: a stranger's
+// message lands in Bob's Requests, not in his list, and he accepts it from
+// there. Then they chat in real time: Bob sees Alice typing, Alice sees her
+// message delivered and then read.
+//
+// Usage: node e2e/web/chat.mjs SERVER_URL
+import { scenario, person, signUp, openChat, send, bubble } from './lib.mjs';
+
+const base = process.argv[2].replace(/\/+$/, '');
+
+await scenario(async (browser, people) => {
+  const alice = await person(browser, base);
+  const bob = await person(browser, base);
+  people.push(alice, bob);
+  await signUp(alice.page, base, '+12025550101', 'Alice');
+  await signUp(bob.page, base, '+12025550102', 'Bob');
+
+  // A number typed as people type it.
+  await openChat(alice.page, '(202) 555-0102');
+  await send(alice.page, 'Hello Bob, from the browser');
+  const first = await bubble(alice.page, 'Hello Bob, from the browser');
+  await first.getByText('Delivered').waitFor();
+
+  // Bob: not in his list, but in Requests.
+  const requests = bob.page.getByRole('button', { name: /Message requests/ });
+  await requests.waitFor();
+  const list = bob.page.getByRole('navigation', { name: 'Conversations' });
+  if ((await list.getByText('Hello Bob, from the browser').count()) !== 0) {
+    throw new Error("a stranger's message showed in the conversation list");
+  }
+  await requests.click();
+  await bob.page.getByRole('list', { name: 'Message requests' }).getByText('+12025550101').click();
+  await bob.page.getByText('+12025550101 is not in your contacts.').waitFor();
+  await bubble(bob.page, 'Hello Bob, from the browser');
+  await bob.page.getByRole('button', { name: 'Accept' }).click();
+  await bob.page.getByLabel('Message', { exact: true }).waitFor();
+
+  // Accepting read the message: Alice sees "Read".
+  await first.getByText(/^Read/).waitFor();
+
+  // Alice types: Bob sees it; she sends, he has it at once.
+  await alice.page.getByLabel('Message', { exact: true }).pressSequentially('Are you th', { delay: 20 });
+  await bob.page.getByText(/is typing…/).waitFor();
+  await alice.page.getByLabel('Message', { exact: true }).pressSequentially('ere?');
+  await alice.page.keyboard.press('Enter');
+  await bubble(bob.page, 'Are you there?');
+  const second = await bubble(alice.page, 'Are you there?');
+  await second.getByText(/^Read/).waitFor();
+
+  // And back.
+  await send(bob.page, 'Yes! 👋');
+  await bubble(alice.page, 'Yes! 👋');
+  // The list shows the conversation by name, newest message first.
+  await alice.page.getByRole('navigation', { name: 'Conversations' }).getByText('Yes! 👋').waitFor();
+});

@@ -3,11 +3,12 @@
 import { useEffect, useState } from "preact/hooks";
 import { Chat } from "./chat";
 import { EngineClient, message } from "./engine";
+import { NewGroup } from "./group";
 import { ConversationList, RequestList } from "./lists";
 import { SignIn } from "./signin";
 import type { Conversation, RequestSummary, Status } from "./types";
 
-type View = { at: "list" } | { at: "chat"; key: string } | { at: "requests"; junk: boolean } | { at: "settings" };
+type View = { at: "list" } | { at: "chat"; key: string } | { at: "requests"; junk: boolean } | { at: "settings" } | { at: "new-group" };
 type Phase = "starting" | "locked" | "fatal" | "signin" | "ready";
 
 function viewFromUrl(): View {
@@ -16,6 +17,7 @@ function viewFromUrl(): View {
   if (chat) return { at: "chat", key: chat };
   if (p.has("requests")) return { at: "requests", junk: p.get("requests") === "junk" };
   if (p.has("settings")) return { at: "settings" };
+  if (p.has("new-group")) return { at: "new-group" };
   return { at: "list" };
 }
 
@@ -27,6 +29,8 @@ function urlOf(v: View): string {
       return v.junk ? "#requests=junk" : "#requests";
     case "settings":
       return "#settings";
+    case "new-group":
+      return "#new-group";
     default:
       return location.pathname;
   }
@@ -143,7 +147,7 @@ export function App({ engine }: { engine: EngineClient }) {
     requests: conversations.filter((c) => c.state === "request").length,
     junk: conversations.filter((c) => c.state === "junk").length,
   };
-  const open = view.at === "chat" || view.at === "requests" || view.at === "settings";
+  const open = view.at !== "list";
   const activeKey = view.at === "chat" ? view.key : null;
   const me = status.name || status.handles?.[0] || "";
 
@@ -152,6 +156,9 @@ export function App({ engine }: { engine: EngineClient }) {
       <aside class="sidebar" aria-label="Conversation list">
         <header class="topbar">
           <h1>Chats</h1>
+          <button class="btn" onClick={() => go({ at: "new-group" })}>
+            New group
+          </button>
           <button class="icon-btn" aria-label={`Settings (${me})`} onClick={() => go({ at: "settings" })}>
             ⚙
           </button>
@@ -195,9 +202,13 @@ export function App({ engine }: { engine: EngineClient }) {
           conversationKey={view.key}
           summary={conversations.find((c) => c.key === view.key) ?? null}
           online={connection === "online"}
+          me={status.handles ?? []}
           onBack={() => go({ at: "list" })}
           onChanged={() => void refresh()}
         />
+      )}
+      {view.at === "new-group" && (
+        <NewGroup engine={engine} onCreated={(key) => { void refresh(); go({ at: "chat", key }); }} onBack={() => go({ at: "list" })} />
       )}
       {view.at === "requests" && (
         <section class="main" aria-label={view.junk ? "Junk" : "Message requests"}>

@@ -3,6 +3,7 @@
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { EngineClient, EngineEvent, message } from "./engine";
 import { clock, dayLabel, isPhone, sameDay, stateLabel } from "./format";
+import { GroupDetails } from "./group";
 import { Avatar, title } from "./lists";
 import type { Conversation, Message, RequestSummary } from "./types";
 
@@ -16,6 +17,7 @@ export function Chat(props: {
   conversationKey: string;
   summary: Conversation | null;
   online: boolean;
+  me: string[];
   onBack: () => void;
   onChanged: () => void;
 }) {
@@ -26,6 +28,7 @@ export function Chat(props: {
   const [error, setError] = useState("");
   const [typing, setTyping] = useState<{ from: string; until: number } | null>(null);
   const [announce, setAnnounce] = useState("");
+  const [details, setDetails] = useState(false);
   const list = useRef<HTMLDivElement>(null);
   const composer = useRef<HTMLTextAreaElement>(null);
   const lastTyping = useRef(0);
@@ -53,6 +56,7 @@ export function Chat(props: {
     setRequest(null);
     setError("");
     setTyping(null);
+    setDetails(false);
     void load();
     composer.current?.focus();
     const off = engine.on((e: EngineEvent) => {
@@ -189,7 +193,15 @@ export function Chat(props: {
             </>
           )}
         </h2>
+        {group && (
+          <button class="btn" aria-expanded={details} onClick={() => setDetails(!details)}>
+            Members
+          </button>
+        )}
       </header>
+      {group && details && (
+        <GroupDetails engine={engine} conversationKey={key} me={props.me} onChanged={() => { props.onChanged(); void load(); }} onLeft={props.onBack} />
+      )}
       {request && (
         <div class="request-banner" role="region" aria-label="Message request">
           <strong>

@@ -181,3 +181,49 @@ fn a_reload_keeps_the_session_and_a_message_written_offline_goes_once_when_the_s
         other => panic!("unknown step {other}"),
     });
 }
+
+#[test]
+fn a_web_user_and_cli_users_talk_both_ways_directly_and_in_a_group() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = web_server(&dir.path().join("data"), "127.0.0.1:0");
+    let bob = profile(dir.path(), "bob");
+    let carol = profile(dir.path(), "carol");
+    let url = server.url.clone();
+    run_script("interop.mjs", &url, &[], |step| match step {
+        "cli-users-register" => {
+            enroll(&server, &bob, "register", "--phone", "+12025550142");
+            enroll(&server, &carol, "register", "--phone", "+12025550143");
+        }
+        "bob-answers" => {
+            ok(tg(&server, &bob, &["sync"]));
+            let got = show(&server, &bob, &["+12025550141"]);
+            assert_eq!(bodies(&got), ["Hi Bob, from the web"]);
+            ok(tg(&server, &bob, &["accept", "+12025550141"]));
+            ok(tg(
+                &server,
+                &bob,
+                &["send", "+12025550141", "Hi Alice, from the terminal"],
+            ));
+        }
+        "group-answers" => {
+            ok(tg(&server, &bob, &["sync"]));
+            let got = show(&server, &bob, &["Lisbon trip"]);
+            assert_eq!(
+                bodies(&got).last().map(String::as_str),
+                Some("Group hello from the web")
+            );
+            ok(tg(
+                &server,
+                &bob,
+                &["send", "Lisbon trip", "Group hello from the terminal"],
+            ));
+            ok(tg(&server, &carol, &["sync"]));
+            let requests = ok(tg(&server, &carol, &["requests"]));
+            assert!(requests.contains("Lisbon trip"), "{requests}");
+        }
+        other => panic!("unknown step {other}"),
+    });
+}

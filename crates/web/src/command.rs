@@ -95,10 +95,54 @@ pub enum Command {
         /// Conversation key.
         conversation: String,
     },
+    /// Creates a named group with these members (handles as typed).
+    CreateGroup {
+        /// The group's name.
+        name: String,
+        /// The other members.
+        members: Vec<String>,
+    },
+    /// A group's members, admins and name.
+    Group {
+        /// `group:ID`.
+        conversation: String,
+    },
+    /// Changes a group: adds or removes members, renames it, or leaves.
+    ChangeGroup {
+        /// `group:ID`.
+        conversation: String,
+        /// What to change.
+        edit: Edit,
+    },
     /// Connects again now (the browser says it is back online).
     Reconnect,
     /// Removes this device from the account and forgets the profile.
     SignOut,
+}
+
+/// A change to a group, as [`tidings_client::GroupEdit`].
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Edit {
+    /// Add these handles.
+    Add(Vec<String>),
+    /// Remove these handles.
+    Remove(Vec<String>),
+    /// Give the group this name.
+    Rename(String),
+    /// Leave the group.
+    Leave,
+}
+
+impl From<Edit> for tidings_client::GroupEdit {
+    fn from(e: Edit) -> Self {
+        match e {
+            Edit::Add(h) => tidings_client::GroupEdit::Add(h),
+            Edit::Remove(h) => tidings_client::GroupEdit::Remove(h),
+            Edit::Rename(n) => tidings_client::GroupEdit::Rename(n),
+            Edit::Leave => tidings_client::GroupEdit::Leave,
+        }
+    }
 }
 
 /// An error for the page: a stable code and a sentence to show.

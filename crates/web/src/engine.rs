@@ -385,6 +385,21 @@ impl Actor {
             Command::DeleteRequest { conversation } => {
                 Ok(json!({"deleted": self.client()?.delete_request(&conversation)?}))
             }
+            Command::CreateGroup { name, members } => {
+                let state = self.client()?.create_named_group(&name, &members).await?;
+                let key = tidings_client::client::group_key(&state.id);
+                Ok(json!({"conversation": key, "group": state}))
+            }
+            Command::Group { conversation } => {
+                Ok(json!(self.client()?.group_state(&conversation)?))
+            }
+            Command::ChangeGroup { conversation, edit } => {
+                let state = self
+                    .client()?
+                    .change_group(&conversation, edit.into())
+                    .await?;
+                Ok(json!(state))
+            }
             Command::Reconnect => {
                 if self.stream.is_none() && self.client.is_some() {
                     self.backoff = FIRST_RETRY;

@@ -1,0 +1,44 @@
+// A web user and CLI users talk both ways: Alice in the browser writes to
+// Bob, who answers from the terminal; then Alice makes a group with Bob
+// and Carol (both on the CLI), and the group's messages cross both ways.
+//
+// Usage: node e2e/web/interop.mjs SERVER_URL
+import { scenario, person, signUp, openChat, send, bubble, step } from './lib.mjs';
+
+const base = process.argv[2].replace(/\/+$/, '');
+
+await scenario(async (browser, people) => {
+  const alice = await person(browser, base);
+  people.push(alice);
+  await signUp(alice.page, base, '+12025550141', 'Alice');
+  await step('cli-users-register');
+
+  await openChat(alice.page, '+12025550142');
+  await send(alice.page, 'Hi Bob, from the web');
+  const hi = await bubble(alice.page, 'Hi Bob, from the web');
+  await hi.getByText('Sent', { exact: true }).waitFor();
+  await step('bob-answers');
+  const answer = await bubble(alice.page, 'Hi Alice, from the terminal');
+  // Bob's terminal took the message: it shows as delivered (or read).
+  if (!/^(Delivered|Read)/.test(await hi.locator('.msg-state').textContent() ?? '')) {
+    await hi.getByText(/^(Delivered|Read)/).waitFor();
+  }
+  if (await answer.evaluate((e) => e.classList.contains('ours'))) throw new Error("Bob's answer shows as ours");
+
+  // A group with both of them.
+  await alice.page.getByRole('button', { name: 'New group' }).click();
+  await alice.page.getByLabel('Group name').fill('Lisbon trip');
+  await alice.page.getByLabel(/Members/).fill('+12025550142, +12025550143');
+  await alice.page.getByRole('button', { name: 'Create group' }).click();
+  await alice.page.getByRole('heading', { name: /Lisbon trip/ }).waitFor();
+  await alice.page.getByRole('button', { name: 'Members' }).click();
+  const members = alice.page.getByRole('region', { name: 'Group members' });
+  await members.getByText('3 members').waitFor();
+  for (const m of ['+12025550141 (you)', '+12025550142', '+12025550143']) await members.getByText(m).first().waitFor();
+  await send(alice.page, 'Group hello from the web');
+  await bubble(alice.page, 'Group hello from the web');
+  await step('group-answers');
+  const reply = await bubble(alice.page, 'Group hello from the terminal');
+  // In a group, the first of someone's messages names them.
+  await reply.locator('.sender').waitFor();
+});

@@ -52,4 +52,18 @@ await scenario(async (browser, people) => {
   await bubble(alice.page, 'Yes! 👋');
   // The list shows the conversation by name, newest message first.
   await alice.page.getByRole('navigation', { name: 'Conversations' }).getByText('Yes! 👋').waitFor();
+
+  // Bob turns read receipts off: Alice's next message stays "Delivered"
+  // after Bob has read it (his answer comes after any receipt would).
+  await bob.page.getByRole('button', { name: /^Settings/ }).click();
+  await bob.page.getByLabel('Send read receipts').uncheck();
+  await bob.page.getByText('Saved. Your other devices follow.').waitFor();
+  await bob.page.goBack();
+  await send(alice.page, 'Did you read this?');
+  await bubble(bob.page, 'Did you read this?');
+  await send(bob.page, 'No receipts from me now');
+  await bubble(alice.page, 'No receipts from me now');
+  const unread = await bubble(alice.page, 'Did you read this?');
+  const state = await unread.locator('.msg-state').textContent();
+  if (state !== 'Delivered') throw new Error(`with read receipts off, Alice saw "${state}"`);
 });

@@ -4,6 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { Chat } from "./chat";
 import { EngineClient, message } from "./engine";
 import { NewGroup } from "./group";
+import { SettingsPage } from "./settings";
 import { ConversationList, RequestList } from "./lists";
 import { SignIn } from "./signin";
 import type { Conversation, RequestSummary, Status } from "./types";
@@ -153,9 +154,10 @@ export function App({ engine }: { engine: EngineClient }) {
 
   return (
     <div class={`app ${open ? "open" : ""}`}>
+      <h1 class="sr-only">Tidings</h1>
       <aside class="sidebar" aria-label="Conversation list">
         <header class="topbar">
-          <h1>Chats</h1>
+          <h2>Chats</h2>
           <button class="btn" onClick={() => go({ at: "new-group" })}>
             New group
           </button>
@@ -211,7 +213,7 @@ export function App({ engine }: { engine: EngineClient }) {
         <NewGroup engine={engine} onCreated={(key) => { void refresh(); go({ at: "chat", key }); }} onBack={() => go({ at: "list" })} />
       )}
       {view.at === "requests" && (
-        <section class="main" aria-label={view.junk ? "Junk" : "Message requests"}>
+        <main class="main" aria-label={view.junk ? "Junk" : "Message requests"}>
           <header class="topbar">
             <button class="icon-btn back" aria-label="Back to conversations" onClick={() => go({ at: "list" })}>
               ←
@@ -219,45 +221,21 @@ export function App({ engine }: { engine: EngineClient }) {
             <h2>{view.junk ? "Junk" : "Message requests"}</h2>
           </header>
           <RequestList junk={view.junk} requests={requests} onOpen={(key) => go({ at: "chat", key })} />
-        </section>
+        </main>
       )}
       {view.at === "settings" && (
-        <section class="main" aria-label="Settings">
-          <header class="topbar">
-            <button class="icon-btn back" aria-label="Back to conversations" onClick={() => go({ at: "list" })}>
-              ←
-            </button>
-            <h2>Settings</h2>
-          </header>
-          <div class="settings">
-            <dl>
-              <dt>Name</dt>
-              <dd>{status.name || "—"}</dd>
-              <dt>Handles</dt>
-              <dd>{status.handles?.join(", ")}</dd>
-              <dt>Account</dt>
-              <dd>{status.account}</dd>
-              <dt>This device</dt>
-              <dd>{status.device}</dd>
-            </dl>
-            <a href="/deregister">Unbind a phone number you no longer use</a>
-            <button
-              class="btn danger"
-              onClick={async () => {
-                try {
-                  await engine.call({ cmd: "sign_out" });
-                  setStatus({ signed_in: false, server: status.server });
-                  setPhase("signin");
-                  go({ at: "list" });
-                } catch (e) {
-                  alert(message(e));
-                }
-              }}
-            >
-              Sign out of this browser
-            </button>
-          </div>
-        </section>
+        <SettingsPage
+          engine={engine}
+          status={status}
+          onBack={() => go({ at: "list" })}
+          onNameChanged={(name) => setStatus({ ...status, name })}
+          onSignedOut={() => {
+            setStatus({ signed_in: false, server: status.server });
+            setConversations([]);
+            setPhase("signin");
+            go({ at: "list" });
+          }}
+        />
       )}
       {view.at === "list" && (
         <main class="main placeholder">

@@ -4,6 +4,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { EngineClient, EngineEvent, message } from "./engine";
 import { clock, dayLabel, isPhone, sameDay, stateLabel } from "./format";
 import { GroupDetails } from "./group";
+import { SafetyNumber } from "./safety";
 import { Avatar, title } from "./lists";
 import type { Conversation, Message, RequestSummary } from "./types";
 
@@ -29,6 +30,7 @@ export function Chat(props: {
   const [typing, setTyping] = useState<{ from: string; until: number } | null>(null);
   const [announce, setAnnounce] = useState("");
   const [details, setDetails] = useState(false);
+  const [safety, setSafety] = useState(false);
   const list = useRef<HTMLDivElement>(null);
   const composer = useRef<HTMLTextAreaElement>(null);
   const lastTyping = useRef(0);
@@ -57,6 +59,7 @@ export function Chat(props: {
     setError("");
     setTyping(null);
     setDetails(false);
+    setSafety(false);
     void load();
     composer.current?.focus();
     const off = engine.on((e: EngineEvent) => {
@@ -178,7 +181,7 @@ export function Chat(props: {
   });
 
   return (
-    <section class="main" aria-label={`Conversation with ${name}`}>
+    <main class="main" aria-label={`Conversation with ${name}`}>
       <header class="topbar">
         <button class="icon-btn back" aria-label="Back to conversations" onClick={props.onBack}>
           ←
@@ -198,7 +201,13 @@ export function Chat(props: {
             Members
           </button>
         )}
+        {!group && !sms && !request && (
+          <button class="btn" aria-expanded={safety} onClick={() => setSafety(!safety)}>
+            Safety number
+          </button>
+        )}
       </header>
+      {!group && safety && <SafetyNumber engine={engine} handle={key} name={name} />}
       {group && details && (
         <GroupDetails engine={engine} conversationKey={key} me={props.me} onChanged={() => { props.onChanged(); void load(); }} onLeft={props.onBack} />
       )}
@@ -224,7 +233,7 @@ export function Chat(props: {
           </div>
         </div>
       )}
-      <div class="messages" ref={list} role="log" aria-label="Messages">
+      <div class="messages" ref={list} role="log" aria-label="Messages" tabIndex={0}>
         <div class="spacer" />
         {items}
       </div>
@@ -269,6 +278,6 @@ export function Chat(props: {
           </button>
         </form>
       )}
-    </section>
+    </main>
   );
 }

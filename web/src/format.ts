@@ -49,6 +49,8 @@ export function stateLabel(m: { state: string; via: string; read_by: string[] },
 }
 
 export function initials(name: string): string {
+  // A number without a name: its last two digits tell numbers apart.
+  if (/^\+?[\d\s()-]+$/.test(name)) return name.replace(/\D/g, "").slice(-2);
   const letters = name
     .replace(/^\+/, "")
     .split(/[\s@._-]+/)

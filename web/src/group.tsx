@@ -36,7 +36,7 @@ export function NewGroup(props: { engine: EngineClient; onCreated: (key: string)
     }
   }
   return (
-    <section class="main" aria-label="New group">
+    <main class="main" aria-label="New group">
       <header class="topbar">
         <button class="icon-btn back" aria-label="Back to conversations" onClick={props.onBack}>
           ←
@@ -56,7 +56,7 @@ export function NewGroup(props: { engine: EngineClient; onCreated: (key: string)
           {error}
         </p>
       </form>
-    </section>
+    </main>
   );
 }
 
@@ -95,7 +95,7 @@ export function GroupDetails(props: { engine: EngineClient; conversationKey: str
   if (!group) return <div class="settings">{error || "…"}</div>;
   const admin = group.admins.some((a) => props.me.includes(a));
   return (
-    <div class="settings group-details" role="region" aria-label="Group members">
+    <div class="settings group-details" role="region" aria-label="Group members" tabIndex={0}>
       <h3>{group.members.length} members</h3>
       <ul class="members">
         {group.members.map((m) => (

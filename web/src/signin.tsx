@@ -21,7 +21,15 @@ export function SignIn({ engine, onSignedIn }: { engine: EngineClient; onSignedI
   const [resendIn, setResendIn] = useState(0);
   const input = useRef<HTMLInputElement>(null);
 
+  const [devCarrier, setDevCarrier] = useState(false);
   useEffect(() => input.current?.focus(), [step.at]);
+  // A development server shows its simulated carrier's inboxes at
+  // /carrier (to this machine only, unless --dev): say where codes arrive.
+  useEffect(() => {
+    fetch("/carrier", { method: "HEAD" })
+      .then((r) => setDevCarrier(r.ok))
+      .catch(() => {});
+  }, []);
   useEffect(
     () =>
       engine.on((e) => {
@@ -129,6 +137,15 @@ export function SignIn({ engine, onSignedIn }: { engine: EngineClient; onSignedI
           <>
             <h1 id="signin-title">Enter the code</h1>
             <p>We sent a code to {step.shown}.</p>
+            {devCarrier && (
+              <p>
+                Development server: the code is in the simulated carrier's inbox at{" "}
+                <a href="/carrier" target="_blank" rel="noopener">
+                  /carrier
+                </a>
+                .
+              </p>
+            )}
             <label for="code">Code</label>
             <input
               id="code"

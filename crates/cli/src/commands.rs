@@ -701,28 +701,21 @@ pub async fn run(cli: Cli) -> Result<()> {
             if let Some(path) = photo {
                 client.set_profile_photo(path).await?;
             }
-            if let Some(n) = name {
-                let clean = tidings_client::content::clean_display_name(n).ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "a display name is 1 to {} bytes without control characters",
-                        tidings_client::content::MAX_DISPLAY_NAME_BYTES
-                    )
-                })?;
-                client.local().set_setting(DISPLAY_NAME, &clean)?;
-            }
-            for (key, value) in [(READ_RECEIPTS, read_receipts), (SMS_FALLBACK, sms_fallback)] {
-                if let Some(v) = value {
-                    client
-                        .local()
-                        .set_setting(key, if *v == OnOff::On { "on" } else { "off" })?;
-                }
-            }
-            if read_receipts.is_some() || sms_fallback.is_some() || name.is_some() {
+            let change = tidings_client::client::settings::SettingsChange {
+                read_receipts: read_receipts.map(|v| v == OnOff::On),
+                sms_fallback: sms_fallback.map(|v| v == OnOff::On),
+                name: name.clone(),
+            };
+            match client.change_settings(&change).await {
+                Ok(()) => {}
+                Err(e @ tidings_client::ClientError::Usage(_)) => return Err(e.into()),
                 // The account's other devices follow.
-                client.share_account_state(false).await.context(
-                    "changed on this device, but could not tell your other devices; \
-                     run the command again when the server can be reached",
-                )?;
+                Err(e) => {
+                    return Err(anyhow::Error::from(e).context(
+                        "changed on this device, but could not tell your other devices; \
+                         run the command again when the server can be reached",
+                    ))
+                }
             }
             let get = |key| -> Result<String> {
                 Ok(client.local().setting(key)?.unwrap_or_else(|| "on".into()))

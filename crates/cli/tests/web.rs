@@ -227,3 +227,37 @@ fn a_web_user_and_cli_users_talk_both_ways_directly_and_in_a_group() {
         other => panic!("unknown step {other}"),
     });
 }
+
+/// Where the screenshots go: `docs/screenshots/`, committed and shown in
+/// the README.
+const SCREENSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/screenshots");
+
+#[test]
+fn the_main_screens_pass_an_accessibility_check_and_are_photographed() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = web_server(&dir.path().join("data"), "127.0.0.1:0");
+    let dan = profile(dir.path(), "dan");
+    std::fs::create_dir_all(SCREENSHOTS).expect("the screenshot directory");
+    let url = server.url.clone();
+    run_script("screens.mjs", &url, &[SCREENSHOTS], |step| match step {
+        "dan-replies" => {
+            ok(tg(
+                &server,
+                &dan,
+                &[
+                    "carrier",
+                    "send",
+                    "--from",
+                    "+12025550177",
+                    "--to",
+                    "+12025550151",
+                    "Sounds great, see you at 8 🍷",
+                ],
+            ));
+        }
+        other => panic!("unknown step {other}"),
+    });
+}

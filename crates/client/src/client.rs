@@ -33,6 +33,7 @@ pub mod photo;
 /// (`one_time_keys_low` on the server): upload more.
 pub const KEYS_LOW_NOTICE: &str = "keys_low";
 pub mod requests;
+pub mod settings;
 
 /// How many times a send is retried after a stale device list.
 pub const MAX_STALE_RETRIES: usize = 3;

@@ -114,6 +114,31 @@ pub enum Command {
         /// What to change.
         edit: Edit,
     },
+    /// The settings (read receipts, SMS fallback, name).
+    Settings,
+    /// Changes settings; the account's other devices follow.
+    ChangeSettings {
+        /// What changes.
+        change: tidings_client::client::settings::SettingsChange,
+    },
+    /// The account's devices.
+    Devices,
+    /// Removes one of the account's other devices.
+    RemoveDevice {
+        /// Its id.
+        device: u64,
+    },
+    /// Deletes the account, its handles and devices, for good.
+    DeleteAccount,
+    /// The safety number with a person (and, with `mark`, records it as
+    /// verified after comparing it in person).
+    Safety {
+        /// Their handle.
+        handle: String,
+        /// Mark the current number verified.
+        #[serde(default)]
+        mark: bool,
+    },
     /// Connects again now (the browser says it is back online).
     Reconnect,
     /// Removes this device from the account and forgets the profile.

@@ -400,6 +400,66 @@ impl Actor {
                     .await?;
                 Ok(json!(state))
             }
+            Command::Settings => Ok(json!(self.client()?.settings()?)),
+            Command::ChangeSettings { change } => {
+                let client = self.client()?;
+                client.change_settings(&change).await?;
+                Ok(json!(client.settings()?))
+            }
+            Command::Devices => {
+                let client = self.client()?;
+                let me = client.credentials().device;
+                let devices = client.api().devices().await?;
+                Ok(json!({"this": me, "devices": devices}))
+            }
+            Command::RemoveDevice { device } => {
+                let client = self.client()?;
+                let id = tidings_proto::DeviceId::new(device)
+                    .map_err(|e| Failure::new("usage", e.to_string()))?;
+                if id == client.credentials().device {
+                    return Err(Failure::new(
+                        "usage",
+                        "this is the device you are using: sign out instead",
+                    ));
+                }
+                client.api().remove_device(id).await?;
+                Ok(json!({"removed": device}))
+            }
+            Command::DeleteAccount => {
+                let client = self.client()?;
+                client.api().delete_account().await?;
+                if let Some(stream) = self.stream.take() {
+                    stream.close().await;
+                }
+                self.retry_at = None;
+                if let Some(client) = self.client.take() {
+                    let profile = client.profile().clone();
+                    drop(client);
+                    profile.clear().map_err(ClientError::from)?;
+                }
+                Ok(json!({"deleted": true}))
+            }
+            Command::Safety { handle, mark } => {
+                let client = self.client()?;
+                let handle = client.resolve_handle(&handle)?;
+                let v = if mark {
+                    client.mark_verified(&handle).await?
+                } else {
+                    client.verification(&handle).await?
+                };
+                let qr = qrcode::QrCode::new(v.safety_number.as_bytes())
+                    .map_err(|e| Failure::new("internal", e.to_string()))?
+                    .render::<qrcode::render::svg::Color>()
+                    .min_dimensions(220, 220)
+                    .quiet_zone(true)
+                    .build();
+                Ok(json!({
+                    "handle": v.handle,
+                    "safety_number": v.safety_number,
+                    "verified": v.verified,
+                    "qr_svg": qr,
+                }))
+            }
             Command::Reconnect => {
                 if self.stream.is_none() && self.client.is_some() {
                     self.backoff = FIRST_RETRY;

@@ -4,3 +4,8 @@ import { App } from "./app";
 import { EngineClient } from "./engine";
 
 render(<App engine={new EngineClient()} />, document.getElementById("app")!);
+
+// The service worker keeps the app shell for opening with no network.
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/sw.js").catch((e) => console.warn("no offline app shell:", e));
+}

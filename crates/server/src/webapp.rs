@@ -1,8 +1,8 @@
 //! The web app: the built files of `web/` (`web_dir`, default `web/dist`),
 //! served at `/`.
 //!
-//! The files are read once at start-up into memory, with a gzip copy when
-//! `scripts/build-web` made one, so a request can only name a file that
+//! The files are read once at start-up into memory, with the brotli and
+//! gzip copies `scripts/build-web` made, so a request can only name a file that
 //! was there: no path from a URL ever reaches the filesystem. When the app
 //! is not built, `/` keeps the plain server page and says how to build it.
 //!
@@ -44,6 +44,7 @@ pub const MAX_WEB_BYTES: u64 = 64 * 1024 * 1024;
 struct Asset {
     body: Bytes,
     gzip: Option<Bytes>,
+    brotli: Option<Bytes>,
     content_type: &'static str,
     /// Named by its content's hash (`assets/`): cached for a year.
     immutable: bool,
@@ -130,13 +131,21 @@ impl WebApp {
                     })
                 };
                 let body = Bytes::from(read(&entry.path())?);
-                let gz_path = entry.path().with_file_name(format!("{name}.gz"));
-                let gzip = if gz_path.is_file() {
-                    Some(Bytes::from(read(&gz_path)?))
-                } else {
-                    None
+                let copy = |ext: &str| -> Result<Option<Bytes>, WebAppError> {
+                    let path = entry.path().with_file_name(format!("{name}.{ext}"));
+                    Ok(if path.is_file() {
+                        Some(Bytes::from(read(&path)?))
+                    } else {
+                        None
+                    })
                 };
-                total += body.len() as u64 + gzip.as_ref().map_or(0, |g| g.len() as u64);
+                let gzip = copy("gz")?;
+                let brotli = copy("br")?;
+                total += [Some(&body), gzip.as_ref(), brotli.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .map(|b| b.len() as u64)
+                    .sum::<u64>();
                 if app.files.len() >= MAX_WEB_FILES || total > MAX_WEB_BYTES {
                     return Err(WebAppError::TooLarge {
                         path: dir.to_path_buf(),
@@ -147,6 +156,7 @@ impl WebApp {
                     Asset {
                         body,
                         gzip,
+                        brotli,
                         content_type,
                         immutable: url.starts_with("assets/"),
                     },
@@ -156,22 +166,29 @@ impl WebApp {
         Ok(Some(app))
     }
 
-    /// The answer for the file at `name`, compressed when the browser
-    /// accepts gzip and a copy exists.
+    /// The answer for the file at `name`, compressed (brotli, else gzip)
+    /// when the browser accepts it and a copy exists.
     fn answer(&self, name: &str, headers: &HeaderMap) -> Option<Response> {
         let asset = self.files.get(name)?;
-        let gzip_ok = headers
+        let accepted = headers
             .get(ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(accepts_gzip);
-        let mut response = match (&asset.gzip, gzip_ok) {
-            (Some(gz), true) => {
-                let mut r = gz.clone().into_response();
+            .unwrap_or("");
+        let compressed = [("br", &asset.brotli), ("gzip", &asset.gzip)]
+            .into_iter()
+            .find_map(|(coding, copy)| {
+                copy.as_ref()
+                    .filter(|_| accepts(accepted, coding))
+                    .map(|c| (coding, c))
+            });
+        let mut response = match compressed {
+            Some((coding, copy)) => {
+                let mut r = copy.clone().into_response();
                 r.headers_mut()
-                    .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                    .insert(CONTENT_ENCODING, HeaderValue::from_static(coding));
                 r
             }
-            _ => asset.body.clone().into_response(),
+            None => asset.body.clone().into_response(),
         };
         let h = response.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
@@ -192,13 +209,13 @@ impl WebApp {
     }
 }
 
-/// Whether an `Accept-Encoding` value admits gzip (not `gzip;q=0`).
-fn accepts_gzip(value: &str) -> bool {
+/// Whether an `Accept-Encoding` value admits `coding` (not `coding;q=0`).
+fn accepts(value: &str, coding: &str) -> bool {
     value.split(',').any(|part| {
         let mut bits = part.split(';').map(str::trim);
-        let coding = bits.next().unwrap_or("");
+        let named = bits.next().unwrap_or("");
         let refused = bits.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
-        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        (named.eq_ignore_ascii_case(coding) || named == "*") && !refused
     })
 }
 
@@ -250,13 +267,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn gzip_is_accepted_unless_refused() {
-        assert!(accepts_gzip("gzip, deflate, br"));
-        assert!(accepts_gzip("br;q=1.0, gzip;q=0.8"));
-        assert!(accepts_gzip("*"));
-        assert!(!accepts_gzip("gzip;q=0"));
-        assert!(!accepts_gzip("br"));
-        assert!(!accepts_gzip(""));
+    fn a_coding_is_accepted_unless_refused() {
+        assert!(accepts("gzip, deflate, br", "gzip"));
+        assert!(accepts("gzip, deflate, br", "br"));
+        assert!(accepts("br;q=1.0, gzip;q=0.8", "gzip"));
+        assert!(accepts("*", "br"));
+        assert!(!accepts("gzip;q=0", "gzip"));
+        assert!(!accepts("br", "gzip"));
+        assert!(!accepts("", "gzip"));
     }
 
     #[test]
@@ -279,6 +297,7 @@ mod tests {
         std::fs::write(dir.path().join("index.html"), "<!doctype html>").expect("write");
         std::fs::write(dir.path().join("assets/app-1.js"), "x").expect("write");
         std::fs::write(dir.path().join("assets/app-1.js.gz"), "gz").expect("write");
+        std::fs::write(dir.path().join("assets/app-1.js.br"), "br").expect("write");
         std::fs::write(dir.path().join("notes.md"), "no").expect("write");
         let app = WebApp::load(dir.path()).expect("reads").expect("built");
         let mut names: Vec<_> = app.files.keys().cloned().collect();
@@ -289,6 +308,13 @@ mod tests {
         gzip.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
         let r = app.answer("assets/app-1.js", &gzip).expect("served");
         assert_eq!(r.headers()[CONTENT_ENCODING], "gzip");
+        let mut both = HeaderMap::new();
+        both.insert(
+            ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, deflate, br"),
+        );
+        let r = app.answer("assets/app-1.js", &both).expect("served");
+        assert_eq!(r.headers()[CONTENT_ENCODING], "br");
         assert_eq!(
             r.headers()[CACHE_CONTROL],
             "public, max-age=31536000, immutable"

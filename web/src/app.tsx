@@ -47,6 +47,8 @@ export function App({ engine }: { engine: EngineClient }) {
   const [connection, setConnection] = useState<"connecting" | "online" | "offline">("connecting");
   const [newChat, setNewChat] = useState("");
   const [newError, setNewError] = useState("");
+  // Notices the engine raised (a new device signed in, history waiting).
+  const [notices, setNotices] = useState<string[]>([]);
 
   async function refresh() {
     try {
@@ -80,6 +82,10 @@ export function App({ engine }: { engine: EngineClient }) {
           if (document.visibilityState !== "visible" && !e.outgoing && !e.muted) notify(e.from_name || e.from, e.body);
           void refresh();
           break;
+        case "notice":
+          setNotices((n) => [...n.slice(-2), e.text]);
+          void refresh();
+          break;
         case "typing":
         case "live":
           break;
@@ -87,6 +93,16 @@ export function App({ engine }: { engine: EngineClient }) {
           void refresh();
       }
     });
+    // Ctrl/Cmd+K: start or find a conversation; Escape: back to the list.
+    const keys = (e: KeyboardEvent) => {
+      if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "k") {
+        e.preventDefault();
+        document.getElementById("new-chat")?.focus();
+      } else if (e.key === "Escape" && view.at !== "list") {
+        go({ at: "list" });
+      }
+    };
+    window.addEventListener("keydown", keys);
     const back = () => setView(viewFromUrl());
     const online = () => void engine.call({ cmd: "reconnect" }).catch(() => {});
     window.addEventListener("popstate", back);
@@ -94,6 +110,7 @@ export function App({ engine }: { engine: EngineClient }) {
     return () => {
       off();
       window.removeEventListener("popstate", back);
+      window.removeEventListener("keydown", keys);
       window.removeEventListener("online", online);
     };
   }, [view]);
@@ -170,6 +187,14 @@ export function App({ engine }: { engine: EngineClient }) {
             {connection === "offline" ? "Offline — messages wait and go when the connection is back" : "Connecting…"}
           </div>
         )}
+        {notices.map((text, i) => (
+          <div class="notice-bar" role="status" key={i}>
+            <span>{text}</span>
+            <button class="icon-btn" aria-label="Dismiss" onClick={() => setNotices(notices.filter((_, j) => j !== i))}>
+              ×
+            </button>
+          </div>
+        ))}
         <form class="new-chat" onSubmit={startChat} aria-label="New conversation">
           <label class="sr-only" for="new-chat">
             New conversation: phone number or e-mail

@@ -113,6 +113,30 @@ fn two_people_chat_in_real_time_after_a_request_is_accepted() {
 }
 
 #[test]
+fn a_known_person_notifies_a_background_tab_and_a_stranger_never_does() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = web_server(&dir.path().join("data"), "127.0.0.1:0");
+    run_script("notify.mjs", &server.url, &[], |step| {
+        panic!("notify.mjs asked for an unknown step {step}")
+    });
+}
+
+#[test]
+fn a_second_tab_waits_for_the_first_and_then_takes_over_the_profile() {
+    if !available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = web_server(&dir.path().join("data"), "127.0.0.1:0");
+    run_script("tabs.mjs", &server.url, &[], |step| {
+        panic!("tabs.mjs asked for an unknown step {step}")
+    });
+}
+
+#[test]
 fn sms_goes_to_a_number_not_on_tidings_and_its_reply_lands_in_the_same_conversation() {
     if !available() {
         return;

@@ -8,19 +8,8 @@
 // Exits 0 when the final page says the number is not on Tidings any more;
 // otherwise prints what went wrong and exits 1 (2 for bad arguments).
 
-import { chromium } from 'playwright-core';
+import { launch } from './web/lib.mjs';
 
-const CHROMIUM = process.env.TIDINGS_CHROMIUM || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 // How long one step (a page load, a text message) may take.
 const STEP_TIMEOUT_MS = 15_000;
 const CODE_PATTERN = /\b(\d{6})\b/;
@@ -67,7 +56,7 @@ async function expectHeading(page, name) {
 }
 
 async function run() {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const browser = await launch();
   try {
     const context = await browser.newContext({ javaScriptEnabled: false });
     context.setDefaultTimeout(STEP_TIMEOUT_MS);

@@ -1,4 +1,5 @@
-// Shared steps of the web app's browser tests: launching Chromium, signing
+// Shared steps of the browser tests (the web app's, and deregister.mjs's
+// launch): launching Chromium, signing
 // up the way a person does (the code read from the simulated carrier or
 // the development mail outbox), and waiting for what a person waits for.
 
@@ -19,6 +20,8 @@ export const CHROMIUM_ARGS = [
 export const STEP_TIMEOUT_MS = 20_000;
 const CODE_PATTERN = /\b(\d{6})\b/;
 
+/** Debian's Chromium, headless, with no calls home (which this machine's
+ *  closed network would refuse, many at a time). */
 export async function launch() {
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 }

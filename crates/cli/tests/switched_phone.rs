@@ -7,7 +7,6 @@
 //! (`scripts/install-browser` installs them). Without them the test is
 //! skipped with a note, except under CI, where it fails.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 mod common;
@@ -15,48 +14,10 @@ mod common;
 use common::*;
 
 const BROWSER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../e2e/deregister.mjs");
-const PLAYWRIGHT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../e2e/node_modules/playwright-core"
-);
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// What is missing to drive a browser, if anything.
-fn browser_missing() -> Option<String> {
-    let node = Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    let missing: Vec<&str> = [
-        (!node).then_some("node"),
-        (!Path::new(CHROMIUM).exists()).then_some(CHROMIUM),
-        (!Path::new(PLAYWRIGHT).exists()).then_some("e2e/node_modules/playwright-core"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    (!missing.is_empty()).then(|| missing.join(", "))
-}
-
-/// True when the browser test can run; false (with a note) when it is
-/// skipped; panics under CI, where skipping would hide a broken set-up.
-fn browser_available() -> bool {
-    let Some(missing) = browser_missing() else {
-        return true;
-    };
-    let message = format!("missing {missing}; run scripts/install-browser");
-    if std::env::var_os("CI").is_some() {
-        panic!("the browser end-to-end test cannot run: {message}");
-    }
-    eprintln!("note: skipping the browser end-to-end test: {message}");
-    false
-}
 
 #[test]
 fn a_number_removed_in_the_browser_gets_every_waiting_message_as_sms_once_in_order() {
-    if !browser_available() {
+    if !browser_available("the /deregister browser test", &[]) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

@@ -20,42 +20,14 @@ use common::*;
 
 const E2E: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../e2e");
 const WEB_DIST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/dist");
-const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// What is missing to run the web app in a browser, if anything.
-fn missing() -> Option<String> {
-    let node = Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    let e2e = Path::new(E2E);
-    let missing: Vec<&str> = [
-        (!node).then_some("node"),
-        (!Path::new(CHROMIUM).exists()).then_some(CHROMIUM),
-        (!e2e.join("node_modules/playwright-core").exists())
-            .then_some("e2e/node_modules (scripts/install-browser)"),
-        (!Path::new(WEB_DIST).join("index.html").exists())
-            .then_some("web/dist (scripts/build-web)"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    (!missing.is_empty()).then(|| missing.join(", "))
-}
-
-/// True when the browser tests can run; false (with a note) when skipped;
-/// panics under CI, where skipping would hide a broken set-up.
+/// True when the browser tests can run (see `common::browser_available`).
 fn available() -> bool {
-    let Some(missing) = missing() else {
-        return true;
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!("the web app's browser tests cannot run: missing {missing}");
-    }
-    eprintln!("note: skipping a web app browser test: missing {missing}");
-    false
+    let index = format!("{WEB_DIST}/index.html");
+    browser_available(
+        "a web app browser test",
+        &[(&index, "web/dist (scripts/build-web)")],
+    )
 }
 
 /// A server that serves the built app.
@@ -100,66 +72,56 @@ fn profile(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
 
-#[test]
-fn two_people_chat_in_real_time_after_a_request_is_accepted() {
+/// Runs `script` (with `args`) against a fresh server that serves the app;
+/// `on_step(server, dir, step)` does what the script asks, with `dir` a
+/// temporary directory for CLI profiles.
+fn scenario(script: &str, args: &[&str], mut on_step: impl FnMut(&Server, &Path, &str)) {
     if !available() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let server = web_server(&dir.path().join("data"), "127.0.0.1:0");
-    run_script("chat.mjs", &server.url, &[], |step| {
-        panic!("chat.mjs asked for an unknown step {step}")
+    let url = server.url.clone();
+    run_script(script, &url, args, |step| {
+        on_step(&server, dir.path(), step)
     });
+}
+
+/// For a script that asks for no step.
+fn no_steps(script: &'static str) -> impl FnMut(&Server, &Path, &str) {
+    move |_, _, step| panic!("{script} asked for an unknown step {step}")
+}
+
+#[test]
+fn two_people_chat_in_real_time_after_a_request_is_accepted() {
+    scenario("chat.mjs", &[], no_steps("chat.mjs"));
 }
 
 #[test]
 fn a_known_person_notifies_a_background_tab_and_a_stranger_never_does() {
-    if !available() {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = web_server(&dir.path().join("data"), "127.0.0.1:0");
-    run_script("notify.mjs", &server.url, &[], |step| {
-        panic!("notify.mjs asked for an unknown step {step}")
-    });
+    scenario("notify.mjs", &[], no_steps("notify.mjs"));
 }
 
 #[test]
 fn a_second_tab_waits_for_the_first_and_then_takes_over_the_profile() {
-    if !available() {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = web_server(&dir.path().join("data"), "127.0.0.1:0");
-    run_script("tabs.mjs", &server.url, &[], |step| {
-        panic!("tabs.mjs asked for an unknown step {step}")
-    });
+    scenario("tabs.mjs", &[], no_steps("tabs.mjs"));
+}
+
+/// The simulated phone `from` answers `to` by SMS.
+fn phone_answers(server: &Server, dir: &Path, from: &str, to: &str, text: &str) {
+    let cli = profile(dir, "carrier");
+    ok(tg(
+        server,
+        &cli,
+        &["carrier", "send", "--from", from, "--to", to, text],
+    ));
 }
 
 #[test]
 fn sms_goes_to_a_number_not_on_tidings_and_its_reply_lands_in_the_same_conversation() {
-    if !available() {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = web_server(&dir.path().join("data"), "127.0.0.1:0");
-    let cli = profile(dir.path(), "cli");
-    let url = server.url.clone();
-    run_script("sms.mjs", &url, &[], |step| match step {
+    scenario("sms.mjs", &[], |server, dir, step| match step {
         "reply-by-sms" => {
-            ok(tg(
-                &server,
-                &cli,
-                &[
-                    "carrier",
-                    "send",
-                    "--from",
-                    "+12025550177",
-                    "--to",
-                    "+12025550111",
-                    "Yes, by SMS!",
-                ],
-            ));
+            phone_answers(server, dir, "+12025550177", "+12025550111", "Yes, by SMS!")
         }
         other => panic!("unknown step {other}"),
     });
@@ -208,47 +170,42 @@ fn a_reload_keeps_the_session_and_a_message_written_offline_goes_once_when_the_s
 
 #[test]
 fn a_web_user_and_cli_users_talk_both_ways_directly_and_in_a_group() {
-    if !available() {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = web_server(&dir.path().join("data"), "127.0.0.1:0");
-    let bob = profile(dir.path(), "bob");
-    let carol = profile(dir.path(), "carol");
-    let url = server.url.clone();
-    run_script("interop.mjs", &url, &[], |step| match step {
-        "cli-users-register" => {
-            enroll(&server, &bob, "register", "--phone", "+12025550142");
-            enroll(&server, &carol, "register", "--phone", "+12025550143");
+    scenario("interop.mjs", &[], |server, dir, step| {
+        let (bob, carol) = (profile(dir, "bob"), profile(dir, "carol"));
+        match step {
+            "cli-users-register" => {
+                enroll(server, &bob, "register", "--phone", "+12025550142");
+                enroll(server, &carol, "register", "--phone", "+12025550143");
+            }
+            "bob-answers" => {
+                ok(tg(server, &bob, &["sync"]));
+                let got = show(server, &bob, &["+12025550141"]);
+                assert_eq!(bodies(&got), ["Hi Bob, from the web"]);
+                ok(tg(server, &bob, &["accept", "+12025550141"]));
+                ok(tg(
+                    server,
+                    &bob,
+                    &["send", "+12025550141", "Hi Alice, from the terminal"],
+                ));
+            }
+            "group-answers" => {
+                ok(tg(server, &bob, &["sync"]));
+                let got = show(server, &bob, &["Lisbon trip"]);
+                assert_eq!(
+                    bodies(&got).last().map(String::as_str),
+                    Some("Group hello from the web")
+                );
+                ok(tg(
+                    server,
+                    &bob,
+                    &["send", "Lisbon trip", "Group hello from the terminal"],
+                ));
+                ok(tg(server, &carol, &["sync"]));
+                let requests = ok(tg(server, &carol, &["requests"]));
+                assert!(requests.contains("Lisbon trip"), "{requests}");
+            }
+            other => panic!("unknown step {other}"),
         }
-        "bob-answers" => {
-            ok(tg(&server, &bob, &["sync"]));
-            let got = show(&server, &bob, &["+12025550141"]);
-            assert_eq!(bodies(&got), ["Hi Bob, from the web"]);
-            ok(tg(&server, &bob, &["accept", "+12025550141"]));
-            ok(tg(
-                &server,
-                &bob,
-                &["send", "+12025550141", "Hi Alice, from the terminal"],
-            ));
-        }
-        "group-answers" => {
-            ok(tg(&server, &bob, &["sync"]));
-            let got = show(&server, &bob, &["Lisbon trip"]);
-            assert_eq!(
-                bodies(&got).last().map(String::as_str),
-                Some("Group hello from the web")
-            );
-            ok(tg(
-                &server,
-                &bob,
-                &["send", "Lisbon trip", "Group hello from the terminal"],
-            ));
-            ok(tg(&server, &carol, &["sync"]));
-            let requests = ok(tg(&server, &carol, &["requests"]));
-            assert!(requests.contains("Lisbon trip"), "{requests}");
-        }
-        other => panic!("unknown step {other}"),
     });
 }
 
@@ -258,30 +215,19 @@ const SCREENSHOTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/scree
 
 #[test]
 fn the_main_screens_pass_an_accessibility_check_and_are_photographed() {
-    if !available() {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = web_server(&dir.path().join("data"), "127.0.0.1:0");
-    let dan = profile(dir.path(), "dan");
     std::fs::create_dir_all(SCREENSHOTS).expect("the screenshot directory");
-    let url = server.url.clone();
-    run_script("screens.mjs", &url, &[SCREENSHOTS], |step| match step {
-        "dan-replies" => {
-            ok(tg(
-                &server,
-                &dan,
-                &[
-                    "carrier",
-                    "send",
-                    "--from",
-                    "+12025550177",
-                    "--to",
-                    "+12025550151",
-                    "Sounds great, see you at 8 🍷",
-                ],
-            ));
-        }
-        other => panic!("unknown step {other}"),
-    });
+    scenario(
+        "screens.mjs",
+        &[SCREENSHOTS],
+        |server, dir, step| match step {
+            "dan-replies" => phone_answers(
+                server,
+                dir,
+                "+12025550177",
+                "+12025550151",
+                "Sounds great, see you at 8 🍷",
+            ),
+            other => panic!("unknown step {other}"),
+        },
+    );
 }

@@ -240,10 +240,7 @@ pub async fn top_file(
     UrlPath(file): UrlPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    app.web
-        .as_ref()
-        .and_then(|w| w.answer(&file, &headers))
-        .ok_or_else(not_found)
+    file_of(&app, &file, &headers)
 }
 
 /// `GET /assets/{file}`: a built, content-hashed file of the app.
@@ -252,9 +249,14 @@ pub async fn asset(
     UrlPath(file): UrlPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    file_of(&app, &format!("assets/{file}"), &headers)
+}
+
+/// The app's file `name`, or not found (also when the app is not built).
+fn file_of(app: &App, name: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
     app.web
         .as_ref()
-        .and_then(|w| w.answer(&format!("assets/{file}"), &headers))
+        .and_then(|w| w.answer(name, headers))
         .ok_or_else(not_found)
 }
 

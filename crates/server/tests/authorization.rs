@@ -244,6 +244,9 @@ fn rows(c: &Cast) -> Vec<Row> {
     let public = Expect::Public;
     vec![
         row("GET", "/", "/", None, public),
+        // The web app's files: the same for everyone (404 when not built).
+        row("GET", "/{file}", "/manifest.webmanifest", None, public),
+        row("GET", "/assets/{file}", "/assets/index.js", None, public),
         row("GET", "/v1/limits", "/v1/limits", None, public),
         row("GET", "/v1/health", "/v1/health", None, public),
         row(

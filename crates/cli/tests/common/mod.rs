@@ -358,3 +358,49 @@ pub fn err(out: Output) -> String {
     assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
     e
 }
+
+/// Where the browser tests' node packages live.
+const E2E_MODULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../e2e/node_modules");
+/// Debian's Chromium, which the browser tests drive.
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// What is missing to drive Chromium from node, plus any of `extra` (a
+/// path and how to get it) that does not exist; none when all is there.
+pub fn browser_missing(extra: &[(&str, &str)]) -> Option<String> {
+    let node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let modules = Path::new(E2E_MODULES);
+    let mut missing: Vec<&str> = [
+        (!node).then_some("node"),
+        (!Path::new(CHROMIUM).exists()).then_some(CHROMIUM),
+        (!modules.join("playwright-core").exists() || !modules.join("axe-core").exists())
+            .then_some("e2e/node_modules (scripts/install-browser)"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    missing.extend(
+        extra
+            .iter()
+            .filter(|(path, _)| !Path::new(path).exists())
+            .map(|(_, what)| *what),
+    );
+    (!missing.is_empty()).then(|| missing.join(", "))
+}
+
+/// True when `what` (a browser test) can run; false with a note when it is
+/// skipped; panics under CI, where skipping would hide a broken set-up.
+pub fn browser_available(what: &str, extra: &[(&str, &str)]) -> bool {
+    let Some(missing) = browser_missing(extra) else {
+        return true;
+    };
+    if std::env::var_os("CI").is_some() {
+        panic!("{what} cannot run: missing {missing}");
+    }
+    eprintln!("note: skipping {what}: missing {missing}");
+    false
+}

@@ -62,9 +62,8 @@ export function ConversationList(props: {
                 <Avatar label={name} kind={group ? "group" : sms ? "sms" : "ip"} />
                 <span class="body">
                   <span class="line">
-                    <span class="name">
-                      {name} {sms && <span class="tag">SMS</span>}
-                    </span>
+                    <span class="name">{name}</span>
+                    {sms && <span class="tag">SMS</span>}
                     <span class="time">{listTime(c.updated_at)}</span>
                   </span>
                   <span class="line">

@@ -32,9 +32,13 @@ async function run(request: Request) {
   }
 }
 
+/** Commands held until the engine has started, as many as it queues. */
+const MAX_WAITING = 64;
+
 self.onmessage = (m: MessageEvent<Request>) => {
   if (engine) void run(m.data);
-  else waiting.push(m.data);
+  else if (waiting.length < MAX_WAITING) waiting.push(m.data);
+  else post({ id: m.data.id, err: { error: "busy", message: "Tidings is still starting; try again in a moment" } });
 };
 
 /** The country that numbers typed without a code are read in. */

@@ -148,7 +148,6 @@ pub async fn run(cli: Cli) -> Result<()> {
             let n = client
                 .sync(Duration::from_secs(*wait), |e| printer.print(e))
                 .await?;
-            client.ensure_keys().await?;
             let mut bars = output::Bars::new("downloading");
             let saved = client
                 .download_pending(&mut |name, done, total| bars.update(name, done, total))

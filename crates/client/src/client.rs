@@ -1230,11 +1230,14 @@ impl Client {
         Ok(count)
     }
 
-    /// What a sync does before it opens the delivery stream: junk past its
-    /// retention goes, messages written while the server was out of reach
-    /// are sent, and the campaign list is refreshed. A live session (the
-    /// web app) calls it on every (re)connection.
+    /// What a sync does before it opens the delivery stream: this device's
+    /// keys are published or topped up (so that a device whose keys failed
+    /// to publish at sign-in becomes reachable), junk past its retention
+    /// goes, messages written while the server was out of reach are sent,
+    /// and the campaign list is refreshed. A live session (the web app)
+    /// calls it on every (re)connection.
     pub async fn before_stream(&mut self) -> Result<(), ClientError> {
+        self.ensure_keys().await?;
         self.purge_junk()?;
         self.flush_outbox().await?;
         self.refresh_campaigns().await?;

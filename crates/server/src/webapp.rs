@@ -327,4 +327,15 @@ mod tests {
         assert_eq!(r.headers()[CACHE_CONTROL], "no-cache");
         assert!(app.answer("../index.html", &HeaderMap::new()).is_none());
     }
+
+    #[test]
+    fn a_directory_with_too_many_files_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("index.html"), "<!doctype html>").expect("write");
+        for i in 0..MAX_WEB_FILES {
+            std::fs::write(dir.path().join(format!("f{i}.js")), "x").expect("write");
+        }
+        let e = WebApp::load(dir.path()).expect_err("one file too many");
+        assert!(e.to_string().contains("web/dist"), "{e}");
+    }
 }

@@ -1,5 +1,8 @@
 //! What the page may ask of the engine, and the shape of errors.
 
+// Natively only this module's tests use it; the engine reads the fields.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
 use serde::{Deserialize, Serialize};
 use tidings_client::ClientError;
 
@@ -170,6 +173,19 @@ impl From<Edit> for tidings_client::GroupEdit {
     }
 }
 
+/// Reads one command from the page: at most [`MAX_COMMAND_BYTES`] of JSON
+/// naming a known command with its fields, and no other field (serde lets
+/// an extra field through on the commands that have none, harmlessly).
+pub fn parse(text: &str) -> Result<Command, Failure> {
+    if text.len() > MAX_COMMAND_BYTES {
+        return Err(Failure::new(
+            "usage",
+            format!("a command is at most {MAX_COMMAND_BYTES} bytes"),
+        ));
+    }
+    serde_json::from_str(text).map_err(|e| Failure::new("usage", format!("bad command: {e}")))
+}
+
 /// An error for the page: a stable code and a sentence to show.
 #[derive(Debug, Serialize)]
 pub struct Failure {
@@ -208,5 +224,59 @@ impl From<ClientError> for Failure {
 impl From<tidings_client::ApiError> for Failure {
     fn from(e: tidings_client::ApiError) -> Failure {
         ClientError::from(e).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_read_as_the_page_sends_them() {
+        assert!(matches!(parse(r#"{"cmd":"status"}"#), Ok(Command::Status)));
+        let send = parse(r#"{"cmd":"send","to":["+12025550101"],"text":"hi"}"#);
+        assert!(
+            matches!(send, Ok(Command::Send { ref to, ref text }) if to.len() == 1 && text == "hi")
+        );
+        let add =
+            parse(r#"{"cmd":"change_group","conversation":"group:1","edit":{"add":["a@b.org"]}}"#);
+        assert!(
+            matches!(add, Ok(Command::ChangeGroup { edit: Edit::Add(ref h), .. }) if h.len() == 1)
+        );
+        let leave = parse(r#"{"cmd":"change_group","conversation":"group:1","edit":"leave"}"#);
+        assert!(matches!(
+            leave,
+            Ok(Command::ChangeGroup {
+                edit: Edit::Leave,
+                ..
+            })
+        ));
+        let change = parse(r#"{"cmd":"change_settings","change":{"read_receipts":false}}"#);
+        assert!(
+            matches!(change, Ok(Command::ChangeSettings { ref change }) if change.read_receipts == Some(false))
+        );
+        assert!(matches!(
+            parse(r#"{"cmd":"safety","handle":"x"}"#),
+            Ok(Command::Safety { mark: false, .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_malformed_and_oversized_commands_are_refused() {
+        for bad in [
+            r#"{"cmd":"format_disk"}"#,
+            r#"{"cmd":"read","conversation":"x","extra":1}"#,
+            r#"{"cmd":"send","to":"+1","text":"hi"}"#,
+            "not json",
+        ] {
+            let e = parse(bad).expect_err(bad);
+            assert_eq!(e.error, "usage", "{bad}");
+        }
+        let long = format!(
+            r#"{{"cmd":"send","to":["x"],"text":"{}"}}"#,
+            "a".repeat(MAX_COMMAND_BYTES)
+        );
+        let e = parse(&long).expect_err("too long");
+        assert!(e.message.contains("at most"), "{}", e.message);
     }
 }

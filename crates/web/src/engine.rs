@@ -23,7 +23,7 @@ use tidings_proto::stream::ServerFrame;
 use tidings_spam::requests::defang;
 use wasm_bindgen::prelude::*;
 
-use crate::command::{Command, Failure, MAX_COMMAND_BYTES};
+use crate::command::{parse, Command, Failure};
 
 /// Commands waiting for the engine; more are refused until it catches up.
 pub const MAX_QUEUED_COMMANDS: usize = 64;
@@ -102,14 +102,7 @@ impl Engine {
             let reject = |f: Failure| {
                 JsValue::from_str(&serde_json::to_string(&f).expect("failures serialise"))
             };
-            if command.len() > MAX_COMMAND_BYTES {
-                return Err(reject(Failure::new(
-                    "usage",
-                    format!("a command is at most {MAX_COMMAND_BYTES} bytes"),
-                )));
-            }
-            let command: Command = serde_json::from_str(&command)
-                .map_err(|e| reject(Failure::new("usage", format!("bad command: {e}"))))?;
+            let command = parse(&command).map_err(reject)?;
             let (tx, rx) = oneshot::channel();
             calls.try_send((command, tx)).map_err(|_| {
                 reject(Failure::new("busy", "too many commands at once; try again"))
@@ -428,15 +421,10 @@ impl Actor {
             Command::DeleteAccount => {
                 let client = self.client()?;
                 client.api().delete_account().await?;
-                if let Some(stream) = self.stream.take() {
-                    stream.close().await;
-                }
-                self.retry_at = None;
-                if let Some(client) = self.client.take() {
-                    let profile = client.profile().clone();
-                    drop(client);
-                    profile.clear().map_err(ClientError::from)?;
-                }
+                self.disconnect().await;
+                // The store closes before it is emptied.
+                self.client = None;
+                self.profile.clear().map_err(ClientError::from)?;
                 Ok(json!({"deleted": true}))
             }
             Command::Safety { handle, mark } => {
@@ -472,10 +460,7 @@ impl Actor {
                     .client
                     .take()
                     .ok_or_else(|| Failure::new("not_signed_in", "not signed in"))?;
-                if let Some(stream) = self.stream.take() {
-                    stream.close().await;
-                }
-                self.retry_at = None;
+                self.disconnect().await;
                 match client.logout(false).await {
                     Ok(out) => Ok(json!(out)),
                     Err(e) => {
@@ -495,13 +480,12 @@ impl Actor {
         registered: bool,
         name: Option<&str>,
     ) -> Answer {
-        if let Some(stream) = self.stream.take() {
-            stream.close().await;
-        }
+        self.disconnect().await;
         self.client = None;
         let client = Client::enrol(self.profile.clone(), &self.server, creds, registered, name)?;
-        // Keys that fail to publish now are published at the next
-        // connection's catch-up; the person is signed in regardless.
+        // Published before answering, so that nobody writes to a device
+        // without keys; if that fails, every connection tries again
+        // (`Client::before_stream`) and the person is signed in anyway.
         if let Err(e) = client.ensure_keys().await {
             self.connection("offline", Some(e.to_string()));
         }
@@ -509,6 +493,14 @@ impl Actor {
         self.backoff = FIRST_RETRY;
         self.retry_at = Some(Instant::now());
         Ok(self.status())
+    }
+
+    /// Closes the stream and stops reconnecting (signing out or in).
+    async fn disconnect(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            stream.close().await;
+        }
+        self.retry_at = None;
     }
 
     fn status(&self) -> Value {

@@ -13,9 +13,10 @@
 //! dedicated worker. The worker's script takes a Web Lock before it starts
 //! the engine, so two tabs never write the same profile.
 //!
-//! On targets other than wasm32 this crate is empty.
+//! On targets other than wasm32 only the commands are built, for their
+//! unit tests.
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(any(target_arch = "wasm32", test))]
 mod command;
 #[cfg(target_arch = "wasm32")]
 mod engine;

@@ -1,10 +1,11 @@
 // Two people sign up in two browsers. Alice writes to Bob: a stranger's
 // message lands in Bob's Requests, not in his list, and he accepts it from
 // there. Then they chat in real time: Bob sees Alice typing, Alice sees her
-// message delivered and then read.
+// message delivered and then read. Bob turns read receipts off, chooses a
+// photo (Alice's list shows it), and adds and removes an e-mail address.
 //
 // Usage: node e2e/web/chat.mjs SERVER_URL
-import { scenario, person, signUp, openChat, send, bubble } from './lib.mjs';
+import { scenario, person, signUp, openChat, send, bubble, photo, inbox, newCode } from './lib.mjs';
 
 const base = process.argv[2].replace(/\/+$/, '');
 
@@ -58,6 +59,29 @@ await scenario(async (browser, people) => {
   await bob.page.getByRole('button', { name: /^Settings/ }).click();
   await bob.page.getByLabel('Send read receipts').uncheck();
   await bob.page.getByText('Saved. Your other devices follow.').waitFor();
+
+  // Bob chooses a photo, and adds and removes an e-mail address.
+  const settings = bob.page.getByRole('main', { name: 'Settings' });
+  const [chooser] = await Promise.all([
+    bob.page.waitForEvent('filechooser'),
+    settings.getByRole('button', { name: 'Choose a photo' }).click(),
+  ]);
+  await chooser.setFiles({ name: 'bob.jpg', mimeType: 'image/jpeg', buffer: await photo(bob.page, 400, 400) });
+  await settings.getByText('Photo saved.').waitFor();
+  await settings.locator('.profile-photo img').waitFor();
+  const seen = (await inbox(base, 'bob@example.org')).length;
+  await settings.getByLabel('Add a phone number or e-mail address').fill('bob@example.org');
+  await settings.getByRole('button', { name: 'Send code' }).click();
+  const code = await newCode(base, 'bob@example.org', seen);
+  await settings.getByLabel('Code sent to bob@example.org').fill(code);
+  await settings.getByRole('button', { name: 'Add', exact: true }).click();
+  const handles = settings.getByRole('list', { name: 'Handles' });
+  await handles.getByText('bob@example.org').waitFor();
+  await settings.getByRole('button', { name: 'Remove bob@example.org' }).click();
+  await handles.getByText('bob@example.org').waitFor({ state: 'detached' });
+  if ((await settings.getByRole('button', { name: /^Remove \+/ }).count()) !== 0) {
+    throw new Error('the last handle can be removed');
+  }
   await bob.page.goBack();
   await send(alice.page, 'Did you read this?');
   await bubble(bob.page, 'Did you read this?');
@@ -66,4 +90,6 @@ await scenario(async (browser, people) => {
   const unread = await bubble(alice.page, 'Did you read this?');
   const state = await unread.locator('.msg-state').textContent();
   if (state !== 'Delivered') throw new Error(`with read receipts off, Alice saw "${state}"`);
+  // Bob's photo came with his message: Alice's list shows it.
+  await alice.page.getByRole('navigation', { name: 'Conversations' }).locator('.avatar img').waitFor();
 });

@@ -1,6 +1,7 @@
 // A web user and CLI users talk both ways: Alice in the browser writes to
 // Bob, who answers from the terminal; then Alice makes a group with Bob
 // and Carol (both on the CLI), and the group's messages cross both ways.
+// When Bob adds a device, Alice's conversation warns her.
 //
 // Usage: node e2e/web/interop.mjs SERVER_URL
 import { scenario, person, signUp, openChat, send, bubble, step } from './lib.mjs';
@@ -41,4 +42,15 @@ await scenario(async (browser, people) => {
   const reply = await bubble(alice.page, 'Group hello from the terminal');
   // In a group, the first of someone's messages names them.
   await reply.locator('.sender').waitFor();
+
+  // Bob signs in on a second terminal: Alice's next message to him shows
+  // the change as a warning, with the way to compare safety numbers.
+  await step('bob-adds-a-device');
+  await alice.page.goto(`${base}/#chat=${encodeURIComponent('+12025550142')}`);
+  await send(alice.page, 'Is that your new laptop?');
+  await bubble(alice.page, 'Is that your new laptop?');
+  const warning = alice.page.getByRole('note').filter({ hasText: "+12025550142's devices changed" });
+  await warning.waitFor();
+  await warning.getByRole('button', { name: 'Check the safety number' }).click();
+  await alice.page.getByRole('region', { name: 'Safety number' }).getByRole('img', { name: /QR code/ }).waitFor();
 });

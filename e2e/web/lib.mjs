@@ -3,6 +3,7 @@
 // up the way a person does (the code read from the simulated carrier or
 // the development mail outbox), and waiting for what a person waits for.
 
+import { tmpdir } from 'node:os';
 import { chromium } from 'playwright-core';
 
 const CHROMIUM = process.env.TIDINGS_CHROMIUM || '/usr/bin/chromium';
@@ -143,8 +144,61 @@ export async function scenario(run) {
   } catch (e) {
     console.error(e && e.stack ? e.stack : String(e));
     process.exitCode = 1;
+    // What each person saw when it failed.
+    for (const [i, p] of people.entries()) {
+      const path = `${tmpdir()}/tidings-web-failure-${process.pid}-${i}.png`;
+      if (await p.page.screenshot({ path }).then(() => true, () => false)) console.error(`person ${i} saw: ${path}`);
+    }
   } finally {
     await browser.close();
   }
   process.exit(process.exitCode ?? 0);
+}
+
+/** A photo drawn in `page` (a harbour at dusk), `width`×`height`, as JPEG bytes. */
+export async function photo(page, width, height) {
+  const bytes = await page.evaluate(async ([w, h]) => {
+    const c = new OffscreenCanvas(w, h);
+    const g = c.getContext('2d');
+    const sky = g.createLinearGradient(0, 0, 0, h);
+    sky.addColorStop(0, '#1f3b73');
+    sky.addColorStop(0.55, '#f28c38');
+    sky.addColorStop(1, '#ffd08a');
+    g.fillStyle = sky;
+    g.fillRect(0, 0, w, h);
+    g.fillStyle = '#ffe7a8';
+    g.beginPath();
+    g.arc(w * 0.7, h * 0.52, h * 0.09, 0, Math.PI * 2);
+    g.fill();
+    g.fillStyle = '#123047';
+    g.fillRect(0, h * 0.6, w, h * 0.4);
+    g.fillStyle = '#2b2f3a';
+    for (let i = 0; i < 9; i++) {
+      const x = (i / 9) * w;
+      const top = h * (0.38 + 0.12 * Math.sin(i * 1.7));
+      g.fillRect(x, top, w / 11, h * 0.6 - top);
+    }
+    g.strokeStyle = 'rgba(255,220,160,.55)';
+    g.lineWidth = Math.max(2, h / 200);
+    for (let y = h * 0.64; y < h; y += h / 30) {
+      g.beginPath();
+      g.moveTo(w * 0.55, y);
+      g.lineTo(w * 0.85, y);
+      g.stroke();
+    }
+    const blob = await c.convertToBlob({ type: 'image/jpeg', quality: 0.9 });
+    return [...new Uint8Array(await blob.arrayBuffer())];
+  }, [width, height]);
+  return Buffer.from(bytes);
+}
+
+/** Picks files with the composer's attach button, as a person would. */
+export async function attachFiles(page, files) {
+  const [chooser] = await Promise.all([
+    page.waitForEvent('filechooser'),
+    page.getByRole('button', { name: 'Attach photos, videos or files' }).click(),
+  ]);
+  await chooser.setFiles(files);
+  const list = page.getByRole('list', { name: 'Attached files' });
+  for (const f of files) await list.getByText(f.name).waitFor();
 }

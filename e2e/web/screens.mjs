@@ -5,7 +5,7 @@
 // Usage: node e2e/web/screens.mjs SERVER_URL OUT_DIR
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { scenario, person, signUp, openChat, send, bubble, step } from './lib.mjs';
+import { scenario, person, signUp, openChat, send, bubble, step, photo, attachFiles } from './lib.mjs';
 
 const base = process.argv[2].replace(/\/+$/, '');
 const out = process.argv[3];
@@ -66,6 +66,9 @@ await scenario(async (browser, people) => {
   await bubble(bob.page, 'Flights are booked');
   await send(bob.page, 'Perfect. I will bring the guide book 📘');
   await bubble(a, 'guide book');
+  await attachFiles(bob.page, [{ name: 'lisbon.jpg', mimeType: 'image/jpeg', buffer: await photo(bob.page, 1200, 800) }]);
+  await send(bob.page, 'The view from our flat last time');
+  await (await bubble(a, 'The view from our flat')).locator('.photo img[data-full="1"]').waitFor();
 
   await openChat(a, '+12025550177');
   await send(a, 'Hi Dan, it is Alice. Dinner at 8 on Friday?');
@@ -85,7 +88,7 @@ await scenario(async (browser, people) => {
     await a.getByRole('heading', { name: 'Chats' }).waitFor();
     if (size === 'desktop') {
       await a.getByRole('navigation', { name: 'Conversations' }).getByText('Bob Chen').click();
-      await bubble(a, 'guide book');
+      await (await bubble(a, 'The view from our flat')).locator('.photo img[data-full="1"]').waitFor();
     }
   });
   await shoot(a, 'conversation-sms', async () => {
@@ -94,7 +97,7 @@ await scenario(async (browser, people) => {
   });
   await shoot(a, 'safety-number', async () => {
     await a.goto(`${base}/#chat=${encodeURIComponent('+12025550152')}`);
-    await bubble(a, 'guide book');
+    await bubble(a, 'The view from our flat');
     const button = a.getByRole('button', { name: 'Safety number' });
     if ((await button.getAttribute('aria-expanded')) !== 'true') await button.click();
     const panel = a.getByRole('region', { name: 'Safety number' });

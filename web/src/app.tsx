@@ -1,6 +1,6 @@
 // The app's shell: start-up, sign-in, the list beside (or, on a phone,
 // instead of) the open conversation, and the connection bar.
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { Chat } from "./chat";
 import { EngineClient, message } from "./engine";
 import { NewGroup } from "./group";
@@ -10,7 +10,10 @@ import { SignIn } from "./signin";
 import type { Conversation, RequestSummary, Status } from "./types";
 
 type View = { at: "list" } | { at: "chat"; key: string } | { at: "requests"; junk: boolean } | { at: "settings" } | { at: "new-group" };
-type Phase = "starting" | "locked" | "fatal" | "signin" | "ready";
+type Phase = "starting" | "locked" | "moved" | "fatal" | "signin" | "ready";
+
+/** Tabs of this app tell each other "use here" on this channel. */
+const TABS_CHANNEL = "tidings-tabs";
 
 function viewFromUrl(): View {
   const p = new URLSearchParams(location.hash.slice(1));
@@ -49,6 +52,20 @@ export function App({ engine }: { engine: EngineClient }) {
   const [newError, setNewError] = useState("");
   // Notices the engine raised (a new device signed in, history waiting).
   const [notices, setNotices] = useState<string[]>([]);
+
+  const phaseNow = useRef<Phase>("starting");
+  phaseNow.current = phase;
+  const tabs = useMemo(() => new BroadcastChannel(TABS_CHANNEL), []);
+  useEffect(() => {
+    // Another tab asked for the profile: this one lets go of it at once
+    // (its worker ends, and with it the profile's lock).
+    tabs.onmessage = (m) => {
+      if (m.data === "take" && phaseNow.current !== "locked" && phaseNow.current !== "moved") {
+        engine.terminate();
+        setPhase("moved");
+      }
+    };
+  }, []);
 
   async function refresh() {
     try {
@@ -98,7 +115,8 @@ export function App({ engine }: { engine: EngineClient }) {
       if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "k") {
         e.preventDefault();
         document.getElementById("new-chat")?.focus();
-      } else if (e.key === "Escape" && view.at !== "list") {
+      } else if (e.key === "Escape" && view.at !== "list" && !document.querySelector("dialog[open]")) {
+        // An open dialog (the photo viewer) takes its Escape for itself.
         go({ at: "list" });
       }
     };
@@ -137,10 +155,25 @@ export function App({ engine }: { engine: EngineClient }) {
   }
 
   if (phase === "starting") return <main class="placeholder" aria-busy="true">Opening Tidings…</main>;
-  if (phase === "locked")
+  if (phase === "locked" || phase === "moved")
     return (
       <main class="placeholder">
-        <p>Tidings is open in another tab. Close it there, and this tab takes over.</p>
+        <p>
+          {phase === "locked"
+            ? "Tidings is open in another tab. Close it there, and this tab takes over, or use it here now."
+            : "Tidings moved to another tab."}
+        </p>
+        <button
+          class="btn primary"
+          onClick={() => {
+            tabs.postMessage("take");
+            // This tab's worker waits for the lock already; a moved tab
+            // starts a new one.
+            if (phase === "moved") location.reload();
+          }}
+        >
+          Use here
+        </button>
       </main>
     );
   if (phase === "fatal")

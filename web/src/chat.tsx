@@ -1,12 +1,15 @@
-// One conversation: bubbles (blue over Tidings, green by SMS), day
-// separators, the state of our last message, typing, and the composer.
+// One conversation: bubbles (blue over Tidings, green by SMS) with their
+// photos, videos and files, day separators, the state of our last message,
+// typing, and the composer, which takes files from its button, a drop on
+// the conversation, or a paste.
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { EngineClient, EngineEvent, message } from "./engine";
 import { clock, dayLabel, isPhone, sameDay, stateLabel } from "./format";
 import { GroupDetails } from "./group";
 import { SafetyNumber } from "./safety";
 import { Avatar, title } from "./lists";
-import type { Conversation, Message, RequestSummary } from "./types";
+import { AttachedList, Attached, AttachmentView, Transfer, TransferBar, Viewer } from "./attachments";
+import type { Attachment, Conversation, Message, RequestSummary } from "./types";
 
 /** How often "typing" is told while the person keeps typing. */
 const TYPING_EVERY_MS = 3000;
@@ -31,7 +34,14 @@ export function Chat(props: {
   const [announce, setAnnounce] = useState("");
   const [details, setDetails] = useState(false);
   const [safety, setSafety] = useState(false);
+  const [attached, setAttached] = useState<Attached[]>([]);
+  const [adding, setAdding] = useState(0);
+  const [transfer, setTransfer] = useState<Transfer | null>(null);
+  const [viewing, setViewing] = useState<Attachment | null>(null);
+  const [dragging, setDragging] = useState(false);
+  const [askLinks, setAskLinks] = useState(false);
   const list = useRef<HTMLDivElement>(null);
+  const picker = useRef<HTMLInputElement>(null);
   const composer = useRef<HTMLTextAreaElement>(null);
   const lastTyping = useRef(0);
 
@@ -60,10 +70,15 @@ export function Chat(props: {
     setTyping(null);
     setDetails(false);
     setSafety(false);
+    setViewing(null);
+    setAskLinks(false);
     void load();
     composer.current?.focus();
     const off = engine.on((e: EngineEvent) => {
-      if (e.event === "typing" && e.conversation === key) {
+      if (e.event === "upload" || e.event === "download") {
+        const t = { direction: e.event, name: e.name, done: e.done, total: e.total } as Transfer;
+        setTransfer(e.done >= e.total ? null : t);
+      } else if (e.event === "typing" && e.conversation === key) {
         setTyping({ from: e.from, until: Date.now() + TYPING_SHOWN_MS });
       } else if (e.conversation === key || e.event === "changed") {
         if (e.event === "message") {
@@ -92,20 +107,55 @@ export function Chat(props: {
     if (el) el.scrollTop = el.scrollHeight;
   }, [messages.length, key]);
 
-  async function send(text: string) {
-    if (!text.trim()) return;
+  async function send(text: string, smsLinks = false) {
+    const files = attached;
+    if ((!text.trim() && !files.length) || adding) return;
     setError("");
+    setAskLinks(false);
     setDraft("");
+    setAttached([]);
     // A sent message ends this bout of typing: the next keystroke says so.
     lastTyping.current = 0;
     try {
-      await engine.call({ cmd: "send", to: [key], text });
+      await engine.call({ cmd: "send", to: [key], text, files: files.map((f) => f.path), sms_links: smsLinks });
+      for (const f of files) if (f.preview) URL.revokeObjectURL(f.preview);
     } catch (e) {
       setDraft(text);
+      setAttached(files);
       setError(message(e));
+      // Files reach people not on Tidings as links the server could read:
+      // only when the person agrees.
+      if (message(e).includes("download links in an SMS")) setAskLinks(true);
     }
+    setTransfer(null);
     await load();
     props.onChanged();
+  }
+
+  /** Keeps picked, dropped or pasted files in the profile, ready to send. */
+  async function attach(files: FileList | File[] | null | undefined) {
+    const list = [...(files ?? [])];
+    if (!list.length || request) return;
+    setError("");
+    setAdding((n) => n + list.length);
+    for (const file of list) {
+      try {
+        const path = await engine.importFile(file);
+        const preview = file.type.startsWith("image/") ? URL.createObjectURL(file) : null;
+        setAttached((a) => [...a, { path, name: file.name || "pasted", size: file.size, type: file.type, preview }]);
+      } catch (e) {
+        setError(message(e));
+      } finally {
+        setAdding((n) => n - 1);
+      }
+    }
+    composer.current?.focus();
+  }
+
+  function unattach(f: Attached) {
+    setAttached((a) => a.filter((x) => x.path !== f.path));
+    if (f.preview) URL.revokeObjectURL(f.preview);
+    void engine.discardFile(f.path).catch(() => {});
   }
 
   function onInput(value: string) {
@@ -145,7 +195,20 @@ export function Chat(props: {
         </div>,
       );
     }
-    if (m.kind !== "text") {
+    if (m.kind !== "text" && m.id.startsWith("keys-")) {
+      // Someone's devices changed: a warning, with the way to check them.
+      out.push(
+        <p class="notice key-change" key={m.id} role="note">
+          <span aria-hidden="true">⚠️ </span>
+          {m.body.replace(/ with `tidings verify`$/, "")}
+          {!group && !request && (
+            <button class="link-btn" onClick={() => setSafety(true)}>
+              Check the safety number
+            </button>
+          )}
+        </p>,
+      );
+    } else if (m.kind !== "text") {
       out.push(
         <p class="notice" key={m.id}>
           {m.body}
@@ -160,7 +223,10 @@ export function Chat(props: {
           {group && !m.outgoing && first && <span class="sender">{m.from_name || m.from}</span>}
           <div class={`bubble ${bySms ? "sms" : "ip"}`}>
             <span class="sr-only">{m.outgoing ? "You" : m.from_name || m.from}{bySms ? " by SMS" : ""}: </span>
-            {m.body}
+            {m.attachments.map((a) => (
+              <AttachmentView key={a.row} engine={engine} a={a} held={!!request} onOpen={setViewing} />
+            ))}
+            {m.body && <span class="text">{m.body}</span>}
             <span class="meta">{clock(m.sent_at)}</span>
           </div>
           {m === lastOurs &&
@@ -181,12 +247,29 @@ export function Chat(props: {
   });
 
   return (
-    <main class="main" aria-label={`Conversation with ${name}`}>
+    <main
+      class={`main ${dragging ? "dragging" : ""}`}
+      aria-label={`Conversation with ${name}`}
+      onDragOver={(e) => {
+        if (request || !e.dataTransfer?.types.includes("Files")) return;
+        e.preventDefault();
+        setDragging(true);
+      }}
+      onDragLeave={(e) => {
+        if (e.currentTarget === e.target) setDragging(false);
+      }}
+      onDrop={(e) => {
+        if (request) return;
+        e.preventDefault();
+        setDragging(false);
+        void attach(e.dataTransfer?.files);
+      }}
+    >
       <header class="topbar">
         <button class="icon-btn back" aria-label="Back to conversations" onClick={props.onBack}>
           ←
         </button>
-        <Avatar label={name} kind={group ? "group" : sms ? "sms" : "ip"} />
+        <Avatar label={name} kind={group ? "group" : sms ? "sms" : "ip"} photo={props.summary?.photo} />
         <h2>
           {name} {sms && <span class="tag">SMS</span>}
           {name !== key && !group && (
@@ -246,8 +329,19 @@ export function Chat(props: {
       {error && (
         <p class="error" role="alert" style={{ padding: "0 16px" }}>
           {error}
+          {askLinks && (
+            <>
+              {" "}
+              <button class="btn" onClick={() => void send(draft, true)}>
+                Send as download links
+              </button>
+            </>
+          )}
         </p>
       )}
+      {transfer && <TransferBar transfer={transfer} />}
+      {!request && <AttachedList files={attached} onRemove={unattach} />}
+      {viewing && <Viewer engine={engine} a={viewing} onClose={() => setViewing(null)} />}
       {!request && (
         <form
           class="composer"
@@ -256,6 +350,19 @@ export function Chat(props: {
             void send(draft);
           }}
         >
+          <input
+            ref={picker}
+            type="file"
+            multiple
+            hidden
+            onChange={(e) => {
+              void attach(e.currentTarget.files);
+              e.currentTarget.value = "";
+            }}
+          />
+          <button type="button" class="icon-btn attach" aria-label="Attach photos, videos or files" onClick={() => picker.current?.click()}>
+            +
+          </button>
           <label class="sr-only" for="composer">
             Message
           </label>
@@ -266,6 +373,12 @@ export function Chat(props: {
             placeholder={sms ? "SMS message" : "Message"}
             value={draft}
             onInput={(e) => onInput(e.currentTarget.value)}
+            onPaste={(e) => {
+              if (e.clipboardData?.files.length) {
+                e.preventDefault();
+                void attach(e.clipboardData.files);
+              }
+            }}
             onKeyDown={(e) => {
               if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
                 e.preventDefault();
@@ -273,7 +386,7 @@ export function Chat(props: {
               }
             }}
           />
-          <button class={`send ${sms ? "sms" : ""}`} type="submit" disabled={!draft.trim()}>
+          <button class={`send ${sms ? "sms" : ""}`} type="submit" disabled={(!draft.trim() && !attached.length) || adding > 0}>
             Send
           </button>
         </form>

@@ -1,16 +1,19 @@
 // The conversation list and the Requests / Junk lists.
 import type { Conversation, RequestSummary } from "./types";
 import { initials, isPhone, listTime } from "./format";
+import { useStoredFile } from "./engine";
 
 export function title(c: { key: string; name?: string | null; title?: string | null; members: string[] }): string {
   if (c.key.startsWith("group:")) return c.title || c.members.join(", ") || "Group";
   return c.name || c.key;
 }
 
-export function Avatar({ label, kind }: { label: string; kind: "ip" | "sms" | "group" }) {
+/** A person's photo where there is one, else their initials. */
+export function Avatar({ label, kind, photo }: { label: string; kind: "ip" | "sms" | "group"; photo?: string | null }) {
+  const url = useStoredFile(photo, "image/*");
   return (
     <span class={`avatar ${kind === "ip" ? "" : kind}`} aria-hidden="true">
-      {initials(label)}
+      {url ? <img src={url} alt="" /> : initials(label)}
     </span>
   );
 }
@@ -59,7 +62,7 @@ export function ConversationList(props: {
                 onClick={() => props.onOpen(c.key)}
                 aria-label={`${name}${c.unread ? `, ${c.unread} unread` : ""}${sms ? ", SMS" : ""}: ${c.last}`}
               >
-                <Avatar label={name} kind={group ? "group" : sms ? "sms" : "ip"} />
+                <Avatar label={name} kind={group ? "group" : sms ? "sms" : "ip"} photo={c.photo} />
                 <span class="body">
                   <span class="line">
                     <span class="name">{name}</span>

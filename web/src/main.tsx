@@ -1,9 +1,15 @@
 import { render } from "preact";
 import "./style.css";
 import { App } from "./app";
-import { EngineClient } from "./engine";
+import { EngineClient, EngineContext } from "./engine";
 
-render(<App engine={new EngineClient()} />, document.getElementById("app")!);
+const engine = new EngineClient();
+render(
+  <EngineContext.Provider value={engine}>
+    <App engine={engine} />
+  </EngineContext.Provider>,
+  document.getElementById("app")!,
+);
 
 // The service worker keeps the app shell for opening with no network.
 if ("serviceWorker" in navigator) {

@@ -1,7 +1,8 @@
-// Settings and account: name, read receipts, SMS fallback, notifications,
-// devices, the /deregister page, signing out and deleting the account.
-import { useEffect, useState } from "preact/hooks";
-import { EngineClient, message } from "./engine";
+// Settings and account: photo and name, phone numbers and e-mail
+// addresses, read receipts, SMS fallback, notifications, devices, the
+// /deregister page, signing out and deleting the account.
+import { useEffect, useRef, useState } from "preact/hooks";
+import { EngineClient, message, useStoredFile } from "./engine";
 import { listTime } from "./format";
 import type { Status } from "./types";
 
@@ -25,6 +26,13 @@ export function SettingsPage(props: { engine: EngineClient; status: Status; onBa
   const [error, setError] = useState("");
   const [note, setNote] = useState("");
   const [confirmDelete, setConfirmDelete] = useState("");
+  const [handles, setHandles] = useState<string[]>(props.status.handles ?? []);
+  const [adding, setAdding] = useState("");
+  const [codeFor, setCodeFor] = useState<string | null>(null);
+  const [code, setCode] = useState("");
+  const [photo, setPhoto] = useState<{ path: string; content_type: string } | null>(null);
+  const photoUrl = useStoredFile(photo?.path, photo?.content_type ?? "image/*");
+  const picker = useRef<HTMLInputElement>(null);
   const [notifications, setNotifications] = useState(typeof Notification === "undefined" ? "unsupported" : Notification.permission);
 
   async function load() {
@@ -33,6 +41,8 @@ export function SettingsPage(props: { engine: EngineClient; status: Status; onBa
       setSettings(s);
       setName(s.name ?? "");
       setDevices(await engine.call({ cmd: "devices" }));
+      setPhoto(await engine.call({ cmd: "photo" }));
+      setHandles((await engine.call<{ handles: string[] }>({ cmd: "handles" })).handles);
     } catch (e) {
       setError(message(e));
     }
@@ -64,6 +74,41 @@ export function SettingsPage(props: { engine: EngineClient; status: Status; onBa
     }
   }
 
+  async function choosePhoto(file: File | undefined) {
+    if (!file) return;
+    setError("");
+    setNote("");
+    try {
+      const path = await engine.importFile(file);
+      setPhoto(await engine.call({ cmd: "set_photo", path }));
+      setNote("Photo saved. People see it with your next message.");
+    } catch (e) {
+      setError(message(e));
+    }
+  }
+
+  async function addHandle(e: Event) {
+    e.preventDefault();
+    setError("");
+    setNote("");
+    try {
+      if (codeFor === null) {
+        const sent = await engine.call<{ code_sent: string }>({ cmd: "add_handle", handle: adding });
+        setCodeFor(sent.code_sent);
+        setNote(`A code was sent to ${sent.code_sent}.`);
+      } else {
+        const r = await engine.call<{ handles: string[] }>({ cmd: "add_handle", handle: codeFor, code: code.trim() });
+        setHandles(r.handles);
+        setNote(`${codeFor} added.`);
+        setCodeFor(null);
+        setAdding("");
+        setCode("");
+      }
+    } catch (e) {
+      setError(message(e));
+    }
+  }
+
   return (
     <main class="main" aria-label="Settings">
       <header class="topbar">
@@ -73,12 +118,16 @@ export function SettingsPage(props: { engine: EngineClient; status: Status; onBa
         <h2>Settings</h2>
       </header>
       <div class="settings" tabIndex={0}>
-        <dl>
-          <dt>Handles</dt>
-          <dd>{props.status.handles?.join(", ")}</dd>
-          <dt>Account</dt>
-          <dd>{props.status.account}</dd>
-        </dl>
+        <div class="profile-photo">
+          <span class="avatar big" aria-hidden="true">
+            {photoUrl ? <img src={photoUrl} alt="" /> : (settings?.name || handles[0] || "?").slice(0, 1).toUpperCase()}
+          </span>
+          <input ref={picker} type="file" accept="image/*" hidden onChange={(e) => void choosePhoto(e.currentTarget.files?.[0])} />
+          <button class="btn" onClick={() => picker.current?.click()}>
+            {photo ? "Change photo" : "Choose a photo"}
+          </button>
+          <span class="sub">Account {props.status.account}</span>
+        </div>
         <form
           class="row-form"
           onSubmit={(e) => {
@@ -122,6 +171,45 @@ export function SettingsPage(props: { engine: EngineClient; status: Status; onBa
         <p class="sub" role="status">
           {note}
         </p>
+        <h3>Phone numbers and e-mail addresses</h3>
+        <ul class="members" aria-label="Handles">
+          {handles.map((h) => (
+            <li key={h}>
+              <span>{h}</span>
+              {handles.length > 1 && (
+                <button class="btn danger" aria-label={`Remove ${h}`} onClick={() => void act({ cmd: "remove_handle", handle: h }, () => void load())}>
+                  Remove
+                </button>
+              )}
+            </li>
+          ))}
+        </ul>
+        <form class="row-form" onSubmit={(e) => void addHandle(e)}>
+          {codeFor === null ? (
+            <>
+              <label class="sr-only" for="add-handle">
+                Add a phone number or e-mail address
+              </label>
+              <input id="add-handle" class="field" placeholder="Add a number or e-mail" value={adding} onInput={(e) => setAdding(e.currentTarget.value)} />
+              <button class="btn" type="submit" disabled={!adding.trim()}>
+                Send code
+              </button>
+            </>
+          ) : (
+            <>
+              <label class="sr-only" for="handle-code">
+                Code sent to {codeFor}
+              </label>
+              <input id="handle-code" class="field" inputMode="numeric" autoComplete="one-time-code" placeholder={`Code sent to ${codeFor}`} value={code} onInput={(e) => setCode(e.currentTarget.value)} />
+              <button class="btn" type="submit" disabled={!code.trim()}>
+                Add
+              </button>
+              <button class="btn" type="button" onClick={() => setCodeFor(null)}>
+                Cancel
+              </button>
+            </>
+          )}
+        </form>
         <h3>Devices</h3>
         <ul class="members" aria-label="Devices">
           {devices?.devices.map((d) => (

@@ -29,10 +29,20 @@ export interface Conversation {
 }
 
 export interface Attachment {
+  row: number;
   name: string;
   content_type: string;
   size: number;
+  /** Where the file is in the profile: sent, or received and saved. */
+  path: string | null;
+  /** `sent`, `pending`, `saved` or `failed: …`. */
   state: string;
+  has_thumbnail: boolean;
+  /** Base64 JPEG preview that travelled with the message. */
+  thumbnail?: string | null;
+  width: number | null;
+  height: number | null;
+  duration_ms: number | null;
 }
 
 export interface Message {

@@ -7,7 +7,15 @@ import init, { Engine } from "./wasm/tidings_web.js";
 
 declare const self: DedicatedWorkerGlobalScope;
 
-type Request = { id: number; command: Record<string, unknown> };
+// A command for the engine's actor, or a file operation, which the
+// engine does beside the actor (files need no turn of it).
+type Request = {
+  id: number;
+  command?: Record<string, unknown>;
+  import?: { name: string; file: Blob };
+  read?: { path: string; type: string };
+  discard?: string;
+};
 
 const LOCK = "tidings-profile";
 let engine: Engine | null = null;
@@ -19,8 +27,13 @@ function post(message: unknown) {
 
 async function run(request: Request) {
   try {
-    const answer = await engine!.call(JSON.stringify(request.command));
-    post({ id: request.id, ok: JSON.parse(answer as string) });
+    const e = engine!;
+    let ok: unknown;
+    if (request.import) ok = await e.import(request.import.name, request.import.file);
+    else if (request.read) ok = e.read(request.read.path, request.read.type);
+    else if (request.discard) ok = e.discard(request.discard) ?? null;
+    else ok = JSON.parse((await e.call(JSON.stringify(request.command))) as string);
+    post({ id: request.id, ok });
   } catch (e) {
     let err: unknown;
     try {

@@ -907,6 +907,40 @@ async fn an_interrupted_upload_resumes_where_it_stopped() {
         .await
         .expect("downloads");
     assert_eq!(std::fs::read(saved).expect("read"), bytes);
+
+    // Files picked and abandoned go once old; a draft's file waits with it.
+    let picked = p("picked");
+    for name in ["a", "sub/b", "c"] {
+        let f = picked.join(name);
+        std::fs::create_dir_all(f.parent().expect("parent")).expect("dir");
+        std::fs::write(&f, name).expect("write");
+    }
+    let draft = tidings_client::client::outbox::Draft {
+        targets: vec!["bob@example.org".into()],
+        text: String::new(),
+        files: vec![picked.join("c")],
+        reply_to: None,
+        confirm: false,
+        sms_links: false,
+    };
+    client
+        .local()
+        .queue_outbox("waiting", 1, &serde_json::to_string(&draft).expect("json"))
+        .expect("queue");
+    let hour = std::time::Duration::from_secs(3600);
+    assert_eq!(
+        client.forget_unsent(&picked, hour).expect("sweep"),
+        0,
+        "too recent"
+    );
+    assert_eq!(
+        client
+            .forget_unsent(&picked, std::time::Duration::ZERO)
+            .expect("sweep"),
+        2
+    );
+    assert!(!picked.join("a").exists() && !picked.join("sub/b").exists());
+    assert!(picked.join("c").exists(), "the waiting draft's file stays");
 }
 
 #[test]

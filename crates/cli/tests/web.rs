@@ -98,6 +98,11 @@ fn two_people_chat_in_real_time_after_a_request_is_accepted() {
 }
 
 #[test]
+fn photos_videos_and_files_travel_between_browsers_intact() {
+    scenario("attach.mjs", &[], no_steps("attach.mjs"));
+}
+
+#[test]
 fn a_known_person_notifies_a_background_tab_and_a_stranger_never_does() {
     scenario("notify.mjs", &[], no_steps("notify.mjs"));
 }
@@ -203,6 +208,15 @@ fn a_web_user_and_cli_users_talk_both_ways_directly_and_in_a_group() {
                 ok(tg(server, &carol, &["sync"]));
                 let requests = ok(tg(server, &carol, &["requests"]));
                 assert!(requests.contains("Lisbon trip"), "{requests}");
+            }
+            "bob-adds-a-device" => {
+                enroll(
+                    server,
+                    &profile(dir, "bob2"),
+                    "login",
+                    "--phone",
+                    "+12025550142",
+                );
             }
             other => panic!("unknown step {other}"),
         }

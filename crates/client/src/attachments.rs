@@ -3,7 +3,7 @@
 //! the recipients. A file is streamed chunk by chunk in both directions, so
 //! a large video never sits in memory.
 
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -42,7 +42,7 @@ where
     }
 }
 
-fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+fn read_full(f: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match f.read(&mut buf[n..])? {
@@ -62,7 +62,9 @@ impl Client {
     ) -> Result<AttachmentPointer, ClientError> {
         let io =
             |e: std::io::Error| ClientError::Usage(format!("cannot read {}: {e}", path.display()));
-        let size = std::fs::metadata(path).map_err(io)?.len();
+        let files = self.profile().files();
+        let meta = files.metadata(path).map_err(io)?;
+        let size = meta.len;
         let limits = self.api().limits().await?;
         if limits.max_attachment_bytes > 0 && size > limits.max_attachment_bytes {
             return Err(ClientError::Usage(format!(
@@ -71,7 +73,7 @@ impl Client {
                 limits.max_attachment_bytes
             )));
         }
-        let mut file = std::fs::File::open(path).map_err(io)?;
+        let mut file = files.open(path).map_err(io)?;
         let mut head = vec![0u8; 64];
         let n = read_full(&mut file, &mut head).map_err(io)?;
         head.truncate(n);
@@ -82,18 +84,14 @@ impl Client {
                 .unwrap_or_default(),
         );
         let content_type = sniff_content_type(&head, &name).to_string();
-        let media = crate::media::inspect(path, &content_type, size);
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        let media = crate::media::inspect(&mut file, &content_type, size);
 
         let total = ciphertext_len(size);
         // Resume an interrupted upload of this very file: same blob, same
         // key, so the chunks already on the server are still valid.
-        let canonical = path.canonicalize().map_err(io)?.display().to_string();
-        let modified = std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos() as i64)
-            .unwrap_or(0);
+        let canonical = files.identity(path).map_err(io)?;
+        let modified = meta.modified_ns;
         let mut resumed = None;
         if let Some((blob, key)) = self.local().upload_for(&canonical, size, modified)? {
             match self.api().blob_status(&blob).await {
@@ -128,7 +126,7 @@ impl Client {
             }
         };
         let missing: std::collections::BTreeSet<u64> = blob.missing.iter().copied().collect();
-        let mut file = std::fs::File::open(path).map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
         let mut encryptor = Encryptor::new(&key);
         let mut digester = Digester::new();
         let chunks = chunk_count(size);
@@ -184,11 +182,11 @@ impl Client {
         let io = |e: std::io::Error| {
             ClientError::Usage(format!("cannot save into {}: {e}", dir.display()))
         };
-        std::fs::create_dir_all(dir).map_err(io)?;
+        let files = self.profile().files();
         let name = sanitise_name(&pointer.name);
         let dest = dir.join(format!("{prefix}-{name}"));
         let tmp = dir.join(format!("{prefix}-{name}.part"));
-        let mut out = std::fs::File::create(&tmp).map_err(io)?;
+        let mut out = files.create(&tmp).map_err(io)?;
         let total = ciphertext_len(pointer.size);
         let chunks = total.div_ceil(BLOB_CHUNK_BYTES);
         let mut decryptor = Decryptor::new(&key);
@@ -213,16 +211,53 @@ impl Client {
                     "attachment {name} does not match its digest: it was altered; not saved"
                 )));
             }
-            out.sync_all().map_err(io)?;
             Ok(())
         }
         .await;
         if let Err(e) = result {
-            let _ = std::fs::remove_file(&tmp);
+            drop(out);
+            let _ = files.remove(&tmp);
             return Err(e);
         }
-        std::fs::rename(&tmp, &dest).map_err(io)?;
+        out.finish().map_err(io)?;
+        files.rename(&tmp, &dest).map_err(io)?;
         Ok(dest)
+    }
+
+    /// Removes the files under `dir` that no message and no waiting draft
+    /// refers to and that are older than `keep` (a file picked and then
+    /// abandoned in the web app); returns how many went.
+    pub fn forget_unsent(&self, dir: &Path, keep: Duration) -> Result<usize, ClientError> {
+        let files = self.profile().files();
+        let listed = files
+            .list(dir)
+            .map_err(|e| ClientError::Usage(format!("cannot list {}: {e}", dir.display())))?;
+        if listed.is_empty() {
+            return Ok(0);
+        }
+        let mut used: std::collections::HashSet<PathBuf> = self
+            .local()
+            .attachment_paths()?
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
+        for (_, _, draft) in self.local().outbox()? {
+            if let Ok(d) = serde_json::from_str::<crate::client::outbox::Draft>(&draft) {
+                used.extend(d.files);
+            }
+        }
+        let now_ns = (crate::rt::now_ms() as i64).saturating_mul(1_000_000);
+        let keep_ns = keep.as_nanos() as i64;
+        let mut gone = 0;
+        for path in listed {
+            let old = files
+                .metadata(&path)
+                .is_ok_and(|m| now_ns.saturating_sub(m.modified_ns) > keep_ns);
+            if old && !used.contains(&path) && files.remove(&path).is_ok() {
+                gone += 1;
+            }
+        }
+        Ok(gone)
     }
 
     /// Downloads every attachment still pending, reporting progress per

@@ -16,6 +16,7 @@ pub mod api;
 pub mod attachments;
 pub mod client;
 pub mod e2e;
+pub mod files;
 pub mod local;
 pub mod media;
 pub mod profile;

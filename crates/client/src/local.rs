@@ -250,6 +250,8 @@ pub struct StoredMessage {
 /// An attachment of a stored message.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct StoredAttachment {
+    /// Its row in this device's store (to ask for its preview or file).
+    pub row: i64,
     /// File name.
     pub name: String,
     /// MIME type.
@@ -1081,24 +1083,26 @@ impl Local {
         id: &str,
     ) -> Result<Vec<StoredAttachment>, LocalError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT pointer, path, state FROM attachments WHERE author_account = ? AND msg_id = ? ORDER BY row",
+            "SELECT pointer, path, state, row FROM attachments WHERE author_account = ? AND msg_id = ? ORDER BY row",
         )?;
         let rows = stmt.query_map(params![author_account, id], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, Option<String>>(1)?,
                 r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (pointer, path, state) = row?;
+            let (pointer, path, state, row) = row?;
             let Ok(p) =
                 serde_json::from_str::<tidings_core::attachment::AttachmentPointer>(&pointer)
             else {
                 continue;
             };
             out.push(StoredAttachment {
+                row,
                 name: p.name,
                 content_type: p.content_type,
                 size: p.size,
@@ -1111,6 +1115,49 @@ impl Local {
             });
         }
         Ok(out)
+    }
+
+    /// Where every attachment kept on this device is.
+    pub fn attachment_paths(&self) -> Result<Vec<String>, LocalError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path FROM attachments WHERE path IS NOT NULL")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One attachment by its row: the pointer, where it is on this device,
+    /// and its state.
+    pub fn attachment(
+        &self,
+        row: i64,
+    ) -> Result<
+        Option<(
+            tidings_core::attachment::AttachmentPointer,
+            Option<String>,
+            String,
+        )>,
+        LocalError,
+    > {
+        let found = self
+            .conn
+            .query_row(
+                "SELECT pointer, path, state FROM attachments WHERE row = ?",
+                [row],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
+            )
+            .optional()?;
+        Ok(found.and_then(|(pointer, path, state)| {
+            serde_json::from_str(&pointer)
+                .ok()
+                .map(|p| (p, path, state))
+        }))
     }
 
     /// The pointers of a message's attachments (to send them again).
@@ -1221,7 +1268,12 @@ impl Local {
             "SELECT c.key, c.members, c.updated_at,
                     (SELECT count(*) FROM messages m WHERE m.conv = c.key),
                     (SELECT count(*) FROM messages m WHERE m.conv = c.key AND m.outgoing = 0 AND m.seen = 0 AND m.kind = 'text'),
-                    coalesce((SELECT body FROM messages m WHERE m.conv = c.key ORDER BY pos DESC LIMIT 1), ''),
+                    -- A message of files alone is previewed by its first file's name.
+                    coalesce((SELECT CASE WHEN m.body = '' THEN coalesce(
+                                  (SELECT '📎 ' || json_extract(a.pointer, '$.name') FROM attachments a
+                                   WHERE a.author_account = m.author_account AND a.msg_id = m.msg_id
+                                   ORDER BY a.row LIMIT 1), '') ELSE m.body END
+                              FROM messages m WHERE m.conv = c.key ORDER BY pos DESC LIMIT 1), ''),
                     (SELECT title FROM titles t WHERE t.key = c.key),
                     c.state,
                     coalesce((SELECT name FROM contacts n WHERE n.handle = c.key),

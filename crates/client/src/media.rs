@@ -4,7 +4,8 @@
 //! of MP4/MOV videos read from their `mvhd` box (no codec needed).
 
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+
+use crate::files::ReadSeek;
 
 use base64::Engine;
 
@@ -28,26 +29,24 @@ pub struct MediaInfo {
     pub duration_ms: Option<u64>,
 }
 
-/// Inspects a file of the given content type; never fails (a file that
-/// cannot be read as media is just sent without a preview).
-pub fn inspect(path: &Path, content_type: &str, size: u64) -> MediaInfo {
+/// Inspects a file of the given content type, read from its start; never
+/// fails (a file that cannot be read as media is just sent without a
+/// preview).
+pub fn inspect(file: &mut dyn ReadSeek, content_type: &str, size: u64) -> MediaInfo {
     if content_type.starts_with("image/") && size <= MAX_THUMBNAIL_SOURCE_BYTES {
-        return image_info(path).unwrap_or_default();
+        return image_info(file).unwrap_or_default();
     }
     if content_type == "video/mp4" || content_type == "video/quicktime" {
         return MediaInfo {
-            duration_ms: std::fs::File::open(path)
-                .ok()
-                .and_then(|mut f| mp4_duration(&mut f)),
+            duration_ms: mp4_duration(&mut &mut *file),
             ..MediaInfo::default()
         };
     }
     MediaInfo::default()
 }
 
-fn image_info(path: &Path) -> Option<MediaInfo> {
-    let img = image::ImageReader::open(path)
-        .ok()?
+fn image_info(file: &mut dyn ReadSeek) -> Option<MediaInfo> {
+    let img = image::ImageReader::new(std::io::BufReader::new(file))
         .with_guessed_format()
         .ok()?
         .decode()
@@ -179,7 +178,8 @@ mod tests {
         })
         .save(&path)
         .expect("writes a png");
-        let info = inspect(&path, "image/png", 1000);
+        let open = || std::fs::File::open(&path).expect("open");
+        let info = inspect(&mut open(), "image/png", 1000);
         assert_eq!((info.width, info.height), (Some(800), Some(600)));
         let thumb = base64::engine::general_purpose::STANDARD
             .decode(info.thumbnail.expect("a thumbnail"))
@@ -187,7 +187,7 @@ mod tests {
         let t = image::load_from_memory(&thumb).expect("a jpeg");
         assert!(t.width() <= THUMBNAIL_SIDE && t.height() <= THUMBNAIL_SIDE);
         assert_eq!(
-            inspect(&path, "application/pdf", 1000),
+            inspect(&mut open(), "application/pdf", 1000),
             MediaInfo::default()
         );
     }

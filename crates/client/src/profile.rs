@@ -8,7 +8,10 @@
 //! and key in one more database beside the store ([`Profile::in_database`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tidings_proto::{AccountId, DeviceId};
+
+use crate::files::{FileStore, NativeFiles, SqliteFiles};
 
 use serde::{Deserialize, Serialize};
 use tidings_proto::Handle;
@@ -21,6 +24,8 @@ pub const STORE_FILE: &str = "local.sqlite3";
 pub const PICKLE_KEY_FILE: &str = "pickle.key";
 /// Database holding credentials and key in a profile kept in databases.
 pub const PROFILE_DB: &str = "profile.sqlite3";
+/// Database holding the files of a profile kept in databases.
+pub const FILES_DB: &str = "files.sqlite3";
 
 /// What a profile knows about its device.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -42,6 +47,7 @@ pub struct Credentials {
 pub struct Profile {
     dir: PathBuf,
     keep: Keep,
+    files: Arc<dyn FileStore>,
 }
 
 /// How a profile keeps its credentials and key.
@@ -88,6 +94,7 @@ impl Profile {
         Profile {
             dir: dir.into(),
             keep: Keep::Files,
+            files: Arc::new(NativeFiles),
         }
     }
 
@@ -97,8 +104,10 @@ impl Profile {
     /// origin-private file system). The key sits beside the store as the
     /// CLI's does, so both are equally protected at rest.
     pub fn in_database(dir: impl Into<PathBuf>) -> Profile {
+        let dir = dir.into();
         Profile {
-            dir: dir.into(),
+            files: Arc::new(SqliteFiles::new(dir.join(FILES_DB))),
+            dir,
             keep: Keep::Database,
         }
     }
@@ -155,6 +164,11 @@ impl Profile {
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where this profile keeps files (attachments, photos, history).
+    pub fn files(&self) -> &dyn FileStore {
+        self.files.as_ref()
     }
 
     /// The local store file.
@@ -276,6 +290,9 @@ impl Profile {
             self.database()?
                 .execute("DELETE FROM profile WHERE name = ?1", [CREDENTIALS_FILE])
                 .map_err(|source| self.database_error(source))?;
+            SqliteFiles::new(self.dir.join(FILES_DB))
+                .clear()
+                .map_err(|e| self.io(&self.dir.join(FILES_DB), e))?;
             return self.empty_store();
         }
         for name in [

@@ -9,6 +9,8 @@ use tidings_client::ClientError;
 /// Longest command the page may send, in bytes: a message's text is at
 /// most 64 KiB, so this leaves room for the rest.
 pub const MAX_COMMAND_BYTES: usize = 256 * 1024;
+/// Most files one message carries from the web app.
+pub const MAX_FILES_PER_MESSAGE: usize = 32;
 
 /// One command from the page.
 #[derive(Debug, Deserialize)]
@@ -62,6 +64,14 @@ pub enum Command {
         to: Vec<String>,
         /// The text.
         text: String,
+        /// Files imported with `Engine::import`, at most
+        /// [`MAX_FILES_PER_MESSAGE`].
+        #[serde(default)]
+        files: Vec<String>,
+        /// The person agreed that recipients not on Tidings get the files
+        /// as download links in an SMS.
+        #[serde(default)]
+        sms_links: bool,
     },
     /// Marks a conversation read (sending receipts if they are on).
     Read {
@@ -124,6 +134,29 @@ pub enum Command {
         /// What changes.
         change: tidings_client::client::settings::SettingsChange,
     },
+    /// The account's handles.
+    Handles,
+    /// Adds a handle: without a code, sends one to it (with `pow` events
+    /// if the server asks for work); with the code, adds it.
+    AddHandle {
+        /// Phone number or e-mail address, as typed.
+        handle: String,
+        /// The code it received.
+        code: Option<String>,
+    },
+    /// Removes one of the account's handles (never the last: deleting the
+    /// account is the way to leave).
+    RemoveHandle {
+        /// As listed.
+        handle: String,
+    },
+    /// This account's photo, if it has one: its path and type.
+    Photo,
+    /// Makes an imported picture this account's photo.
+    SetPhoto {
+        /// As `Engine::import` returned it.
+        path: String,
+    },
     /// The account's devices.
     Devices,
     /// Removes one of the account's other devices.
@@ -183,7 +216,43 @@ pub fn parse(text: &str) -> Result<Command, Failure> {
             format!("a command is at most {MAX_COMMAND_BYTES} bytes"),
         ));
     }
-    serde_json::from_str(text).map_err(|e| Failure::new("usage", format!("bad command: {e}")))
+    let command: Command = serde_json::from_str(text)
+        .map_err(|e| Failure::new("usage", format!("bad command: {e}")))?;
+    if let Command::SetPhoto { path } = &command {
+        if !is_imported(path) {
+            return Err(Failure::new(
+                "usage",
+                format!("{path} is not a file this page attached"),
+            ));
+        }
+    }
+    if let Command::Send { files, .. } = &command {
+        if files.len() > MAX_FILES_PER_MESSAGE {
+            return Err(Failure::new(
+                "usage",
+                format!("a message carries at most {MAX_FILES_PER_MESSAGE} files"),
+            ));
+        }
+        // Only files the page imported: a command names no other file of
+        // the profile (its keys' database, another person's photo).
+        if let Some(f) = files.iter().find(|f| !is_imported(f)) {
+            return Err(Failure::new(
+                "usage",
+                format!("{f} is not a file this page attached"),
+            ));
+        }
+    }
+    Ok(command)
+}
+
+/// Where `Engine::import` puts the files the person picks.
+pub const OUTGOING_DIR: &str = "/tidings/outgoing/";
+
+/// Whether `path` is one of the imported files: under [`OUTGOING_DIR`],
+/// with no way back out of it.
+pub fn is_imported(path: &str) -> bool {
+    path.strip_prefix(OUTGOING_DIR)
+        .is_some_and(|rest| !rest.is_empty() && !rest.split('/').any(|p| p == ".." || p == "."))
 }
 
 /// An error for the page: a stable code and a sentence to show.
@@ -236,8 +305,27 @@ mod tests {
         assert!(matches!(parse(r#"{"cmd":"status"}"#), Ok(Command::Status)));
         let send = parse(r#"{"cmd":"send","to":["+12025550101"],"text":"hi"}"#);
         assert!(
-            matches!(send, Ok(Command::Send { ref to, ref text }) if to.len() == 1 && text == "hi")
+            matches!(send, Ok(Command::Send { ref to, ref text, ref files, sms_links: false }) if to.len() == 1 && text == "hi" && files.is_empty())
         );
+        let files = parse(
+            r#"{"cmd":"send","to":["x"],"text":"","files":["/tidings/outgoing/1-2/a.jpg"],"sms_links":true}"#,
+        );
+        assert!(
+            matches!(files, Ok(Command::Send { ref files, sms_links: true, .. }) if files.len() == 1)
+        );
+        for bad in [
+            "/tidings/profile.sqlite3",
+            "/tidings/outgoing/../profile.sqlite3",
+            "/tidings/outgoing/",
+        ] {
+            let cmd = format!(r#"{{"cmd":"send","to":["x"],"text":"","files":["{bad}"]}}"#);
+            assert!(parse(&cmd).is_err(), "{bad} is refused");
+        }
+        let many = vec!["\"/tidings/outgoing/1/a\""; MAX_FILES_PER_MESSAGE + 1].join(",");
+        let cmd = format!(r#"{{"cmd":"send","to":["x"],"text":"","files":[{many}]}}"#);
+        assert!(parse(&cmd).is_err(), "too many files");
+        assert!(parse(r#"{"cmd":"set_photo","path":"/tidings/profile.sqlite3"}"#).is_err());
+        assert!(parse(r#"{"cmd":"set_photo","path":"/tidings/outgoing/1-2/me.jpg"}"#).is_ok());
         let add =
             parse(r#"{"cmd":"change_group","conversation":"group:1","edit":{"add":["a@b.org"]}}"#);
         assert!(

@@ -23,7 +23,8 @@ use tidings_proto::stream::ServerFrame;
 use tidings_spam::requests::defang;
 use wasm_bindgen::prelude::*;
 
-use crate::command::{parse, Command, Failure};
+use crate::command::{is_imported, parse, Command, Failure, OUTGOING_DIR};
+use tidings_core::attachment::sanitise_name;
 
 /// Commands waiting for the engine; more are refused until it catches up.
 pub const MAX_QUEUED_COMMANDS: usize = 64;
@@ -38,10 +39,23 @@ pub const MAX_RETRY: Duration = Duration::from_secs(30);
 type Answer = Result<Value, Failure>;
 type Call = (Command, oneshot::Sender<Answer>);
 
+/// Largest file the page may attach, in bytes (the server's own limit,
+/// usually lower, is checked when it is sent).
+pub const MAX_IMPORT_BYTES: f64 = (1u64 << 30) as f64;
+/// How long a file picked but not sent is kept (the page that picked it
+/// may still send it).
+pub const UNSENT_KEEP: Duration = Duration::from_secs(24 * 3600);
+/// Bytes read at a time from a file the person picked, or from a stored
+/// file handed to the page.
+pub const FILE_SLICE_BYTES: usize = 1024 * 1024;
+
 /// The engine as the worker's script sees it.
 #[wasm_bindgen]
 pub struct Engine {
     calls: mpsc::Sender<Call>,
+    /// For files, which need no turn of the actor: they are only read and
+    /// written through the profile's file store.
+    profile: Profile,
 }
 
 #[wasm_bindgen]
@@ -79,19 +93,107 @@ impl Engine {
             Ok(None) => None,
             Err(e) => return Err(js(ClientError::from(e))),
         };
+        if let Some(client) = &client {
+            // Files picked, never sent, and forgotten by a closed tab.
+            if let Err(e) = client.forget_unsent(std::path::Path::new(OUTGOING_DIR), UNSENT_KEEP) {
+                self::emit(
+                    &emit,
+                    json!({"event": "notice", "notice": "cleanup_failed", "text": e.to_string()}),
+                );
+            }
+        }
         let (calls, queue) = mpsc::channel(MAX_QUEUED_COMMANDS);
         let actor = Actor {
             server,
-            profile,
+            profile: profile.clone(),
             client,
             emit,
             stream: None,
             caught_up: false,
             retry_at: Some(Instant::now()),
             backoff: FIRST_RETRY,
+            download_due: false,
         };
         wasm_bindgen_futures::spawn_local(actor.run(queue));
-        Ok(Engine { calls })
+        Ok(Engine { calls, profile })
+    }
+
+    /// Copies a file the person picked (a `File` or `Blob`) into the
+    /// profile's file store, a slice at a time, so that a message, and
+    /// the outbox if the connection is down, can refer to it after a
+    /// reload; resolves to its path for `send`.
+    pub fn import(&self, name: String, file: web_sys::Blob) -> js_sys::Promise {
+        let profile = self.profile.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let size = file.size();
+            if size > MAX_IMPORT_BYTES {
+                return Err(reject(Failure::new(
+                    "too_large",
+                    format!(
+                        "{name} is {size} bytes; the web app attaches files up to {MAX_IMPORT_BYTES} bytes"
+                    ),
+                )));
+            }
+            let stored = sanitise_name(&name);
+            let unique = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
+            let path = format!("{OUTGOING_DIR}{}-{unique:08x}/{stored}", rt::now_ms());
+            let failed = |e: &dyn std::fmt::Display| {
+                reject(Failure::new(
+                    "storage",
+                    format!("{name} could not be kept in this browser: {e}"),
+                ))
+            };
+            let mut out = profile
+                .files()
+                .create(std::path::Path::new(&path))
+                .map_err(|e| failed(&e))?;
+            let mut at = 0.0;
+            while at < size {
+                let end = (at + FILE_SLICE_BYTES as f64).min(size);
+                let slice = file.slice_with_f64_and_f64(at, end)?;
+                let buf = wasm_bindgen_futures::JsFuture::from(slice.array_buffer()).await?;
+                let bytes = js_sys::Uint8Array::new(&buf).to_vec();
+                std::io::Write::write_all(&mut out, &bytes).map_err(|e| failed(&e))?;
+                at = end;
+            }
+            out.finish().map_err(|e| failed(&e))?;
+            Ok(JsValue::from_str(&path))
+        })
+    }
+
+    /// Forgets a file imported but not sent (the person took it off the
+    /// message).
+    pub fn discard(&self, path: String) -> Result<(), JsError> {
+        if !is_imported(&path) {
+            return Err(JsError::new("only an attached file can be discarded"));
+        }
+        self.profile
+            .files()
+            .remove(std::path::Path::new(&path))
+            .map_err(js)
+    }
+
+    /// A stored file (an attachment received or sent) as a `Blob` of
+    /// `content_type`, for the page to show, play or save.
+    pub fn read(&self, path: String, content_type: String) -> Result<web_sys::Blob, JsError> {
+        let mut file = self
+            .profile
+            .files()
+            .open(std::path::Path::new(&path))
+            .map_err(js)?;
+        let parts = js_sys::Array::new();
+        let mut buf = vec![0u8; FILE_SLICE_BYTES];
+        loop {
+            let n = std::io::Read::read(&mut file, &mut buf).map_err(js)?;
+            if n == 0 {
+                break;
+            }
+            parts.push(&js_sys::Uint8Array::from(&buf[..n]));
+        }
+        let options = web_sys::BlobPropertyBag::new();
+        options.set_type(&content_type);
+        web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
+            .map_err(|e| JsError::new(&format!("{e:?}")))
     }
 
     /// Runs one command (JSON, see `Command`); resolves to its answer as
@@ -99,9 +201,6 @@ impl Engine {
     pub fn call(&self, command: String) -> js_sys::Promise {
         let mut calls = self.calls.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            let reject = |f: Failure| {
-                JsValue::from_str(&serde_json::to_string(&f).expect("failures serialise"))
-            };
             let command = parse(&command).map_err(reject)?;
             let (tx, rx) = oneshot::channel();
             calls.try_send((command, tx)).map_err(|_| {
@@ -114,6 +213,11 @@ impl Engine {
             }
         })
     }
+}
+
+/// A failure as the worker expects a rejection: its JSON.
+fn reject(f: Failure) -> JsValue {
+    JsValue::from_str(&serde_json::to_string(&f).expect("failures serialise"))
 }
 
 fn js(e: impl std::fmt::Display) -> JsError {
@@ -138,6 +242,8 @@ struct Actor {
     /// When to connect next (none: not while signed out).
     retry_at: Option<Instant>,
     backoff: Duration,
+    /// A command made attachments downloadable (accepting a request).
+    download_due: bool,
 }
 
 impl Actor {
@@ -174,6 +280,9 @@ impl Actor {
                 Wake::Call(Some((command, reply))) => {
                     let answer = self.handle(command).await;
                     let _ = reply.send(answer);
+                    if std::mem::take(&mut self.download_due) {
+                        self.download().await;
+                    }
                 }
                 Wake::Frame(frame) => self.on_frame(frame).await,
                 Wake::Retry => {}
@@ -242,6 +351,11 @@ impl Actor {
                                 }
                             }
                         }
+                        // A message may bring files, or a new photo of its sender.
+                        let message = events.iter().any(|e| matches!(e, Event::Message(_)));
+                        if message && self.caught_up {
+                            self.download().await;
+                        }
                     }
                     // Not acknowledged: the server delivers it again.
                     Err(e) => self.lost(Some(e.to_string())),
@@ -254,12 +368,49 @@ impl Actor {
                         emit(&self.emit, event_json(client, &event));
                     }
                     self.connection("online", None);
+                    self.download().await;
                 }
             }
             Ok(Some(ServerFrame::Error { message, .. })) => self.lost(Some(message)),
             Ok(Some(ServerFrame::Ready { .. })) => {}
             Ok(None) => self.lost(None),
             Err(e) => self.lost(Some(e.to_string())),
+        }
+    }
+
+    /// Fetches the attachments waiting in accepted conversations, with
+    /// `download` events for the page's progress bars, and the profile
+    /// photos not fetched yet; a `changed` event when any arrived. What
+    /// fails waits for the next try.
+    async fn download(&mut self) {
+        let to_page = self.emit.clone();
+        let Some(client) = self.client.as_mut() else {
+            return;
+        };
+        let mut last = 0u64;
+        let saved = client
+            .download_pending(&mut |name, done, total| {
+                if done == total || done >= last + PROGRESS_STEP_BYTES || done < last {
+                    last = done;
+                    emit(
+                        &to_page,
+                        json!({"event": "download", "name": name, "done": done, "total": total}),
+                    );
+                }
+            })
+            .await;
+        // A photo that could not be fetched is tried with the next message.
+        let photos = client.fetch_photos().await.unwrap_or(0);
+        match saved {
+            Ok(0) if photos == 0 => {}
+            Ok(n) => emit(
+                &to_page,
+                json!({"event": "changed", "downloaded": n, "photos": photos}),
+            ),
+            Err(e) => emit(
+                &to_page,
+                json!({"event": "notice", "notice": "download_failed", "text": e.to_string()}),
+            ),
         }
     }
 
@@ -346,12 +497,32 @@ impl Actor {
                         m.body = defang(&m.body);
                     }
                 }
-                Ok(json!({"messages": messages, "request": held}))
+                let mut value = json!({"messages": messages, "request": held});
+                add_thumbnails(client, &mut value);
+                Ok(value)
             }
-            Command::Send { to, text } => {
+            Command::Send {
+                to,
+                text,
+                files,
+                sms_links,
+            } => {
+                let to_page = self.emit.clone();
+                let files: Vec<std::path::PathBuf> = files.into_iter().map(Into::into).collect();
                 let client = self.client()?;
+                let mut last = 0u64;
+                let mut progress = |path: &str, done: u64, total: u64| {
+                    // A few events per second's worth of chunks, not one per chunk.
+                    if done == total || done >= last + PROGRESS_STEP_BYTES || done < last {
+                        last = done;
+                        emit(
+                            &to_page,
+                            json!({"event": "upload", "name": file_name(path), "done": done, "total": total}),
+                        );
+                    }
+                };
                 let sent = client
-                    .send_text(&to, &text, &[], None, false, false, &mut |_, _, _| {})
+                    .send_text(&to, &text, &files, None, false, sms_links, &mut progress)
                     .await?;
                 Ok(json!(sent))
             }
@@ -371,7 +542,10 @@ impl Actor {
                 Ok(json!(list))
             }
             Command::Accept { conversation } => {
-                Ok(json!(self.client()?.accept(&conversation).await?))
+                let accepted = self.client()?.accept(&conversation).await?;
+                // Its attachments come once the answer is out.
+                self.download_due = true;
+                Ok(json!(accepted))
             }
             Command::Block { handle } => Ok(json!(self.client()?.block(&handle).await?)),
             Command::Report { handle } => Ok(json!(self.client()?.report(&handle, true).await?)),
@@ -398,6 +572,62 @@ impl Actor {
                 let client = self.client()?;
                 client.change_settings(&change).await?;
                 Ok(json!(client.settings()?))
+            }
+            Command::Handles => {
+                let client = self.client()?;
+                let handles = client.api().handles().await?;
+                client.keep_handles(handles.clone())?;
+                Ok(json!({"handles": handles}))
+            }
+            Command::AddHandle { handle, code: None } => {
+                let to_page = self.emit.clone();
+                let sent = self
+                    .client()?
+                    .api()
+                    .request_code_reporting(&handle, |tried, expected| {
+                        emit(
+                            &to_page,
+                            json!({"event": "pow", "tried": tried, "expected": expected}),
+                        );
+                    })
+                    .await?;
+                Ok(json!({"code_sent": sent.handle}))
+            }
+            Command::AddHandle {
+                handle,
+                code: Some(code),
+            } => {
+                let client = self.client()?;
+                let handles = client.api().add_handle(&handle, &code).await?;
+                client.keep_handles(handles.clone())?;
+                Ok(json!({"handles": handles}))
+            }
+            Command::RemoveHandle { handle } => {
+                let client = self.client()?;
+                let parsed = Client::parse_handle(&handle)?;
+                let current = client.api().handles().await?;
+                if current.as_slice() == std::slice::from_ref(&parsed) {
+                    return Err(Failure::new(
+                        "last_handle",
+                        format!(
+                            "{parsed} is this account's only handle: without one nobody can \
+                             write to you; add another first, or delete the account"
+                        ),
+                    ));
+                }
+                let handles = client.api().remove_handle(&handle).await?;
+                client.keep_handles(handles.clone())?;
+                Ok(json!({"handles": handles}))
+            }
+            Command::Photo => photo_json(self.client()?),
+            Command::SetPhoto { path } => {
+                let client = self.client()?;
+                let picked = std::path::PathBuf::from(&path);
+                let result = client.set_profile_photo(&picked).await;
+                // Kept as the account's photo (a copy): the pick is done.
+                let _ = self.profile.files().remove(&picked);
+                result?;
+                photo_json(self.client()?)
             }
             Command::Devices => {
                 let client = self.client()?;
@@ -517,6 +747,48 @@ impl Actor {
                     "handles": creds.handles,
                     "name": name,
                 })
+            }
+        }
+    }
+}
+
+/// This account's photo for the page: `{path, content_type}`, or null.
+fn photo_json(client: &Client) -> Answer {
+    let photo = client.own_photo_file()?;
+    Ok(json!(photo.map(|(path, content_type)| json!({
+        "path": path.display().to_string(),
+        "content_type": content_type,
+    }))))
+}
+
+/// Bytes between two progress events of a transfer.
+pub const PROGRESS_STEP_BYTES: u64 = 512 * 1024;
+
+/// The last part of a stored file's path: the name the person knows.
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Puts each attachment's preview (a small JPEG that travelled in the
+/// message) beside it, for the page to show before, or instead of, the
+/// file.
+fn add_thumbnails(client: &Client, value: &mut Value) {
+    let Some(messages) = value["messages"].as_array_mut() else {
+        return;
+    };
+    for m in messages {
+        let Some(list) = m["attachments"].as_array_mut() else {
+            continue;
+        };
+        for a in list {
+            if a["has_thumbnail"] != json!(true) {
+                continue;
+            }
+            let Some(row) = a["row"].as_i64() else {
+                continue;
+            };
+            if let Ok(Some((pointer, _, _))) = client.local().attachment(row) {
+                a["thumbnail"] = json!(pointer.thumbnail);
             }
         }
     }

@@ -53,7 +53,7 @@ impl Client {
             C::Delete => {
                 for path in self.local.delete_conversation(key)? {
                     // A file already gone is what deleting wants.
-                    let _ = std::fs::remove_file(path);
+                    let _ = self.profile.files().remove(std::path::Path::new(&path));
                 }
                 return Ok(());
             }

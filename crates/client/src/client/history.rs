@@ -82,22 +82,25 @@ const RESUME_WITHIN: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The history file an interrupted send left at `path`, if it is recent
 /// and reads back; otherwise none (and a stale one is removed).
-fn reusable_export(path: &std::path::Path) -> Result<Option<HistoryFile>, ClientError> {
-    let Ok(meta) = std::fs::metadata(path) else {
+fn reusable_export(
+    files: &dyn crate::files::FileStore,
+    path: &std::path::Path,
+) -> Result<Option<HistoryFile>, ClientError> {
+    let Ok(meta) = files.metadata(path) else {
         return Ok(None);
     };
-    let fresh = meta
-        .modified()
-        .ok()
-        .and_then(|m| m.elapsed().ok())
-        .is_some_and(|age| age < RESUME_WITHIN);
-    let parsed = std::fs::read(path)
+    let age_ns = (now_ms() as i64)
+        .saturating_mul(1_000_000)
+        .saturating_sub(meta.modified_ns);
+    let fresh = (0..RESUME_WITHIN.as_nanos() as i64).contains(&age_ns);
+    let parsed = files
+        .read(path)
         .ok()
         .and_then(|b| serde_json::from_slice::<HistoryFile>(&b).ok());
     match parsed {
         Some(file) if fresh => Ok(Some(file)),
         _ => {
-            let _ = std::fs::remove_file(path);
+            let _ = files.remove(path);
             Ok(None)
         }
     }
@@ -153,14 +156,13 @@ impl Client {
                 ClientError::Usage("this account has no other device to send the history to".into())
             })?,
         };
+        let files = self.profile.files();
         let dir = self.profile.dir().join("history");
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| ClientError::Usage(format!("cannot write {}: {e}", dir.display())))?;
         let path = dir.join(format!("history-for-device-{}.json", target.id));
         // A file left by an interrupted send within the hour is sent as it
         // is, so that the upload resumes where it stopped (uploads resume
         // for the same file); otherwise the history is written afresh.
-        let file = match reusable_export(&path)? {
+        let file = match reusable_export(files, &path)? {
             Some(file) => file,
             None => {
                 let file = self.export_history()?;
@@ -171,7 +173,7 @@ impl Client {
                         json.len()
                     )));
                 }
-                std::fs::write(&path, &json).map_err(|e| {
+                files.write(&path, &json).map_err(|e| {
                     ClientError::Usage(format!("cannot write {}: {e}", path.display()))
                 })?;
                 file
@@ -180,7 +182,7 @@ impl Client {
         let count = file.conversations.iter().map(|c| c.messages.len()).sum();
         // Kept on failure, for the resumed send.
         let pointer = self.upload_attachment(&path, progress).await?;
-        let _ = std::fs::remove_file(&path);
+        let _ = files.remove(&path);
         // Look the account's devices up afresh, so the new one is among them.
         self.own_devices(true).await?;
         let content = Content::History {
@@ -224,8 +226,9 @@ impl Client {
         let path = self
             .download_attachment(&pointer, &dir, "incoming", &mut |_, _| {})
             .await?;
-        let read = std::fs::read(&path);
-        let _ = std::fs::remove_file(&path);
+        let files = self.profile.files();
+        let read = files.read(&path);
+        let _ = files.remove(&path);
         let bytes =
             read.map_err(|e| ClientError::Usage(format!("cannot read the history: {e}")))?;
         let file: HistoryFile = serde_json::from_slice(&bytes)
@@ -332,17 +335,18 @@ mod tests {
     fn an_interrupted_send_resumes_with_the_same_file_and_garbage_is_dropped() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("history-for-device-2.json");
-        assert_eq!(reusable_export(&path).expect("none"), None);
+        let files = crate::files::NativeFiles;
+        assert_eq!(reusable_export(&files, &path).expect("none"), None);
         let file = HistoryFile {
             version: HISTORY_VERSION,
             account: AccountId::from(1u32),
             conversations: Vec::new(),
         };
         std::fs::write(&path, serde_json::to_vec(&file).expect("json")).expect("write");
-        assert_eq!(reusable_export(&path).expect("read"), Some(file));
+        assert_eq!(reusable_export(&files, &path).expect("read"), Some(file));
         assert!(path.exists(), "kept for the upload to resume");
         std::fs::write(&path, b"half a file").expect("write");
-        assert_eq!(reusable_export(&path).expect("read"), None);
+        assert_eq!(reusable_export(&files, &path).expect("read"), None);
         assert!(!path.exists(), "a damaged file is written afresh");
     }
 }

@@ -35,9 +35,11 @@ impl Client {
     /// Sets this account's photo from a file: checked, uploaded encrypted,
     /// and handed to this account's other devices.
     pub async fn set_profile_photo(&self, path: &std::path::Path) -> Result<(), ClientError> {
-        let size = std::fs::metadata(path)
+        let files = self.profile.files();
+        let size = files
+            .metadata(path)
             .map_err(|e| ClientError::Usage(format!("cannot read {}: {e}", path.display())))?
-            .len();
+            .len;
         if size == 0 || size > MAX_PROFILE_PHOTO_BYTES {
             return Err(ClientError::Usage(format!(
                 "a profile photo is 1 to {MAX_PROFILE_PHOTO_BYTES} bytes; {} is {size}",
@@ -46,7 +48,7 @@ impl Client {
         }
         let own = self.profile.dir().join(OWN_PHOTO_FILE);
         if path != own {
-            std::fs::copy(path, &own).map_err(|e| {
+            files.copy(path, &own).map_err(|e| {
                 ClientError::Usage(format!("cannot keep a copy in {}: {e}", own.display()))
             })?;
         }
@@ -83,7 +85,7 @@ impl Client {
         }
         let ttl_days = self.api.limits().await?.envelope_ttl_days;
         let own = self.profile.dir().join(OWN_PHOTO_FILE);
-        if photo_due(at, now, ttl_days) && own.exists() {
+        if photo_due(at, now, ttl_days) && self.profile.files().exists(&own) {
             self.set_profile_photo(&own).await?;
         }
         Ok(())
@@ -102,6 +104,16 @@ impl Client {
         self.send_content(&super::new_message_id(), &[to], &content, false)
             .await?;
         Ok(())
+    }
+
+    /// This account's photo as kept on this device: where it is and its
+    /// content type (none without a photo).
+    pub fn own_photo_file(&self) -> Result<Option<(std::path::PathBuf, String)>, ClientError> {
+        let own = self.profile.dir().join(OWN_PHOTO_FILE);
+        Ok(self
+            .own_photo()?
+            .filter(|_| self.profile.files().exists(&own))
+            .map(|p| (own, p.content_type)))
     }
 
     /// This account's photo pointer, for its texts.

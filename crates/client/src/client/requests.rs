@@ -269,7 +269,7 @@ impl Client {
             let path = std::path::PathBuf::from(path);
             // Only files this client saved; never a path from elsewhere.
             if path.starts_with(&dir) {
-                let _ = std::fs::remove_file(&path);
+                let _ = self.profile.files().remove(&path);
             }
         }
         Ok(())

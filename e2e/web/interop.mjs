@@ -1,7 +1,8 @@
 // A web user and CLI users talk both ways: Alice in the browser writes to
 // Bob, who answers from the terminal; then Alice makes a group with Bob
 // and Carol (both on the CLI), and the group's messages cross both ways.
-// When Bob adds a device, Alice's conversation warns her.
+// When Bob adds a device, Alice's conversation warns her. A message that
+// failed goes again with "tap to retry", once.
 //
 // Usage: node e2e/web/interop.mjs SERVER_URL
 import { scenario, person, signUp, openChat, send, bubble, step } from './lib.mjs';
@@ -53,4 +54,17 @@ await scenario(async (browser, people) => {
   await warning.waitFor();
   await warning.getByRole('button', { name: 'Check the safety number' }).click();
   await alice.page.getByRole('region', { name: 'Safety number' }).getByRole('img', { name: /QR code/ }).waitFor();
+
+  // Dave (e-mail, so no SMS to fall back on) has no device: the message
+  // fails visibly; once he is back, "tap to retry" sends it, once.
+  await step('dave-has-no-device');
+  await openChat(alice.page, 'dave@example.org');
+  await send(alice.page, 'Dave, are you there?');
+  const failed = await bubble(alice.page, 'Dave, are you there?');
+  const retry = failed.getByRole('button', { name: 'Failed — tap to retry' });
+  await retry.waitFor();
+  await step('dave-returns');
+  await retry.click();
+  await failed.getByText(/^(Sent|Delivered|Read)$/).waitFor();
+  await step('dave-has-it-once');
 });

@@ -100,7 +100,7 @@ export function App({ engine }: { engine: EngineClient }) {
           void refresh();
           break;
         case "notice":
-          setNotices((n) => [...n.slice(-2), e.text]);
+          setNotices((n) => (n.includes(e.text) ? n : [...n.slice(-2), e.text]));
           void refresh();
           break;
         case "typing":

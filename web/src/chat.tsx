@@ -132,6 +132,19 @@ export function Chat(props: {
     props.onChanged();
   }
 
+  /** Sends a failed message again, as itself (no copy for those who got it). */
+  async function retry(id: string) {
+    setError("");
+    try {
+      await engine.call({ cmd: "retry", id });
+    } catch (e) {
+      setError(message(e));
+    }
+    setTransfer(null);
+    await load();
+    props.onChanged();
+  }
+
   /** Keeps picked, dropped or pasted files in the profile, ready to send. */
   async function attach(files: FileList | File[] | null | undefined) {
     const list = [...(files ?? [])];
@@ -231,7 +244,7 @@ export function Chat(props: {
           </div>
           {m === lastOurs &&
             (failed ? (
-              <button class="msg-state failed" onClick={() => void send(m.body)}>
+              <button class="msg-state failed" onClick={() => void retry(m.id)}>
                 {stateLabel(m)}
               </button>
             ) : (

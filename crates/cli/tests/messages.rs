@@ -374,6 +374,40 @@ fn messages_to_an_account_with_no_device_fail_visibly_or_go_as_sms() {
             .starts_with("failed: not delivered"),
         "{m:?}"
     );
+    // Bob is back: the failed message goes again, as itself, once.
+    enroll(&server, &p("bob"), "login", "--email", "bob@example.org");
+    let id = kept["id"].as_str().expect("id").to_string();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut client =
+        tidings_client::Client::open(tidings_client::Profile::new(p("alice")), Some(&server.url))
+            .expect("profile opens");
+    let again = runtime
+        .block_on(client.retry(&id, &mut |_, _, _| {}))
+        .expect("retried");
+    assert_eq!(
+        (again.id.as_str(), again.state.as_str()),
+        (id.as_str(), "sent")
+    );
+    let not_again = runtime.block_on(client.retry(&id, &mut |_, _, _| {}));
+    assert!(
+        matches!(&not_again, Err(e) if e.to_string().contains("has not failed")),
+        "{not_again:?}"
+    );
+    drop(client);
+    let m = show(&server, &p("alice"), &["bob@example.org"]);
+    assert_eq!(
+        m.iter().filter(|m| m["body"] == "still there?").count(),
+        1,
+        "one message, not a copy: {m:?}"
+    );
+    ok(tg(&server, &p("bob"), &["sync"]));
+    let got = bodies(&show(&server, &p("bob"), &["+12025550101"]));
+    assert_eq!(
+        got.iter().filter(|b| *b == "still there?").count(),
+        1,
+        "{got:?}"
+    );
+
     let sent = json(tg(
         &server,
         &p("alice"),

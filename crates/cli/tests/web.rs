@@ -218,6 +218,21 @@ fn a_web_user_and_cli_users_talk_both_ways_directly_and_in_a_group() {
                     "+12025550142",
                 );
             }
+            "dave-has-no-device" => {
+                let dave = profile(dir, "dave");
+                enroll(server, &dave, "register", "--email", "dave@example.org");
+                ok(tg(server, &dave, &["logout"]));
+            }
+            "dave-returns" => {
+                let dave = profile(dir, "dave");
+                enroll(server, &dave, "login", "--email", "dave@example.org");
+            }
+            "dave-has-it-once" => {
+                let dave = profile(dir, "dave");
+                ok(tg(server, &dave, &["sync"]));
+                let got = show(server, &dave, &["+12025550141"]);
+                assert_eq!(bodies(&got), ["Dave, are you there?"]);
+            }
             other => panic!("unknown step {other}"),
         }
     });

@@ -989,6 +989,7 @@ impl Client {
         let mut refresh_own = false;
         let mut stale_retries = 0;
         let mut network_retries = 0;
+        let mut asked_again = false;
         loop {
             let mut targets = Vec::with_capacity(recipients.len());
             for h in recipients {
@@ -998,6 +999,15 @@ impl Client {
             // message only to such accounts fails visibly; in a group they
             // are left out.
             if !targets.is_empty() && targets.iter().all(|(_, ds)| ds.is_empty()) {
+                // "No device" from the cache is asked again once: the
+                // person may have signed in since.
+                if !asked_again {
+                    asked_again = true;
+                    for (h, _) in &targets {
+                        self.devices_of(h, true).await?;
+                    }
+                    continue;
+                }
                 let names: Vec<&str> = targets.iter().map(|(h, _)| h.as_str()).collect();
                 return Err(ClientError::NoDevice(names.join(", ")));
             }

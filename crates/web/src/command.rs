@@ -73,6 +73,11 @@ pub enum Command {
         #[serde(default)]
         sms_links: bool,
     },
+    /// Sends a failed message of this device's again, as itself.
+    Retry {
+        /// The message's id.
+        id: String,
+    },
     /// Marks a conversation read (sending receipts if they are on).
     Read {
         /// Conversation key.

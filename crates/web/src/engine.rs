@@ -387,18 +387,8 @@ impl Actor {
         let Some(client) = self.client.as_mut() else {
             return;
         };
-        let mut last = 0u64;
-        let saved = client
-            .download_pending(&mut |name, done, total| {
-                if done == total || done >= last + PROGRESS_STEP_BYTES || done < last {
-                    last = done;
-                    emit(
-                        &to_page,
-                        json!({"event": "download", "name": name, "done": done, "total": total}),
-                    );
-                }
-            })
-            .await;
+        let mut progress = progress_events(to_page.clone(), "download");
+        let saved = client.download_pending(&mut progress).await;
         // A photo that could not be fetched is tried with the next message.
         let photos = client.fetch_photos().await.unwrap_or(0);
         match saved {
@@ -507,24 +497,18 @@ impl Actor {
                 files,
                 sms_links,
             } => {
-                let to_page = self.emit.clone();
+                let mut progress = upload_progress(self.emit.clone());
                 let files: Vec<std::path::PathBuf> = files.into_iter().map(Into::into).collect();
                 let client = self.client()?;
-                let mut last = 0u64;
-                let mut progress = |path: &str, done: u64, total: u64| {
-                    // A few events per second's worth of chunks, not one per chunk.
-                    if done == total || done >= last + PROGRESS_STEP_BYTES || done < last {
-                        last = done;
-                        emit(
-                            &to_page,
-                            json!({"event": "upload", "name": file_name(path), "done": done, "total": total}),
-                        );
-                    }
-                };
                 let sent = client
                     .send_text(&to, &text, &files, None, false, sms_links, &mut progress)
                     .await?;
                 Ok(json!(sent))
+            }
+            Command::Retry { id } => {
+                let to_page = self.emit.clone();
+                let mut progress = upload_progress(to_page);
+                Ok(json!(self.client()?.retry(&id, &mut progress).await?))
             }
             Command::Read { conversation } => {
                 let n = self.client()?.read(&[conversation]).await?;
@@ -763,6 +747,26 @@ fn photo_json(client: &Client) -> Answer {
 
 /// Bytes between two progress events of a transfer.
 pub const PROGRESS_STEP_BYTES: u64 = 512 * 1024;
+
+/// A transfer's progress as events for the page: one per
+/// [`PROGRESS_STEP_BYTES`] and at the end, not one per chunk.
+fn progress_events(to_page: js_sys::Function, event: &'static str) -> impl FnMut(&str, u64, u64) {
+    let mut last = 0u64;
+    move |name, done, total| {
+        if done == total || done >= last + PROGRESS_STEP_BYTES || done < last {
+            last = done;
+            emit(
+                &to_page,
+                json!({"event": event, "name": file_name(name), "done": done, "total": total}),
+            );
+        }
+    }
+}
+
+/// Progress of the files a message sends.
+fn upload_progress(to_page: js_sys::Function) -> impl FnMut(&str, u64, u64) {
+    progress_events(to_page, "upload")
+}
 
 /// The last part of a stored file's path: the name the person knows.
 fn file_name(path: &str) -> &str {

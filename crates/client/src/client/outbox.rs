@@ -40,6 +40,44 @@ pub fn is_unreachable(e: &ClientError) -> bool {
 }
 
 impl Client {
+    /// Sends a message of this device's that failed again, as the same
+    /// message: the same id, so that a server which did take it the first
+    /// time does not deliver it twice, and the same place in its
+    /// conversation. Its files are read again from where they were sent.
+    pub async fn retry(
+        &mut self,
+        id: &str,
+        progress: &mut dyn FnMut(&str, u64, u64),
+    ) -> Result<StoredMessage, ClientError> {
+        let me = self.creds.account;
+        let m = self
+            .local
+            .message(me, id)?
+            .ok_or_else(|| ClientError::Usage(format!("no message {id} sent from here")))?;
+        if !m.outgoing || m.kind != "text" || !m.state.starts_with("failed") {
+            return Err(ClientError::Usage(format!(
+                "message {id} has not failed (it is {}); nothing to retry",
+                m.state
+            )));
+        }
+        let draft = Draft {
+            targets: vec![m.conversation.clone()],
+            text: m.body.clone(),
+            files: m
+                .attachments
+                .iter()
+                .filter_map(|a| a.path.as_ref().map(std::path::PathBuf::from))
+                .collect(),
+            reply_to: m.reply_to.map(|q| MessageRef {
+                account: q.account,
+                id: q.id,
+            }),
+            confirm: false,
+            sms_links: false,
+        };
+        self.send_draft(&draft, id, m.sent_at, progress).await
+    }
+
     /// Sends what waits in the outbox, oldest first; stops at the first
     /// message the server cannot be reached for. A message that fails for
     /// another reason leaves the outbox marked failed. Returns how many

@@ -18,6 +18,13 @@ const BIG_BYTES = 20 * 1024 * 1024;
 /** Encrypting, sending, fetching and decrypting 20 MB in two browsers. */
 const BIG_TIMEOUT_MS = 6 * STEP_TIMEOUT_MS;
 
+/** `promise`, or an error naming `what` after `ms`. */
+function within(promise, ms, what) {
+  let timer;
+  const late = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
 function sendButton(page) {
@@ -84,7 +91,7 @@ await scenario(async (browser, people) => {
   if (!(await a.evaluate(() => window.sawProgress))) throw new Error('no upload progress was shown for 20 MB');
   const [download] = await Promise.all([b.waitForEvent('download'), file.click()]);
   if (download.suggestedFilename() !== 'archive.bin') throw new Error(`saved as ${download.suggestedFilename()}`);
-  const got = await readFile(await download.path());
+  const got = await readFile(await within(download.path(), BIG_TIMEOUT_MS, 'the 20 MB download'));
   if (got.length !== big.length || sha256(got) !== sha256(big)) {
     throw new Error(`the 20 MB file arrived altered: ${got.length} bytes, sha256 ${sha256(got)} (sent ${sha256(big)})`);
   }
@@ -96,7 +103,11 @@ await scenario(async (browser, people) => {
       c.width = 320;
       c.height = 180;
       const g = c.getContext('2d');
-      const rec = new MediaRecorder(c.captureStream(25), { mimeType: 'video/webm' });
+      // Frames are pushed one by one (captureStream(0) + requestFrame), so
+      // a busy machine still records every one of them.
+      const stream = c.captureStream(0);
+      const track = stream.getVideoTracks()[0];
+      const rec = new MediaRecorder(stream, { mimeType: 'video/webm' });
       const parts = [];
       rec.ondataavailable = (e) => parts.push(e.data);
       const done = new Promise((r) => (rec.onstop = r));
@@ -104,6 +115,7 @@ await scenario(async (browser, people) => {
       for (let i = 0; i < 25; i++) {
         g.fillStyle = `hsl(${i * 14}, 70%, 50%)`;
         g.fillRect(0, 0, 320, 180);
+        track.requestFrame();
         await new Promise((r) => setTimeout(r, 40));
       }
       rec.stop();
@@ -115,16 +127,22 @@ await scenario(async (browser, people) => {
   await sendButton(a).click();
   const play = b.getByRole('button', { name: 'Play video waves.webm' });
   await play.click();
-  const video = b.getByLabel('Video waves.webm');
+  // The element itself: the Play button's label contains this one's.
+  const video = b.locator('video[aria-label="Video waves.webm"]');
   await video.waitFor();
-  await video.evaluate(
-    (v) =>
+  // Played in the page: the browser decoded its frames' size.
+  const width = await video.evaluate(
+    (v, ms) =>
       new Promise((resolve, reject) => {
-        if (v.readyState >= 2) return resolve();
-        v.addEventListener('loadeddata', resolve);
+        const done = () => resolve(v.videoWidth);
+        if (v.readyState >= 1) return done();
+        v.addEventListener('loadedmetadata', done);
         v.addEventListener('error', () => reject(new Error(`the video does not play: ${v.error && v.error.message}`)));
+        setTimeout(() => reject(new Error(`the video did not load within ${ms} ms (readyState ${v.readyState})`)), ms);
       }),
+    STEP_TIMEOUT_MS,
   );
+  if (width !== 320) throw new Error(`the video plays ${width} pixels wide, not 320`);
 
   // 4. A file dropped on the conversation.
   await b.evaluate(() => {
@@ -141,7 +159,7 @@ await scenario(async (browser, people) => {
   // A message of files alone is previewed in the list by its file's name.
   await a.getByRole('navigation', { name: 'Conversations' }).getByText('📎 plan.txt').waitFor();
   const [planDownload] = await Promise.all([a.waitForEvent('download'), plan.click()]);
-  const planText = await readFile(await planDownload.path(), 'utf8');
+  const planText = await readFile(await within(planDownload.path(), STEP_TIMEOUT_MS, 'the dropped file'), 'utf8');
   if (planText !== 'Meet at the pier at 9.\n') throw new Error(`the dropped file arrived as ${JSON.stringify(planText)}`);
 
   // 5. A photo pasted into the composer.

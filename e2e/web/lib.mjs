@@ -133,12 +133,20 @@ export async function step(name) {
   if (answer.trim() !== 'go') throw new Error(`the test answered ${answer} to ${name}`);
 }
 
+/** Longest a whole scenario may take: a wait without its own limit
+ *  (an evaluate, a download) fails the test instead of hanging it. */
+export const SCENARIO_TIMEOUT_MS = 6 * 60_000;
+
 /** Runs a scenario: closes the browser, exits 1 with what went wrong. */
 export async function scenario(run) {
   const browser = await launch();
   const people = [];
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the scenario took longer than ${SCENARIO_TIMEOUT_MS / 1000} s`)), SCENARIO_TIMEOUT_MS);
+  });
   try {
-    await run(browser, people);
+    await Promise.race([run(browser, people), late]);
     const errors = people.flatMap((p) => p.errors);
     if (errors.length) throw new Error(`the page reported errors:\n${errors.join('\n')}`);
   } catch (e) {
@@ -150,6 +158,7 @@ export async function scenario(run) {
       if (await p.page.screenshot({ path }).then(() => true, () => false)) console.error(`person ${i} saw: ${path}`);
     }
   } finally {
+    clearTimeout(timer);
     await browser.close();
   }
   process.exit(process.exitCode ?? 0);

@@ -105,12 +105,10 @@ export function AttachmentView(props: {
     return playing && inline ? (
       <video class="video" controls autoPlay src={inline} aria-label={`Video ${a.name}`} />
     ) : (
-      <button type="button" class="file" onClick={() => setPlaying(true)} aria-label={`Play video ${a.name}`}>
+      <button type="button" class="file" disabled={playing} onClick={() => setPlaying(true)} aria-label={`Play video ${a.name}`}>
         <span class="file-icon" aria-hidden="true">▶</span>
         <span class="file-name">{a.name}</span>
-        <span class="file-size">
-          {duration(a.duration_ms)} {formatSize(a.size)}
-        </span>
+        <span class="file-size">{playing ? "Opening…" : `${duration(a.duration_ms)} ${formatSize(a.size)}`.trim()}</span>
       </button>
     );
   }

@@ -3,6 +3,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
+use tidings_proto::ErrorCode;
 
 use anyhow::{Context, Result};
 
@@ -1127,7 +1128,7 @@ async fn enroll(
         };
         match answer {
             Err(tidings_client::ApiError::Server { ref body, .. })
-                if prompt && body.error == "bad_code" && tries < MAX_CODE_PROMPTS =>
+                if prompt && body.error == ErrorCode::BadCode && tries < MAX_CODE_PROMPTS =>
             {
                 tries += 1;
                 code = ask_code(&format!("{} — enter the code again: ", body.message))?;

@@ -1,6 +1,8 @@
 //! A thin typed wrapper over the server's HTTP API and delivery stream.
 
 use std::time::Duration;
+use tidings_proto::paths;
+use tidings_proto::ErrorCode;
 use tidings_proto::{DeviceId, Seq};
 
 use serde::de::DeserializeOwned;
@@ -79,9 +81,9 @@ fn check_server_url(base: &str) -> Result<(), ApiError> {
 
 impl ApiError {
     /// The stable error code of a server error (`stale_devices`, ...).
-    pub fn code(&self) -> Option<&str> {
+    pub fn code(&self) -> Option<tidings_proto::ErrorCode> {
         match self {
-            ApiError::Server { body, .. } => Some(&body.error),
+            ApiError::Server { body, .. } => Some(body.error),
             _ => None,
         }
     }
@@ -158,7 +160,7 @@ impl Api {
             return Ok(bytes.to_vec());
         }
         let body = serde_json::from_slice::<ErrorBody>(&bytes).unwrap_or_else(|_| ErrorBody {
-            error: "http".into(),
+            error: ErrorCode::Http,
             message: format!("server answered {status}"),
             mismatches: Vec::new(),
             not_registered: Vec::new(),
@@ -192,7 +194,7 @@ impl Api {
 
     /// `GET /v1/limits`.
     pub async fn limits(&self) -> Result<Limits, ApiError> {
-        self.call(reqwest::Method::GET, "/v1/limits", None::<&()>)
+        self.call(reqwest::Method::GET, paths::LIMITS, None::<&()>)
             .await
     }
 
@@ -213,7 +215,7 @@ impl Api {
             pow: None,
         };
         match self
-            .call(reqwest::Method::POST, "/v1/codes", Some(&body))
+            .call(reqwest::Method::POST, paths::CODES, Some(&body))
             .await
         {
             Err(ApiError::Server { body: error, .. }) if error.pow.is_some() => {
@@ -233,7 +235,7 @@ impl Api {
                     challenge: challenge.challenge,
                     nonce,
                 });
-                self.call(reqwest::Method::POST, "/v1/codes", Some(&body))
+                self.call(reqwest::Method::POST, paths::CODES, Some(&body))
                     .await
             }
             other => other,
@@ -242,19 +244,19 @@ impl Api {
 
     /// `POST /v1/accounts`.
     pub async fn register(&self, req: &RegisterRequest) -> Result<DeviceCredentials, ApiError> {
-        self.call(reqwest::Method::POST, "/v1/accounts", Some(req))
+        self.call(reqwest::Method::POST, paths::ACCOUNTS, Some(req))
             .await
     }
 
     /// `POST /v1/devices`.
     pub async fn login(&self, req: &LoginRequest) -> Result<DeviceCredentials, ApiError> {
-        self.call(reqwest::Method::POST, "/v1/devices", Some(req))
+        self.call(reqwest::Method::POST, paths::DEVICES, Some(req))
             .await
     }
 
     /// `GET /v1/account`.
     pub async fn account(&self) -> Result<AccountInfo, ApiError> {
-        self.call(reqwest::Method::GET, "/v1/account", None::<&()>)
+        self.call(reqwest::Method::GET, paths::ACCOUNT, None::<&()>)
             .await
     }
 
@@ -263,13 +265,13 @@ impl Api {
         &self,
         req: &tidings_proto::api::AccountSettings,
     ) -> Result<AccountInfo, ApiError> {
-        self.call(reqwest::Method::PUT, "/v1/account", Some(req))
+        self.call(reqwest::Method::PUT, paths::ACCOUNT, Some(req))
             .await
     }
 
     /// `GET /v1/handles`.
     pub async fn handles(&self) -> Result<Vec<Handle>, ApiError> {
-        self.call(reqwest::Method::GET, "/v1/handles", None::<&()>)
+        self.call(reqwest::Method::GET, paths::HANDLES, None::<&()>)
             .await
     }
 
@@ -279,25 +281,25 @@ impl Api {
             handle: handle.into(),
             code: code.into(),
         };
-        self.call(reqwest::Method::POST, "/v1/handles", Some(&body))
+        self.call(reqwest::Method::POST, paths::HANDLES, Some(&body))
             .await
     }
 
     /// `DELETE /v1/handles/{handle}`.
     pub async fn remove_handle(&self, handle: &str) -> Result<Vec<Handle>, ApiError> {
-        let path = format!("/v1/handles/{}", urlencode(handle));
+        let path = paths::path(paths::HANDLE, &[handle]);
         self.call(reqwest::Method::DELETE, &path, None::<&()>).await
     }
 
     /// `DELETE /v1/account`.
     pub async fn delete_account(&self) -> Result<(), ApiError> {
-        self.call::<()>(reqwest::Method::DELETE, "/v1/account", None::<&()>)
+        self.call::<()>(reqwest::Method::DELETE, paths::ACCOUNT, None::<&()>)
             .await
     }
 
     /// `GET /v1/devices`.
     pub async fn devices(&self) -> Result<Vec<DeviceInfo>, ApiError> {
-        self.call(reqwest::Method::GET, "/v1/devices", None::<&()>)
+        self.call(reqwest::Method::GET, paths::DEVICES, None::<&()>)
             .await
     }
 
@@ -305,7 +307,7 @@ impl Api {
     pub async fn remove_device(&self, id: DeviceId) -> Result<(), ApiError> {
         self.call::<()>(
             reqwest::Method::DELETE,
-            &format!("/v1/devices/{id}"),
+            &paths::path(paths::DEVICE, &[&id.to_string()]),
             None::<&()>,
         )
         .await
@@ -316,25 +318,25 @@ impl Api {
         let body = DirectoryRequest {
             handles: handles.to_vec(),
         };
-        self.call(reqwest::Method::POST, "/v1/directory", Some(&body))
+        self.call(reqwest::Method::POST, paths::DIRECTORY, Some(&body))
             .await
     }
 
     /// `POST /v1/messages`.
     pub async fn send(&self, req: &SendRequest) -> Result<SendAccepted, ApiError> {
-        self.call(reqwest::Method::POST, "/v1/messages", Some(req))
+        self.call(reqwest::Method::POST, paths::MESSAGES, Some(req))
             .await
     }
 
     /// `POST /v1/keys`.
     pub async fn upload_keys(&self, req: &UploadKeys) -> Result<KeyCount, ApiError> {
-        self.call(reqwest::Method::POST, "/v1/keys", Some(req))
+        self.call(reqwest::Method::POST, paths::KEYS, Some(req))
             .await
     }
 
     /// `GET /v1/keys`.
     pub async fn key_count(&self) -> Result<KeyCount, ApiError> {
-        self.call(reqwest::Method::GET, "/v1/keys", None::<&()>)
+        self.call(reqwest::Method::GET, paths::KEYS, None::<&()>)
             .await
     }
 
@@ -343,7 +345,7 @@ impl Api {
         let body = DevicesRequest {
             devices: devices.to_vec(),
         };
-        self.call(reqwest::Method::POST, "/v1/keys/claim", Some(&body))
+        self.call(reqwest::Method::POST, paths::KEYS_CLAIM, Some(&body))
             .await
     }
 
@@ -352,14 +354,14 @@ impl Api {
         let body = DevicesRequest {
             devices: devices.to_vec(),
         };
-        self.call(reqwest::Method::POST, "/v1/keys/identities", Some(&body))
+        self.call(reqwest::Method::POST, paths::KEYS_IDENTITIES, Some(&body))
             .await
     }
 
     /// `POST /v1/blobs`.
     pub async fn create_blob(&self, size: u64) -> Result<tidings_proto::api::BlobInfo, ApiError> {
         let body = tidings_proto::api::BlobCreate { size };
-        self.call(reqwest::Method::POST, "/v1/blobs", Some(&body))
+        self.call(reqwest::Method::POST, paths::BLOBS, Some(&body))
             .await
     }
 
@@ -368,14 +370,14 @@ impl Api {
         &self,
         req: &tidings_proto::api::LinkCreate,
     ) -> Result<tidings_proto::api::LinkInfo, ApiError> {
-        self.call(reqwest::Method::POST, "/v1/links", Some(req))
+        self.call(reqwest::Method::POST, paths::LINKS, Some(req))
             .await
     }
 
     /// `POST /v1/reports`: blocks (`junk: false`) or reports as junk the
     /// sender of an envelope, proven by the envelope's report token.
     pub async fn report(&self, req: &tidings_proto::api::ReportRequest) -> Result<(), ApiError> {
-        self.call::<serde::de::IgnoredAny>(reqwest::Method::POST, "/v1/reports", Some(req))
+        self.call::<serde::de::IgnoredAny>(reqwest::Method::POST, paths::REPORTS, Some(req))
             .await
             .map(|_| ())
     }
@@ -383,7 +385,7 @@ impl Api {
     /// `GET /v1/campaigns`: fingerprints of spam campaigns, for matching
     /// message requests on the device.
     pub async fn campaigns(&self) -> Result<tidings_proto::api::CampaignList, ApiError> {
-        self.call(reqwest::Method::GET, "/v1/campaigns", None::<&()>)
+        self.call(reqwest::Method::GET, paths::CAMPAIGNS, None::<&()>)
             .await
     }
 
@@ -391,7 +393,7 @@ impl Api {
     pub async fn blob_status(&self, id: &str) -> Result<tidings_proto::api::BlobInfo, ApiError> {
         self.call(
             reqwest::Method::GET,
-            &format!("/v1/blobs/{id}"),
+            &paths::path(paths::BLOB, &[id]),
             None::<&()>,
         )
         .await
@@ -401,7 +403,7 @@ impl Api {
     pub async fn complete_blob(&self, id: &str) -> Result<tidings_proto::api::BlobInfo, ApiError> {
         self.call(
             reqwest::Method::POST,
-            &format!("/v1/blobs/{id}/complete"),
+            &paths::path(paths::BLOB_COMPLETE, &[id]),
             None::<&()>,
         )
         .await
@@ -424,7 +426,7 @@ impl Api {
     pub async fn put_chunk(&self, id: &str, index: u64, bytes: Vec<u8>) -> Result<(), ApiError> {
         self.raw(
             reqwest::Method::PUT,
-            &format!("/v1/blobs/{id}/{index}"),
+            &paths::path(paths::BLOB_CHUNK, &[id, &index.to_string()]),
             Some(bytes),
         )
         .await
@@ -435,7 +437,7 @@ impl Api {
     pub async fn get_chunk(&self, id: &str, index: u64) -> Result<Vec<u8>, ApiError> {
         self.raw(
             reqwest::Method::GET,
-            &format!("/v1/blobs/{id}/{index}"),
+            &paths::path(paths::BLOB_CHUNK, &[id, &index.to_string()]),
             None,
         )
         .await
@@ -446,7 +448,7 @@ impl Api {
         &self,
         address: &str,
     ) -> Result<Vec<tidings_sms_inbox::InboxMessage>, ApiError> {
-        let path = format!("/v1/carrier/{}", urlencode(address));
+        let path = paths::path(paths::CARRIER_INBOX, &[address]);
         self.call(reqwest::Method::GET, &path, None::<&()>).await
     }
 
@@ -455,7 +457,7 @@ impl Api {
         &self,
         req: &tidings_proto::api::FallbackRequest,
     ) -> Result<(), ApiError> {
-        self.call::<()>(reqwest::Method::POST, "/v1/messages/fallback", Some(req))
+        self.call::<()>(reqwest::Method::POST, paths::MESSAGES_FALLBACK, Some(req))
             .await
     }
 
@@ -466,7 +468,7 @@ impl Api {
             to: to.into(),
             text: text.into(),
         };
-        self.call::<()>(reqwest::Method::POST, "/v1/carrier/send", Some(&body))
+        self.call::<()>(reqwest::Method::POST, paths::CARRIER_SEND, Some(&body))
             .await
     }
 
@@ -477,9 +479,9 @@ impl Api {
             .clone()
             .ok_or_else(|| ApiError::Protocol("not signed in".into()))?;
         let url = if let Some(rest) = self.base.strip_prefix("https://") {
-            format!("wss://{rest}/v1/stream")
+            format!("wss://{rest}{}", paths::STREAM)
         } else if let Some(rest) = self.base.strip_prefix("http://") {
-            format!("ws://{rest}/v1/stream")
+            format!("ws://{rest}{}", paths::STREAM)
         } else {
             return Err(ApiError::Protocol(format!(
                 "server URL must start with http:// or https://, not {:?}",
@@ -525,17 +527,6 @@ pub mod tidings_sms_inbox {
         /// Arrival, milliseconds since the epoch.
         pub at: u64,
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// An authenticated delivery stream.

@@ -1,6 +1,7 @@
 //! The operations a user performs, over the API and the local store.
 
 use std::time::Duration;
+use tidings_proto::ErrorCode;
 use tidings_proto::{AccountId, DeviceId, Seq};
 
 use base64::Engine;
@@ -803,7 +804,7 @@ impl Client {
             match self.devices_of(h, false).await {
                 Ok(_) => ip.push(h.clone()),
                 Err(ClientError::Api(ApiError::Server { ref body, .. }))
-                    if body.error == "not_registered" && h.is_phone() =>
+                    if body.error == ErrorCode::NotRegistered && h.is_phone() =>
                 {
                     sms.push(tidings_proto::api::SmsPart {
                         handle: h.to_string(),
@@ -811,7 +812,7 @@ impl Client {
                     })
                 }
                 Err(ClientError::Api(ApiError::Server { ref body, .. }))
-                    if body.error == "not_registered" && group =>
+                    if body.error == ErrorCode::NotRegistered && group =>
                 {
                     tracing::info!(member = %h, "a group member is no longer on Tidings");
                 }
@@ -918,7 +919,7 @@ impl Client {
                 Err(ClientError::Api(ApiError::Server {
                     status: 404,
                     body: Box::new(tidings_proto::api::ErrorBody {
-                        error: "not_registered".into(),
+                        error: ErrorCode::NotRegistered,
                         message: format!("{handle} is not on Tidings"),
                         mismatches: Vec::new(),
                         not_registered: vec![handle.clone()],
@@ -1048,7 +1049,8 @@ impl Client {
             match self.api.send(&req).await {
                 Ok(accepted) => return Ok(accepted),
                 Err(ApiError::Server { body, .. })
-                    if body.error == "stale_devices" && stale_retries < MAX_STALE_RETRIES =>
+                    if body.error == ErrorCode::StaleDevices
+                        && stale_retries < MAX_STALE_RETRIES =>
                 {
                     stale_retries += 1;
                     tracing::debug!(mismatches = ?body.mismatches, "device lists were stale; refetching");
@@ -1066,7 +1068,7 @@ impl Client {
                         self.check_confirmed(&refresh_handles, false)?;
                     }
                 }
-                Err(ApiError::Server { body, .. }) if body.error == "not_registered" => {
+                Err(ApiError::Server { body, .. }) if body.error == ErrorCode::NotRegistered => {
                     for h in &body.not_registered {
                         self.local.forget_devices(h)?;
                     }

@@ -297,7 +297,7 @@ pub struct DeviceMismatch {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// Stable machine-readable code, e.g. `stale_devices`.
-    pub error: String,
+    pub error: crate::ErrorCode,
     /// One sentence for the user, saying what to do.
     pub message: String,
     /// For `stale_devices`: what differs.

@@ -6,11 +6,14 @@
 //! here too, so that both sides turn what a user typed into the same key.
 
 pub mod api;
+pub mod error;
 pub mod handle;
 pub mod id;
+pub mod paths;
 pub mod pow;
 pub mod stream;
 
+pub use error::ErrorCode;
 pub use handle::{Handle, HandleError};
 pub use id::{AccountId, DeviceId, IdError, Seq};
 

@@ -46,7 +46,7 @@ pub enum ServerFrame {
     /// The connection is being closed for the reason given.
     Error {
         /// Stable code, e.g. `unauthorized`, `replaced`.
-        error: String,
+        error: crate::ErrorCode,
         /// One sentence for the user.
         message: String,
     },

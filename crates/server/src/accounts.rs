@@ -15,6 +15,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use tidings_proto::ErrorCode;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -65,7 +66,7 @@ fn peek_limited(
 fn rate_limited(name: &str, Limited { retry_after_secs }: Limited, what: &str) -> ApiError {
     tracing::info!(limit = name, "rate limited");
     ApiError::Limit {
-        code: "rate_limited",
+        code: ErrorCode::RateLimited,
         message: format!("too many {what} ({name}); try again in {retry_after_secs} s"),
         retry_after_secs: Some(retry_after_secs),
     }
@@ -402,7 +403,7 @@ pub async fn register(
             "{handle} is already registered; run `tidings login` to add this device to that account"
         ))),
         Redeemed::TooManyRegistrations => Err(ApiError::limit(
-            "registrations_per_range",
+            ErrorCode::RegistrationsPerRange,
             format!(
                 "your network registered {} accounts today (registrations_per_range_per_day); try again tomorrow",
                 app.config.registrations_per_range_per_day
@@ -444,7 +445,7 @@ pub async fn login(
             "{handle} is not registered; run `tidings register` to create an account"
         ))),
         Redeemed::TooManyDevices => Err(ApiError::limit(
-            "too_many_devices",
+            ErrorCode::TooManyDevices,
             format!(
                 "this account already has {} devices (max_devices); remove one with `tidings devices remove ID`",
                 app.config.max_devices
@@ -582,7 +583,7 @@ pub async fn delete_account(
         .await?;
     app.hub.wake(&woken);
     for d in devices {
-        app.hub.kick(d, "device_removed");
+        app.hub.kick(d, ErrorCode::DeviceRemoved);
     }
     for b in blobs {
         app.blobs.delete(&b).await?;

@@ -10,6 +10,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use tidings_proto::ErrorCode;
 
 use async_trait::async_trait;
 use axum::body::Bytes;
@@ -224,7 +225,7 @@ pub fn check_size(size: u64, max_plain: u64) -> Result<(), ApiError> {
     }
     if size > max_ciphertext(max_plain) {
         return Err(ApiError::limit(
-            "attachment_too_large",
+            ErrorCode::AttachmentTooLarge,
             format!("attachments may be at most {max_plain} bytes (max_attachment_bytes)"),
         ));
     }
@@ -262,7 +263,7 @@ pub async fn create(
         BlobCreated::Created => {}
         BlobCreated::TooManyUploads => {
             return Err(ApiError::limit(
-                "too_many_uploads",
+                ErrorCode::TooManyUploads,
                 format!(
                     "this device already has {} uploads in progress (max_uploads_in_progress); finish them first",
                     app.config.max_uploads_in_progress
@@ -271,7 +272,7 @@ pub async fn create(
         }
         BlobCreated::StorageFull => {
             return Err(ApiError::limit(
-                "storage_full",
+                ErrorCode::StorageFull,
                 format!(
                     "this account's attachments would exceed {} bytes (max_storage_per_account); older ones expire after {} days",
                     app.config.max_storage_per_account, app.config.envelope_ttl_days
@@ -387,7 +388,7 @@ mod tests {
         assert!(matches!(
             check_size(max_ciphertext(100) + 1, 100),
             Err(ApiError::Limit {
-                code: "attachment_too_large",
+                code: ErrorCode::AttachmentTooLarge,
                 ..
             })
         ));

@@ -15,6 +15,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use tidings_proto::ErrorCode;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -357,7 +358,7 @@ pub async fn send(
 /// The error for an inbound SMS to a number whose device queue is full.
 pub fn queue_full(to: &tidings_proto::Handle, max_queue: u64) -> ApiError {
     ApiError::limit(
-        "queue_full",
+        ErrorCode::QueueFull,
         format!(
             "{to} has {max_queue} messages waiting for one of its devices to collect them (max_queue_per_device); try again later"
         ),

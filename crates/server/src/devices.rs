@@ -1,6 +1,7 @@
 //! An account's devices: listing and removal.
 
 use std::sync::Arc;
+use tidings_proto::ErrorCode;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -31,7 +32,7 @@ pub async fn remove(
             "this account has no device {id}; see `tidings devices`"
         )));
     }
-    app.hub.kick(id, "device_removed");
+    app.hub.kick(id, ErrorCode::DeviceRemoved);
     tracing::info!(account = %who.account, device = %id, "device removed");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,6 +14,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
+use tidings_proto::ErrorCode;
 
 use axum::extract::State;
 use axum::Json;
@@ -182,7 +183,7 @@ pub fn lookups_exhausted(l: Limited, sending: bool) -> ApiError {
         ""
     };
     ApiError::Limit {
-        code: "rate_limited",
+        code: ErrorCode::RateLimited,
         message: format!(
             "too many lookups (lookups_per_account_per_minute){why}; try again in {} s",
             l.retry_after_secs
@@ -202,7 +203,7 @@ pub async fn lookup(
 ) -> Result<Json<DirectoryResponse>, ApiError> {
     if req.handles.len() > MAX_LOOKUP_HANDLES {
         return Err(ApiError::limit(
-            "too_many_handles",
+            ErrorCode::TooManyHandles,
             format!("at most {MAX_LOOKUP_HANDLES} handles per lookup"),
         ));
     }

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tidings_proto::api::{DeviceMismatch, ErrorBody};
-use tidings_proto::Handle;
+use tidings_proto::{ErrorCode, Handle};
 
 use crate::store::StoreError;
 
@@ -36,7 +36,7 @@ pub enum ApiError {
     #[error("{message}")]
     Limit {
         /// Stable code of the limit.
-        code: &'static str,
+        code: ErrorCode,
         /// What happened and what to do.
         message: String,
         /// When a retry can succeed, for rate limits.
@@ -50,7 +50,7 @@ pub enum ApiError {
     #[error("{message}")]
     Forbidden {
         /// Stable code: `restricted` or `banned`.
-        code: &'static str,
+        code: ErrorCode,
         /// Why, and what to do.
         message: String,
     },
@@ -78,29 +78,30 @@ fn list(handles: &[Handle]) -> String {
 }
 
 impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::BadCode(_) => (StatusCode::FORBIDDEN, "bad_code"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            ApiError::StaleDevices(_) => (StatusCode::CONFLICT, "stale_devices"),
-            ApiError::NotRegistered(_) => (StatusCode::NOT_FOUND, "not_registered"),
-            ApiError::Limit { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ApiError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
-            ApiError::ProofOfWork(_) => {
-                (StatusCode::PRECONDITION_REQUIRED, "proof_of_work_required")
-            }
-            ApiError::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, "storage_full"),
-            ApiError::StorageBusy => (StatusCode::SERVICE_UNAVAILABLE, "storage_busy"),
-            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            ApiError::BadCode(_) => (StatusCode::FORBIDDEN, ErrorCode::BadCode),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            ApiError::StaleDevices(_) => (StatusCode::CONFLICT, ErrorCode::StaleDevices),
+            ApiError::NotRegistered(_) => (StatusCode::NOT_FOUND, ErrorCode::NotRegistered),
+            ApiError::Limit { code, .. } => (StatusCode::TOO_MANY_REQUESTS, *code),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
+            ApiError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, *code),
+            ApiError::ProofOfWork(_) => (
+                StatusCode::PRECONDITION_REQUIRED,
+                ErrorCode::ProofOfWorkRequired,
+            ),
+            ApiError::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, ErrorCode::StorageFull),
+            ApiError::StorageBusy => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::StorageBusy),
+            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
 
     /// Shorthand for a limit error that is not about time.
-    pub fn limit(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn limit(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::Limit {
             code,
             message: message.into(),
@@ -133,7 +134,7 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         let message = self.to_string();
         let mut body = ErrorBody {
-            error: code.to_string(),
+            error: code,
             message,
             mismatches: Vec::new(),
             not_registered: Vec::new(),
@@ -176,21 +177,21 @@ pub async fn explain_plain_errors(response: Response) -> Response {
         .unwrap_or_default();
     let (code, message) = if status == StatusCode::PAYLOAD_TOO_LARGE {
         (
-            "body_too_large",
+            ErrorCode::BodyTooLarge,
             "request body too large (limit max_body_bytes, see GET /v1/limits); send less per request"
                 .to_string(),
         )
     } else if status == StatusCode::METHOD_NOT_ALLOWED {
         // The router adds `Allow` after this layer has run.
         (
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "this endpoint does not take this method; the Allow header lists those it takes"
                 .to_string(),
         )
     } else if status == StatusCode::NOT_FOUND && text.is_empty() {
-        ("not_found", "no such endpoint".to_string())
+        (ErrorCode::NotFound, "no such endpoint".to_string())
     } else {
-        ("bad_request", format!("malformed request: {text}"))
+        (ErrorCode::BadRequest, format!("malformed request: {text}"))
     };
     parts.headers.remove(axum::http::header::CONTENT_TYPE);
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
@@ -214,9 +215,9 @@ pub async fn explain_plain_errors(response: Response) -> Response {
 }
 
 /// A JSON error answer with no details beyond its code and message.
-fn json_error(status: StatusCode, code: &str, message: String) -> Response {
+fn json_error(status: StatusCode, code: ErrorCode, message: String) -> Response {
     let body = ErrorBody {
-        error: code.to_string(),
+        error: code,
         message,
         mismatches: Vec::new(),
         not_registered: Vec::new(),
@@ -232,7 +233,7 @@ fn json_error(status: StatusCode, code: &str, message: String) -> Response {
 pub fn request_timeout(limit: std::time::Duration) -> Response {
     let mut out = json_error(
         StatusCode::REQUEST_TIMEOUT,
-        "request_timeout",
+        ErrorCode::RequestTimeout,
         format!(
             "the request was not received and answered within {} s (request_timeout_secs); send it again",
             limit.as_secs()

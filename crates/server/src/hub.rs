@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use tidings_proto::api::{AccountId, DeviceId};
 use tidings_proto::stream::Envelope;
+use tidings_proto::ErrorCode;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 /// Ephemeral envelopes buffered per connection before new ones are dropped.
@@ -27,7 +28,7 @@ struct Conn {
     wake: Arc<Notify>,
     ephemeral: mpsc::Sender<(Envelope, usize)>,
     ephemeral_bytes: Arc<AtomicUsize>,
-    kick: Option<oneshot::Sender<&'static str>>,
+    kick: Option<oneshot::Sender<ErrorCode>>,
 }
 
 /// The hub's limits, from the configuration.
@@ -105,7 +106,7 @@ pub struct Registration {
     pub ephemeral: EphemeralQueue,
     /// Fires with a reason when the connection must close (replaced by a
     /// newer one, device removed).
-    pub kicked: oneshot::Receiver<&'static str>,
+    pub kicked: oneshot::Receiver<ErrorCode>,
     /// Becomes true when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -180,7 +181,7 @@ impl Hub {
         match old {
             Some(mut old) => {
                 if let Some(k) = old.kick.take() {
-                    let _ = k.send("replaced");
+                    let _ = k.send(ErrorCode::Replaced);
                 }
             }
             None => *state.per_account.entry(account).or_default() += 1,
@@ -248,7 +249,7 @@ impl Hub {
     }
 
     /// Closes a device's stream (the device was removed).
-    pub fn kick(&self, device: DeviceId, reason: &'static str) {
+    pub fn kick(&self, device: DeviceId, reason: ErrorCode) {
         let mut state = self.lock();
         if let Some(k) = state.conns.get_mut(&device).and_then(|c| c.kick.take()) {
             let _ = k.send(reason);
@@ -338,7 +339,7 @@ mod tests {
         assert!(hub.register(acc(1), dev(12)).is_err());
         let mut a2 = hub.register(acc(1), dev(10)).expect("replacing is allowed");
         let mut a = a;
-        assert_eq!(a.kicked.try_recv(), Ok("replaced"));
+        assert_eq!(a.kicked.try_recv(), Ok(ErrorCode::Replaced));
         hub.unregister(dev(10), a.id); // stale id: no effect
         assert!(hub.is_connected(dev(10)));
         hub.unregister(dev(10), a2.id);

@@ -8,6 +8,7 @@
 //! device). Claims are rate-limited because each one consumes a key.
 
 use std::sync::Arc;
+use tidings_proto::ErrorCode;
 
 use axum::extract::State;
 use axum::Json;
@@ -41,7 +42,7 @@ pub async fn upload(
 ) -> Result<Json<KeyCount>, ApiError> {
     if req.one_time_keys.len() > MAX_KEYS_PER_UPLOAD {
         return Err(ApiError::limit(
-            "too_many_keys",
+            ErrorCode::TooManyKeys,
             format!("at most {MAX_KEYS_PER_UPLOAD} one-time keys per upload"),
         ));
     }
@@ -68,7 +69,7 @@ pub async fn upload(
             "this device already published other identity keys; a new identity needs a new device (`tidings login`)".into(),
         )),
         KeysOutcome::TooMany => Err(ApiError::limit(
-            "too_many_keys",
+            ErrorCode::TooManyKeys,
             format!(
                 "the server holds at most {} one-time keys per device (max_one_time_keys_per_device)",
                 app.config.max_one_time_keys_per_device
@@ -88,7 +89,7 @@ fn check_devices(app: &App, req: &DevicesRequest) -> Result<(), ApiError> {
     let max = (app.config.max_recipients + 1) * app.config.max_devices;
     if req.devices.len() > max {
         return Err(ApiError::limit(
-            "too_many_devices",
+            ErrorCode::TooManyDevices,
             format!("at most {max} devices per request"),
         ));
     }
@@ -137,7 +138,7 @@ pub async fn claim(
     check_distinct(&req.devices)?;
     let now = app.now();
     let limited = |name: &str, l: crate::ratelimit::Limited| ApiError::Limit {
-        code: "rate_limited",
+        code: ErrorCode::RateLimited,
         message: format!(
             "too many key claims ({name}); try again in {} s",
             l.retry_after_secs

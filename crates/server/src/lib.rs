@@ -49,6 +49,7 @@ pub mod webapp;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
+use tidings_proto::paths;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
@@ -350,46 +351,46 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", get(webapp::index))
         .route("/{file}", get(webapp::top_file))
         .route("/assets/{file}", get(webapp::asset))
-        .route("/v1/limits", get(messages::limits))
-        .route("/v1/health", get(health::health))
-        .route("/v1/codes", post(accounts::send_code))
-        .route("/v1/accounts", post(accounts::register))
+        .route(paths::LIMITS, get(messages::limits))
+        .route(paths::HEALTH, get(health::health))
+        .route(paths::CODES, post(accounts::send_code))
+        .route(paths::ACCOUNTS, post(accounts::register))
         .route(
-            "/v1/account",
+            paths::ACCOUNT,
             get(accounts::me)
                 .put(accounts::set_settings)
                 .delete(accounts::delete_account),
         )
-        .route("/v1/handles/{handle}", delete(accounts::remove_handle))
+        .route(paths::HANDLE, delete(accounts::remove_handle))
         .route(
-            "/v1/handles",
+            paths::HANDLES,
             get(accounts::handles).post(accounts::add_handle),
         )
-        .route("/v1/devices", get(devices::list).post(accounts::login))
-        .route("/v1/devices/{id}", delete(devices::remove))
-        .route("/v1/directory", post(directory::lookup))
-        .route("/v1/keys", get(keys::count).post(keys::upload))
-        .route("/v1/keys/claim", post(keys::claim))
-        .route("/v1/keys/identities", post(keys::identities))
-        .route("/v1/messages", post(messages::send))
-        .route("/v1/messages/fallback", post(messages::fallback))
-        .route("/v1/stream", get(stream::connect))
-        .route("/v1/blobs", post(blobs::create))
-        .route("/v1/blobs/{id}", get(blobs::status))
-        .route("/v1/blobs/{id}/complete", post(blobs::complete))
+        .route(paths::DEVICES, get(devices::list).post(accounts::login))
+        .route(paths::DEVICE, delete(devices::remove))
+        .route(paths::DIRECTORY, post(directory::lookup))
+        .route(paths::KEYS, get(keys::count).post(keys::upload))
+        .route(paths::KEYS_CLAIM, post(keys::claim))
+        .route(paths::KEYS_IDENTITIES, post(keys::identities))
+        .route(paths::MESSAGES, post(messages::send))
+        .route(paths::MESSAGES_FALLBACK, post(messages::fallback))
+        .route(paths::STREAM, get(stream::connect))
+        .route(paths::BLOBS, post(blobs::create))
+        .route(paths::BLOB, get(blobs::status))
+        .route(paths::BLOB_COMPLETE, post(blobs::complete))
         .route(
-            "/v1/blobs/{id}/{index}",
+            paths::BLOB_CHUNK,
             get(blobs::get_chunk).put(blobs::put_chunk),
         )
         .route("/carrier", get(carrier::page))
-        .route("/v1/carrier/{address}", get(carrier::inbox))
-        .route("/v1/carrier/send", post(carrier::send))
-        .route("/v1/links", post(links::create))
-        .route("/v1/reports", post(reports::report))
-        .route("/v1/campaigns", get(reports::campaigns))
-        .route("/l/{token}", get(links::download))
-        .route("/v1/kannel/inbound", get(kannel::inbound))
-        .route("/v1/kannel/dlr", get(kannel::dlr))
+        .route(paths::CARRIER_INBOX, get(carrier::inbox))
+        .route(paths::CARRIER_SEND, post(carrier::send))
+        .route(paths::LINKS, post(links::create))
+        .route(paths::REPORTS, post(reports::report))
+        .route(paths::CAMPAIGNS, get(reports::campaigns))
+        .route(paths::LINK, get(links::download))
+        .route(paths::KANNEL_INBOUND, get(kannel::inbound))
+        .route(paths::KANNEL_DLR, get(kannel::dlr))
         .merge(deregister::routes())
         .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
         .layer(axum::middleware::map_response(error::explain_plain_errors))

@@ -9,6 +9,7 @@
 //! as for every other attachment.
 
 use std::sync::Arc;
+use tidings_proto::ErrorCode;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -103,7 +104,7 @@ pub async fn create(
         }
         LinkCreated::NoSuchBlob => Err(gone()),
         LinkCreated::TooMany => Err(ApiError::limit(
-            "too_many_links",
+            ErrorCode::TooManyLinks,
             format!(
                 "this account made {} download links in the last 24 hours (sms_links_per_account_per_day); try again later",
                 app.config.sms_links_per_account_per_day

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use tidings_proto::ErrorCode;
 
 use axum::extract::State;
 use axum::Json;
@@ -43,7 +44,7 @@ fn decode(app: &App, payload: &str) -> Result<Vec<u8>, ApiError> {
 
 fn payload_too_large(app: &App) -> ApiError {
     ApiError::limit(
-        "payload_too_large",
+        ErrorCode::PayloadTooLarge,
         format!(
             "a message payload may be at most {} bytes per device (max_payload_bytes); send large content as an attachment",
             app.config.max_payload_bytes
@@ -87,7 +88,7 @@ pub fn sms_segments(max_segments: usize, text: &str) -> Result<usize, ApiError> 
     let (_, segments) = tidings_sms::encoding::count_segments(text);
     if segments > max_segments {
         return Err(ApiError::limit(
-            "sms_too_long",
+            ErrorCode::SmsTooLong,
             format!(
                 "an SMS may take at most {max_segments} segments (max_sms_segments); this text needs {segments}"
             ),
@@ -99,7 +100,7 @@ pub fn sms_segments(max_segments: usize, text: &str) -> Result<usize, ApiError> 
 /// The answer to a banned account's send.
 fn banned(reason: &str, appeal: &str) -> ApiError {
     ApiError::Forbidden {
-        code: "banned",
+        code: ErrorCode::Banned,
         message: format!(
             "this account is banned and cannot send: {reason}. To appeal, contact {appeal}"
         ),
@@ -110,7 +111,7 @@ fn banned(reason: &str, appeal: &str) -> ApiError {
 /// to it.
 fn restricted(reason: &str, appeal: &str) -> ApiError {
     ApiError::Forbidden {
-        code: "restricted",
+        code: ErrorCode::Restricted,
         message: format!(
             "this account may only write to people who wrote to it first, because {reason}. \
              If this is a mistake, contact {appeal} to appeal"
@@ -171,7 +172,7 @@ pub async fn send(
     }
     if req.to.len() > app.config.max_recipients {
         return Err(ApiError::limit(
-            "too_many_recipients",
+            ErrorCode::TooManyRecipients,
             format!(
                 "at most {} recipients per message (max_recipients; groups have at most {} members)",
                 app.config.max_recipients, app.config.max_group_members
@@ -183,7 +184,7 @@ pub async fn send(
         .sends
         .take(&who.account.to_string(), now)
         .map_err(|l| ApiError::Limit {
-            code: "rate_limited",
+            code: ErrorCode::RateLimited,
             message: format!(
                 "sending too fast (sends_per_account_per_minute, send_burst); try again in {} s",
                 l.retry_after_secs
@@ -279,7 +280,7 @@ pub async fn send(
     }
     if req.to.len() + sms.len() > app.config.max_recipients {
         return Err(ApiError::limit(
-            "too_many_recipients",
+            ErrorCode::TooManyRecipients,
             format!(
                 "at most {} recipients per message (max_recipients)",
                 app.config.max_recipients
@@ -362,7 +363,7 @@ pub async fn send(
             h.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", ")
         ))),
         SendOutcome::SmsLimit { window } => Err(ApiError::limit(
-            "sms_limit",
+            ErrorCode::SmsLimit,
             format!(
                 "this account has used its SMS allowance for this {window} (sms_per_account_per_{window}); messages to people on Tidings still go through"
             ),
@@ -372,14 +373,14 @@ pub async fn send(
             Err(restricted(&reason, &app.config.appeal_contact))
         }
         SendOutcome::NewRecipientCap { cap } => Err(ApiError::limit(
-            "new_recipient_cap",
+            ErrorCode::NewRecipientCap,
             format!(
                 "this account has written to {cap} new people in the last 24 hours who have not answered \
                  (the cap grows with the account's age and with replies); people who wrote to you are not limited"
             ),
         )),
         SendOutcome::QueueFull(h) => Err(ApiError::limit(
-            "queue_full",
+            ErrorCode::QueueFull,
             format!(
                 "{h} has {} messages waiting for one of its devices to collect them (max_queue_per_device); try again later",
                 app.config.max_queue_per_device
@@ -489,7 +490,7 @@ mod tests {
             matches!(
                 err,
                 ApiError::Limit {
-                    code: "sms_too_long",
+                    code: ErrorCode::SmsTooLong,
                     ..
                 }
             ),
@@ -505,7 +506,7 @@ mod tests {
         for strangers in [false, true] {
             let err = standing_allows(&banned, strangers, appeal).expect_err("banned");
             assert!(
-                matches!(err, ApiError::Forbidden { code: "banned", ref message } if message.contains(appeal)),
+                matches!(err, ApiError::Forbidden { code: ErrorCode::Banned, ref message } if message.contains(appeal)),
                 "{err:?}"
             );
         }
@@ -514,7 +515,7 @@ mod tests {
         assert!(matches!(
             standing_allows(&restricted, true, appeal),
             Err(ApiError::Forbidden {
-                code: "restricted",
+                code: ErrorCode::Restricted,
                 ..
             })
         ));

@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tidings_proto::ErrorCode;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -52,7 +53,7 @@ pub async fn connect(
     let Some(waiting) = app.hub.unauthenticated() else {
         let secs = app.config.stream_auth_timeout_secs;
         return Err(ApiError::Limit {
-            code: "too_many_unauthenticated_streams",
+            code: ErrorCode::TooManyUnauthenticatedStreams,
             message: format!(
                 "too many delivery streams are waiting to authenticate (max_unauthenticated_streams); try again in {secs} s"
             ),
@@ -168,9 +169,9 @@ async fn send(app: &App, sink: &mut Sink, frame: &ServerFrame) -> Result<(), axu
     send_text(app, sink, text(frame)).await
 }
 
-async fn refuse(app: &App, sink: &mut Sink, error: &str, message: &str) {
+async fn refuse(app: &App, sink: &mut Sink, error: ErrorCode, message: &str) {
     let frame = ServerFrame::Error {
-        error: error.into(),
+        error,
         message: message.into(),
     };
     let _ = send(app, sink, &frame).await;
@@ -195,7 +196,7 @@ async fn session(
         refuse(
             &app,
             &mut sink,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "the first frame must be {\"type\":\"auth\",\"token\":...} with a valid device token",
         )
         .await;
@@ -205,7 +206,7 @@ async fn session(
         refuse(
             &app,
             &mut sink,
-            "too_many_connections",
+            ErrorCode::TooManyConnections,
             &format!(
                 "this account already has {} connections open (max_connections_per_account)",
                 app.config.max_connections_per_account
@@ -222,7 +223,7 @@ async fn session(
         refuse(
             &app,
             &mut sink,
-            "device_removed",
+            ErrorCode::DeviceRemoved,
             "this device was removed from the account; run `tidings login` to add it again",
         )
         .await;
@@ -287,7 +288,7 @@ async fn pump(
                     refuse(
                         app,
                         sink,
-                        "internal",
+                        ErrorCode::Internal,
                         "the server cannot read your queue; reconnect later",
                     )
                     .await;
@@ -326,18 +327,18 @@ async fn pump(
                     Some(Err(e)) => return Err(e),
                 };
                 let Ok(ClientFrame::Ack { seqs }) = serde_json::from_str(&text) else {
-                    refuse(app, sink, "bad_frame", "expected an ack frame").await;
+                    refuse(app, sink, ErrorCode::BadFrame, "expected an ack frame").await;
                     return Ok(());
                 };
                 if seqs.len() > MAX_IN_FLIGHT {
-                    refuse(app, sink, "bad_frame", &format!("at most {MAX_IN_FLIGHT} acks per frame")).await;
+                    refuse(app, sink, ErrorCode::BadFrame, &format!("at most {MAX_IN_FLIGHT} acks per frame")).await;
                     return Ok(());
                 }
                 match app.store.ack(device, &seqs, app.now(), app.ttl_ms()).await {
                     Ok(woken) => app.hub.wake(&woken),
                     Err(e) => {
                         tracing::error!(error = %e, "cannot record acks");
-                        refuse(app, sink, "internal", "the server cannot record acknowledgements; reconnect later").await;
+                        refuse(app, sink, ErrorCode::Internal, "the server cannot record acknowledgements; reconnect later").await;
                         return Ok(());
                     }
                 }
@@ -347,17 +348,17 @@ async fn pump(
                 fetch = true;
             }
             reason = &mut reg.kicked => {
-                let reason = reason.unwrap_or("closed");
+                let reason = reason.unwrap_or(ErrorCode::Closed);
                 let message = match reason {
-                    "replaced" => "this device connected again elsewhere; this connection is closed",
-                    "device_removed" => "this device was removed from the account; run `tidings login` to add it again",
+                    ErrorCode::Replaced => "this device connected again elsewhere; this connection is closed",
+                    ErrorCode::DeviceRemoved => "this device was removed from the account; run `tidings login` to add it again",
                     _ => "connection closed by the server",
                 };
                 refuse(app, sink, reason, message).await;
                 return Ok(());
             }
             _ = reg.shutdown.changed() => {
-                refuse(app, sink, "shutting_down", "the server is restarting; reconnect in a moment").await;
+                refuse(app, sink, ErrorCode::ShuttingDown, "the server is restarting; reconnect in a moment").await;
                 return Ok(());
             }
             _ = ping.tick() => send_message(app, sink, Message::Ping(Default::default())).await?,

@@ -170,7 +170,8 @@ async fn cast(server: &Server) -> Cast {
 }
 
 /// Every (method, path pattern) that a `.route(...)` call under `src/`
-/// declares, with `const` path names resolved.
+/// declares, with `const` path names (the server's, and
+/// `tidings_proto::paths`) resolved.
 fn declared_routes() -> BTreeSet<(String, String)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut sources = Vec::new();
@@ -185,6 +186,9 @@ fn declared_routes() -> BTreeSet<(String, String)> {
             }
         }
     }
+    // The API's paths are constants of `tidings_proto::paths`.
+    let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto/src/paths.rs");
+    sources.push(std::fs::read_to_string(proto).expect("proto paths readable"));
     let all = sources.join("\n");
     let mut out = BTreeSet::new();
     let mut rest = all.as_str();
@@ -212,7 +216,7 @@ fn declared_routes() -> BTreeSet<(String, String)> {
         let pattern = if let Some(lit) = first.strip_prefix('"') {
             lit.trim_end_matches('"').to_string()
         } else {
-            resolve_const(&all, first)
+            resolve_const(&all, first.trim_start_matches("paths::"))
         };
         for method in ["get", "post", "put", "delete", "patch"] {
             let mut h = handlers;

@@ -283,7 +283,7 @@ impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Failure {
         let error = match &e {
             ClientError::Api(api) if api.never_connected() => "offline".to_string(),
-            ClientError::Api(api) => api.code().unwrap_or("network").to_string(),
+            ClientError::Api(api) => api.code().map_or("network", |c| c.as_str()).to_string(),
             ClientError::Usage(_) => "usage".into(),
             ClientError::NotSignedIn => "not_signed_in".into(),
             _ => "internal".into(),

@@ -3,6 +3,8 @@
 //! simulated client address in `X-Forwarded-For`.
 
 use std::time::Duration;
+use tidings_proto::paths;
+use tidings_proto::ErrorCode;
 use tidings_proto::{AccountId, DeviceId, Seq};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -155,7 +157,7 @@ impl Net {
         let mut solved = 0;
         let sent: CodeSent = loop {
             let a = self
-                .call(reqwest::Method::POST, "/v1/codes", None, addr, Some(&req))
+                .call(reqwest::Method::POST, paths::CODES, None, addr, Some(&req))
                 .await?;
             if a.ok() {
                 break serde_json::from_value(a.body).context("code answer")?;
@@ -182,7 +184,7 @@ impl Net {
         let inbox = self
             .call(
                 reqwest::Method::GET,
-                &format!("/v1/carrier/{}", key.replace('+', "%2B")),
+                &paths::path(paths::CARRIER_INBOX, &[&key]),
                 None,
                 addr,
                 None::<&()>,
@@ -204,7 +206,7 @@ impl Net {
         let a = self
             .call(
                 reqwest::Method::POST,
-                "/v1/accounts",
+                paths::ACCOUNTS,
                 None,
                 addr,
                 Some(&RegisterRequest {
@@ -263,7 +265,7 @@ impl Net {
         };
         self.call(
             reqwest::Method::POST,
-            "/v1/messages",
+            paths::MESSAGES,
             Some(token),
             addr,
             Some(&req),
@@ -282,7 +284,7 @@ impl Net {
         let a = self
             .call(
                 reqwest::Method::POST,
-                "/v1/directory",
+                paths::DIRECTORY,
                 Some(token),
                 addr,
                 Some(&DirectoryRequest {
@@ -313,7 +315,7 @@ impl Net {
         };
         self.call(
             reqwest::Method::POST,
-            "/v1/reports",
+            paths::REPORTS,
             Some(token),
             addr,
             Some(&req),
@@ -327,7 +329,7 @@ impl Net {
         let a = self
             .call(
                 reqwest::Method::GET,
-                "/v1/campaigns",
+                paths::CAMPAIGNS,
                 Some(token),
                 addr,
                 None::<&()>,
@@ -354,7 +356,11 @@ impl Net {
         token: String,
         tx: Sender<Delivery>,
     ) -> tokio::task::JoinHandle<()> {
-        let url = format!("{}/v1/stream", self.base.replacen("http://", "ws://", 1));
+        let url = format!(
+            "{}{}",
+            self.base.replacen("http://", "ws://", 1),
+            paths::STREAM
+        );
         tokio::spawn(async move {
             while !tx.is_closed() {
                 match stream_once(&url, who, &token, &tx).await {
@@ -425,7 +431,10 @@ async fn stream_once(url: &str, who: usize, token: &str, tx: &Sender<Delivery>) 
                     ws.send(Message::Text(ack.into())).await?;
                 }
             }
-            ServerFrame::Error { error, .. } if error == "unauthorized" => return Ok(true),
+            ServerFrame::Error {
+                error: ErrorCode::Unauthorized,
+                ..
+            } => return Ok(true),
             ServerFrame::Error { error, message } => bail!("stream error {error}: {message}"),
             ServerFrame::Ready { .. } | ServerFrame::Drained => {}
         }

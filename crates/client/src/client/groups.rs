@@ -6,6 +6,7 @@
 
 use tidings_core::content::{Content, Group};
 use tidings_core::group::{Applied, GroupChange, GroupLog, GroupOp, GroupState};
+use tidings_proto::ErrorCode;
 use tidings_proto::Handle;
 
 use super::{group_key, new_message_id, now_ms, Client, ClientError, Event};
@@ -499,7 +500,8 @@ impl Client {
             match self.send_content(id, &ip, &content, false).await {
                 Ok(_) => return Ok(()),
                 Err(ClientError::Api(ApiError::Server { body, .. }))
-                    if body.error == "not_registered" && !body.not_registered.is_empty() =>
+                    if body.error == ErrorCode::NotRegistered
+                        && !body.not_registered.is_empty() =>
                 {
                     ip.retain(|h| !body.not_registered.contains(h));
                 }
@@ -517,7 +519,7 @@ impl Client {
             match self.devices_of(h, false).await {
                 Ok(_) => ip.push(h.clone()),
                 Err(ClientError::Api(ApiError::Server { ref body, .. }))
-                    if body.error == "not_registered" => {}
+                    if body.error == ErrorCode::NotRegistered => {}
                 Err(e) => return Err(e),
             }
         }

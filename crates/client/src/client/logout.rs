@@ -88,7 +88,7 @@ mod tests {
         ApiError::Server {
             status,
             body: Box::new(tidings_proto::api::ErrorBody {
-                error: "x".into(),
+                error: tidings_proto::ErrorCode::Unknown,
                 message: "x".into(),
                 mismatches: Vec::new(),
                 not_registered: Vec::new(),

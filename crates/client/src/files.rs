@@ -214,6 +214,17 @@ fn key(path: &Path) -> io::Result<String> {
     Ok(s)
 }
 
+/// Deletes the file at `path`, if any, with its chunks (inside the
+/// caller's transaction).
+fn drop_path(c: &Connection, path: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "DELETE FROM chunks WHERE file = (SELECT id FROM files WHERE path = ?1)",
+        [path],
+    )?;
+    c.execute("DELETE FROM files WHERE path = ?1", [path])?;
+    Ok(())
+}
+
 fn not_found(path: &str) -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, format!("no file {path}"))
 }
@@ -331,11 +342,7 @@ impl FileStore for SqliteFiles {
         let (from, to) = (key(from)?, key(to)?);
         let moved = self.inner.with(|c| {
             let tx = c.unchecked_transaction()?;
-            tx.execute(
-                "DELETE FROM chunks WHERE file = (SELECT id FROM files WHERE path = ?1)",
-                [&to],
-            )?;
-            tx.execute("DELETE FROM files WHERE path = ?1", [&to])?;
+            drop_path(&tx, &to)?;
             let n = tx.execute("UPDATE files SET path = ?2 WHERE path = ?1", [&from, &to])?;
             tx.commit()?;
             Ok(n)
@@ -368,11 +375,7 @@ impl FileStore for SqliteFiles {
         let k = key(path)?;
         self.inner.with(|c| {
             let tx = c.unchecked_transaction()?;
-            tx.execute(
-                "DELETE FROM chunks WHERE file = (SELECT id FROM files WHERE path = ?1)",
-                [&k],
-            )?;
-            tx.execute("DELETE FROM files WHERE path = ?1", [&k])?;
+            drop_path(&tx, &k)?;
             tx.commit()
         })
     }
@@ -495,11 +498,7 @@ impl FileWriter for ChunkWriter {
         let modified = crate::rt::now_ms() as i64 * 1_000_000;
         self.inner.with(|c| {
             let tx = c.unchecked_transaction()?;
-            tx.execute(
-                "DELETE FROM chunks WHERE file = (SELECT id FROM files WHERE path = ?1)",
-                [&path],
-            )?;
-            tx.execute("DELETE FROM files WHERE path = ?1", [&path])?;
+            drop_path(&tx, &path)?;
             tx.execute(
                 "UPDATE files SET path = ?2, len = ?3, modified = ?4 WHERE id = ?1",
                 params![id, path, len, modified],

@@ -83,7 +83,9 @@ await scenario(async (browser, people) => {
   console.log(`20 MB attached in ${Date.now() - t} ms`);
   t = Date.now();
   await sendButton(a).click();
-  await (await bubble(a, 'archive.bin')).getByText(/^(Sent|Delivered|Read)/).waitFor({ timeout: BIG_TIMEOUT_MS });
+  // The bubble shows once the upload is done (a progress bar until then),
+  // so its wait is the transfer's, not an ordinary step's.
+  await (await bubble(a, 'archive.bin', BIG_TIMEOUT_MS)).getByText(/^(Sent|Delivered|Read)/).waitFor({ timeout: BIG_TIMEOUT_MS });
   console.log(`20 MB sent in ${Date.now() - t} ms`);
   const file = b.getByRole('button', { name: /^archive\.bin, 20\.0 MB, download/ });
   await file.waitFor({ timeout: BIG_TIMEOUT_MS });

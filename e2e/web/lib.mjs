@@ -90,10 +90,13 @@ export async function send(page, text) {
   await page.keyboard.press('Enter');
 }
 
-/** Waits until a bubble with `text` shows in the open conversation. */
-export async function bubble(page, text) {
+/**
+ * Waits until a bubble with `text` shows in the open conversation; `timeout`
+ * (ms) for a bubble that shows only after a transfer of its own.
+ */
+export async function bubble(page, text, timeout) {
   const b = page.locator('.bubble-row', { hasText: text }).last();
-  await b.waitFor();
+  await b.waitFor(timeout ? { timeout } : {});
   return b;
 }
 

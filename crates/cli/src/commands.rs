@@ -991,7 +991,7 @@ async fn serve(
     config.dev |= dev;
     // Refuse before binding: a server that would show every code to the
     // network must not answer even once.
-    tidings_server::carrier::dev_pages(&config)?;
+    tidings_server::web::carrier::dev_pages(&config)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| {
@@ -1004,7 +1004,7 @@ async fn serve(
     println!("tidings: listening on http://{addr}");
     std::io::stdout().flush()?;
     config.listen = addr;
-    if tidings_server::carrier::dev_pages(&config)? {
+    if tidings_server::web::carrier::dev_pages(&config)? {
         eprintln!(
             "tidings: WARNING: development mode: every verification code (SMS and e-mail) is \
              readable at http://{addr}/carrier by anyone who can reach this address, who can then \

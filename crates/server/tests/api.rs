@@ -566,14 +566,21 @@ async fn undelivered_envelopes_expire_and_the_sender_is_told() {
         200
     );
     s.clock.advance(29 * 24 * 3_600_000);
-    tidings_server::sweep::once(&s.app).await.expect("sweep");
+    tidings_server::workers::sweep::once(&s.app)
+        .await
+        .expect("sweep");
     let (mut ws, _) = stream(&s, &alice.token).await;
     assert!(
         drain(&mut ws).await.is_empty(),
         "nothing expires before 30 days"
     );
     s.clock.advance(24 * 3_600_000 + 1);
-    assert_eq!(tidings_server::sweep::once(&s.app).await.expect("sweep"), 1);
+    assert_eq!(
+        tidings_server::workers::sweep::once(&s.app)
+            .await
+            .expect("sweep"),
+        1
+    );
     let f = next_envelope(&mut ws).await.expect("failure notice pushed");
     assert_eq!(f["body"]["kind"], "failed");
     assert_eq!(f["body"]["id"], "old");
@@ -1144,7 +1151,9 @@ async fn blobs_upload_in_resumable_chunks_with_limits_and_expire(store: impl FnO
     // Everything expires: the unfinished uploads after a day, the blob
     // with the envelope TTL; the bytes are deleted from disk.
     s.clock.advance(31 * 24 * 3_600_000);
-    tidings_server::sweep::once(&s.app).await.expect("sweep");
+    tidings_server::workers::sweep::once(&s.app)
+        .await
+        .expect("sweep");
     assert_eq!(
         get_raw(&s, &format!("/v1/blobs/{id}/2"), &bob.token)
             .await

@@ -169,7 +169,7 @@ impl Net {
                     .context("a proof-of-work answer without a challenge")?;
                 let challenge = c.challenge.clone();
                 let nonce = tokio::task::spawn_blocking(move || {
-                    tidings_server::pow::solve(&c.challenge, c.bits)
+                    tidings_server::service::pow::solve(&c.challenge, c.bits)
                 })
                 .await
                 .context("proof-of-work task")?

@@ -7,6 +7,7 @@
 //! returns `Ok` the change is on disk.
 
 pub mod abuse;
+pub mod blobs;
 mod sqlite;
 
 pub use sqlite::SqliteStore;
@@ -19,10 +20,35 @@ use tidings_proto::api::{
 use tidings_proto::stream::{Envelope, Sender};
 use tidings_proto::{Handle, Seq};
 
+use sha2::{Digest as _, Sha256};
+
 use crate::clock::Millis;
 
 /// SHA-256 digest, used for hashed tokens and codes.
 pub type Digest = [u8; 32];
+
+/// Credentials: a device's token is `DEVICE.SECRET`; the store keeps only
+/// SHA-256 of it (see `service::auth`).
+/// The full token of a device.
+pub fn token(device: DeviceId, secret: &str) -> String {
+    format!("{device}.{secret}")
+}
+
+/// The stored hash of a token.
+pub fn token_hash(token: &str) -> Digest {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Kind of the notice a device gets when claims leave it few one-time
+/// keys (`one_time_keys_low`): it should upload more.
+pub const KEYS_LOW_NOTICE: &str = "keys_low";
+
+/// Whether a claim that took a device from `before` to `after` one-time
+/// keys crossed below `low`: the owner is told once per crossing, not on
+/// every claim after it.
+pub fn ran_low(before: usize, after: usize, low: usize) -> bool {
+    before >= low && after < low
+}
 
 /// Failures of the storage layer itself (not of the request).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -672,4 +698,27 @@ pub trait Store: Send + Sync {
     /// (kept for `ttl`) for the senders of expired messages, and forgets
     /// idempotency keys older than `ttl`; returns devices that got notices.
     async fn expire(&self, now: Millis, ttl: Millis) -> Result<Vec<DeviceId>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn low_is_reported_once_per_crossing() {
+        assert!(ran_low(10, 9, 10));
+        assert!(!ran_low(9, 8, 10), "already low: told before");
+        assert!(!ran_low(12, 11, 10));
+        assert!(ran_low(1, 0, 1));
+        assert!(!ran_low(0, 0, 0), "a threshold of 0 never fires");
+    }
+
+    #[test]
+    fn a_token_is_its_device_and_secret_and_only_its_hash_is_kept() {
+        let device = DeviceId::from(7u32);
+        let t = token(device, "abc");
+        assert_eq!(t, "7.abc");
+        assert_eq!(token_hash(&t), token_hash("7.abc"));
+        assert_ne!(token_hash(&t), token_hash("7.abd"));
+    }
 }

@@ -594,7 +594,7 @@ fn new_device(
     )
     .map_err(db)?;
     let device: DeviceId = stored_id(conn.last_insert_rowid())?;
-    let hash = crate::auth::token_hash(&crate::auth::token(device, token_secret));
+    let hash = super::token_hash(&super::token(device, token_secret));
     conn.execute(
         "UPDATE devices SET token_hash = ? WHERE id = ?",
         params![&hash[..], to_i64(device)],
@@ -1271,9 +1271,9 @@ impl Store for SqliteStore {
                 let (body, fallback) = match otk {
                     Some((_, body)) => {
                         let left = count_keys(conn, d)?;
-                        if crate::keys::ran_low(left + 1, left, low) {
+                        if super::ran_low(left + 1, left, low) {
                             let notice = EnvelopeBody::AccountNotice {
-                                notice: crate::keys::KEYS_LOW_NOTICE.into(),
+                                notice: super::KEYS_LOW_NOTICE.into(),
                                 handle: None,
                                 text: format!(
                                     "this device has {left} one-time keys left on the server; it uploads more when it syncs"

@@ -15,7 +15,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use tidings_proto::ErrorCode;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -26,8 +25,9 @@ use tidings_proto::api::CarrierSend;
 use tidings_sms::{InboxMessage, Inboxes};
 
 use crate::error::ApiError;
-use crate::sms::MAX_INBOUND_TEXT_BYTES;
-use crate::store::InboundSms;
+use crate::service::accounts::parse_handle;
+use crate::service::sms::{self, MAX_INBOUND_TEXT_BYTES};
+use crate::web::html::{escape, page_shell};
 use crate::{App, Config};
 
 /// Messages in a page of the development inboxes unless `limit` says
@@ -103,32 +103,6 @@ fn shown_to(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
 /// Loopback, IPv4-mapped IPv6 included.
 fn is_loopback(ip: IpAddr) -> bool {
     ip.to_canonical().is_loopback()
-}
-
-/// Escapes text for HTML.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn page_shell(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:50rem;margin:2rem auto;padding:0 1rem}}\
-         li{{margin:.3rem 0}} .at{{color:#666;font-size:.85em}}</style></head><body>{body}</body></html>",
-        title = escape(title)
-    ))
 }
 
 /// `GET /`: what this server is.
@@ -289,7 +263,7 @@ pub async fn inbox(
 ) -> Result<Json<Vec<CarrierMessage>>, ApiError> {
     let all = inboxes(&app, &headers)?;
     let limit = query.limit()?;
-    let key = crate::accounts::parse_handle(&app, &address)?;
+    let key = parse_handle(&app, &address)?;
     let kind = if key.is_phone() {
         Kind::Sms
     } else {
@@ -318,8 +292,8 @@ pub async fn send(
         return Err(off());
     };
     shown_to(&app, &headers)?;
-    let from = crate::accounts::parse_handle(&app, &req.from)?;
-    let to = crate::accounts::parse_handle(&app, &req.to)?;
+    let from = parse_handle(&app, &req.from)?;
+    let to = parse_handle(&app, &req.to)?;
     if !from.is_phone() || !to.is_phone() {
         return Err(ApiError::BadRequest(
             "SMS go from a phone number to a phone number".into(),
@@ -330,39 +304,15 @@ pub async fn send(
             "an SMS text is 1 to {MAX_INBOUND_TEXT_BYTES} bytes"
         )));
     }
-    let max_queue = app.config.max_queue_per_device;
-    match app
-        .store
-        .inbound_sms(
-            from.as_str(),
-            &to,
-            &req.text,
-            app.now(),
-            app.ttl_ms(),
-            max_queue,
-        )
-        .await?
-    {
-        InboundSms::Queued(woken) => app.hub.wake(&woken),
-        InboundSms::QueueFull => return Err(queue_full(&to, max_queue)),
-        InboundSms::NotOnTidings => carrier.inboxes().deliver(InboxMessage {
+    if !sms::inbound(&app, from.as_str(), &to, &req.text).await? {
+        carrier.inboxes().deliver(InboxMessage {
             from: from.to_string(),
             to: to.to_string(),
             text: req.text,
             at: app.now(),
-        }),
+        });
     }
     Ok(StatusCode::ACCEPTED)
-}
-
-/// The error for an inbound SMS to a number whose device queue is full.
-pub fn queue_full(to: &tidings_proto::Handle, max_queue: u64) -> ApiError {
-    ApiError::limit(
-        ErrorCode::QueueFull,
-        format!(
-            "{to} has {max_queue} messages waiting for one of its devices to collect them (max_queue_per_device); try again later"
-        ),
-    )
 }
 
 #[cfg(test)]

@@ -27,9 +27,10 @@ use futures_util::{SinkExt, StreamExt};
 use tidings_proto::stream::{ClientFrame, ServerFrame, MAX_IN_FLIGHT};
 use tidings_proto::{DeviceId, Seq};
 
-use crate::auth::{self, Authed};
+use crate::cluster::hub::Unauthenticated;
 use crate::error::ApiError;
-use crate::hub::Unauthenticated;
+use crate::service::auth::{self, Authed};
+use crate::service::delivery;
 use crate::App;
 
 /// Interval of keep-alive pings.
@@ -218,7 +219,7 @@ async fn session(
     // A removal (or logout) that committed between the token check and the
     // registration kicked nobody; looking again now closes that window,
     // since any later removal finds this registration and kicks it.
-    if !matches!(app.store.device_credential(device).await, Ok(Some(_))) {
+    if !delivery::still_registered(&app, device).await {
         app.hub.unregister(device, reg.id);
         refuse(
             &app,
@@ -230,24 +231,10 @@ async fn session(
         return Ok(());
     }
     tracing::debug!(%account, %device, "stream open");
-    match app
-        .store
-        .device_connected(
-            device,
-            app.now(),
-            app.config.stale_after_secs * 1000,
-            app.ttl_ms(),
-        )
-        .await
-    {
-        Ok(woken) => app.hub.wake(&woken),
-        Err(e) => tracing::warn!(error = %e, "cannot record last-seen time"),
-    }
+    delivery::connected(&app, device).await;
     let result = pump(&app, device, &mut reg, &mut sink, &mut frames).await;
     app.hub.unregister(device, reg.id);
-    if let Err(e) = app.store.touch_device(device, app.now()).await {
-        tracing::warn!(error = %e, "cannot record last-seen time");
-    }
+    delivery::disconnected(&app, device).await;
     tracing::debug!(%account, %device, "stream closed");
     result
 }
@@ -261,7 +248,7 @@ fn largest_envelope(app: &App) -> usize {
 async fn pump(
     app: &App,
     device: DeviceId,
-    reg: &mut crate::hub::Registration,
+    reg: &mut crate::cluster::hub::Registration,
     sink: &mut Sink,
     frames: &mut futures_util::stream::SplitStream<WebSocket>,
 ) -> Result<(), axum::Error> {
@@ -281,7 +268,7 @@ async fn pump(
                 fetch = false; // Full: an ack makes room.
                 break;
             }
-            let batch = match app.store.queued(device, last_pushed, want).await {
+            let batch = match delivery::queued(app, device, last_pushed, want).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read a queue");
@@ -334,8 +321,8 @@ async fn pump(
                     refuse(app, sink, ErrorCode::BadFrame, &format!("at most {MAX_IN_FLIGHT} acks per frame")).await;
                     return Ok(());
                 }
-                match app.store.ack(device, &seqs, app.now(), app.ttl_ms()).await {
-                    Ok(woken) => app.hub.wake(&woken),
+                match delivery::ack(app, device, &seqs).await {
+                    Ok(()) => {}
                     Err(e) => {
                         tracing::error!(error = %e, "cannot record acks");
                         refuse(app, sink, ErrorCode::Internal, "the server cannot record acknowledgements; reconnect later").await;

@@ -7,26 +7,20 @@
 //! answer without storing anything.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use tidings_proto::ErrorCode;
 
-use axum::extract::State;
-use axum::Json;
 use base64::Engine;
-use tidings_proto::api::{DeviceId, Limits, SendAccepted, SendRequest};
+use tidings_proto::api::{DeviceId, SendAccepted, SendRequest};
 use tidings_proto::stream::{Envelope, EnvelopeBody, Sender};
 use tidings_proto::{AccountId, Handle, Seq, MAX_CLIENT_ID_BYTES};
 
-use crate::accounts::parse_handle;
-use crate::auth::Authed;
 use crate::error::ApiError;
+use crate::service::accounts::parse_handle;
+use crate::service::auth::Authed;
 use crate::store::{PlannedRecipient, SendOutcome, SendPlan, Standing};
 use crate::App;
 
-/// `GET /v1/limits`: the limits in force.
-pub async fn limits(State(app): State<Arc<App>>) -> Json<Limits> {
-    Json(app.config.limits())
-}
+pub use crate::store::FallbackOutcome;
 
 fn decode(app: &App, payload: &str) -> Result<Vec<u8>, ApiError> {
     // Base64 grows by 4/3: refuse before decoding anything too large.
@@ -154,11 +148,7 @@ fn check_client_id(id: &str) -> Result<(), ApiError> {
 
 /// `POST /v1/messages`: stores an envelope for every device (or pushes an
 /// ephemeral one to connected devices).
-pub async fn send(
-    State(app): State<Arc<App>>,
-    who: Authed,
-    Json(req): Json<SendRequest>,
-) -> Result<Json<SendAccepted>, ApiError> {
+pub async fn send(app: &App, who: Authed, req: SendRequest) -> Result<SendAccepted, ApiError> {
     check_client_id(&req.id)?;
     if req.partial && req.to.iter().map(|r| r.devices.len()).sum::<usize>() + req.own.len() == 0 {
         return Err(ApiError::BadRequest(
@@ -203,7 +193,7 @@ pub async fn send(
         .ok_or(ApiError::Unauthorized)?;
     let from = match &req.from {
         Some(f) => {
-            let h = parse_handle(&app, f)?;
+            let h = parse_handle(app, f)?;
             if !me.handles.contains(&h) {
                 return Err(ApiError::BadRequest(format!(
                     "{h} is not one of this account's handles; see `tidings handles`"
@@ -218,7 +208,7 @@ pub async fn send(
     let mut recipients = Vec::with_capacity(req.to.len());
     let mut handles: Vec<Handle> = Vec::with_capacity(req.to.len());
     for r in &req.to {
-        let handle = parse_handle(&app, &r.handle)?;
+        let handle = parse_handle(app, &r.handle)?;
         if me.handles.contains(&handle) {
             return Err(ApiError::BadRequest(format!(
                 "{handle} is your own handle; copies for your other devices go in `own`"
@@ -230,13 +220,13 @@ pub async fn send(
         handles.push(handle.clone());
         recipients.push(PlannedRecipient {
             handle,
-            payloads: decode_all(&app, &r.devices)?,
+            payloads: decode_all(app, &r.devices)?,
         });
     }
-    let own = decode_all(&app, &req.own)?;
+    let own = decode_all(app, &req.own)?;
     let mut sms_parts = Vec::with_capacity(req.sms.len());
     for part in &req.sms {
-        let handle = parse_handle(&app, &part.handle)?;
+        let handle = parse_handle(app, &part.handle)?;
         if !handle.is_phone() {
             return Err(ApiError::NotRegistered(vec![handle]));
         }
@@ -248,14 +238,14 @@ pub async fn send(
     }
     // Every answer below can tell whether a handle is on Tidings, so each
     // handle the sender has not looked up lately costs a lookup first.
-    crate::directory::charge_unknown(
+    crate::service::directory::charge_unknown(
         &app.limits.lookups,
         &app.limits.recent_lookups,
         who.account,
         handles.iter().chain(sms_parts.iter().map(|(h, _, _)| h)),
         now,
     )
-    .map_err(|l| crate::directory::lookups_exhausted(l, true))?;
+    .map_err(|l| crate::service::directory::lookups_exhausted(l, true))?;
     let mut sms = Vec::with_capacity(sms_parts.len());
     for (handle, text, segments) in sms_parts {
         // A number on Tidings gets SMS only while all its devices are silent.
@@ -267,7 +257,7 @@ pub async fn send(
             .flatten()
         {
             Some((account, _)) => {
-                if crate::directory::reachable(&app, account, now).await? {
+                if crate::service::directory::reachable(app, account, now).await? {
                     return Err(ApiError::Conflict(format!(
                         "{handle} is on Tidings and reachable; send over the internet, end-to-end encrypted"
                     )));
@@ -311,12 +301,12 @@ pub async fn send(
             let strangers = app.store.any_stranger(who.account, &reached).await?;
             standing_allows(&standing, strangers, &app.config.appeal_contact)?;
         }
-        push_ephemeral(&app, &sender, &recipients, &lookup, now);
-        return Ok(Json(SendAccepted {
+        push_ephemeral(app, &sender, &recipients, &lookup, now);
+        return Ok(SendAccepted {
             id: req.id,
             accepted_at: now,
             duplicate: false,
-        }));
+        });
     }
 
     let plan = SendPlan {
@@ -345,17 +335,17 @@ pub async fn send(
             app.hub.wake(&devices);
             app.sms_wake.notify_one();
             tracing::debug!(account = %who.account, devices = devices.len(), "envelope accepted");
-            Ok(Json(SendAccepted {
+            Ok(SendAccepted {
                 id: req.id,
                 accepted_at: now,
                 duplicate: false,
-            }))
+            })
         }
-        SendOutcome::Duplicate { accepted_at } => Ok(Json(SendAccepted {
+        SendOutcome::Duplicate { accepted_at } => Ok(SendAccepted {
             id: req.id,
             accepted_at,
             duplicate: true,
-        })),
+        }),
         SendOutcome::NotRegistered(h) => Err(ApiError::NotRegistered(h)),
         SendOutcome::Stale(m) => Err(ApiError::StaleDevices(m)),
         SendOutcome::JoinedTidings(h) => Err(ApiError::Conflict(format!(
@@ -426,14 +416,14 @@ fn push_ephemeral(
 /// number, whichever of the sender's devices asks first; the queued IP
 /// copies are withdrawn in the same transaction.
 pub async fn fallback(
-    State(app): State<Arc<App>>,
+    app: &App,
     who: Authed,
-    Json(req): Json<tidings_proto::api::FallbackRequest>,
-) -> Result<axum::http::StatusCode, ApiError> {
+    req: tidings_proto::api::FallbackRequest,
+) -> Result<crate::store::FallbackOutcome, ApiError> {
     check_client_id(&req.id)?;
-    let handle = parse_handle(&app, &req.handle)?;
+    let handle = parse_handle(app, &req.handle)?;
     let segments = sms_segments(app.config.max_sms_segments, &req.text)?;
-    refuse_if_banned(&app, who.account).await?;
+    refuse_if_banned(app, who.account).await?;
     let me = app
         .store
         .account(who.account)
@@ -464,11 +454,10 @@ pub async fn fallback(
                 "message re-sent as SMS after the fallback time"
             );
             app.sms_wake.notify_one();
-            Ok(axum::http::StatusCode::ACCEPTED)
+            Ok(crate::store::FallbackOutcome::Queued)
         }
-        crate::store::FallbackOutcome::AlreadyDone | crate::store::FallbackOutcome::Delivered => {
-            Ok(axum::http::StatusCode::OK)
-        }
+        done @ (crate::store::FallbackOutcome::AlreadyDone
+        | crate::store::FallbackOutcome::Delivered) => Ok(done),
         crate::store::FallbackOutcome::NotRequested => Err(ApiError::Conflict(
             "no SMS fallback was asked for this message and number".into(),
         )),

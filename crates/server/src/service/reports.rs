@@ -8,15 +8,12 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::Json;
 use tidings_proto::api::{CampaignList, ReportRequest};
 use tidings_spam::fingerprint::Fingerprint;
 
-use crate::accounts::limited;
-use crate::auth::Authed;
 use crate::error::ApiError;
+use crate::service::accounts::limited;
+use crate::service::auth::Authed;
 use crate::App;
 
 /// Longest shared text accepted with a report, in bytes.
@@ -25,11 +22,7 @@ pub const MAX_REPORTED_TEXT_BYTES: usize = 4096;
 pub const MAX_TOKEN_BYTES: usize = 64;
 
 /// `POST /v1/reports`: blocks or reports the sender of a message request.
-pub async fn report(
-    State(app): State<Arc<App>>,
-    who: Authed,
-    Json(req): Json<ReportRequest>,
-) -> Result<StatusCode, ApiError> {
+pub async fn report(app: &App, who: Authed, req: ReportRequest) -> Result<(), ApiError> {
     if req.token.is_empty() || req.token.len() > MAX_TOKEN_BYTES {
         return Err(ApiError::BadRequest("malformed report token".into()));
     }
@@ -44,7 +37,7 @@ pub async fn report(
     }
     // A banned account's reports and blocks would count against others
     // (a banned ring could get innocent people restricted): refused.
-    crate::messages::refuse_if_banned(&app, who.account).await?;
+    crate::service::messaging::refuse_if_banned(app, who.account).await?;
     limited(
         &app.limits.reports_per_account,
         &who.account.to_string(),
@@ -84,7 +77,7 @@ pub async fn report(
             "a report acted on a cluster"
         );
     }
-    Ok(StatusCode::ACCEPTED)
+    Ok(())
 }
 
 /// How long a computed campaign list is served before it is computed again
@@ -120,10 +113,7 @@ impl CampaignCache {
 }
 
 /// `GET /v1/campaigns`: fingerprints of texts several people reported.
-pub async fn campaigns(
-    State(app): State<Arc<App>>,
-    _who: Authed,
-) -> Result<Json<CampaignList>, ApiError> {
+pub async fn campaigns(app: &App, _who: Authed) -> Result<CampaignList, ApiError> {
     let now = app.now();
     let list = match app.campaigns.get(now) {
         Some(list) => list,
@@ -133,9 +123,9 @@ pub async fn campaigns(
             list
         }
     };
-    Ok(Json(CampaignList {
+    Ok(CampaignList {
         fingerprints: list.iter().map(|f| format!("{f:016x}")).collect(),
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -1,15 +1,16 @@
-//! An account's devices: listing and removal.
+//! The account's devices: thin handlers over [`crate::service::devices`].
 
 use std::sync::Arc;
-use tidings_proto::ErrorCode;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use tidings_proto::api::{DeviceId, DeviceInfo};
+use tidings_proto::api::DeviceInfo;
+use tidings_proto::DeviceId;
 
-use crate::auth::Authed;
 use crate::error::ApiError;
+use crate::service::auth::Authed;
+use crate::service::devices;
 use crate::App;
 
 /// `GET /v1/devices`: this account's devices.
@@ -17,7 +18,7 @@ pub async fn list(
     State(app): State<Arc<App>>,
     who: Authed,
 ) -> Result<Json<Vec<DeviceInfo>>, ApiError> {
-    Ok(Json(app.store.devices(who.account).await?))
+    devices::list(&app, who).await.map(Json)
 }
 
 /// `DELETE /v1/devices/{id}`: removes a device of this account; its token
@@ -27,12 +28,7 @@ pub async fn remove(
     who: Authed,
     Path(id): Path<DeviceId>,
 ) -> Result<StatusCode, ApiError> {
-    if !app.store.remove_device(who.account, id).await? {
-        return Err(ApiError::NotFound(format!(
-            "this account has no device {id}; see `tidings devices`"
-        )));
-    }
-    app.hub.kick(id, ErrorCode::DeviceRemoved);
-    tracing::info!(account = %who.account, device = %id, "device removed");
-    Ok(StatusCode::NO_CONTENT)
+    devices::remove(&app, who, id)
+        .await
+        .map(|()| StatusCode::NO_CONTENT)
 }

@@ -7,35 +7,15 @@
 //! proxy) and no client can pick its address by sending the header itself.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
 use axum::http::HeaderMap;
 
-use crate::error::ApiError;
 use crate::App;
 
 /// The client address of a request, as every per-address limit counts it:
 /// see [`client_ip`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
-
-impl FromRequestParts<Arc<App>> for ClientAddr {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        let ConnectInfo(peer) = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .copied()
-            .ok_or_else(|| {
-                tracing::error!("the router is served without connection info");
-                ApiError::Internal
-            })?;
-        Ok(ClientAddr(client_ip(app, peer, &parts.headers)))
-    }
-}
 
 /// The client's address: the socket peer's, or, with `trust_forwarded_for`,
 /// the one [`forwarded_client`] picks from `X-Forwarded-For`.

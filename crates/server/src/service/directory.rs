@@ -13,19 +13,17 @@
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use tidings_proto::ErrorCode;
 
-use axum::extract::State;
-use axum::Json;
 use tidings_proto::api::{DirectoryEntry, DirectoryRequest, DirectoryResponse};
 use tidings_proto::{AccountId, Handle};
 
-use crate::accounts::parse_handle;
-use crate::auth::Authed;
 use crate::clock::Millis;
 use crate::error::ApiError;
-use crate::ratelimit::{Limited, RateLimiter};
+use crate::service::accounts::parse_handle;
+use crate::service::auth::Authed;
+use crate::service::ratelimit::{Limited, RateLimiter};
 use crate::App;
 
 /// Most (account, handle) pairs [`LookupMemory`] keeps in all; past it the
@@ -197,10 +195,10 @@ pub const MAX_LOOKUP_HANDLES: usize = 100;
 
 /// `POST /v1/directory`: devices of each handle that is on Tidings.
 pub async fn lookup(
-    State(app): State<Arc<App>>,
+    app: &App,
     who: Authed,
-    Json(req): Json<DirectoryRequest>,
-) -> Result<Json<DirectoryResponse>, ApiError> {
+    req: DirectoryRequest,
+) -> Result<DirectoryResponse, ApiError> {
     if req.handles.len() > MAX_LOOKUP_HANDLES {
         return Err(ApiError::limit(
             ErrorCode::TooManyHandles,
@@ -210,7 +208,7 @@ pub async fn lookup(
     let handles = req
         .handles
         .iter()
-        .map(|h| parse_handle(&app, h))
+        .map(|h| parse_handle(app, h))
         .collect::<Result<Vec<_>, _>>()?;
     let now = app.now();
     let key = who.account.to_string();
@@ -229,7 +227,7 @@ pub async fn lookup(
     for (handle, entry) in handles.into_iter().zip(found) {
         match entry {
             Some((account, devices)) => {
-                let reachable = reachable(&app, account, now).await?;
+                let reachable = reachable(app, account, now).await?;
                 // An account's handles are shown as one account only to
                 // whom it allows; to others each handle stands alone.
                 let shown = if account == who.account
@@ -249,7 +247,7 @@ pub async fn lookup(
             None => out.not_found.push(handle),
         }
     }
-    Ok(Json(out))
+    Ok(out)
 }
 
 /// The account id a requester is shown for a handle whose account does not

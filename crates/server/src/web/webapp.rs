@@ -227,7 +227,7 @@ pub async fn index(State(app): State<Arc<App>>, headers: HeaderMap) -> Response 
         .and_then(|w| w.answer("index.html", &headers))
     {
         Some(r) => r,
-        None => crate::carrier::home(State(app), headers)
+        None => crate::web::carrier::home(State(app), headers)
             .await
             .into_response(),
     }

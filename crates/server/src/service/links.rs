@@ -8,44 +8,31 @@
 //! expires (`sms_link_secs`): from then on the server holds ciphertext only,
 //! as for every other attachment.
 
-use std::sync::Arc;
 use tidings_proto::ErrorCode;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
-use axum::Json;
+use axum::body::Bytes;
 use rand::RngCore;
 use tidings_core::attachment::{sanitise_name, AttachmentPointer, Decryptor};
 use tidings_proto::api::{LinkCreate, LinkInfo};
 
-use crate::auth::Authed;
-use crate::carrier::escape;
 use crate::error::ApiError;
+use crate::service::auth::Authed;
 use crate::store::{LinkCreated, LinkRecord};
 use crate::App;
 
 /// Longest content type accepted, in bytes.
 pub const MAX_CONTENT_TYPE_BYTES: usize = 100;
 
-/// Content types served inline; anything else is served as a download.
-const INLINE_TYPES: &[&str] = &["image/", "video/", "audio/"];
-
 fn valid_token(token: &str) -> bool {
     token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// `POST /v1/links`: makes a download link for an uploaded attachment.
-pub async fn create(
-    State(app): State<Arc<App>>,
-    who: Authed,
-    Json(req): Json<LinkCreate>,
-) -> Result<(StatusCode, Json<LinkInfo>), ApiError> {
+pub async fn create(app: &App, who: Authed, req: LinkCreate) -> Result<LinkInfo, ApiError> {
     let key = AttachmentPointer::decode_key(&req.key)
         .map_err(|_| ApiError::BadRequest("key must be 32 bytes of base64".into()))?;
     // A link goes out by SMS: a banned account may not send one.
-    crate::messages::refuse_if_banned(&app, who.account).await?;
+    crate::service::messaging::refuse_if_banned(app, who.account).await?;
     let content_type = if req.content_type.len() <= MAX_CONTENT_TYPE_BYTES
         && req.content_type.contains('/')
         && req
@@ -94,13 +81,10 @@ pub async fn create(
     {
         LinkCreated::Created { expires_at } => {
             tracing::info!(account = %who.account, "made an SMS download link");
-            Ok((
-                StatusCode::CREATED,
-                Json(LinkInfo {
+            Ok(LinkInfo {
                     url: format!("{}/l/{token}", app.config.public_base()),
                     expires_at,
-                }),
-            ))
+                })
         }
         LinkCreated::NoSuchBlob => Err(gone()),
         LinkCreated::TooMany => Err(ApiError::limit(
@@ -113,28 +97,13 @@ pub async fn create(
     }
 }
 
-fn expired_page() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        Html(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Link expired</title></head>\
-             <body><h1>This link has expired</h1><p>Download links sent by SMS work for a limited time. \
-             Ask the sender to send the file again.</p></body></html>",
-        ),
-    )
-        .into_response()
-}
+/// A link's attachment as plaintext chunks, decrypted on the fly.
+pub type Plaintext = futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>;
 
-/// `GET /l/{token}`: the attachment behind a link, decrypted on the fly.
-pub async fn download(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
-    match serve(&app, &token).await {
-        Ok(Some(response)) => response,
-        Ok(None) => expired_page(),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn serve(app: &Arc<App>, token: &str) -> Result<Option<Response>, ApiError> {
+/// The attachment behind a link that has not expired, as its record and
+/// its plaintext; `None` when the token is malformed, unknown or expired,
+/// or the blob is gone.
+pub async fn open(app: &App, token: &str) -> Result<Option<(LinkRecord, Plaintext)>, ApiError> {
     if !valid_token(token) {
         return Ok(None);
     }
@@ -169,35 +138,5 @@ async fn serve(app: &Arc<App>, token: &str) -> Result<Option<Response>, ApiError
             }
         }
     });
-    let inline = INLINE_TYPES
-        .iter()
-        .any(|p| link.content_type.starts_with(p));
-    let disposition = format!(
-        "{}; filename=\"{}\"",
-        if inline { "inline" } else { "attachment" },
-        escape(&link.name).replace('"', "")
-    );
-    let mut response = Body::from_stream(stream).into_response();
-    let headers = response.headers_mut();
-    let value = |s: &str| {
-        HeaderValue::from_str(s)
-            .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
-    };
-    headers.insert(header::CONTENT_TYPE, value(&link.content_type));
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(link.size));
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_str(&disposition)
-            .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox; default-src 'none'"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(Some(response))
+    Ok(Some((link, Box::pin(stream))))
 }

@@ -1,5 +1,5 @@
-//! SMS on the server: the durable outbox that hands SMS to the gateway with
-//! retries and backoff, and inbound SMS from phones that are not on Tidings.
+//! The SMS outbox worker: hands queued SMS to the gateway with retries and
+//! backoff.
 //!
 //! An SMS is stored in the same transaction as the envelope that asked for
 //! it, so an acknowledged send is never lost even while the gateway is
@@ -20,9 +20,6 @@ pub const SMS_BATCH: usize = 32;
 pub const MAX_BACKOFF_MS: u64 = 10 * 60 * 1000;
 /// Attempts before an SMS is given up as failed.
 pub const MAX_SMS_ATTEMPTS: u32 = 30;
-/// Longest text of an SMS from a phone (simulated or through Kannel), in
-/// bytes.
-pub const MAX_INBOUND_TEXT_BYTES: usize = 1600;
 /// How often the worker looks for due SMS when nobody wakes it.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 

@@ -7,18 +7,15 @@
 //! are set once per device and never replaced (a new identity is a new
 //! device). Claims are rate-limited because each one consumes a key.
 
-use std::sync::Arc;
 use tidings_proto::ErrorCode;
 
-use axum::extract::State;
-use axum::Json;
 use tidings_proto::api::{
     AccountId, ClaimResponse, DeviceId, DevicesRequest, IdentitiesResponse, KeyCount, UploadKeys,
     MAX_KEYS_PER_UPLOAD,
 };
 
-use crate::auth::Authed;
 use crate::error::ApiError;
+use crate::service::auth::Authed;
 use crate::store::KeysOutcome;
 use crate::App;
 
@@ -35,11 +32,7 @@ fn check_text(what: &str, s: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /v1/keys`: publishes identity keys and prekeys of this device.
-pub async fn upload(
-    State(app): State<Arc<App>>,
-    who: Authed,
-    Json(req): Json<UploadKeys>,
-) -> Result<Json<KeyCount>, ApiError> {
+pub async fn upload(app: &App, who: Authed, req: UploadKeys) -> Result<KeyCount, ApiError> {
     if req.one_time_keys.len() > MAX_KEYS_PER_UPLOAD {
         return Err(ApiError::limit(
             ErrorCode::TooManyKeys,
@@ -64,7 +57,7 @@ pub async fn upload(
         )
         .await?;
     match outcome {
-        KeysOutcome::Stored(n) => Ok(Json(KeyCount { one_time_keys: n })),
+        KeysOutcome::Stored(n) => Ok(KeyCount { one_time_keys: n }),
         KeysOutcome::IdentityMismatch => Err(ApiError::Conflict(
             "this device already published other identity keys; a new identity needs a new device (`tidings login`)".into(),
         )),
@@ -79,10 +72,10 @@ pub async fn upload(
 }
 
 /// `GET /v1/keys`: how many one-time keys are left for this device.
-pub async fn count(State(app): State<Arc<App>>, who: Authed) -> Result<Json<KeyCount>, ApiError> {
-    Ok(Json(KeyCount {
+pub async fn count(app: &App, who: Authed) -> Result<KeyCount, ApiError> {
+    Ok(KeyCount {
         one_time_keys: app.store.count_keys(who.device).await?,
-    }))
+    })
 }
 
 fn check_devices(app: &App, req: &DevicesRequest) -> Result<(), ApiError> {
@@ -94,17 +87,6 @@ fn check_devices(app: &App, req: &DevicesRequest) -> Result<(), ApiError> {
         ));
     }
     Ok(())
-}
-
-/// Kind of the notice a device gets when claims leave it few one-time
-/// keys (`one_time_keys_low`): it should upload more.
-pub const KEYS_LOW_NOTICE: &str = "keys_low";
-
-/// Whether a claim that took a device from `before` to `after` one-time
-/// keys crossed below `low`: the owner is told once per crossing, not on
-/// every claim after it.
-pub fn ran_low(before: usize, after: usize, low: usize) -> bool {
-    before >= low && after < low
 }
 
 /// Refuses a claim that names a device twice: each mention would take
@@ -129,15 +111,11 @@ pub fn target_key(requester: AccountId, device: DeviceId) -> String {
 /// `POST /v1/keys/claim`: one prekey per device, each handed out once.
 /// Claims are limited per requesting account and, so that no one account
 /// can drain a device, per requester and target device.
-pub async fn claim(
-    State(app): State<Arc<App>>,
-    who: Authed,
-    Json(req): Json<DevicesRequest>,
-) -> Result<Json<ClaimResponse>, ApiError> {
-    check_devices(&app, &req)?;
+pub async fn claim(app: &App, who: Authed, req: DevicesRequest) -> Result<ClaimResponse, ApiError> {
+    check_devices(app, &req)?;
     check_distinct(&req.devices)?;
     let now = app.now();
-    let limited = |name: &str, l: crate::ratelimit::Limited| ApiError::Limit {
+    let limited = |name: &str, l: crate::service::ratelimit::Limited| ApiError::Limit {
         code: ErrorCode::RateLimited,
         message: format!(
             "too many key claims ({name}); try again in {} s",
@@ -171,33 +149,24 @@ pub async fn claim(
         tracing::info!(devices = woken.len(), "one-time keys ran low; owners told");
         app.hub.wake(&woken);
     }
-    Ok(Json(ClaimResponse { keys }))
+    Ok(ClaimResponse { keys })
 }
 
 /// `POST /v1/keys/identities`: identity keys of devices, consuming nothing.
 pub async fn identities(
-    State(app): State<Arc<App>>,
+    app: &App,
     _who: Authed,
-    Json(req): Json<DevicesRequest>,
-) -> Result<Json<IdentitiesResponse>, ApiError> {
-    check_devices(&app, &req)?;
-    Ok(Json(IdentitiesResponse {
+    req: DevicesRequest,
+) -> Result<IdentitiesResponse, ApiError> {
+    check_devices(app, &req)?;
+    Ok(IdentitiesResponse {
         identities: app.store.identities(&req.devices).await?,
-    }))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn low_is_reported_once_per_crossing() {
-        assert!(ran_low(10, 9, 10));
-        assert!(!ran_low(9, 8, 10), "already low: told before");
-        assert!(!ran_low(12, 11, 10));
-        assert!(ran_low(1, 0, 1));
-        assert!(!ran_low(0, 0, 0), "a threshold of 0 never fires");
-    }
 
     fn d(n: u32) -> DeviceId {
         DeviceId::from(n)

@@ -8,174 +8,16 @@
 //! envelope TTL (the messages that point at them expire then too), and
 //! unfinished uploads after `incomplete_upload_hours`.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use tidings_proto::ErrorCode;
-
-use async_trait::async_trait;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::Json;
 use rand::RngCore;
 use tidings_proto::api::{BlobCreate, BlobInfo, BLOB_CHUNK_BYTES};
+use tidings_proto::ErrorCode;
 
-use crate::auth::Authed;
 use crate::error::ApiError;
+use crate::service::auth::Authed;
+use crate::store::blobs::BlobError;
 use crate::store::BlobCreated;
 use crate::App;
-
-/// Why the blob store failed.
-#[derive(Debug, thiserror::Error)]
-pub enum BlobError {
-    /// Disk or object store IO failed.
-    #[error("blob storage failed: {0}")]
-    Io(String),
-}
-
-/// Where blob bytes live: one object per chunk.
-#[async_trait]
-pub trait BlobStore: Send + Sync {
-    /// Stores (or replaces) one chunk.
-    async fn put(&self, blob: &str, index: u64, bytes: Bytes) -> Result<(), BlobError>;
-    /// Reads one chunk.
-    async fn get(&self, blob: &str, index: u64) -> Result<Option<Bytes>, BlobError>;
-    /// Deletes every chunk of a blob.
-    async fn delete(&self, blob: &str) -> Result<(), BlobError>;
-}
-
-/// Blobs as files under a directory: `DIR/ID/INDEX`.
-pub struct LocalBlobStore {
-    dir: PathBuf,
-}
-
-impl LocalBlobStore {
-    /// A store rooted at `dir` (created when needed).
-    pub fn new(dir: PathBuf) -> Self {
-        LocalBlobStore { dir }
-    }
-
-    fn path(&self, blob: &str, index: u64) -> PathBuf {
-        self.dir.join(blob).join(format!("{index:08}"))
-    }
-}
-
-fn io(e: std::io::Error) -> BlobError {
-    BlobError::Io(e.to_string())
-}
-
-#[async_trait]
-impl BlobStore for LocalBlobStore {
-    async fn put(&self, blob: &str, index: u64, bytes: Bytes) -> Result<(), BlobError> {
-        let path = self.path(blob, index);
-        let dir = path
-            .parent()
-            .expect("a chunk path has a parent")
-            .to_path_buf();
-        tokio::fs::create_dir_all(&dir).await.map_err(io)?;
-        let tmp = dir.join(format!("{index:08}.part"));
-        let mut f = tokio::fs::File::create(&tmp).await.map_err(io)?;
-        tokio::io::AsyncWriteExt::write_all(&mut f, &bytes)
-            .await
-            .map_err(io)?;
-        f.sync_all().await.map_err(io)?;
-        tokio::fs::rename(&tmp, &path).await.map_err(io)
-    }
-
-    async fn get(&self, blob: &str, index: u64) -> Result<Option<Bytes>, BlobError> {
-        match tokio::fs::read(self.path(blob, index)).await {
-            Ok(b) => Ok(Some(Bytes::from(b))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(e)),
-        }
-    }
-
-    async fn delete(&self, blob: &str) -> Result<(), BlobError> {
-        match tokio::fs::remove_dir_all(self.dir.join(blob)).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io(e)),
-        }
-    }
-}
-
-/// Blobs in an S3-compatible object store (production): `blobs/ID/INDEX`.
-pub struct S3BlobStore {
-    store: Box<dyn object_store::ObjectStore>,
-}
-
-impl S3BlobStore {
-    /// A store for the bucket and endpoint of the configuration.
-    pub fn new(c: &crate::Config) -> Result<S3BlobStore, BlobError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut b = object_store::aws::AmazonS3Builder::new()
-            .with_bucket_name(&c.s3_bucket)
-            .with_region(&c.s3_region)
-            .with_access_key_id(&c.s3_access_key_id)
-            .with_secret_access_key(&c.s3_secret_access_key)
-            .with_allow_http(c.s3_allow_http);
-        if !c.s3_endpoint.is_empty() {
-            b = b.with_endpoint(&c.s3_endpoint);
-        }
-        let store = b
-            .build()
-            .map_err(|e| BlobError::Io(format!("S3 configuration: {e}")))?;
-        Ok(S3BlobStore {
-            store: Box::new(store),
-        })
-    }
-
-    fn path(blob: &str, index: u64) -> object_store::path::Path {
-        object_store::path::Path::from(format!("blobs/{blob}/{index:08}"))
-    }
-}
-
-fn s3(e: object_store::Error) -> BlobError {
-    BlobError::Io(e.to_string())
-}
-
-#[async_trait]
-impl BlobStore for S3BlobStore {
-    async fn put(&self, blob: &str, index: u64, bytes: Bytes) -> Result<(), BlobError> {
-        use object_store::ObjectStoreExt;
-        self.store
-            .put(
-                &Self::path(blob, index),
-                object_store::PutPayload::from_bytes(bytes),
-            )
-            .await
-            .map(|_| ())
-            .map_err(s3)
-    }
-
-    async fn get(&self, blob: &str, index: u64) -> Result<Option<Bytes>, BlobError> {
-        use object_store::ObjectStoreExt;
-        match self.store.get(&Self::path(blob, index)).await {
-            Ok(r) => Ok(Some(r.bytes().await.map_err(s3)?)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(s3(e)),
-        }
-    }
-
-    async fn delete(&self, blob: &str) -> Result<(), BlobError> {
-        use futures_util::StreamExt;
-        use object_store::ObjectStoreExt;
-        let prefix = object_store::path::Path::from(format!("blobs/{blob}"));
-        let mut listing = self.store.list(Some(&prefix));
-        let mut paths = Vec::new();
-        while let Some(meta) = listing.next().await {
-            paths.push(meta.map_err(s3)?.location);
-        }
-        drop(listing);
-        for p in paths {
-            match self.store.delete(&p).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(s3(e)),
-            }
-        }
-        Ok(())
-    }
-}
 
 impl From<BlobError> for ApiError {
     fn from(e: BlobError) -> Self {
@@ -233,14 +75,10 @@ pub fn check_size(size: u64, max_plain: u64) -> Result<(), ApiError> {
 }
 
 /// `POST /v1/blobs`: starts an upload.
-pub async fn create(
-    State(app): State<Arc<App>>,
-    who: Authed,
-    Json(req): Json<BlobCreate>,
-) -> Result<(StatusCode, Json<BlobInfo>), ApiError> {
+pub async fn create(app: &App, who: Authed, req: BlobCreate) -> Result<BlobInfo, ApiError> {
     check_size(req.size, app.config.max_attachment_bytes)?;
     // A banned account sends nothing, attachments included.
-    crate::messages::refuse_if_banned(&app, who.account).await?;
+    crate::service::messaging::refuse_if_banned(app, who.account).await?;
     let mut raw = [0u8; 16];
     rand::rng().fill_bytes(&mut raw);
     let id = hex::encode(raw);
@@ -281,7 +119,7 @@ pub async fn create(
         }
     }
     let record = app.store.blob(&id).await?.ok_or(ApiError::Internal)?;
-    Ok((StatusCode::CREATED, Json(info(&id, &record))))
+    Ok(info(&id, &record))
 }
 
 async fn owned(app: &App, who: Authed, id: &str) -> Result<crate::store::BlobRecord, ApiError> {
@@ -295,23 +133,19 @@ async fn owned(app: &App, who: Authed, id: &str) -> Result<crate::store::BlobRec
 }
 
 /// `GET /v1/blobs/{id}`: upload progress (for the uploading device).
-pub async fn status(
-    State(app): State<Arc<App>>,
-    who: Authed,
-    Path(id): Path<String>,
-) -> Result<Json<BlobInfo>, ApiError> {
-    let r = owned(&app, who, &id).await?;
-    Ok(Json(info(&id, &r)))
+pub async fn status(app: &App, who: Authed, id: String) -> Result<BlobInfo, ApiError> {
+    let r = owned(app, who, &id).await?;
+    Ok(info(&id, &r))
 }
 
 /// `PUT /v1/blobs/{id}/{index}`: stores one chunk (idempotent).
 pub async fn put_chunk(
-    State(app): State<Arc<App>>,
+    app: &App,
     who: Authed,
-    Path((id, index)): Path<(String, u64)>,
+    (id, index): (String, u64),
     body: Bytes,
-) -> Result<StatusCode, ApiError> {
-    let r = owned(&app, who, &id).await?;
+) -> Result<(), ApiError> {
+    let r = owned(app, who, &id).await?;
     if r.complete {
         return Err(ApiError::Conflict("this upload is already complete".into()));
     }
@@ -334,19 +168,15 @@ pub async fn put_chunk(
     }
     app.blobs.put(&id, index, body).await?;
     app.store.blob_chunk(&id, index).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// `POST /v1/blobs/{id}/complete`: finishes an upload.
-pub async fn complete(
-    State(app): State<Arc<App>>,
-    who: Authed,
-    Path(id): Path<String>,
-) -> Result<Json<BlobInfo>, ApiError> {
-    owned(&app, who, &id).await?;
+pub async fn complete(app: &App, who: Authed, id: String) -> Result<BlobInfo, ApiError> {
+    owned(app, who, &id).await?;
     let expires = app.now() + app.ttl_ms();
     if !app.store.complete_blob(&id, expires).await? {
-        let r = owned(&app, who, &id).await?;
+        let r = owned(app, who, &id).await?;
         let i = info(&id, &r);
         if !r.complete {
             return Err(ApiError::BadRequest(format!(
@@ -355,15 +185,15 @@ pub async fn complete(
             )));
         }
     }
-    let r = owned(&app, who, &id).await?;
-    Ok(Json(info(&id, &r)))
+    let r = owned(app, who, &id).await?;
+    Ok(info(&id, &r))
 }
 
 /// `GET /v1/blobs/{id}/{index}`: downloads one chunk of a complete blob.
 pub async fn get_chunk(
-    State(app): State<Arc<App>>,
+    app: &App,
     _who: Authed,
-    Path((id, index)): Path<(String, u64)>,
+    (id, index): (String, u64),
 ) -> Result<Bytes, ApiError> {
     let gone = || ApiError::NotFound("no such attachment (it may have expired)".into());
     if !valid_id(&id) {

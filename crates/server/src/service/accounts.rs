@@ -11,15 +11,11 @@
 //! a threshold, beyond which each request needs a proof of work (as
 //! Signal's challenges do), up to a generous hard cap that bounds the SMS
 //! cost of one number. Every per-address limit counts the
-//! [`ClientAddr`](crate::address::ClientAddr) of the request.
+//! [`ClientAddr`](crate::service::address::ClientAddr) of the request.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use tidings_proto::ErrorCode;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::Json;
 use rand::Rng;
 use sha2::{Digest as _, Sha256};
 use tidings_proto::api::{
@@ -29,12 +25,12 @@ use tidings_proto::api::{
 use tidings_proto::{AccountId, DeviceId, Handle, CODE_DIGITS, MAX_NAME_BYTES};
 use tidings_sms::OutboundSms;
 
-use crate::address::ClientAddr;
-use crate::auth::{self, Authed};
 use crate::error::ApiError;
-use crate::ratelimit::{Counted, Limited, RateLimiter};
+use crate::service::auth::{self, Authed};
+use crate::service::ratelimit::{Counted, Limited, RateLimiter};
+use crate::service::{address, pow};
 use crate::store::{CodeAction, Digest, Redeemed};
-use crate::{address, pow, App};
+use crate::App;
 
 /// Counts one event against a rate limit, or refuses the request with the
 /// limit's name and when to retry.
@@ -120,26 +116,23 @@ fn check_code_shape(code: &str) -> Result<(), ApiError> {
 
 /// `POST /v1/codes`: sends a fresh code to a phone number or address.
 pub async fn send_code(
-    State(app): State<Arc<App>>,
-    ClientAddr(ip): ClientAddr,
-    Json(req): Json<CodeRequest>,
-) -> Result<(StatusCode, Json<CodeSent>), ApiError> {
-    let handle = parse_handle(&app, &req.handle)?;
+    app: &App,
+    ip: std::net::IpAddr,
+    req: CodeRequest,
+) -> Result<CodeSent, ApiError> {
+    let handle = parse_handle(app, &req.handle)?;
     let expires_in_secs = deliver_code(
-        &app,
+        app,
         ip,
         &handle,
         CodePurpose::Account,
         Work::Api(req.pow.as_ref()),
     )
     .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(CodeSent {
-            handle,
-            expires_in_secs,
-        }),
-    ))
+    Ok(CodeSent {
+        handle,
+        expires_in_secs,
+    })
 }
 
 /// Days during which a ban makes its address range and number range need a
@@ -357,18 +350,18 @@ async fn credentials(
     Ok(DeviceCredentials {
         account,
         device,
-        token: auth::token(device, secret),
+        token: crate::store::token(device, secret),
         handles: record.handles,
     })
 }
 
 /// `POST /v1/accounts`: creates an account from a proven handle.
 pub async fn register(
-    State(app): State<Arc<App>>,
-    ClientAddr(ip): ClientAddr,
-    Json(req): Json<RegisterRequest>,
-) -> Result<(StatusCode, Json<DeviceCredentials>), ApiError> {
-    let handle = parse_handle(&app, &req.handle)?;
+    app: &App,
+    ip: std::net::IpAddr,
+    req: RegisterRequest,
+) -> Result<DeviceCredentials, ApiError> {
+    let handle = parse_handle(app, &req.handle)?;
     check_code_shape(&req.code)?;
     check_name("device name", &req.device_name)?;
     if let Some(name) = &req.name {
@@ -390,14 +383,11 @@ pub async fn register(
         max_per_source_per_day: app.config.registrations_per_range_per_day,
         cluster_window_ms: app.config.cluster_window_hours * 3_600_000,
     };
-    let outcome = redeem(&app, CodePurpose::Account, &handle, &req.code, now, action).await?;
+    let outcome = redeem(app, CodePurpose::Account, &handle, &req.code, now, action).await?;
     match outcome {
         Redeemed::Device { account, device } => {
             tracing::info!(%account, %device, "account registered");
-            Ok((
-                StatusCode::CREATED,
-                Json(credentials(&app, account, device, &secret).await?),
-            ))
+            credentials(app, account, device, &secret).await
         }
         Redeemed::HandleTaken => Err(ApiError::Conflict(format!(
             "{handle} is already registered; run `tidings login` to add this device to that account"
@@ -415,11 +405,11 @@ pub async fn register(
 
 /// `POST /v1/devices`: adds a device to the account that owns a handle.
 pub async fn login(
-    State(app): State<Arc<App>>,
-    ClientAddr(ip): ClientAddr,
-    Json(req): Json<LoginRequest>,
-) -> Result<(StatusCode, Json<DeviceCredentials>), ApiError> {
-    let handle = parse_handle(&app, &req.handle)?;
+    app: &App,
+    ip: std::net::IpAddr,
+    req: LoginRequest,
+) -> Result<DeviceCredentials, ApiError> {
+    let handle = parse_handle(app, &req.handle)?;
     check_code_shape(&req.code)?;
     check_name("device name", &req.device_name)?;
     let now = app.now();
@@ -435,11 +425,11 @@ pub async fn login(
         token_secret: secret.clone(),
         max_devices: app.config.max_devices,
     };
-    let outcome = redeem(&app, CodePurpose::Account, &handle, &req.code, now, action).await?;
+    let outcome = redeem(app, CodePurpose::Account, &handle, &req.code, now, action).await?;
     match outcome {
         Redeemed::Device { account, device } => {
             tracing::info!(%account, %device, "device added");
-            Ok((StatusCode::CREATED, Json(credentials(&app, account, device, &secret).await?)))
+            credentials(app, account, device, &secret).await
         }
         Redeemed::NotRegistered => Err(ApiError::NotFound(format!(
             "{handle} is not registered; run `tidings register` to create an account"
@@ -453,6 +443,34 @@ pub async fn login(
         )),
         other => Err(code_refused(&other).unwrap_or(ApiError::Internal)),
     }
+}
+
+/// Unbinds `handle` from whatever account holds it, proven by a code sent
+/// for [`CodePurpose::Deregister`] (the `/deregister` page); wakes the
+/// senders whose undelivered messages go back to them as SMS.
+pub async fn deregister(
+    app: &App,
+    ip: IpAddr,
+    handle: &Handle,
+    code: &str,
+) -> Result<Redeemed, ApiError> {
+    let now = app.now();
+    limited(
+        &app.limits.checks_per_address,
+        &ip.to_string(),
+        now,
+        "code checks from your address",
+    )?;
+    let action = CodeAction::Deregister { ttl: app.ttl_ms() };
+    let outcome = redeem(app, CodePurpose::Deregister, handle, code, now, action).await?;
+    if let Redeemed::Unbound { woken } = &outcome {
+        app.hub.wake(woken);
+        tracing::info!(
+            handed_back = woken.len(),
+            "number unbound through the deregistration page"
+        );
+    }
+    Ok(outcome)
 }
 
 /// Redeems a code sent for `purpose`: checks it and, when it is right,
@@ -472,55 +490,52 @@ pub(crate) async fn redeem(
 }
 
 /// `GET /v1/account`: who this device is.
-pub async fn me(State(app): State<Arc<App>>, who: Authed) -> Result<Json<AccountInfo>, ApiError> {
+pub async fn me(app: &App, who: Authed) -> Result<AccountInfo, ApiError> {
     let record = app
         .store
         .account(who.account)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    Ok(Json(AccountInfo {
+    Ok(AccountInfo {
         account: record.id,
         name: record.name,
         handles: record.handles,
         device: who.device,
         link_handles: record.link_handles,
-    }))
+    })
 }
 
 /// `PUT /v1/account`: the settings the server keeps for the account (who
 /// may see that its handles are one account).
 pub async fn set_settings(
-    State(app): State<Arc<App>>,
+    app: &App,
     who: Authed,
-    Json(req): Json<tidings_proto::api::AccountSettings>,
-) -> Result<Json<AccountInfo>, ApiError> {
+    req: tidings_proto::api::AccountSettings,
+) -> Result<AccountInfo, ApiError> {
     app.store
         .set_link_handles(who.account, req.link_handles)
         .await?;
-    me(State(app), who).await
+    me(app, who).await
 }
 
 /// `GET /v1/handles`: the account's handles.
-pub async fn handles(
-    State(app): State<Arc<App>>,
-    who: Authed,
-) -> Result<Json<Vec<Handle>>, ApiError> {
+pub async fn handles(app: &App, who: Authed) -> Result<Vec<Handle>, ApiError> {
     let record = app
         .store
         .account(who.account)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    Ok(Json(record.handles))
+    Ok(record.handles)
 }
 
 /// `POST /v1/handles`: adds a handle proven by a code.
 pub async fn add_handle(
-    State(app): State<Arc<App>>,
-    ClientAddr(ip): ClientAddr,
+    app: &App,
+    ip: std::net::IpAddr,
     who: Authed,
-    Json(req): Json<AddHandleRequest>,
-) -> Result<Json<Vec<Handle>>, ApiError> {
-    let handle = parse_handle(&app, &req.handle)?;
+    req: AddHandleRequest,
+) -> Result<Vec<Handle>, ApiError> {
+    let handle = parse_handle(app, &req.handle)?;
     check_code_shape(&req.code)?;
     let now = app.now();
     limited(
@@ -532,9 +547,9 @@ pub async fn add_handle(
     let action = CodeAction::AddHandle {
         account: who.account,
     };
-    let outcome = redeem(&app, CodePurpose::Account, &handle, &req.code, now, action).await?;
+    let outcome = redeem(app, CodePurpose::Account, &handle, &req.code, now, action).await?;
     match outcome {
-        Redeemed::HandleAdded => handles(State(app), who).await,
+        Redeemed::HandleAdded => handles(app, who).await,
         Redeemed::HandleTaken => Err(ApiError::Conflict(format!(
             "{handle} already belongs to an account (maybe this one); see `tidings handles`"
         ))),
@@ -545,12 +560,8 @@ pub async fn add_handle(
 /// `DELETE /v1/handles/{handle}`: unbinds a handle from this account at
 /// once; messages waiting for it go back to their senders to be re-sent as
 /// SMS.
-pub async fn remove_handle(
-    State(app): State<Arc<App>>,
-    who: Authed,
-    axum::extract::Path(text): axum::extract::Path<String>,
-) -> Result<Json<Vec<Handle>>, ApiError> {
-    let handle = parse_handle(&app, &text)?;
+pub async fn remove_handle(app: &App, who: Authed, text: String) -> Result<Vec<Handle>, ApiError> {
+    let handle = parse_handle(app, &text)?;
     match app
         .store
         .remove_handle(who.account, &handle, app.now(), app.ttl_ms())
@@ -563,7 +574,7 @@ pub async fn remove_handle(
                 handed_back = woken.len(),
                 "handle unbound"
             );
-            handles(State(app), who).await
+            handles(app, who).await
         }
         None => Err(ApiError::NotFound(format!(
             "{handle} is not one of this account's handles; see `tidings handles`"
@@ -573,10 +584,7 @@ pub async fn remove_handle(
 
 /// `DELETE /v1/account`: deletes the account with all its handles, devices,
 /// queues and attachments.
-pub async fn delete_account(
-    State(app): State<Arc<App>>,
-    who: Authed,
-) -> Result<StatusCode, ApiError> {
+pub async fn delete_account(app: &App, who: Authed) -> Result<(), ApiError> {
     let (woken, devices, blobs) = app
         .store
         .delete_account(who.account, app.now(), app.ttl_ms())
@@ -589,5 +597,5 @@ pub async fn delete_account(
         app.blobs.delete(&b).await?;
     }
     tracing::info!(account = %who.account, "account deleted");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

@@ -7,18 +7,15 @@
 //! always UTF-8, which a generic query extractor would mangle.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use subtle::ConstantTimeEq;
 use tidings_sms::encoding::{decode_untyped, ucs2_decode, url_decode_bytes};
 use tidings_sms::DlrStatus;
 
-use crate::accounts::parse_handle;
 use crate::error::ApiError;
-use crate::sms::MAX_INBOUND_TEXT_BYTES;
-use crate::store::{InboundSms, SmsResult};
+use crate::service::accounts::parse_handle;
+use crate::service::sms::{self, MAX_INBOUND_TEXT_BYTES};
+use crate::store::SmsResult;
 use crate::App;
 
 /// Longest query string Kannel may send, in bytes.
@@ -74,19 +71,16 @@ fn authorise(app: &App, params: &Params) -> Result<(), ApiError> {
 /// `GET /v1/kannel/inbound?secret&from=%p&to=%P&coding=%c&bin=%b`: an SMS
 /// from a phone. To a number on Tidings it reaches every device of that
 /// account; to any other number it is dropped (and logged without content).
-pub async fn inbound(
-    State(app): State<Arc<App>>,
-    RawQuery(query): RawQuery,
-) -> Result<StatusCode, ApiError> {
+pub async fn inbound(app: &App, query: Option<String>) -> Result<(), ApiError> {
     let params = params(query)?;
-    authorise(&app, &params)?;
+    authorise(app, &params)?;
     let from = text(&params, "from")?;
     if from.is_empty() || from.chars().count() > MAX_SENDER_CHARS {
         return Err(ApiError::BadRequest(format!(
             "sender must be 1 to {MAX_SENDER_CHARS} characters"
         )));
     }
-    let to = parse_handle(&app, &text(&params, "to")?)?;
+    let to = parse_handle(app, &text(&params, "to")?)?;
     if !to.is_phone() {
         return Err(ApiError::BadRequest("SMS go to phone numbers".into()));
     }
@@ -106,33 +100,21 @@ pub async fn inbound(
     }
     .map_err(|e| ApiError::BadRequest(format!("undecodable SMS: {e}")))?;
     // A number that is not (or no longer) on Tidings: nobody to tell.
-    let from = parse_handle(&app, &from)
+    let from = parse_handle(app, &from)
         .map(|h| h.to_string())
         .unwrap_or(from);
-    let max_queue = app.config.max_queue_per_device;
-    match app
-        .store
-        .inbound_sms(&from, &to, &body, app.now(), app.ttl_ms(), max_queue)
-        .await?
-    {
-        InboundSms::Queued(woken) => app.hub.wake(&woken),
-        InboundSms::QueueFull => return Err(crate::carrier::queue_full(&to, max_queue)),
-        InboundSms::NotOnTidings => {
-            tracing::info!("inbound SMS to a number not on Tidings dropped")
-        }
+    if !sms::inbound(app, &from, &to, &body).await? {
+        tracing::info!("inbound SMS to a number not on Tidings dropped");
     }
-    Ok(StatusCode::OK)
+    Ok(())
 }
 
 /// `GET /v1/kannel/dlr?secret&id&part&parts&type=%d&reply=%A`: a delivery
 /// report for segment `part` of outbox SMS `id`. The SMS counts as delivered
 /// when its last segment is; any failed segment fails it.
-pub async fn dlr(
-    State(app): State<Arc<App>>,
-    RawQuery(query): RawQuery,
-) -> Result<StatusCode, ApiError> {
+pub async fn dlr(app: &App, query: Option<String>) -> Result<(), ApiError> {
     let params = params(query)?;
-    authorise(&app, &params)?;
+    authorise(app, &params)?;
     let number = |key: &str| -> Result<i64, ApiError> {
         text(&params, key)?
             .parse()
@@ -154,14 +136,12 @@ pub async fn dlr(
                 format!(" ({})", reply.trim().chars().take(80).collect::<String>())
             }
         )),
-        DlrStatus::Delivered | DlrStatus::Buffered | DlrStatus::Accepted => {
-            return Ok(StatusCode::OK)
-        }
+        DlrStatus::Delivered | DlrStatus::Buffered | DlrStatus::Accepted => return Ok(()),
     };
     let woken = app
         .store
         .sms_result(id, result, app.now(), app.ttl_ms())
         .await?;
     app.hub.wake(&woken);
-    Ok(StatusCode::OK)
+    Ok(())
 }

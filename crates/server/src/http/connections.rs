@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -38,6 +38,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tower_service::Service;
 
+use crate::error::ApiError;
 use crate::Config;
 
 /// File descriptors kept free for the database, attachment files and
@@ -532,7 +533,10 @@ async fn connection<I>(
 pub async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => crate::error::request_timeout(limit),
+        Err(_) => ApiError::RequestTimeout {
+            secs: limit.as_secs(),
+        }
+        .into_response(),
     }
 }
 

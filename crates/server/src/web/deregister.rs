@@ -36,12 +36,12 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 use tidings_proto::{Handle, CODE_DIGITS};
 
-use crate::accounts::{self, CodePurpose, Work};
-use crate::address::ClientAddr;
-use crate::carrier::escape;
 use crate::clock::Millis;
 use crate::error::ApiError;
-use crate::store::{CodeAction, Redeemed};
+use crate::service::accounts::{self, CodePurpose, Work};
+use crate::service::address::ClientAddr;
+use crate::store::Redeemed;
+use crate::web::html::escape;
 use crate::App;
 
 /// Most bytes of a form body. The forms hold a phone number, a code and a
@@ -93,7 +93,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;font-size:1.1rem;line
      .visually-hidden{position:absolute;width:1px;height:1px;margin:0;padding:0;\
      overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}";
 
-/// The routes of the page; [`crate::router`] merges them in.
+/// The routes of the page; [`crate::http::router`] merges them in.
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route(START, get(start))
@@ -189,26 +189,9 @@ async fn confirm(
         let message = format!("Enter the {CODE_DIGITS} digits from the text message.");
         return code_page(&app, csrf, &handle, Some(message));
     }
-    if let Err(e) = accounts::limited(
-        &app.limits.checks_per_address,
-        &ip.to_string(),
-        now,
-        "code checks from your address",
-    ) {
-        return trouble(e);
-    }
-    let action = CodeAction::Deregister { ttl: app.ttl_ms() };
-    let outcome =
-        accounts::redeem(&app, CodePurpose::Deregister, &handle, &code, now, action).await;
+    let outcome = accounts::deregister(&app, ip, &handle, &code).await;
     match outcome {
-        Ok(Redeemed::Unbound { woken }) => {
-            app.hub.wake(&woken);
-            tracing::info!(
-                handed_back = woken.len(),
-                "number unbound through the deregistration page"
-            );
-            done_page(&handle)
-        }
+        Ok(Redeemed::Unbound { .. }) => done_page(&handle),
         Ok(Redeemed::NotRegistered) => done_page(&handle),
         Ok(Redeemed::NoCode) => code_page(
             &app,

@@ -6,7 +6,7 @@
 //! store's transactions (a send checks and records in the same transaction
 //! as it queues), and by the operator's `tidings admin`.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::sqlite::{db, to_i64};
@@ -106,7 +106,7 @@ impl SpamPolicy {
             .prepare_cached("SELECT key, value FROM spam_settings")
             .map_err(db)?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .query_map((), |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
             .map_err(db)?;
         for row in rows {
             let (key, value) = row.map_err(db)?;

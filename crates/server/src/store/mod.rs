@@ -8,6 +8,7 @@
 
 pub mod abuse;
 pub mod blobs;
+pub mod sql;
 mod sqlite;
 
 pub use sqlite::SqliteStore;

@@ -11,9 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use super::sql::{params, Connection, OptionalExtension};
 use async_trait::async_trait;
 use base64::Engine;
-use rusqlite::{params, Connection, OptionalExtension};
 use subtle::ConstantTimeEq;
 use tidings_proto::api::{
     AccountId, ClaimedKey, DeviceId, DeviceIdentity, DeviceInfo, DeviceMismatch, IdentityKeys,
@@ -24,6 +24,7 @@ use tidings_proto::{Handle, Seq};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::abuse;
+use super::sql;
 use super::InboundSms;
 use super::{
     AccountRecord, BlobCreated, BlobRecord, CodeAction, Digest, FallbackOutcome, KeysOutcome,
@@ -246,16 +247,27 @@ pub struct SqliteStore {
     path: PathBuf,
 }
 
-pub(super) fn db(e: rusqlite::Error) -> StoreError {
-    match e.sqlite_error_code() {
-        // Out of disk, or at `max_database_bytes`: the caller is told to try
-        // later (507), nothing is half-written, and the next write after
-        // space is freed succeeds.
-        Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-            StoreError::Busy
-        }
-        _ => StoreError::Database(e.to_string()),
+pub(super) fn db(e: sql::Error) -> StoreError {
+    match e {
+        sql::Error::Sqlite(e) => match e.sqlite_error_code() {
+            // Out of disk, or at `max_database_bytes`: the caller is told to
+            // try later (507), nothing is half-written, and the next write
+            // after space is freed succeeds.
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                StoreError::Busy
+            }
+            _ => StoreError::Database(e.to_string()),
+        },
+        sql::Error::Postgres(e) => match e.code().map(|c| c.code()) {
+            // disk_full, insufficient_resources, program_limit_exceeded
+            Some("53100" | "53000") => StoreError::Full,
+            // lock_not_available, deadlock_detected, serialization_failure
+            Some("55P03" | "40P01" | "40001") => StoreError::Busy,
+            _ => StoreError::Database(sql::Error::Postgres(e).to_string()),
+        },
+        sql::Error::NoRows => StoreError::Database("the query returned no rows".into()),
+        sql::Error::Type(m) => StoreError::Corrupt(m),
     }
 }
 
@@ -269,7 +281,8 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path).map_err(db)?;
+    let conn =
+        Connection::Sqlite(rusqlite::Connection::open(path).map_err(|e| db(sql::Error::from(e)))?);
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
@@ -282,7 +295,7 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .query_row("PRAGMA user_version", (), |r| r.get(0))
         .map_err(db)?;
     let version = usize::try_from(version).unwrap_or(usize::MAX);
     if version > MIGRATIONS.len() {
@@ -321,11 +334,11 @@ impl SqliteStore {
         migrate(&writer)?;
         if max_bytes > 0 {
             let page: i64 = writer
-                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .query_row("PRAGMA page_size", (), |r| r.get(0))
                 .map_err(db)?;
             let pages = (to_i64(max_bytes) / page.max(1)).max(1);
             writer
-                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+                .query_row(&format!("PRAGMA max_page_count = {pages}"), (), |_| Ok(()))
                 .map_err(db)?;
         }
         let mut readers = Vec::with_capacity(READERS);
@@ -588,12 +601,15 @@ fn new_device(
     token_secret: &str,
     now: i64,
 ) -> Result<DeviceId, StoreError> {
-    conn.execute(
-        "INSERT INTO devices (account_id, name, token_hash, created_at, last_seen) VALUES (?, ?, x'', ?, ?)",
-        params![account, name, now, now],
-    )
-    .map_err(db)?;
-    let device: DeviceId = stored_id(conn.last_insert_rowid())?;
+    let empty: &[u8] = &[];
+    let id: i64 = conn
+        .query_row(
+            "INSERT INTO devices (account_id, name, token_hash, created_at, last_seen) VALUES (?, ?, ?, ?, ?) RETURNING id",
+            params![account, name, empty, now, now],
+            |r| r.get(0),
+        )
+        .map_err(db)?;
+    let device: DeviceId = stored_id(id)?;
     let hash = super::token_hash(&super::token(device, token_secret));
     conn.execute(
         "UPDATE devices SET token_hash = ? WHERE id = ?",
@@ -700,11 +716,11 @@ fn digest(bytes: Vec<u8>) -> Result<Digest, StoreError> {
 impl Store for SqliteStore {
     async fn health(&self) -> Result<(), StoreError> {
         self.read(|conn| {
-            conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+            conn.query_row("SELECT count(*) FROM sqlite_schema", (), |_| Ok(()))
                 .map_err(db)
         })
         .await?;
-        self.write(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(db))
+        self.write(|conn| conn.query_row("SELECT 1", (), |_| Ok(())).map_err(db))
             .await
     }
 
@@ -794,12 +810,13 @@ impl Store for SqliteStore {
                     if from_source.max(0) as u64 >= max_per_source_per_day {
                         return Ok(Redeemed::TooManyRegistrations);
                     }
-                    conn.execute(
-                        "INSERT INTO accounts (name, created_at, reg_source) VALUES (?, ?, ?)",
-                        params![name, now, source],
-                    )
-                    .map_err(db)?;
-                    let account = conn.last_insert_rowid();
+                    let account: i64 = conn
+                        .query_row(
+                            "INSERT INTO accounts (name, created_at, reg_source) VALUES (?, ?, ?) RETURNING id",
+                            params![name, now, source],
+                            |r| r.get(0),
+                        )
+                        .map_err(db)?;
                     conn.execute(
                         "INSERT INTO handles (handle, account_id, added_at) VALUES (?, ?, ?)",
                         params![key, account, now],
@@ -2269,18 +2286,18 @@ fn send_in_tx(conn: &Connection, plan: SendPlan) -> Result<SendOutcome, StoreErr
         }
     }
 
-    conn.prepare_cached(
-        "INSERT INTO envelopes (sender_account, sender_device, client_id, accepted_at) VALUES (?, ?, ?, ?)",
-    )
-    .map_err(db)?
-    .execute(params![
-        sender_account,
-        to_i64(plan.sender.device),
-        plan.client_id,
-        to_i64(plan.now)
-    ])
-    .map_err(db)?;
-    let envelope = conn.last_insert_rowid();
+    let envelope: i64 = conn
+        .query_row(
+            "INSERT INTO envelopes (sender_account, sender_device, client_id, accepted_at) VALUES (?, ?, ?, ?) RETURNING id",
+            params![
+                sender_account,
+                to_i64(plan.sender.device),
+                plan.client_id,
+                to_i64(plan.now)
+            ],
+            |r| r.get(0),
+        )
+        .map_err(db)?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let now = to_i64(plan.now);
     let expires = to_i64(plan.expires_at);

@@ -12,7 +12,7 @@ use clap::Subcommand;
 use serde_json::Value;
 use tidings_proto::Handle;
 use tidings_server::store::abuse::{AdminCommand, SETTINGS};
-use tidings_server::{Config, SqliteStore, Store};
+use tidings_server::{Config, SqlStore, Store};
 
 /// Where the server's data lives.
 #[derive(clap::Args, Debug)]
@@ -93,7 +93,7 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-async fn account_id(store: &SqliteStore, config: &Config, text: &str) -> Result<i64> {
+async fn account_id(store: &SqlStore, config: &Config, text: &str) -> Result<i64> {
     if let Ok(id) = text.parse::<i64>() {
         return Ok(id);
     }
@@ -111,14 +111,18 @@ pub async fn run(args: &AdminArgs, json: bool) -> Result<()> {
     if let Some(d) = &args.data {
         config.data_dir = d.clone();
     }
-    let path = config.data_dir.join(tidings_server::DATABASE_FILE);
-    if !path.exists() {
-        bail!(
-            "no Tidings database at {}; pass --data with the server's data directory",
-            path.display()
-        );
-    }
-    let store = SqliteStore::open(&path, config.max_batch)?;
+    let store = if config.database_url.is_empty() {
+        let path = config.data_dir.join(tidings_server::DATABASE_FILE);
+        if !path.exists() {
+            bail!(
+                "no Tidings database at {}; pass --data with the server's data directory (or set database_url for PostgreSQL)",
+                path.display()
+            );
+        }
+        SqlStore::open(&path, config.max_batch)?
+    } else {
+        SqlStore::open_postgres(&config.database_url, config.max_batch)?
+    };
     let standing = |account: i64, state: Option<&str>, reason: &str, cluster: bool| {
         AdminCommand::SetStanding {
             account,

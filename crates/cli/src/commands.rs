@@ -53,8 +53,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             listen,
             data,
             config,
+            database,
             dev,
-        } => serve(listen, data, config, *dev).await,
+        } => serve(listen, data, config, database, *dev).await,
         Command::Register {
             handle,
             name,
@@ -979,9 +980,13 @@ async fn serve(
     listen: &Option<std::net::SocketAddr>,
     data: &Option<PathBuf>,
     config: &Option<PathBuf>,
+    database: &Option<String>,
     dev: bool,
 ) -> Result<()> {
     let mut config = Config::load(config.as_deref(), std::env::vars())?;
+    if let Some(url) = database {
+        config.database_url = url.clone();
+    }
     if let Some(l) = listen {
         config.listen = *l;
     }

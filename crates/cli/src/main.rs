@@ -46,6 +46,11 @@ pub enum Command {
         /// TOML configuration file.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// PostgreSQL instead of the embedded SQLite file:
+        /// postgres://user:password@host:port/database (database_url,
+        /// TIDINGS_DATABASE_URL).
+        #[arg(long)]
+        database: Option<String>,
         /// Development mode on a non-loopback address: serve the simulated
         /// carrier and mail outbox at /carrier, where anyone who reaches the
         /// server can read every code (same as dev = true, TIDINGS_DEV=1).

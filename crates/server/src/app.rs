@@ -15,7 +15,7 @@ use crate::service::mail::{DevOutbox, Mailer, SmtpMailer};
 use crate::service::ratelimit::{RateLimiter, TokenBucket};
 use crate::service::{directory, pow, reports};
 use crate::store::blobs;
-use crate::store::SqliteStore;
+use crate::store::SqlStore;
 use crate::store::Store;
 use crate::web::{carrier, webapp};
 use crate::{ServerError, BLOBS_DIR, DATABASE_FILE, SECRET_FILE};
@@ -153,11 +153,15 @@ impl App {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).map_err(|e| data_dir(dir, e))?;
         let secret = load_secret(&dir.join(SECRET_FILE))?;
-        let store = SqliteStore::open_limited(
-            &dir.join(DATABASE_FILE),
-            config.max_batch,
-            config.max_database_bytes,
-        )?;
+        let store = if config.database_url.is_empty() {
+            SqlStore::open_limited(
+                &dir.join(DATABASE_FILE),
+                config.max_batch,
+                config.max_database_bytes,
+            )?
+        } else {
+            SqlStore::open_postgres(&config.database_url, config.max_batch)?
+        };
         let blobs: Arc<dyn blobs::BlobStore> = if config.blob_store == "s3" {
             Arc::new(
                 blobs::S3BlobStore::new(&config).map_err(|e| ServerError::Config(e.to_string()))?,

@@ -266,8 +266,13 @@ pub struct Config {
     pub sweep_interval_secs: u64,
     /// Most writes committed in one database transaction (group commit).
     pub max_batch: usize,
+    /// Where durable state lives: empty for the embedded SQLite file in the
+    /// data directory, or `postgres://user:password@host:port/database` for
+    /// PostgreSQL, which several nodes can share (`tidings serve
+    /// --database URL`, `TIDINGS_DATABASE_URL`).
+    pub database_url: String,
     /// Largest the database file may grow, in bytes; 0 leaves only the
-    /// disk as the limit. Writes past it fail with 507 `storage_full`, as on
+    /// disk as the limit (SQLite only). Writes past it fail with 507 `storage_full`, as on
     /// a full disk, and succeed again once space is freed.
     pub max_database_bytes: u64,
 }
@@ -362,6 +367,7 @@ impl Default for Config {
             envelope_ttl_days: 30,
             sweep_interval_secs: 60,
             max_batch: 512,
+            database_url: String::new(),
             max_database_bytes: 0,
         }
     }

@@ -38,7 +38,7 @@ use tokio::net::TcpListener;
 pub use app::{App, Limiters};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::Config;
-pub use store::{SqliteStore, Store};
+pub use store::{SqlStore, Store};
 
 /// Name of the database file inside the data directory.
 pub const DATABASE_FILE: &str = "tidings.sqlite3";

@@ -9,7 +9,7 @@
 use super::sql::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-use super::sqlite::{db, to_i64};
+use super::relational::{db, to_i64};
 use super::StoreError;
 use crate::clock::Millis;
 
@@ -164,7 +164,7 @@ pub fn record_relation(
         "INSERT INTO relations (from_account, to_account, first_at, last_at, messages)
          VALUES (?, ?, ?, ?, 1)
          ON CONFLICT (from_account, to_account)
-         DO UPDATE SET last_at = excluded.last_at, messages = messages + 1",
+         DO UPDATE SET last_at = excluded.last_at, messages = relations.messages + 1",
     )
     .map_err(db)?
     .execute(params![from, to, to_i64(now), to_i64(now)])
@@ -316,8 +316,8 @@ pub fn report(
     conn.execute(
         "INSERT INTO reports (reporter, sender, junk, fingerprint, created_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (reporter, sender) DO UPDATE SET
-             junk = max(junk, excluded.junk),
-             fingerprint = coalesce(excluded.fingerprint, fingerprint)",
+             junk = CASE WHEN reports.junk > excluded.junk THEN reports.junk ELSE excluded.junk END,
+             fingerprint = coalesce(excluded.fingerprint, reports.fingerprint)",
         params![
             reporter,
             sender,
@@ -775,7 +775,7 @@ pub fn flagged(
             .prepare(
                 "SELECT id FROM (
                      SELECT account_id AS id FROM account_standing
-                     UNION SELECT sender AS id FROM reports)
+                     UNION SELECT sender AS id FROM reports) AS flagged
                  LIMIT ?",
             )
             .map_err(db)?;

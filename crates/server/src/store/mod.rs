@@ -8,10 +8,12 @@
 
 pub mod abuse;
 pub mod blobs;
+mod postgres;
+mod relational;
 pub mod sql;
 mod sqlite;
 
-pub use sqlite::SqliteStore;
+pub use relational::SqlStore;
 
 use async_trait::async_trait;
 use tidings_proto::api::{

@@ -468,6 +468,16 @@ impl Connection {
         self.prepare_cached(sql)
     }
 
+    /// Begins the writer's transaction: on SQLite, `IMMEDIATE` takes the
+    /// write lock at once, so another process holding it is found here
+    /// (busy) rather than halfway through a job.
+    pub fn begin_write(&self) -> Result<()> {
+        match self {
+            Connection::Sqlite(_) => self.execute_batch("BEGIN IMMEDIATE"),
+            Connection::Postgres(_) => self.execute_batch("BEGIN"),
+        }
+    }
+
     /// Whether no transaction is open: SQLite ends one by itself when it
     /// rolls back on a full disk or an I/O error, which the writer must
     /// notice.

@@ -41,12 +41,58 @@ pub fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// The environment variable naming a PostgreSQL server for the tests
+/// (`postgres://user@host:port/maintenance-db`): with it, every server the
+/// tests start stores in a fresh database of its own there instead of
+/// SQLite (`scripts/test` runs the suite both ways).
+pub const POSTGRES_ENV: &str = "TIDINGS_TEST_POSTGRES";
+
+/// Whether the tests run against PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var(POSTGRES_ENV).is_ok_and(|v| !v.is_empty())
+}
+
+/// A new, empty database on the test PostgreSQL server, as a URL; `None`
+/// when the tests run on SQLite.
+pub fn fresh_postgres() -> Option<String> {
+    let base = std::env::var(POSTGRES_ENV).ok().filter(|v| !v.is_empty())?;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = format!(
+        "t_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        rand_suffix()
+    );
+    let admin = base.clone();
+    let create = name.clone();
+    // The synchronous client may not run on an async task: use a thread.
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&admin, postgres::NoTls)
+            .expect("the test PostgreSQL server (TIDINGS_TEST_POSTGRES) answers");
+        c.batch_execute(&format!("CREATE DATABASE {create}"))
+            .expect("a test database can be created");
+    })
+    .join()
+    .expect("creating a test database");
+    let (server, _) = base.rsplit_once('/').expect("the URL names a database");
+    Some(format!("{server}/{name}"))
+}
+
+fn rand_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0);
+    format!("{:x}", h.finish() & 0xffff_ffff)
+}
+
 /// Starts a server with the defaults changed by `tune`.
 pub async fn start(tune: impl FnOnce(&mut Config)) -> Server {
     tls();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config {
         data_dir: dir.path().to_path_buf(),
+        database_url: fresh_postgres().unwrap_or_default(),
         ..Config::default()
     };
     tune(&mut config);

@@ -9,6 +9,7 @@ use rand::RngCore;
 use tidings_sms::{Inboxes, KannelConfig, KannelGateway, SimulatedCarrier, SmsGateway};
 
 use crate::clock::Clock;
+use crate::cluster::bus::Bus;
 use crate::cluster::hub::{self, Hub};
 use crate::config::Config;
 use crate::service::mail::{DevOutbox, Mailer, SmtpMailer};
@@ -119,7 +120,7 @@ pub struct App {
     /// The time source.
     pub clock: Arc<dyn Clock>,
     /// Connected devices.
-    pub hub: Hub,
+    pub hub: Arc<Hub>,
     /// Where SMS go.
     pub sms: Arc<dyn SmsGateway>,
     /// The simulated carrier, when it is the SMS gateway and the development
@@ -188,9 +189,17 @@ impl App {
                 .map_err(|e| ServerError::Config(e.to_string()))?;
             (Arc::new(m), None)
         };
+        let limits = hub::HubLimits::from_config(&config);
+        let hub = if config.redis_url.is_empty() {
+            Hub::new(limits)
+        } else {
+            let bus = Bus::new(&config.redis_url, node_id())
+                .map_err(|e| ServerError::Config(e.to_string()))?;
+            Hub::with_bus(limits, Arc::new(bus))
+        };
         Ok(Arc::new(App {
             limits: Limiters::new(&config),
-            hub: Hub::new(hub::HubLimits::from_config(&config)),
+            hub: Arc::new(hub),
             store: Arc::new(store),
             clock,
             sms,
@@ -272,4 +281,20 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = options.open(path)?;
     f.write_all(bytes)?;
     f.sync_all()
+}
+
+/// A name for this node among several: host, process and a random part, so
+/// a restarted node is a new one (its old presence keys expire).
+fn node_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let mut r = [0u8; 4];
+    rand::rng().fill_bytes(&mut r);
+    let host: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(32)
+        .collect();
+    format!("{host}-{}-{}", std::process::id(), hex::encode(r))
 }

@@ -271,6 +271,13 @@ pub struct Config {
     /// PostgreSQL, which several nodes can share (`tidings serve
     /// --database URL`, `TIDINGS_DATABASE_URL`).
     pub database_url: String,
+    /// Redis that links several nodes sharing one PostgreSQL database
+    /// (`redis://host:port/`): wake-ups and presence go through it. Empty
+    /// for a single node.
+    pub redis_url: String,
+    /// Seconds between queue polls of each delivery stream while Redis is
+    /// unreachable (wake-ups from other nodes may be lost meanwhile).
+    pub cluster_poll_secs: u64,
     /// Largest the database file may grow, in bytes; 0 leaves only the
     /// disk as the limit (SQLite only). Writes past it fail with 507 `storage_full`, as on
     /// a full disk, and succeed again once space is freed.
@@ -368,6 +375,8 @@ impl Default for Config {
             sweep_interval_secs: 60,
             max_batch: 512,
             database_url: String::new(),
+            redis_url: String::new(),
+            cluster_poll_secs: 2,
             max_database_bytes: 0,
         }
     }
@@ -468,6 +477,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let positive = [
             ("code_ttl_minutes", self.code_ttl_minutes as u128),
+            ("cluster_poll_secs", self.cluster_poll_secs as u128),
             ("code_max_tries", self.code_max_tries as u128),
             ("max_devices", self.max_devices as u128),
             ("max_payload_bytes", self.max_payload_bytes as u128),

@@ -95,6 +95,11 @@ pub async fn serve(
         http::connections::ConnectionLimits::new(&app.config, http::connections::open_file_limit());
     let sweeper = tokio::spawn(workers::sweep::run(app.clone()));
     let sms_worker = tokio::spawn(workers::sms::run(app.clone()));
+    let bus = app
+        .hub
+        .bus()
+        .cloned()
+        .map(|bus| tokio::spawn(bus.run(Arc::downgrade(&app.hub))));
     let hub_app = app.clone();
     http::connections::serve(listener, http::router(app), limits, async move {
         shutdown.await;
@@ -103,6 +108,9 @@ pub async fn serve(
     .await;
     sweeper.abort();
     sms_worker.abort();
+    if let Some(bus) = bus {
+        bus.abort();
+    }
     tracing::info!("tidings server stopped");
     Ok(())
 }

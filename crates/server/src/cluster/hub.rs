@@ -19,6 +19,8 @@ use tidings_proto::stream::Envelope;
 use tidings_proto::ErrorCode;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
+use super::bus::{Bus, Signal};
+
 /// Ephemeral envelopes buffered per connection before new ones are dropped.
 pub const EPHEMERAL_QUEUE: usize = 64;
 
@@ -63,6 +65,7 @@ struct State {
 
 /// The registry of connected devices.
 pub struct Hub {
+    bus: Option<Arc<Bus>>,
     state: Mutex<State>,
     limits: HubLimits,
     unauthenticated: Arc<AtomicUsize>,
@@ -123,11 +126,36 @@ impl Hub {
             "accounts need at least one connection"
         );
         Hub {
+            bus: None,
             state: Mutex::new(State::default()),
             limits,
             unauthenticated: Arc::new(AtomicUsize::new(0)),
             shutdown: watch::channel(false).0,
         }
+    }
+
+    /// A hub whose wake-ups and kicks reach other nodes through `bus`.
+    pub fn with_bus(limits: HubLimits, bus: Arc<Bus>) -> Self {
+        Hub {
+            bus: Some(bus),
+            ..Hub::new(limits)
+        }
+    }
+
+    /// The bus to other nodes, if this node is one of several.
+    pub fn bus(&self) -> Option<&Arc<Bus>> {
+        self.bus.as_ref()
+    }
+
+    /// Whether wake-ups may be lost now, so streams must poll their queues
+    /// (this node is one of several and its Redis is unreachable).
+    pub fn degraded(&self) -> bool {
+        self.bus.as_ref().is_some_and(|b| b.degraded())
+    }
+
+    /// Devices with a stream open here.
+    pub fn connected_devices(&self) -> Vec<DeviceId> {
+        self.lock().conns.keys().copied().collect()
     }
 
     /// A place for a stream that has yet to authenticate, or `None` when
@@ -186,6 +214,9 @@ impl Hub {
             }
             None => *state.per_account.entry(account).or_default() += 1,
         }
+        if let Some(bus) = &self.bus {
+            bus.send(Signal::Present(device));
+        }
         Ok(Registration {
             id,
             wake,
@@ -211,8 +242,24 @@ impl Hub {
         }
     }
 
-    /// Wakes the streams of these devices, if connected.
+    /// Wakes the streams of these devices, here or on another node.
     pub fn wake(&self, devices: &[DeviceId]) {
+        let state = self.lock();
+        for d in devices {
+            match state.conns.get(d) {
+                Some(c) => c.wake.notify_one(),
+                None => {
+                    if let Some(bus) = &self.bus {
+                        bus.send(Signal::Wake(*d));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Wakes the streams of these devices that are connected here (a
+    /// signal from another node).
+    pub fn wake_here(&self, devices: &[DeviceId]) {
         let state = self.lock();
         for d in devices {
             if let Some(c) = state.conns.get(d) {
@@ -248,11 +295,27 @@ impl Hub {
         true
     }
 
-    /// Closes a device's stream (the device was removed).
+    /// Closes a device's stream (the device was removed), here or on
+    /// another node.
     pub fn kick(&self, device: DeviceId, reason: ErrorCode) {
+        if !self.kick_here(device, reason) {
+            if let Some(bus) = &self.bus {
+                bus.send(Signal::Kick(device, reason));
+            }
+        }
+    }
+
+    /// Closes a device's stream if it is connected here; whether it was.
+    pub fn kick_here(&self, device: DeviceId, reason: ErrorCode) -> bool {
         let mut state = self.lock();
-        if let Some(k) = state.conns.get_mut(&device).and_then(|c| c.kick.take()) {
-            let _ = k.send(reason);
+        match state.conns.get_mut(&device) {
+            Some(c) => {
+                if let Some(k) = c.kick.take() {
+                    let _ = k.send(reason);
+                }
+                true
+            }
+            None => false,
         }
     }
 

@@ -1,4 +1,6 @@
-//! Who is connected to this node, and waking their delivery streams when
-//! something arrives for them.
+//! Who is connected, and waking their delivery streams when something
+//! arrives for them: on this node ([`hub`]), and across nodes through Redis
+//! ([`bus`]) when `redis_url` is set.
 
+pub mod bus;
 pub mod hub;

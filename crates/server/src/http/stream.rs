@@ -33,6 +33,9 @@ use crate::service::auth::{self, Authed};
 use crate::service::delivery;
 use crate::App;
 
+/// With several nodes, how often a stream reads its queue even when no
+/// wake-up came: the bound on the delay a silently lost signal can cause.
+pub const CLUSTER_SAFETY_POLL: Duration = Duration::from_secs(30);
 /// Interval of keep-alive pings.
 pub const PING_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -257,6 +260,12 @@ async fn pump(
     let mut last_pushed = Seq::default();
     let mut window = Window::new(MAX_IN_FLIGHT, app.config.max_inflight_bytes_per_stream);
     let mut fetch = true;
+    // With several nodes, a wake-up from another one may be lost (Redis
+    // away, a signal dropped): then the queue is polled instead, and
+    // always now and then, so a lost signal delays but never loses.
+    let clustered = app.hub.bus().is_some();
+    let mut poll = tokio::time::interval(Duration::from_secs(app.config.cluster_poll_secs));
+    let mut safety = tokio::time::interval(CLUSTER_SAFETY_POLL);
     let mut ping = tokio::time::interval(PING_INTERVAL);
     ping.tick().await;
     loop {
@@ -303,6 +312,8 @@ async fn pump(
         }
         tokio::select! {
             _ = reg.wake.notified() => fetch = true,
+            _ = poll.tick(), if app.hub.degraded() => fetch = true,
+            _ = safety.tick(), if clustered => fetch = true,
             Some(envelope) = reg.ephemeral.recv() => {
                 send(app, sink, &ServerFrame::Envelope(envelope)).await?;
             }

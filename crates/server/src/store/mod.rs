@@ -537,9 +537,10 @@ pub trait Store: Send + Sync {
 
     /// Hands out one one-time key per device (deleting it), or the fallback
     /// key when none is left; devices without keys are skipped. A device
-    /// that this claim leaves with fewer than `low` one-time keys gets a
-    /// `keys_low` notice (kept for `ttl`) telling it to upload more; returns
-    /// the keys and the devices to wake.
+    /// that this claim takes below `low` one-time keys (from `low` or more,
+    /// so once per crossing, see [`ran_low`]) gets a `keys_low` notice (kept
+    /// for `ttl`) telling it to upload more; returns the keys and the
+    /// devices to wake.
     async fn claim_keys(
         &self,
         devices: &[DeviceId],
@@ -671,8 +672,24 @@ pub trait Store: Send + Sync {
         now: Millis,
     ) -> Result<(FallbackOutcome, Vec<DeviceId>), StoreError>;
 
-    /// SMS due for (another) attempt.
+    /// Up to `limit` SMS due for (another) attempt at `now`, oldest first,
+    /// without claiming them (what an operator or a test looks at; the
+    /// worker uses [`Store::claim_sms`]).
     async fn sms_due(&self, now: Millis, limit: usize) -> Result<Vec<SmsJob>, StoreError>;
+
+    /// Claims up to `limit` SMS due for (another) attempt, oldest first:
+    /// each is marked as being sent until `lease_until`, so that no other
+    /// node's worker takes it. A claim whose lease ran out without a result
+    /// (its node died while sending) is not retried, since the carrier may
+    /// have it: it ends failed, and its sender is told (notices kept for
+    /// `ttl`). Returns the claimed SMS and the devices to wake.
+    async fn claim_sms(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+        limit: usize,
+        ttl: Millis,
+    ) -> Result<(Vec<SmsJob>, Vec<DeviceId>), StoreError>;
 
     /// Records the outcome of an SMS attempt and tells the sender's devices
     /// (notices kept for `ttl`); returns the devices to wake.

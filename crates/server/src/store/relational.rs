@@ -1037,20 +1037,21 @@ impl Store for SqlStore {
         self.write(move |conn| {
             let d = to_i64(device);
             let known = device_identity(conn, d)?;
-            match known {
-                Some(k) if k != identity => return Ok(KeysOutcome::IdentityMismatch),
-                Some(_) => {}
-                None => {
-                    conn.execute(
-                        "INSERT INTO device_keys (device_id, curve25519, ed25519) VALUES (?, ?, ?)",
-                        params![d, identity.curve25519, identity.ed25519],
-                    )
-                    .map_err(db)?;
-                }
+            if known.as_ref().is_some_and(|k| *k != identity) {
+                return Ok(KeysOutcome::IdentityMismatch);
             }
+            // Every check before the first write: a refused upload
+            // publishes nothing, not even a first identity.
             let held = count_keys(conn, d)?;
             if held + one_time_keys.len() > max_one_time_keys {
                 return Ok(KeysOutcome::TooMany);
+            }
+            if known.is_none() {
+                conn.execute(
+                    "INSERT INTO device_keys (device_id, curve25519, ed25519) VALUES (?, ?, ?)",
+                    params![d, identity.curve25519, identity.ed25519],
+                )
+                .map_err(db)?;
             }
             for key in &one_time_keys {
                 conn.execute(
@@ -1527,11 +1528,18 @@ impl Store for SqlStore {
             let now = to_i64(now);
             let mut woken = Vec::new();
             for (envelope, handle, account, client_id) in due {
-                conn.execute(
-                    "UPDATE targets SET fallback = 'requested' WHERE envelope_id = ? AND handle = ?",
-                    params![envelope, handle],
-                )
-                .map_err(db)?;
+                // Conditional, so that of two nodes sweeping at once only
+                // one asks the sender.
+                let claimed = conn
+                    .execute(
+                        "UPDATE targets SET fallback = 'requested'
+                         WHERE envelope_id = ? AND handle = ? AND fallback = 'watch' AND delivered = 0",
+                        params![envelope, handle],
+                    )
+                    .map_err(db)?;
+                if claimed == 0 {
+                    continue;
+                }
                 let notice = EnvelopeBody::Fallback {
                     id: client_id,
                     handle: parse_handle(&handle)?,
@@ -1713,6 +1721,101 @@ impl Store for SqlStore {
         .await
     }
 
+    async fn claim_sms(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+        limit: usize,
+        ttl: Millis,
+    ) -> Result<(Vec<SmsJob>, Vec<DeviceId>), StoreError> {
+        // A reader first: an idle outbox (the usual case, polled every
+        // second) costs no write transaction.
+        let due = self
+            .read(move |conn| {
+                conn.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sms_outbox
+                     WHERE state IN ('queued', 'sending') AND next_attempt_at <= ?)",
+                    [to_i64(now)],
+                    |r| r.get::<_, bool>(0),
+                )
+                .map_err(db)
+            })
+            .await?;
+        if !due {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        self.write(move |conn| {
+            let now = to_i64(now);
+            let mut woken = Vec::new();
+            // Claims whose node died mid-send: the carrier may have them.
+            let lost: Vec<(i64, String, String)> = {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "UPDATE sms_outbox SET state = 'failed', attempts = attempts + 1
+                         WHERE state = 'sending' AND next_attempt_at <= ?
+                         RETURNING account_id, client_id, recipient",
+                    )
+                    .map_err(db)?;
+                let rows = stmt
+                    .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .map_err(db)?;
+                rows.collect::<Result<_, _>>().map_err(db)?
+            };
+            for (account, client_id, recipient) in lost {
+                let notice = EnvelopeBody::SmsStatus {
+                    id: client_id,
+                    handle: parse_handle(&recipient)?,
+                    status: "failed".into(),
+                    reason: Some(
+                        "the server sending this SMS stopped before the carrier answered; it may not have been sent".into(),
+                    ),
+                };
+                notify_account(conn, account, &notice, now, now + to_i64(ttl), &mut woken)?;
+            }
+            // The outer conditions are checked again on each row, so that on
+            // PostgreSQL a row another node claimed meanwhile is skipped.
+            let mut stmt = conn
+                .prepare_cached(
+                    "UPDATE sms_outbox SET state = 'sending', next_attempt_at = ?1
+                     WHERE id IN (SELECT id FROM sms_outbox
+                                  WHERE state = 'queued' AND next_attempt_at <= ?2
+                                  ORDER BY id LIMIT ?3)
+                       AND state = 'queued' AND next_attempt_at <= ?2
+                     RETURNING id, account_id, client_id, sender, recipient, body, attempts",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![to_i64(lease_until), now, limit as i64], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, u32>(6)?,
+                    ))
+                })
+                .map_err(db)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, account, client_id, from, to, text, attempts) = row.map_err(db)?;
+                out.push(SmsJob {
+                    id,
+                    account: stored_id::<AccountId>(account)?,
+                    client_id,
+                    from,
+                    to: parse_handle(&to)?,
+                    text,
+                    attempts,
+                });
+            }
+            out.sort_by_key(|j| j.id);
+            Ok((out, woken))
+        })
+        .await
+    }
+
     async fn sms_result(
         &self,
         id: i64,
@@ -1721,35 +1824,31 @@ impl Store for SqlStore {
         ttl: Millis,
     ) -> Result<Vec<DeviceId>, StoreError> {
         self.write(move |conn| {
-            let row: Option<(i64, String, String, String)> = conn
-                .query_row(
-                    "SELECT account_id, client_id, recipient, state FROM sms_outbox WHERE id = ?",
-                    [id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .optional()
-                .map_err(db)?;
-            let Some((account, client_id, recipient, current)) = row else {
-                return Ok(Vec::new());
-            };
-            // Delivery reports may race the gateway's answer and repeat:
-            // a final state stays final and a state is announced once.
-            let final_state = matches!(current.as_str(), "delivered" | "failed");
-            if final_state || (result == SmsResult::Sent && current == "sent") {
-                return Ok(Vec::new());
-            }
             let (state, status, reason, next) = match &result {
                 SmsResult::Sent => ("sent", Some("sent"), None, None),
                 SmsResult::Delivered => ("delivered", Some("delivered"), None, None),
                 SmsResult::Retry(at) => ("queued", None, None, Some(*at)),
                 SmsResult::Failed(why) => ("failed", Some("failed"), Some(why.clone()), None),
             };
-            conn.execute(
-                "UPDATE sms_outbox SET state = ?, attempts = attempts + 1,
-                     next_attempt_at = coalesce(?, next_attempt_at) WHERE id = ?",
-                params![state, next.map(to_i64), id],
-            )
-            .map_err(db)?;
+            // Delivery reports may race the gateway's answer and repeat: a
+            // final state stays final and a state is announced once. One
+            // conditional update decides, so that two nodes recording
+            // results for one SMS cannot both win.
+            let row: Option<(i64, String, String)> = conn
+                .query_row(
+                    "UPDATE sms_outbox SET state = ?1, attempts = attempts + 1,
+                         next_attempt_at = coalesce(?2, next_attempt_at)
+                     WHERE id = ?3 AND state NOT IN ('delivered', 'failed')
+                       AND NOT (state = 'sent' AND ?1 = 'sent')
+                     RETURNING account_id, client_id, recipient",
+                    params![state, next.map(to_i64), id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            let Some((account, client_id, recipient)) = row else {
+                return Ok(Vec::new());
+            };
             let mut woken = Vec::new();
             if let Some(status) = status {
                 let notice = EnvelopeBody::SmsStatus {

@@ -14,6 +14,10 @@ use tidings_sms::{GatewayError, OutboundSms};
 use crate::store::SmsResult;
 use crate::App;
 
+/// How long a claimed SMS is this node's to send: longer than the
+/// gateway's own timeout, so that a live node always records a result
+/// first. A claim still open after it means the node died mid-send.
+pub const SMS_LEASE_MS: u64 = 5 * 60 * 1000;
 /// SMS handed to the gateway per round.
 pub const SMS_BATCH: usize = 32;
 /// Longest wait between two attempts of one SMS.
@@ -30,7 +34,11 @@ pub fn backoff_ms(attempts: u32) -> u64 {
 
 /// Hands every due SMS to the gateway once; returns how many were handled.
 pub async fn run_once(app: &App) -> Result<usize, crate::store::StoreError> {
-    let jobs = app.store.sms_due(app.now(), SMS_BATCH).await?;
+    let (jobs, woken) = app
+        .store
+        .claim_sms(app.now(), app.now() + SMS_LEASE_MS, SMS_BATCH, app.ttl_ms())
+        .await?;
+    app.hub.wake(&woken);
     let n = jobs.len();
     for job in jobs {
         let sms = OutboundSms {

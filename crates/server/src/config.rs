@@ -278,6 +278,15 @@ pub struct Config {
     /// Seconds between queue polls of each delivery stream while Redis is
     /// unreachable (wake-ups from other nodes may be lost meanwhile).
     pub cluster_poll_secs: u64,
+    /// With several nodes, seconds between queue polls of each delivery
+    /// stream even while Redis works: the longest a silently lost wake-up
+    /// can delay a message.
+    pub cluster_safety_poll_secs: u64,
+    /// Seconds a node has to hand a claimed SMS to the gateway and record
+    /// the answer; a claim older than this means the node died mid-send, and
+    /// the SMS is reported failed rather than sent twice. Keep it well above
+    /// the gateway's timeout (10 s).
+    pub sms_lease_secs: u64,
     /// Largest the database file may grow, in bytes; 0 leaves only the
     /// disk as the limit (SQLite only). Writes past it fail with 507 `storage_full`, as on
     /// a full disk, and succeed again once space is freed.
@@ -377,6 +386,8 @@ impl Default for Config {
             database_url: String::new(),
             redis_url: String::new(),
             cluster_poll_secs: 2,
+            cluster_safety_poll_secs: 30,
+            sms_lease_secs: 300,
             max_database_bytes: 0,
         }
     }
@@ -478,6 +489,11 @@ impl Config {
         let positive = [
             ("code_ttl_minutes", self.code_ttl_minutes as u128),
             ("cluster_poll_secs", self.cluster_poll_secs as u128),
+            (
+                "cluster_safety_poll_secs",
+                self.cluster_safety_poll_secs as u128,
+            ),
+            ("sms_lease_secs", self.sms_lease_secs as u128),
             ("code_max_tries", self.code_max_tries as u128),
             ("max_devices", self.max_devices as u128),
             ("max_payload_bytes", self.max_payload_bytes as u128),

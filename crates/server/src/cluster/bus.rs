@@ -215,6 +215,7 @@ impl Bus {
             .collect();
         let mut wakes: BTreeMap<&str, Vec<DeviceId>> = BTreeMap::new();
         let mut pipe = redis::pipe();
+        let mut commands = 0;
         for s in batch {
             match s {
                 Signal::Wake(d) => {
@@ -228,6 +229,7 @@ impl Bus {
                             .arg(node_channel(node))
                             .arg(format!("kick {d} {}", code.as_str()))
                             .ignore();
+                        commands += 1;
                     }
                 }
                 Signal::Present(_) => {}
@@ -239,6 +241,11 @@ impl Bus {
                 .arg(node_channel(node))
                 .arg(wake_text(&devices))
                 .ignore();
+            commands += 1;
+        }
+        if commands == 0 {
+            // Nobody else holds these devices (offline, or here).
+            return Ok(());
         }
         pipe.query_async::<()>(c).await
     }

@@ -33,9 +33,6 @@ use crate::service::auth::{self, Authed};
 use crate::service::delivery;
 use crate::App;
 
-/// With several nodes, how often a stream reads its queue even when no
-/// wake-up came: the bound on the delay a silently lost signal can cause.
-pub const CLUSTER_SAFETY_POLL: Duration = Duration::from_secs(30);
 /// Interval of keep-alive pings.
 pub const PING_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -141,6 +138,21 @@ impl Window {
             return 0;
         }
         (byte_room / largest.max(1)).clamp(1, count_room)
+    }
+
+    /// Envelopes in flight.
+    pub fn len(&self) -> usize {
+        self.sizes.len()
+    }
+
+    /// Whether nothing is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.sizes.is_empty()
+    }
+
+    /// Whether this envelope was pushed and not yet acknowledged.
+    pub fn holds(&self, seq: Seq) -> bool {
+        self.sizes.contains_key(&seq)
     }
 
     /// Bytes in flight.
@@ -257,7 +269,6 @@ async fn pump(
 ) -> Result<(), axum::Error> {
     send(app, sink, &ServerFrame::Ready { device }).await?;
     let largest = largest_envelope(app);
-    let mut last_pushed = Seq::default();
     let mut window = Window::new(MAX_IN_FLIGHT, app.config.max_inflight_bytes_per_stream);
     let mut fetch = true;
     // With several nodes, a wake-up from another one may be lost (Redis
@@ -265,7 +276,8 @@ async fn pump(
     // always now and then, so a lost signal delays but never loses.
     let clustered = app.hub.bus().is_some();
     let mut poll = tokio::time::interval(Duration::from_secs(app.config.cluster_poll_secs));
-    let mut safety = tokio::time::interval(CLUSTER_SAFETY_POLL);
+    let mut safety =
+        tokio::time::interval(Duration::from_secs(app.config.cluster_safety_poll_secs));
     let mut ping = tokio::time::interval(PING_INTERVAL);
     ping.tick().await;
     loop {
@@ -277,7 +289,13 @@ async fn pump(
                 fetch = false; // Full: an ack makes room.
                 break;
             }
-            let batch = match delivery::queued(app, device, last_pushed, want).await {
+            // From the queue's start, past what is in flight: on
+            // PostgreSQL, nodes commit concurrently, so an entry can become
+            // visible after one with a higher number was pushed; reading
+            // from the start finds it, where a cursor would skip it.
+            let in_flight = window.len();
+            let read = in_flight + want;
+            let batch = match delivery::queued(app, device, Seq::default(), read).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read a queue");
@@ -291,9 +309,11 @@ async fn pump(
                     return Ok(());
                 }
             };
-            let caught_up = batch.len() < want;
+            let caught_up = batch.len() < read;
             for envelope in batch {
-                debug_assert!(envelope.seq > last_pushed, "queues are read in order");
+                if window.holds(envelope.seq) {
+                    continue;
+                }
                 let seq = envelope.seq;
                 let frame = text(&ServerFrame::Envelope(envelope));
                 if !window.fits(frame.len()) {
@@ -301,7 +321,6 @@ async fn pump(
                     fetch = false;
                     break;
                 }
-                last_pushed = seq;
                 window.push(seq, frame.len());
                 send_text(app, sink, frame).await?;
             }

@@ -659,11 +659,6 @@ fn withdraw_queued(conn: &Connection, account: i64) -> Result<(), StoreError> {
             params![device, seq],
         )
         .map_err(db)?;
-        conn.execute(
-            "UPDATE devices SET queued = queued - 1 WHERE id = ?",
-            [device],
-        )
-        .map_err(db)?;
     }
     Ok(())
 }

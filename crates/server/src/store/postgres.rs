@@ -34,8 +34,7 @@ CREATE TABLE devices (
     name TEXT NOT NULL,
     token_hash BYTEA NOT NULL,
     created_at BIGINT NOT NULL,
-    last_seen BIGINT NOT NULL,
-    queued BIGINT NOT NULL DEFAULT 0
+    last_seen BIGINT NOT NULL
 );
 CREATE INDEX devices_account ON devices(account_id);
 CREATE TABLE codes (

@@ -369,7 +369,10 @@ pub(super) fn stored_id<T: TryFrom<u64>>(v: i64) -> Result<T, StoreError> {
 
 fn account_devices(conn: &Connection, account: i64) -> Result<Vec<(DeviceId, u64)>, StoreError> {
     let mut stmt = conn
-        .prepare_cached("SELECT id, queued FROM devices WHERE account_id = ? ORDER BY id")
+        .prepare_cached(
+            "SELECT d.id, (SELECT count(*) FROM queue q WHERE q.device_id = d.id)
+             FROM devices d WHERE d.account_id = ? ORDER BY d.id",
+        )
         .map_err(db)?;
     let rows = stmt
         .query_map([account], |r| {
@@ -437,14 +440,9 @@ fn enqueue(
     expires_at: i64,
 ) -> Result<(), StoreError> {
     let body = serde_json::to_string(body).expect("envelope bodies always serialise");
-    // The device's row is locked (counted) before the entry takes its
-    // sequence number: on PostgreSQL, where nodes write concurrently, the
-    // lock makes one device's entries commit in the order of their numbers,
-    // so a reader never sees seq 11 before seq 10 and skips 10.
-    conn.prepare_cached("UPDATE devices SET queued = queued + 1 WHERE id = ?")
-        .map_err(db)?
-        .execute([to_i64(device)])
-        .map_err(db)?;
+    // No counter is kept per device: a row every send updated would be a
+    // lock that concurrent nodes take in different orders (deadlocks on
+    // PostgreSQL). The queue's length is counted when it matters.
     conn.prepare_cached(
         "INSERT INTO queue (device_id, envelope_id, kind, handle, body, created_at, expires_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -494,12 +492,6 @@ fn dequeue(conn: &Connection, device: DeviceId, seq: Seq) -> Result<Option<Deque
         })
         .optional()
         .map_err(db)?;
-    if row.is_some() {
-        conn.prepare_cached("UPDATE devices SET queued = queued - 1 WHERE id = ?")
-            .map_err(db)?
-            .execute([to_i64(device)])
-            .map_err(db)?;
-    }
     Ok(row)
 }
 

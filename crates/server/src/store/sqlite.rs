@@ -216,6 +216,9 @@ CREATE TABLE spam_settings (
 "#,
     // Who may learn that an account's handles are one account (issue 11).
     "ALTER TABLE accounts ADD COLUMN link_handles TEXT NOT NULL DEFAULT 'contacts'",
+    // Queue lengths are counted, not kept per device (issue 14: a counter
+    // row per device deadlocked concurrent nodes on PostgreSQL).
+    "ALTER TABLE devices DROP COLUMN queued",
 ];
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {

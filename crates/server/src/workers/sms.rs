@@ -14,10 +14,6 @@ use tidings_sms::{GatewayError, OutboundSms};
 use crate::store::SmsResult;
 use crate::App;
 
-/// How long a claimed SMS is this node's to send: longer than the
-/// gateway's own timeout, so that a live node always records a result
-/// first. A claim still open after it means the node died mid-send.
-pub const SMS_LEASE_MS: u64 = 5 * 60 * 1000;
 /// SMS handed to the gateway per round.
 pub const SMS_BATCH: usize = 32;
 /// Longest wait between two attempts of one SMS.
@@ -36,7 +32,12 @@ pub fn backoff_ms(attempts: u32) -> u64 {
 pub async fn run_once(app: &App) -> Result<usize, crate::store::StoreError> {
     let (jobs, woken) = app
         .store
-        .claim_sms(app.now(), app.now() + SMS_LEASE_MS, SMS_BATCH, app.ttl_ms())
+        .claim_sms(
+            app.now(),
+            app.now() + app.config.sms_lease_secs * 1000,
+            SMS_BATCH,
+            app.ttl_ms(),
+        )
         .await?;
     app.hub.wake(&woken);
     let n = jobs.len();

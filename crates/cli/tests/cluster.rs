@@ -387,9 +387,9 @@ async fn three_nodes_lose_one_and_every_acknowledged_message_arrives_once_in_ord
 
     let mut senders = Vec::new();
     let mut receivers = Vec::new();
-    for i in 0..3 {
-        senders.push(register(&urls[i], &format!("sender{i}@example.org")).await);
-        receivers.push(register(&urls[i], &format!("receiver{i}@example.org")).await);
+    for (i, url) in urls.iter().enumerate() {
+        senders.push(register(url, &format!("sender{i}@example.org")).await);
+        receivers.push(register(url, &format!("receiver{i}@example.org")).await);
     }
     // Receiver i listens on node i; sender i sends through node i.
     let seen: Vec<Seen> = (0..3).map(|_| Seen::default()).collect();
@@ -431,8 +431,8 @@ async fn three_nodes_lose_one_and_every_acknowledged_message_arrives_once_in_ord
     let (kill_tx, kill_rx) = tokio::sync::oneshot::channel::<()>();
     let mut kill_tx = Some(kill_tx);
     let mut load = Vec::new();
-    for i in 0..3 {
-        let (from, to, path) = (senders[i].clone(), receivers.clone(), order(i));
+    for (i, sender) in senders.iter().enumerate() {
+        let (from, to, path) = (sender.clone(), receivers.clone(), order(i));
         let sms_texts = sms_texts.clone();
         let mut kill = if i == 0 { kill_tx.take() } else { None };
         load.push(tokio::spawn(async move {
@@ -506,7 +506,8 @@ async fn three_nodes_lose_one_and_every_acknowledged_message_arrives_once_in_ord
     // No SMS reached the carrier twice; each arrived or was reported failed
     // (the killed node may have claimed some; their lease runs out).
     let started = Instant::now();
-    for (i, text) in sms_texts.lock().expect("texts").clone() {
+    let texts = sms_texts.lock().expect("texts").clone();
+    for (i, text) in texts {
         let id = text.trim_start_matches("sms ").to_string();
         loop {
             let arrived = carrier_seen

@@ -80,8 +80,12 @@ export async function signUp(page, base, handle, name, { typed = handle, shots }
 
 /** Opens (or starts) the conversation with what a person types. */
 export async function openChat(page, who) {
-  await page.getByLabel('New conversation: phone number or e-mail').fill(who);
+  const field = page.getByLabel('New conversation: phone number or e-mail');
+  await field.fill(who);
   await page.getByRole('button', { name: 'Start' }).click();
+  // The field empties when the conversation opens. Until then the one
+  // open before is still on screen, and what is typed would go there.
+  await page.locator('#new-chat:placeholder-shown').waitFor();
   await page.getByLabel('Message', { exact: true }).waitFor();
 }
 

@@ -44,13 +44,20 @@ export function Chat(props: {
   const picker = useRef<HTMLInputElement>(null);
   const composer = useRef<HTMLTextAreaElement>(null);
   const lastTyping = useRef(0);
+  // The conversation on screen now: an answer for one left meanwhile (a
+  // send or a load still on its way when another was opened) must not
+  // replace what this one shows.
+  const shown = useRef(key);
+  shown.current = key;
 
   async function load() {
+    const asked = key;
     try {
       const got = await engine.call<{ messages: Message[]; request: RequestSummary | null }>({
         cmd: "messages",
-        conversation: key,
+        conversation: asked,
       });
+      if (shown.current !== asked) return;
       setMessages(got.messages);
       setRequest(got.request);
       const unread = got.messages.some((m) => !m.outgoing && m.state !== "read" && m.kind === "text");

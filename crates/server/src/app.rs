@@ -153,7 +153,9 @@ impl App {
             .map_err(|e| ServerError::Config(e.to_string()))?;
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).map_err(|e| data_dir(dir, e))?;
-        let secret = load_secret(&dir.join(SECRET_FILE))?;
+        // The data directory's secret seeds the database's: one node keeps
+        // its own, several on one database agree on the first one's.
+        let seed = load_secret(&dir.join(SECRET_FILE))?;
         let store = if config.database_url.is_empty() {
             SqlStore::open_limited(
                 &dir.join(DATABASE_FILE),
@@ -163,6 +165,7 @@ impl App {
         } else {
             SqlStore::open_postgres(&config.database_url, config.max_batch)?
         };
+        let secret = store.shared_secret(seed)?;
         let blobs: Arc<dyn blobs::BlobStore> = if config.blob_store == "s3" {
             Arc::new(
                 blobs::S3BlobStore::new(&config).map_err(|e| ServerError::Config(e.to_string()))?,

@@ -176,6 +176,10 @@ CREATE TABLE spam_settings (
     key TEXT PRIMARY KEY,
     value BIGINT NOT NULL
 );
+CREATE TABLE server_secret (
+    id BIGINT PRIMARY KEY CHECK (id = 1),
+    secret BYTEA NOT NULL
+);
 "#];
 
 /// Key of the advisory lock held while migrating ("tidings" in ASCII).

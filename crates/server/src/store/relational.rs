@@ -183,6 +183,41 @@ impl SqlStore {
         self.path.as_deref()
     }
 
+    /// The secret every node on this database shares (it keys code hashes,
+    /// proofs of work, CSRF tokens and stand-in ids, so a code sent by one
+    /// node must check on another): `candidate` is stored when there is
+    /// none yet, and the stored one is returned. Blocks the calling thread;
+    /// for start-up, before requests are served.
+    pub fn shared_secret(&self, candidate: Digest) -> Result<Digest, StoreError> {
+        let (tx, rx) = std::sync::mpsc::channel::<Result<Digest, StoreError>>();
+        let job: Job = Box::new(move |conn: Result<&Connection, StoreError>| {
+            let result = conn.and_then(|conn| {
+                in_savepoint(conn, |conn| {
+                    conn.execute(
+                        "INSERT INTO server_secret (id, secret) VALUES (1, ?) ON CONFLICT (id) DO NOTHING",
+                        [candidate.to_vec()],
+                    )
+                    .map_err(db)?;
+                    let stored: Vec<u8> = conn
+                        .query_row("SELECT secret FROM server_secret WHERE id = 1", (), |r| {
+                            r.get(0)
+                        })
+                        .map_err(db)?;
+                    digest(stored)
+                })
+            });
+            let failed = result.as_ref().err().cloned();
+            let done: Completion = Box::new(move |committed: Result<(), StoreError>| {
+                let _ = tx.send(committed.and(result));
+            });
+            (done, failed)
+        });
+        // Not `blocking_send`, which refuses to run on an async task; the
+        // queue is empty at start-up.
+        self.jobs.try_send(job).map_err(|_| StoreError::Closed)?;
+        rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
     /// Runs `f` in the writer's current transaction (in a savepoint) and
     /// returns its result once the transaction has committed.
     async fn write<R, F>(&self, f: F) -> Result<R, StoreError>

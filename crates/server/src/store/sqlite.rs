@@ -219,6 +219,9 @@ CREATE TABLE spam_settings (
     // Queue lengths are counted, not kept per device (issue 14: a counter
     // row per device deadlocked concurrent nodes on PostgreSQL).
     "ALTER TABLE devices DROP COLUMN queued",
+    // The secret all nodes on one database share (seeded from the data
+    // directory's `server-secret` file, so existing codes stay valid).
+    "CREATE TABLE server_secret (id INTEGER PRIMARY KEY CHECK (id = 1), secret BLOB NOT NULL)",
 ];
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {

@@ -81,11 +81,18 @@ impl Drop for Node {
 
 /// A fresh database on the test server, or why the test cannot run.
 fn database() -> Result<(String, String), String> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
     let base = std::env::var("TIDINGS_TEST_CLUSTER_POSTGRES")
         .map_err(|_| "TIDINGS_TEST_CLUSTER_POSTGRES is not set".to_string())?;
     let redis = std::env::var("TIDINGS_TEST_REDIS")
         .map_err(|_| "TIDINGS_TEST_REDIS is not set".to_string())?;
-    let name = format!("cluster_{}", std::process::id());
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let name = format!("cluster_{}_{n}", std::process::id());
+    // Presence and limits are keyed by account and device ids, which each
+    // test's database starts again from 1: each test its own Redis database
+    // (the shared server's 16), as each cluster has its own Redis.
+    let redis = format!("{}/{}", redis.trim_end_matches('/'), n + 1);
     // Set up, the servers must work: only their absence skips the test.
     let mut c = postgres::Client::connect(&base, postgres::NoTls)
         .unwrap_or_else(|e| panic!("cannot reach {base}: {e}"));
@@ -544,4 +551,47 @@ async fn three_nodes_lose_one_and_every_acknowledged_message_arrives_once_in_ord
         l.abort();
     }
     drop(nodes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_hold_across_nodes() {
+    let found = std::thread::spawn(database)
+        .join()
+        .expect("making the database");
+    let (db, redis) = match found {
+        Ok(found) => found,
+        Err(why) => {
+            eprintln!("skipped: {why} (scripts/test starts PostgreSQL and Redis)");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = vec![
+        ("TIDINGS_DATABASE_URL", db),
+        ("TIDINGS_REDIS_URL", redis),
+        ("TIDINGS_REGISTRATION_SPIKE_PER_HOUR", "100000".to_string()),
+        // Five lookups a minute for the whole cluster, not for each node.
+        ("TIDINGS_LOOKUPS_PER_ACCOUNT_PER_MINUTE", "5".to_string()),
+    ];
+    let nodes: Vec<Node> = (0..3)
+        .map(|i| Node::start(&dir.path().join(format!("node{i}")), &env))
+        .collect();
+    let alice = register(&nodes[0].url, &nodes[0].url, "alice@example.org").await;
+    let mut answers = Vec::new();
+    for n in 0..8 {
+        let node = &nodes[n % 3].url;
+        let r = http()
+            .post(format!("{node}/v1/directory"))
+            .bearer_auth(&alice.token)
+            .json(&json!({ "handles": [format!("nobody{n}@example.org")] }))
+            .send()
+            .await
+            .expect("a lookup");
+        answers.push(r.status().as_u16());
+    }
+    assert_eq!(
+        answers,
+        [200, 200, 200, 200, 200, 429, 429, 429],
+        "the sixth lookup is refused whichever node it reaches"
+    );
 }

@@ -11,6 +11,7 @@ use tidings_sms::{Inboxes, KannelConfig, KannelGateway, SimulatedCarrier, SmsGat
 use crate::clock::Clock;
 use crate::cluster::bus::Bus;
 use crate::cluster::hub::{self, Hub};
+use crate::cluster::limits::SharedLimits;
 use crate::config::Config;
 use crate::service::mail::{DevOutbox, Mailer, SmtpMailer};
 use crate::service::ratelimit::{RateLimiter, TokenBucket};
@@ -54,54 +55,64 @@ const HOUR_MS: u64 = 3_600_000;
 const MINUTE_MS: u64 = 60_000;
 
 impl Limiters {
-    fn new(c: &Config) -> Self {
+    fn new(c: &Config, shared: Option<Arc<SharedLimits>>) -> Self {
+        let s = || shared.clone();
         Limiters {
             reports_per_account: RateLimiter::new(
                 "reports_per_account_per_day",
                 c.reports_per_account_per_day,
                 24 * HOUR_MS,
-            ),
+            )
+            .shared(s()),
             code_per_handle: RateLimiter::new(
                 "code_sends_per_handle_max_per_hour",
                 c.code_sends_per_handle_max_per_hour,
                 HOUR_MS,
-            ),
+            )
+            .shared(s()),
             code_per_handle_address: RateLimiter::new(
                 "code_sends_per_handle_per_address_per_hour",
                 c.code_sends_per_handle_per_address_per_hour,
                 HOUR_MS,
-            ),
-            pow_spent: pow::SpentChallenges::new(),
+            )
+            .shared(s()),
+            pow_spent: pow::SpentChallenges::shared(s()),
             code_per_address: RateLimiter::new(
                 "code_sends_per_address_per_hour",
                 c.code_sends_per_address_per_hour,
                 HOUR_MS,
-            ),
+            )
+            .shared(s()),
             checks_per_address: RateLimiter::new(
                 "code_checks_per_address_per_hour",
                 c.code_checks_per_address_per_hour,
                 HOUR_MS,
-            ),
+            )
+            .shared(s()),
             lookups: RateLimiter::new(
                 "lookups_per_account_per_minute",
                 c.lookups_per_account_per_minute,
                 MINUTE_MS,
-            ),
+            )
+            .shared(s()),
             sends: TokenBucket::new(
                 "sends_per_account_per_minute",
                 c.send_burst,
                 c.sends_per_account_per_minute,
-            ),
+            )
+            .shared(s()),
             claims: RateLimiter::new(
                 "key_claims_per_account_per_hour",
                 c.key_claims_per_account_per_hour,
                 HOUR_MS,
-            ),
+            )
+            .shared(s()),
             claims_per_target: RateLimiter::new(
                 "key_claims_per_target_device_per_hour",
                 c.key_claims_per_target_device_per_hour,
                 HOUR_MS,
-            ),
+            )
+            .shared(s()),
             recent_lookups: directory::LookupMemory::new(
                 c.lookup_memory_secs * 1000,
                 c.lookup_memory_per_account,
@@ -193,15 +204,20 @@ impl App {
             (Arc::new(m), None)
         };
         let limits = hub::HubLimits::from_config(&config);
-        let hub = if config.redis_url.is_empty() {
-            Hub::new(limits)
+        let (hub, shared) = if config.redis_url.is_empty() {
+            (Hub::new(limits), None)
         } else {
             let bus = Bus::new(&config.redis_url, node_id())
                 .map_err(|e| ServerError::Config(e.to_string()))?;
-            Hub::with_bus(limits, Arc::new(bus))
+            let client = redis::Client::open(config.redis_url.as_str())
+                .map_err(|e| ServerError::Config(format!("redis_url: {e}")))?;
+            (
+                Hub::with_bus(limits, Arc::new(bus)),
+                Some(Arc::new(SharedLimits::new(client))),
+            )
         };
         Ok(Arc::new(App {
-            limits: Limiters::new(&config),
+            limits: Limiters::new(&config, shared),
             hub: Arc::new(hub),
             store: Arc::new(store),
             clock,

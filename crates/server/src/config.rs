@@ -734,21 +734,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_cluster_example_in_deploy_loads_and_would_start_on_a_public_address() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../deploy/cluster/tidings.toml");
-        let c = Config::load(Some(&path), Vec::<(String, String)>::new())
-            .expect("deploy/cluster/tidings.toml is a valid configuration");
-        assert!(c.database_url.starts_with("postgres://"));
-        assert!(c.redis_url.starts_with("redis://"));
-        assert_eq!(c.blob_store, "s3");
-        assert!(!c.listen.ip().is_loopback());
-        // Real delivery is configured, so the node starts, without the
-        // development pages.
-        assert!(!crate::web::carrier::dev_pages(&c).expect("starts"));
-    }
-
-    #[test]
     fn defaults_are_valid() {
         Config::default().validate().expect("defaults validate");
     }

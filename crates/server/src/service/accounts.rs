@@ -34,27 +34,29 @@ use crate::App;
 
 /// Counts one event against a rate limit, or refuses the request with the
 /// limit's name and when to retry.
-pub(crate) fn limited(
+pub(crate) async fn limited(
     limiter: &RateLimiter,
     key: &str,
     now: u64,
     what: &str,
 ) -> Result<(), ApiError> {
     limiter
-        .check(key, now)
+        .hit(key, now)
+        .await
         .map_err(|refused| rate_limited(limiter.name(), refused, what))
 }
 
 /// Like [`limited`], but counts nothing: for a request that may yet fail
 /// for another reason. Returns what the window holds so far.
-fn peek_limited(
+async fn peek_limited(
     limiter: &RateLimiter,
     key: &str,
     now: u64,
     what: &str,
 ) -> Result<Counted, ApiError> {
     limiter
-        .peek(key, now)
+        .look(key, now)
+        .await
         .map_err(|refused| rate_limited(limiter.name(), refused, what))
 }
 
@@ -185,7 +187,7 @@ async fn abuse_needs_work(
 
 /// Accepts a solution to a challenge issued for `handle` that has not been
 /// used before, or answers with a fresh challenge.
-fn check_work(
+async fn check_work(
     app: &App,
     handle: &Handle,
     solution: Option<&PowSolution>,
@@ -200,7 +202,7 @@ fn check_work(
             s.nonce,
             bits,
             now,
-        ) && app.limits.pow_spent.spend(&s.challenge, now)
+        ) && app.limits.pow_spent.spend_shared(&s.challenge, now).await
         {
             return Ok(());
         }
@@ -247,9 +249,9 @@ pub(crate) async fn deliver_code(
         handle.as_str(),
         "codes sent to this handle",
     );
-    peek_limited(per_address.0, per_address.1, now, per_address.2)?;
-    peek_limited(per_pair.0, per_pair.1, now, per_pair.2)?;
-    let sent = peek_limited(per_handle.0, per_handle.1, now, per_handle.2)?;
+    peek_limited(per_address.0, per_address.1, now, per_address.2).await?;
+    peek_limited(per_pair.0, per_pair.1, now, per_pair.2).await?;
+    let sent = peek_limited(per_handle.0, per_handle.1, now, per_handle.2).await?;
     let busy = sent.count >= app.config.code_sends_per_handle_per_hour;
     match work {
         Work::Form if busy => {
@@ -264,12 +266,12 @@ pub(crate) async fn deliver_code(
         Work::Form => {}
         Work::Api(solution) => {
             if busy || abuse_needs_work(app, ip, handle, now).await? {
-                check_work(app, handle, solution, now)?;
+                check_work(app, handle, solution, now).await?;
             }
         }
     }
     for (limiter, key, what) in [per_address, per_pair, per_handle] {
-        limited(limiter, key, now, what)?;
+        limited(limiter, key, now, what).await?;
     }
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
     let ttl_ms = app.config.code_ttl_minutes * 60_000;
@@ -373,7 +375,8 @@ pub async fn register(
         &ip.to_string(),
         now,
         "code checks from your address",
-    )?;
+    )
+    .await?;
     let secret = auth::new_secret();
     let action = CodeAction::Register {
         name: req.name.clone(),
@@ -418,7 +421,8 @@ pub async fn login(
         &ip.to_string(),
         now,
         "code checks from your address",
-    )?;
+    )
+    .await?;
     let secret = auth::new_secret();
     let action = CodeAction::Login {
         device_name: req.device_name.clone(),
@@ -460,7 +464,8 @@ pub async fn deregister(
         &ip.to_string(),
         now,
         "code checks from your address",
-    )?;
+    )
+    .await?;
     let action = CodeAction::Deregister { ttl: app.ttl_ms() };
     let outcome = redeem(app, CodePurpose::Deregister, handle, code, now, action).await?;
     if let Redeemed::Unbound { woken } = &outcome {
@@ -543,7 +548,8 @@ pub async fn add_handle(
         &ip.to_string(),
         now,
         "code checks from your address",
-    )?;
+    )
+    .await?;
     let action = CodeAction::AddHandle {
         account: who.account,
     };

@@ -155,7 +155,7 @@ impl LookupMemory {
 /// Charges `account` one lookup from `budget` for every handle in `handles`
 /// it has not looked up recently, and remembers each one paid for. A
 /// refusal leaves the handles before it paid for (and remembered).
-pub fn charge_unknown<'a>(
+pub async fn charge_unknown<'a>(
     budget: &RateLimiter,
     memory: &LookupMemory,
     account: AccountId,
@@ -167,7 +167,7 @@ pub fn charge_unknown<'a>(
         if memory.knows(account, handle, now) {
             continue;
         }
-        budget.check(&key, now)?;
+        budget.hit(&key, now).await?;
         memory.remember(account, handle, now);
     }
     Ok(())
@@ -215,7 +215,8 @@ pub async fn lookup(
     for handle in &handles {
         app.limits
             .lookups
-            .check(&key, now)
+            .hit(&key, now)
+            .await
             .map_err(|l| lookups_exhausted(l, false))?;
         app.limits.recent_lookups.remember(who.account, handle, now);
     }
@@ -338,25 +339,33 @@ mod tests {
         assert!(!m.knows(a(1), &h("u0@example.org"), 21), "the oldest went");
     }
 
-    #[test]
-    fn sends_to_unknown_handles_draw_on_the_lookup_budget() {
+    #[tokio::test]
+    async fn sends_to_unknown_handles_draw_on_the_lookup_budget() {
         let budget = RateLimiter::new("lookups_per_account_per_minute", 5, 60_000);
         let m = LookupMemory::new(3_600_000, 100, 1000);
         let looked_up: Vec<Handle> = (0..3).map(|i| h(&format!("k{i}@example.org"))).collect();
-        charge_unknown(&budget, &m, a(7), &looked_up, 0).expect("within the budget");
+        charge_unknown(&budget, &m, a(7), &looked_up, 0)
+            .await
+            .expect("within the budget");
         // Sending to them again is free, however often.
         for _ in 0..100 {
-            charge_unknown(&budget, &m, a(7), &looked_up, 1).expect("remembered");
+            charge_unknown(&budget, &m, a(7), &looked_up, 1)
+                .await
+                .expect("remembered");
         }
         // Two more strangers fit; the third does not, in this minute.
         let fresh: Vec<Handle> = (0..3).map(|i| h(&format!("n{i}@example.org"))).collect();
-        let refused = charge_unknown(&budget, &m, a(7), &fresh, 2).expect_err("over budget");
+        let refused = charge_unknown(&budget, &m, a(7), &fresh, 2)
+            .await
+            .expect_err("over budget");
         assert!(refused.retry_after_secs >= 1);
         assert!(
             m.knows(a(7), &fresh[1], 2),
             "what was paid for is remembered"
         );
         assert!(!m.knows(a(7), &fresh[2], 2));
-        charge_unknown(&budget, &m, a(7), &fresh, 60_000).expect("the next minute");
+        charge_unknown(&budget, &m, a(7), &fresh, 60_000)
+            .await
+            .expect("the next minute");
     }
 }

@@ -126,14 +126,16 @@ pub async fn claim(app: &App, who: Authed, req: DevicesRequest) -> Result<ClaimR
     for device in &req.devices {
         app.limits
             .claims_per_target
-            .check(&target_key(who.account, *device), now)
+            .hit(&target_key(who.account, *device), now)
+            .await
             .map_err(|l| limited(app.limits.claims_per_target.name(), l))?;
     }
     let key = who.account.to_string();
     for _ in &req.devices {
         app.limits
             .claims
-            .check(&key, now)
+            .hit(&key, now)
+            .await
             .map_err(|l| limited(app.limits.claims.name(), l))?;
     }
     let (keys, woken) = app

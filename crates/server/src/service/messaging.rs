@@ -172,7 +172,8 @@ pub async fn send(app: &App, who: Authed, req: SendRequest) -> Result<SendAccept
     let now = app.now();
     app.limits
         .sends
-        .take(&who.account.to_string(), now)
+        .take_shared(&who.account.to_string(), now)
+        .await
         .map_err(|l| ApiError::Limit {
             code: ErrorCode::RateLimited,
             message: format!(
@@ -238,13 +239,18 @@ pub async fn send(app: &App, who: Authed, req: SendRequest) -> Result<SendAccept
     }
     // Every answer below can tell whether a handle is on Tidings, so each
     // handle the sender has not looked up lately costs a lookup first.
+    let addressed: Vec<&Handle> = handles
+        .iter()
+        .chain(sms_parts.iter().map(|(h, _, _)| h))
+        .collect();
     crate::service::directory::charge_unknown(
         &app.limits.lookups,
         &app.limits.recent_lookups,
         who.account,
-        handles.iter().chain(sms_parts.iter().map(|(h, _, _)| h)),
+        addressed,
         now,
     )
+    .await
     .map_err(|l| crate::service::directory::lookups_exhausted(l, true))?;
     let mut sms = Vec::with_capacity(sms_parts.len());
     for (handle, text, segments) in sms_parts {

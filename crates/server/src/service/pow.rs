@@ -12,12 +12,13 @@
 //! throwaway accounts it adds up).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::clock::Millis;
+use crate::cluster::limits::SharedLimits;
 
 /// How long a challenge can be answered.
 pub const CHALLENGE_TTL_MS: u64 = 10 * 60 * 1000;
@@ -84,12 +85,32 @@ pub const MAX_SPENT: usize = 100_000;
 #[derive(Default)]
 pub struct SpentChallenges {
     spent: Mutex<HashMap<String, Millis>>,
+    shared: Option<Arc<SharedLimits>>,
 }
 
 impl SpentChallenges {
     /// Nothing spent yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Challenges spent on any node, counted in `shared` when there is one.
+    pub fn shared(shared: Option<Arc<SharedLimits>>) -> Self {
+        SpentChallenges {
+            spent: Mutex::default(),
+            shared,
+        }
+    }
+
+    /// Like [`SpentChallenges::spend`], across nodes when shared and Redis
+    /// answers.
+    pub async fn spend_shared(&self, challenge: &str, now: Millis) -> bool {
+        if let Some(shared) = &self.shared {
+            if let Some(first) = shared.spend(challenge, CHALLENGE_TTL_MS).await {
+                return first;
+            }
+        }
+        self.spend(challenge, now)
     }
 
     /// Marks a verified `challenge` as spent; false when it already was.

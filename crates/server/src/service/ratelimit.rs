@@ -8,9 +8,10 @@
 //! bounded by tries and expiry in the database.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::clock::Millis;
+use crate::cluster::limits::SharedLimits;
 
 /// Most keys one limiter tracks; past it, expired windows are dropped and,
 /// if that is not enough, the oldest window goes.
@@ -22,6 +23,7 @@ pub struct RateLimiter {
     max: u32,
     window_ms: Millis,
     windows: Mutex<HashMap<String, (Millis, u32)>>,
+    shared: Option<Arc<SharedLimits>>,
 }
 
 /// A refused event: how long until the window reopens.
@@ -40,7 +42,55 @@ impl RateLimiter {
             max,
             window_ms,
             windows: Mutex::new(HashMap::new()),
+            shared: None,
         }
+    }
+
+    /// The same limit, counted across nodes in `shared` when there is one.
+    pub fn shared(mut self, shared: Option<Arc<SharedLimits>>) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// Counts one event for `key`, or refuses it: across nodes when the
+    /// limit is shared and Redis answers, else on this node.
+    pub async fn hit(&self, key: &str, now: Millis) -> Result<(), Limited> {
+        if let Some(shared) = &self.shared {
+            if let Some(w) = shared
+                .window(self.name, key, self.max, self.window_ms, true)
+                .await
+            {
+                return match w.count {
+                    Some(_) => Ok(()),
+                    None => Err(Limited {
+                        retry_after_secs: w.resets_in_ms.div_ceil(1000).max(1),
+                    }),
+                };
+            }
+        }
+        self.check(key, now)
+    }
+
+    /// Like [`RateLimiter::peek`], across nodes when the limit is shared.
+    pub async fn look(&self, key: &str, now: Millis) -> Result<Counted, Limited> {
+        if let Some(shared) = &self.shared {
+            if let Some(w) = shared
+                .window(self.name, key, self.max, self.window_ms, false)
+                .await
+            {
+                let resets_in_secs = w.resets_in_ms.div_ceil(1000).max(1);
+                return match w.count {
+                    Some(n) => Ok(Counted {
+                        count: u32::try_from(n).unwrap_or(u32::MAX),
+                        resets_in_secs,
+                    }),
+                    None => Err(Limited {
+                        retry_after_secs: resets_in_secs,
+                    }),
+                };
+            }
+        }
+        self.peek(key, now)
     }
 
     /// The limiter's name, e.g. `code_sends_per_handle_per_hour`.
@@ -126,6 +176,7 @@ pub struct TokenBucket {
     capacity: u32,
     per_minute: u32,
     buckets: Mutex<HashMap<String, (f64, Millis)>>,
+    shared: Option<Arc<SharedLimits>>,
 }
 
 impl TokenBucket {
@@ -137,7 +188,33 @@ impl TokenBucket {
             capacity: capacity.max(1),
             per_minute,
             buckets: Mutex::new(HashMap::new()),
+            shared: None,
         }
+    }
+
+    /// The same limit, counted across nodes in `shared` when there is one.
+    pub fn shared(mut self, shared: Option<Arc<SharedLimits>>) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// Takes one token for `key`: across nodes when the limit is shared and
+    /// Redis answers, else on this node.
+    pub async fn take_shared(&self, key: &str, now: Millis) -> Result<(), Limited> {
+        if let Some(shared) = &self.shared {
+            if let Some(wait_ms) = shared
+                .take(self.name, key, self.per_minute, self.capacity)
+                .await
+            {
+                return match wait_ms {
+                    0 => Ok(()),
+                    ms => Err(Limited {
+                        retry_after_secs: ms.div_ceil(1000).max(1),
+                    }),
+                };
+            }
+        }
+        self.take(key, now)
     }
 
     /// The limiter's name.

@@ -43,7 +43,8 @@ pub async fn report(app: &App, who: Authed, req: ReportRequest) -> Result<(), Ap
         &who.account.to_string(),
         app.now(),
         "reports from this account",
-    )?;
+    )
+    .await?;
     let fingerprint = req
         .text
         .as_deref()

@@ -319,6 +319,21 @@ pub async fn send(
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_cluster_example_in_deploy_loads_and_would_start_on_a_public_address() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../deploy/cluster/tidings.toml");
+        let c = crate::Config::load(Some(&path), Vec::<(String, String)>::new())
+            .expect("deploy/cluster/tidings.toml is a valid configuration");
+        assert!(c.database_url.starts_with("postgres://"));
+        assert!(c.redis_url.starts_with("redis://"));
+        assert_eq!(c.blob_store, "s3");
+        assert!(!c.listen.ip().is_loopback());
+        // Real delivery is configured, so the node starts, without the
+        // development pages.
+        assert!(!dev_pages(&c).expect("starts"));
+    }
+
     fn config(listen: &str, tune: impl FnOnce(&mut Config)) -> Config {
         let mut c = Config {
             listen: listen.parse().expect("address"),

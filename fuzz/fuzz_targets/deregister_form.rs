@@ -12,7 +12,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header::{HeaderMap, HeaderValue, CONTENT_TYPE, COOKIE};
 use axum::Form;
 use libfuzzer_sys::fuzz_target;
-use tidings_server::deregister::{cookie_issued_at, cookies, CodeForm, NumberForm};
+use tidings_server::web::deregister::{cookie_issued_at, cookies, CodeForm, NumberForm};
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();

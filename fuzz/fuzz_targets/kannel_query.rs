@@ -10,7 +10,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tidings_proto::Handle;
-use tidings_server::kannel::{params, text, MAX_QUERY_BYTES};
+use tidings_server::service::kannel::{params, text, MAX_QUERY_BYTES};
 use tidings_sms::encoding::{decode_untyped, ucs2_decode};
 use tidings_sms::DlrStatus;
 

@@ -13,8 +13,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,8 +21,6 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
-
-use common::BIN;
 
 /// Messages each sender sends.
 const MESSAGES: usize = 40;
@@ -42,41 +38,12 @@ const NO_POLL_SECS: &str = "600";
 /// reported failed this long after.
 const SMS_LEASE_SECS: &str = "3";
 
-/// One `tidings serve` process.
-struct Node {
-    child: Child,
-    url: String,
-}
+/// One `tidings serve` process on a free port.
+type Node = common::Server;
 
-impl Node {
-    fn start(data: &std::path::Path, env: &[(&str, String)]) -> Node {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("a node starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped stdout"))
-            .read_line(&mut line)
-            .expect("a first line");
-        let url = line
-            .trim()
-            .strip_prefix("tidings: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Node { child, url }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start_node(data: &std::path::Path, env: &[(&str, String)]) -> Node {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    common::Server::start_with(data, "127.0.0.1:0", &env)
 }
 
 /// A fresh database on the test server, or why the test cannot run.
@@ -385,7 +352,7 @@ async fn three_nodes_lose_one_and_every_acknowledged_message_arrives_once_in_ord
         ("TIDINGS_SMS_PER_ACCOUNT_PER_DAY", "100000".to_string()),
     ];
     let mut nodes: Vec<Option<Node>> = (0..3)
-        .map(|i| Some(Node::start(&dir.path().join(format!("node{i}")), &env)))
+        .map(|i| Some(start_node(&dir.path().join(format!("node{i}")), &env)))
         .collect();
     let urls: Vec<String> = nodes
         .iter()
@@ -574,7 +541,7 @@ async fn rate_limits_hold_across_nodes() {
         ("TIDINGS_LOOKUPS_PER_ACCOUNT_PER_MINUTE", "5".to_string()),
     ];
     let nodes: Vec<Node> = (0..3)
-        .map(|i| Node::start(&dir.path().join(format!("node{i}")), &env))
+        .map(|i| start_node(&dir.path().join(format!("node{i}")), &env))
         .collect();
     let alice = register(&nodes[0].url, &nodes[0].url, "alice@example.org").await;
     let mut answers = Vec::new();

@@ -542,6 +542,42 @@ fn parse_handle(s: &str) -> Result<Handle, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("stored handle {s:?}: {e}")))
 }
 
+/// The columns of an SMS job as selected (or returned) in the order `id,
+/// account_id, client_id, sender, recipient, body, attempts`.
+type SmsJobRow = (i64, i64, String, String, String, String, u32);
+
+fn sms_job_row(r: &sql::Row) -> Result<SmsJobRow, sql::Error> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+/// SMS jobs from rows of [`sms_job_row`].
+fn sms_jobs(
+    rows: impl Iterator<Item = Result<SmsJobRow, sql::Error>>,
+) -> Result<Vec<SmsJob>, StoreError> {
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, account, client_id, from, to, text, attempts) = row.map_err(db)?;
+        out.push(SmsJob {
+            id,
+            account: stored_id::<AccountId>(account)?,
+            client_id,
+            from,
+            to: parse_handle(&to)?,
+            text,
+            attempts,
+        });
+    }
+    Ok(out)
+}
+
 fn digest(bytes: Vec<u8>) -> Result<Digest, StoreError> {
     bytes
         .try_into()
@@ -1717,33 +1753,10 @@ impl Store for SqlStore {
                      WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
                 )
                 .map_err(db)?;
-            let rows = stmt
-                .query_map(params![to_i64(now), limit as i64], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, u32>(6)?,
-                    ))
-                })
-                .map_err(db)?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, account, client_id, from, to, text, attempts) = row.map_err(db)?;
-                out.push(SmsJob {
-                    id,
-                    account: stored_id::<AccountId>(account)?,
-                    client_id,
-                    from,
-                    to: parse_handle(&to)?,
-                    text,
-                    attempts,
-                });
-            }
-            Ok(out)
+            sms_jobs(
+                stmt.query_map(params![to_i64(now), limit as i64], sms_job_row)
+                    .map_err(db)?,
+            )
         })
         .await
     }
@@ -1811,32 +1824,10 @@ impl Store for SqlStore {
                      RETURNING id, account_id, client_id, sender, recipient, body, attempts",
                 )
                 .map_err(db)?;
-            let rows = stmt
-                .query_map(params![to_i64(lease_until), now, limit as i64], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, u32>(6)?,
-                    ))
-                })
-                .map_err(db)?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, account, client_id, from, to, text, attempts) = row.map_err(db)?;
-                out.push(SmsJob {
-                    id,
-                    account: stored_id::<AccountId>(account)?,
-                    client_id,
-                    from,
-                    to: parse_handle(&to)?,
-                    text,
-                    attempts,
-                });
-            }
+            let mut out = sms_jobs(
+                stmt.query_map(params![to_i64(lease_until), now, limit as i64], sms_job_row)
+                    .map_err(db)?,
+            )?;
             out.sort_by_key(|j| j.id);
             Ok((out, woken))
         })

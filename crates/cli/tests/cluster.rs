@@ -74,6 +74,22 @@ fn database() -> Result<(String, String), String> {
     Ok((format!("{server}/{name}"), redis))
 }
 
+/// The database and Redis for one test, or `None` (said on stderr) when
+/// the run has none.
+fn servers() -> Option<(String, String)> {
+    // The synchronous client may not run on an async task: use a thread.
+    match std::thread::spawn(database)
+        .join()
+        .expect("making the database")
+    {
+        Ok(found) => Some(found),
+        Err(why) => {
+            eprintln!("skipped: {why} (scripts/test starts PostgreSQL and Redis)");
+            None
+        }
+    }
+}
+
 /// A stand-in for Kannel's `sendsms`: answers as smsbox does and counts
 /// every SMS text it is handed.
 async fn carrier() -> (String, Arc<Mutex<HashMap<String, usize>>>) {
@@ -107,7 +123,8 @@ async fn carrier() -> (String, Arc<Mutex<HashMap<String, usize>>>) {
                 let text = query
                     .split('&')
                     .find_map(|kv| kv.strip_prefix("text="))
-                    .map(decode)
+                    .and_then(|v| tidings_sms::encoding::url_decode_bytes(v).ok())
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or_default();
                 *counts.lock().expect("counts").entry(text).or_default() += 1;
                 let body = "0: Accepted for delivery";
@@ -120,31 +137,6 @@ async fn carrier() -> (String, Arc<Mutex<HashMap<String, usize>>>) {
         }
     });
     (url, seen)
-}
-
-/// Percent-decoding of a query value (`+` is a space).
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A registered device.
@@ -307,17 +299,7 @@ async fn send_until_acked(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_lose_one_and_every_acknowledged_message_arrives_once_in_order() {
-    // The synchronous client may not run on an async task: use a thread.
-    let found = std::thread::spawn(database)
-        .join()
-        .expect("making the database");
-    let (db, redis) = match found {
-        Ok(found) => found,
-        Err(why) => {
-            eprintln!("skipped: {why} (scripts/test starts PostgreSQL and Redis)");
-            return;
-        }
-    };
+    let Some((db, redis)) = servers() else { return };
     let (sendsms, carrier_seen) = carrier().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let env = vec![
@@ -522,16 +504,7 @@ async fn three_nodes_lose_one_and_every_acknowledged_message_arrives_once_in_ord
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_hold_across_nodes() {
-    let found = std::thread::spawn(database)
-        .join()
-        .expect("making the database");
-    let (db, redis) = match found {
-        Ok(found) => found,
-        Err(why) => {
-            eprintln!("skipped: {why} (scripts/test starts PostgreSQL and Redis)");
-            return;
-        }
-    };
+    let Some((db, redis)) = servers() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let env = vec![
         ("TIDINGS_DATABASE_URL", db),

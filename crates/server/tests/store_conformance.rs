@@ -3,6 +3,7 @@
 //! `TIDINGS_TEST_POSTGRES` names a server to make databases on
 //! (`scripts/test` starts one and runs this suite with it).
 
+mod common;
 mod conformance;
 
 use std::sync::Arc;
@@ -21,7 +22,7 @@ store_conformance!(sqlite, async || {
 
 store_conformance!(postgres, async || {
     // A new database per test on the server `scripts/test` started.
-    let Some(url) = postgres_database() else {
+    let Some(url) = common::fresh_postgres() else {
         eprintln!("skipped: TIDINGS_TEST_POSTGRES is not set (scripts/test sets it)");
         return None;
     };
@@ -30,29 +31,3 @@ store_conformance!(postgres, async || {
         Arc::new(store) as Arc<dyn tidings_server::Store>
     ))
 });
-
-/// A new, empty database on the test PostgreSQL server, as a URL.
-fn postgres_database() -> Option<String> {
-    let base = std::env::var("TIDINGS_TEST_POSTGRES")
-        .ok()
-        .filter(|v| !v.is_empty())?;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let name = format!(
-        "c_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let (admin, create) = (base.clone(), name.clone());
-    // The synchronous client may not run on an async task: use a thread.
-    std::thread::spawn(move || {
-        let mut c = ::postgres::Client::connect(&admin, ::postgres::NoTls)
-            .expect("the test PostgreSQL server (TIDINGS_TEST_POSTGRES) answers");
-        c.batch_execute(&format!("CREATE DATABASE {create}"))
-            .expect("a test database can be created");
-    })
-    .join()
-    .expect("creating a test database");
-    let (server, _) = base.rsplit_once('/').expect("the URL names a database");
-    Some(format!("{server}/{name}"))
-}

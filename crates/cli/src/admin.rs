@@ -111,7 +111,7 @@ pub async fn run(args: &AdminArgs, json: bool) -> Result<()> {
     if let Some(d) = &args.data {
         config.data_dir = d.clone();
     }
-    let store = if config.database_url.is_empty() {
+    let store = if config.storage.database_url.is_empty() {
         let path = config.data_dir.join(tidings_server::DATABASE_FILE);
         if !path.exists() {
             bail!(
@@ -119,9 +119,9 @@ pub async fn run(args: &AdminArgs, json: bool) -> Result<()> {
                 path.display()
             );
         }
-        SqlStore::open(&path, config.max_batch)?
+        SqlStore::open(&path, config.storage.max_batch)?
     } else {
-        SqlStore::open_postgres(&config.database_url, config.max_batch)?
+        SqlStore::open_postgres(&config.storage.database_url, config.storage.max_batch)?
     };
     let standing = |account: i64, state: Option<&str>, reason: &str, cluster: bool| {
         AdminCommand::SetStanding {

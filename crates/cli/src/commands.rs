@@ -985,7 +985,7 @@ async fn serve(
 ) -> Result<()> {
     let mut config = Config::load(config.as_deref(), std::env::vars())?;
     if let Some(url) = database {
-        config.database_url = url.clone();
+        config.storage.database_url = url.clone();
     }
     if let Some(l) = listen {
         config.listen = *l;

@@ -1039,7 +1039,7 @@ fn sms_limits_give_clear_errors() {
     let config = dir.path().join("tidings.toml");
     std::fs::write(
         &config,
-        "sms_per_account_per_hour = 2\nmax_sms_segments = 2\n",
+        "[sms]\nsms_per_account_per_hour = 2\nmax_sms_segments = 2\n",
     )
     .expect("config");
     let mut child = Command::new(BIN)

@@ -60,62 +60,62 @@ impl Limiters {
         Limiters {
             reports_per_account: RateLimiter::new(
                 "reports_per_account_per_day",
-                c.reports_per_account_per_day,
+                c.spam.reports_per_account_per_day,
                 24 * HOUR_MS,
             )
             .shared(s()),
             code_per_handle: RateLimiter::new(
                 "code_sends_per_handle_max_per_hour",
-                c.code_sends_per_handle_max_per_hour,
+                c.codes.code_sends_per_handle_max_per_hour,
                 HOUR_MS,
             )
             .shared(s()),
             code_per_handle_address: RateLimiter::new(
                 "code_sends_per_handle_per_address_per_hour",
-                c.code_sends_per_handle_per_address_per_hour,
+                c.codes.code_sends_per_handle_per_address_per_hour,
                 HOUR_MS,
             )
             .shared(s()),
             pow_spent: pow::SpentChallenges::shared(s()),
             code_per_address: RateLimiter::new(
                 "code_sends_per_address_per_hour",
-                c.code_sends_per_address_per_hour,
+                c.codes.code_sends_per_address_per_hour,
                 HOUR_MS,
             )
             .shared(s()),
             checks_per_address: RateLimiter::new(
                 "code_checks_per_address_per_hour",
-                c.code_checks_per_address_per_hour,
+                c.codes.code_checks_per_address_per_hour,
                 HOUR_MS,
             )
             .shared(s()),
             lookups: RateLimiter::new(
                 "lookups_per_account_per_minute",
-                c.lookups_per_account_per_minute,
+                c.limits.lookups_per_account_per_minute,
                 MINUTE_MS,
             )
             .shared(s()),
             sends: TokenBucket::new(
                 "sends_per_account_per_minute",
-                c.send_burst,
-                c.sends_per_account_per_minute,
+                c.limits.send_burst,
+                c.limits.sends_per_account_per_minute,
             )
             .shared(s()),
             claims: RateLimiter::new(
                 "key_claims_per_account_per_hour",
-                c.key_claims_per_account_per_hour,
+                c.limits.key_claims_per_account_per_hour,
                 HOUR_MS,
             )
             .shared(s()),
             claims_per_target: RateLimiter::new(
                 "key_claims_per_target_device_per_hour",
-                c.key_claims_per_target_device_per_hour,
+                c.limits.key_claims_per_target_device_per_hour,
                 HOUR_MS,
             )
             .shared(s()),
             recent_lookups: directory::LookupMemory::new(
-                c.lookup_memory_secs * 1000,
-                c.lookup_memory_per_account,
+                c.limits.lookup_memory_secs * 1000,
+                c.limits.lookup_memory_per_account,
                 directory::MAX_REMEMBERED_LOOKUPS,
             ),
         }
@@ -167,17 +167,19 @@ impl App {
         // The data directory's secret seeds the database's: one node keeps
         // its own, several on one database agree on the first one's.
         let seed = load_secret(&dir.join(SECRET_FILE))?;
-        let store = if config.database_url.is_empty() {
+        let store = if config.storage.database_url.is_empty() {
             SqlStore::open_limited(
                 &dir.join(DATABASE_FILE),
-                config.max_batch,
-                config.max_database_bytes,
+                config.storage.max_batch,
+                config.storage.max_database_bytes,
             )?
         } else {
-            SqlStore::open_postgres(&config.database_url, config.max_batch)?
+            SqlStore::open_postgres(&config.storage.database_url, config.storage.max_batch)?
         };
         let secret = store.shared_secret(seed)?;
-        let blobs: Arc<dyn blobs::BlobStore> = if config.blob_store == "s3" {
+        let blobs: Arc<dyn blobs::BlobStore> = if config.storage.blob_store
+            == crate::config::BlobStore::S3
+        {
             Arc::new(
                 blobs::S3BlobStore::new(&config).map_err(|e| ServerError::Config(e.to_string()))?,
             )
@@ -192,24 +194,24 @@ impl App {
         let dev_pages =
             carrier::dev_pages(&config).map_err(|e| ServerError::Config(e.to_string()))?;
         let (sms, carrier) = sms_gateway(&config, dev_pages)?;
-        let (mailer, dev_mail): (Arc<dyn Mailer>, _) = if config.smtp_relay.is_empty() {
-            let inboxes = Arc::new(Inboxes::with_max_bytes(config.dev_inbox_max_bytes));
+        let (mailer, dev_mail): (Arc<dyn Mailer>, _) = if config.mail.smtp_relay.is_empty() {
+            let inboxes = Arc::new(Inboxes::with_max_bytes(config.sms.dev_inbox_max_bytes));
             (
-                Arc::new(DevOutbox::new(&config.smtp_from, inboxes.clone())),
+                Arc::new(DevOutbox::new(&config.mail.smtp_from, inboxes.clone())),
                 Some(inboxes),
             )
         } else {
-            let m = SmtpMailer::new(&config.smtp_relay, &config.smtp_from)
+            let m = SmtpMailer::new(&config.mail.smtp_relay, &config.mail.smtp_from)
                 .map_err(|e| ServerError::Config(e.to_string()))?;
             (Arc::new(m), None)
         };
         let limits = hub::HubLimits::from_config(&config);
-        let (hub, shared) = if config.redis_url.is_empty() {
+        let (hub, shared) = if config.cluster.redis_url.is_empty() {
             (Hub::new(limits), None)
         } else {
-            let bus = Bus::new(&config.redis_url, node_id())
+            let bus = Bus::new(&config.cluster.redis_url, node_id())
                 .map_err(|e| ServerError::Config(e.to_string()))?;
-            let client = redis::Client::open(config.redis_url.as_str())
+            let client = redis::Client::open(config.cluster.redis_url.as_str())
                 .map_err(|e| ServerError::Config(format!("redis_url: {e}")))?;
             (
                 Hub::with_bus(limits, Arc::new(bus)),
@@ -241,7 +243,7 @@ impl App {
 
     /// Milliseconds an undelivered envelope (or a notice) is kept.
     pub fn ttl_ms(&self) -> u64 {
-        self.config.envelope_ttl_days * 24 * HOUR_MS
+        self.config.limits.envelope_ttl_days * 24 * HOUR_MS
     }
 }
 
@@ -251,16 +253,16 @@ fn sms_gateway(
     config: &Config,
     dev_pages: bool,
 ) -> Result<(Arc<dyn SmsGateway>, Option<SimulatedCarrier>), ServerError> {
-    if config.sms_gateway != "kannel" {
-        let carrier = SimulatedCarrier::with_max_bytes(config.dev_inbox_max_bytes);
+    if config.sms.sms_gateway != crate::config::SmsGateway::Kannel {
+        let carrier = SimulatedCarrier::with_max_bytes(config.sms.dev_inbox_max_bytes);
         return Ok((Arc::new(carrier.clone()), dev_pages.then_some(carrier)));
     }
     let callback = config.public_base();
-    let secret = tidings_sms::encoding::url_encode_bytes(config.kannel_secret.as_bytes());
+    let secret = tidings_sms::encoding::url_encode_bytes(config.sms.kannel_secret.as_bytes());
     let gateway = KannelGateway::new(KannelConfig {
-        sendsms_url: config.kannel_sendsms_url.clone(),
-        username: config.kannel_username.clone(),
-        password: config.kannel_password.clone(),
+        sendsms_url: config.sms.kannel_sendsms_url.clone(),
+        username: config.sms.kannel_username.clone(),
+        password: config.sms.kannel_password.clone(),
         dlr_url: Some(format!("{callback}/v1/kannel/dlr?secret={secret}")),
     })
     .map_err(|e| ServerError::Config(e.to_string()))?;

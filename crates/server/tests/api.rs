@@ -250,8 +250,8 @@ async fn code_sends_are_rate_limited_per_handle_and_per_address() {
     // Refused requests count nothing, so the third address limit is hit by
     // the fourth request that got through.
     let s = start(|c| {
-        c.code_sends_per_handle_per_address_per_hour = 2;
-        c.code_sends_per_address_per_hour = 3;
+        c.codes.code_sends_per_handle_per_address_per_hour = 2;
+        c.codes.code_sends_per_address_per_hour = 3;
     })
     .await;
     for _ in 0..2 {
@@ -631,14 +631,14 @@ async fn typing_is_pushed_to_connected_devices_and_never_stored() {
 #[tokio::test]
 async fn every_limit_is_enforced_with_a_clear_error() {
     let s = start(|c| {
-        c.max_payload_bytes = 100;
-        c.max_recipients = 2;
-        c.max_group_members = 3;
-        c.max_queue_per_device = 3;
-        c.max_connections_per_account = 1;
-        c.max_body_bytes = 16 * 1024;
-        c.max_frame_bytes = 1024;
-        c.max_devices = 2;
+        c.limits.max_payload_bytes = 100;
+        c.limits.max_recipients = 2;
+        c.limits.max_group_members = 3;
+        c.limits.max_queue_per_device = 3;
+        c.connections.max_connections_per_account = 1;
+        c.connections.max_body_bytes = 16 * 1024;
+        c.connections.max_frame_bytes = 1024;
+        c.limits.max_devices = 2;
     })
     .await;
     let alice = register(&s, "alice@example.org").await;
@@ -738,8 +738,8 @@ fn keys_body(identity: (&str, &str), otks: usize, start: usize) -> Value {
 #[tokio::test]
 async fn prekeys_are_published_claimed_once_and_limited() {
     let s = start(|c| {
-        c.max_one_time_keys_per_device = 5;
-        c.key_claims_per_account_per_hour = 10;
+        c.limits.max_one_time_keys_per_device = 5;
+        c.limits.key_claims_per_account_per_hour = 10;
     })
     .await;
     let alice = register(&s, "alice@example.org").await;
@@ -984,12 +984,12 @@ async fn blobs_in_an_s3_compatible_store() {
         r.status()
     );
     blobs_upload_in_resumable_chunks_with_limits_and_expire(move |c| {
-        c.blob_store = "s3".into();
-        c.s3_endpoint = endpoint;
-        c.s3_bucket = bucket;
-        c.s3_access_key_id = "test".into();
-        c.s3_secret_access_key = "test".into();
-        c.s3_allow_http = true;
+        c.storage.blob_store = tidings_server::config::BlobStore::S3;
+        c.storage.s3_endpoint = endpoint;
+        c.storage.s3_bucket = bucket;
+        c.storage.s3_access_key_id = "test".into();
+        c.storage.s3_secret_access_key = "test".into();
+        c.storage.s3_allow_http = true;
     })
     .await;
 }
@@ -997,9 +997,9 @@ async fn blobs_in_an_s3_compatible_store() {
 async fn blobs_upload_in_resumable_chunks_with_limits_and_expire(store: impl FnOnce(&mut Config)) {
     let chunk = tidings_proto::api::BLOB_CHUNK_BYTES as usize;
     let s = start(|c| {
-        c.max_attachment_bytes = 3 * 65536;
-        c.max_uploads_in_progress = 2;
-        c.max_storage_per_account = 5 * 65536;
+        c.limits.max_attachment_bytes = 3 * 65536;
+        c.limits.max_uploads_in_progress = 2;
+        c.limits.max_storage_per_account = 5 * 65536;
         store(c);
     })
     .await;
@@ -1086,7 +1086,7 @@ async fn blobs_upload_in_resumable_chunks_with_limits_and_expire(store: impl FnO
     let local_dir = s.app.config.data_dir.join("blobs");
     assert_eq!(
         local_dir.exists(),
-        s.app.config.blob_store == "local",
+        s.app.config.storage.blob_store == tidings_server::config::BlobStore::Local,
         "bytes are in the configured store"
     );
     // Limits: size, uploads in progress, storage per account.
@@ -1237,10 +1237,10 @@ async fn handles_whose_devices_all_went_silent_are_not_reachable() {
 async fn kannel_callbacks_need_the_shared_secret() {
     let secret = "0123456789abcdef-secret";
     let s = start(|c| {
-        c.sms_gateway = "kannel".into();
-        c.kannel_password = "pw".into();
-        c.kannel_secret = secret.into();
-        c.kannel_sendsms_url = "http://127.0.0.1:1/cgi-bin/sendsms".into();
+        c.sms.sms_gateway = tidings_server::config::SmsGateway::Kannel;
+        c.sms.kannel_password = "pw".into();
+        c.sms.kannel_secret = secret.into();
+        c.sms.kannel_sendsms_url = "http://127.0.0.1:1/cgi-bin/sendsms".into();
     })
     .await;
     let inbound = "from=%2B12025550103&to=%2B12025550102&coding=0&bin=hello";

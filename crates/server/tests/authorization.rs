@@ -491,8 +491,8 @@ fn rows(c: &Cast) -> Vec<Row> {
 #[tokio::test]
 async fn every_route_answers_every_kind_of_caller_as_the_table_says() {
     let server = start(|c| {
-        c.code_sends_per_address_per_hour = 1_000;
-        c.code_checks_per_address_per_hour = 1_000;
+        c.codes.code_sends_per_address_per_hour = 1_000;
+        c.codes.code_checks_per_address_per_hour = 1_000;
     })
     .await;
     let cast = cast(&server).await;

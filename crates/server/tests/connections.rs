@@ -96,7 +96,7 @@ async fn answers(c: &mut TcpStream) {
 
 #[tokio::test]
 async fn a_client_that_sends_half_a_request_head_is_disconnected() {
-    let s = start(|c| c.header_read_timeout_secs = 1).await;
+    let s = start(|c| c.connections.header_read_timeout_secs = 1).await;
     let started = Instant::now();
     let mut slow = stalled(&s, [127, 0, 0, 1]).await;
     let got = read_to_close(&mut slow, DEADLINE).await;
@@ -117,9 +117,9 @@ async fn a_client_that_sends_half_a_request_head_is_disconnected() {
 async fn a_silent_connection_is_closed_after_the_idle_timeout() {
     // The head timeout is long here, so only the idle timeout can act.
     let s = start(|c| {
-        c.header_read_timeout_secs = 60;
-        c.request_timeout_secs = 1;
-        c.idle_timeout_secs = 1;
+        c.connections.header_read_timeout_secs = 60;
+        c.connections.request_timeout_secs = 1;
+        c.connections.idle_timeout_secs = 1;
     })
     .await;
     let mut silent = connect(&s).await;
@@ -129,8 +129,8 @@ async fn a_silent_connection_is_closed_after_the_idle_timeout() {
 #[tokio::test]
 async fn a_body_that_does_not_arrive_in_time_is_answered_408() {
     let s = start(|c| {
-        c.request_timeout_secs = 1;
-        c.idle_timeout_secs = 30;
+        c.connections.request_timeout_secs = 1;
+        c.connections.idle_timeout_secs = 30;
     })
     .await;
     let mut c = connect(&s).await;
@@ -150,7 +150,7 @@ async fn a_body_that_does_not_arrive_in_time_is_answered_408() {
 
 #[tokio::test]
 async fn an_oversized_request_head_is_refused() {
-    let s = start(|c| c.max_header_bytes = 8192).await;
+    let s = start(|c| c.connections.max_header_bytes = 8192).await;
     let mut c = connect(&s).await;
     let big = "a".repeat(20_000);
     let request = format!("GET /v1/limits HTTP/1.1\r\nHost: tidings\r\nX-Big: {big}\r\n\r\n");
@@ -177,9 +177,9 @@ async fn http2_without_tls_is_not_spoken() {
 #[tokio::test]
 async fn connections_are_capped_per_address_and_in_total() {
     let s = start(|c| {
-        c.max_connections = 3;
-        c.max_connections_per_address = 2;
-        c.header_read_timeout_secs = 60;
+        c.connections.max_connections = 3;
+        c.connections.max_connections_per_address = 2;
+        c.connections.header_read_timeout_secs = 60;
     })
     .await;
     let mut a1 = connect_from(&s, [127, 0, 0, 1]).await;
@@ -211,11 +211,11 @@ async fn connections_are_capped_per_address_and_in_total() {
 async fn stalled_connections_up_to_the_cap_time_out_and_service_resumes() {
     const CAP: usize = 50;
     let s = start(|c| {
-        c.max_connections = CAP;
-        c.max_connections_per_address = CAP;
+        c.connections.max_connections = CAP;
+        c.connections.max_connections_per_address = CAP;
         // Long enough that opening CAP connections on a busy machine
         // finishes before the first of them times out.
-        c.header_read_timeout_secs = 3;
+        c.connections.header_read_timeout_secs = 3;
     })
     .await;
     let mut slow = Vec::new();
@@ -275,7 +275,7 @@ async fn auth(ws: &mut Ws, token: &str) {
 
 #[tokio::test]
 async fn an_unauthenticated_stream_is_closed_after_the_auth_timeout() {
-    let s = start(|c| c.stream_auth_timeout_secs = 1).await;
+    let s = start(|c| c.connections.stream_auth_timeout_secs = 1).await;
     let started = Instant::now();
     let mut ws = ws_connect(&s).await.expect("upgrades");
     let f = frame(&mut ws).await.expect("an error frame");
@@ -290,7 +290,7 @@ async fn an_unauthenticated_stream_is_closed_after_the_auth_timeout() {
 
 #[tokio::test]
 async fn unauthenticated_streams_are_capped() {
-    let s = start(|c| c.max_unauthenticated_streams = 2).await;
+    let s = start(|c| c.connections.max_unauthenticated_streams = 2).await;
     let bob = register(&s, "+12025550101").await;
     let mut w1 = ws_connect(&s).await.expect("first");
     let _w2 = ws_connect(&s).await.expect("second");
@@ -317,7 +317,7 @@ async fn unauthenticated_streams_are_capped() {
 async fn a_stream_client_that_does_not_ack_gets_at_most_the_byte_window() {
     const WINDOW: usize = 100_000;
     const QUEUED: usize = 9;
-    let s = start(|c| c.max_inflight_bytes_per_stream = WINDOW).await;
+    let s = start(|c| c.connections.max_inflight_bytes_per_stream = WINDOW).await;
     let alice = register(&s, "+12025550102").await;
     let bob = register(&s, "+12025550103").await;
     // Envelopes of about 40 KB: two fit in the window, three do not.
@@ -386,7 +386,7 @@ async fn a_stream_client_that_does_not_ack_gets_at_most_the_byte_window() {
 
 #[tokio::test]
 async fn one_envelope_larger_than_the_window_still_goes() {
-    let s = start(|c| c.max_inflight_bytes_per_stream = 1000).await;
+    let s = start(|c| c.connections.max_inflight_bytes_per_stream = 1000).await;
     let alice = register(&s, "+12025550104").await;
     let bob = register(&s, "+12025550105").await;
     for i in 0..2 {

@@ -443,8 +443,8 @@ async fn code_sends_are_limited_per_number_and_per_address_with_the_same_page() 
     // A form cannot solve a proof of work, so past the per-number threshold
     // it waits; refused requests count nothing.
     let s = start(|c| {
-        c.code_sends_per_handle_per_hour = 2;
-        c.code_sends_per_address_per_hour = 3;
+        c.codes.code_sends_per_handle_per_hour = 2;
+        c.codes.code_sends_per_address_per_hour = 3;
     })
     .await;
     let mut b = Browser::new(&s);

@@ -15,10 +15,10 @@ use common::{
 /// A configuration with real SMS and mail delivery (nothing is sent in
 /// these tests): what production looks like.
 fn real_delivery(c: &mut Config) {
-    c.sms_gateway = "kannel".into();
-    c.kannel_password = "sendsms-password".into();
-    c.kannel_secret = "a-secret-of-enough-length".into();
-    c.smtp_relay = "127.0.0.1:9".into();
+    c.sms.sms_gateway = tidings_server::config::SmsGateway::Kannel;
+    c.sms.kannel_password = "sendsms-password".into();
+    c.sms.kannel_secret = "a-secret-of-enough-length".into();
+    c.mail.smtp_relay = "127.0.0.1:9".into();
 }
 
 fn public(c: &mut Config) {
@@ -91,7 +91,7 @@ async fn carrier_routes_answer_404_when_development_mode_is_off() {
         real_delivery(c);
     })
     .await;
-    let turned_off = start(|c| c.simulated_carrier = false).await;
+    let turned_off = start(|c| c.sms.simulated_carrier = false).await;
     for s in [&production, &turned_off] {
         assert_eq!(call(s, "GET", "/carrier", None, None).await.status, 404);
         let r = call(s, "GET", &path_of("+12025550101"), None, None).await;
@@ -229,7 +229,7 @@ async fn the_carrier_pages_a_page_at_a_time() {
 #[tokio::test]
 async fn the_carrier_inboxes_are_bounded_in_bytes_oldest_first() {
     let bound = 4_000;
-    let s = start(|c| c.dev_inbox_max_bytes = bound).await;
+    let s = start(|c| c.sms.dev_inbox_max_bytes = bound).await;
     let text = |i: usize| format!("{i:02}{}", "x".repeat(998));
     for i in 0..12 {
         let to = if i % 2 == 0 {
@@ -256,7 +256,7 @@ async fn the_carrier_inboxes_are_bounded_in_bytes_oldest_first() {
     assert_eq!(kept("+12025550101").await, ["10"]);
     assert_eq!(kept("+12025550103").await, ["09", "11"]);
     // The mail outbox has the same bound.
-    let s = start(|c| c.dev_inbox_max_bytes = 200).await;
+    let s = start(|c| c.sms.dev_inbox_max_bytes = 200).await;
     for _ in 0..5 {
         got(request_code(&s, None, "a@example.org").await, "a code");
     }
@@ -267,7 +267,7 @@ async fn the_carrier_inboxes_are_bounded_in_bytes_oldest_first() {
 
 #[tokio::test]
 async fn carrier_send_keeps_the_queue_bound() {
-    let s = start(|c| c.max_queue_per_device = 2).await;
+    let s = start(|c| c.limits.max_queue_per_device = 2).await;
     let bob = register(&s, "+12025550101").await;
     for i in 0..2 {
         let r = carrier_send(&s, "+12025550102", &bob.handle, &format!("hi {i}")).await;
@@ -288,8 +288,8 @@ async fn carrier_send_keeps_the_queue_bound() {
 // ---- Defect 5: X-Forwarded-For ----
 
 fn behind_one_proxy(c: &mut Config) {
-    c.trust_forwarded_for = true;
-    c.trusted_proxies = 1;
+    c.connections.trust_forwarded_for = true;
+    c.connections.trusted_proxies = 1;
 }
 
 fn message_of(r: &Resp) -> &str {
@@ -359,7 +359,7 @@ async fn wrong_deregister(s: &Server, from: &str) -> u16 {
 async fn clients_behind_one_proxy_do_not_share_a_limit() {
     let s = start(|c| {
         behind_one_proxy(c);
-        c.code_checks_per_address_per_hour = 2;
+        c.codes.code_checks_per_address_per_hour = 2;
     })
     .await;
     let owner = common::register_from(&s, "192.0.2.50", "a@example.org").await;
@@ -385,8 +385,8 @@ async fn clients_behind_one_proxy_do_not_share_a_limit() {
 async fn a_spoofed_left_most_entry_does_not_escape_the_limit() {
     let s = start(|c| {
         behind_one_proxy(c);
-        c.code_sends_per_address_per_hour = 2;
-        c.code_checks_per_address_per_hour = 2;
+        c.codes.code_sends_per_address_per_hour = 2;
+        c.codes.code_checks_per_address_per_hour = 2;
     })
     .await;
     // The client writes its own X-Forwarded-For, a new address each time;
@@ -423,9 +423,9 @@ async fn a_spoofed_left_most_entry_does_not_escape_the_limit() {
 #[tokio::test]
 async fn with_two_proxies_the_second_entry_from_the_right_counts() {
     let s = start(|c| {
-        c.trust_forwarded_for = true;
-        c.trusted_proxies = 2;
-        c.code_sends_per_address_per_hour = 1;
+        c.connections.trust_forwarded_for = true;
+        c.connections.trusted_proxies = 2;
+        c.codes.code_sends_per_address_per_hour = 1;
     })
     .await;
     // client, outer proxy (written by the inner one).
@@ -487,7 +487,7 @@ async fn code_with_work(s: &Server, from: &str, handle: &str) -> Result<String, 
 async fn strangers_asking_for_codes_do_not_lock_the_owner_out() {
     let s = start(|c| {
         behind_one_proxy(c);
-        c.pow_bits = 8;
+        c.spam.pow_bits = 8;
     })
     .await;
     let owner = "+12025550150";
@@ -535,8 +535,8 @@ async fn strangers_asking_for_codes_do_not_lock_the_owner_out() {
 async fn a_solved_challenge_buys_one_code() {
     let s = start(|c| {
         behind_one_proxy(c);
-        c.pow_bits = 8;
-        c.code_sends_per_handle_per_hour = 0;
+        c.spam.pow_bits = 8;
+        c.codes.code_sends_per_handle_per_hour = 0;
     })
     .await;
     let r = request_code(&s, Some("198.51.100.1"), "a@example.org")
@@ -568,10 +568,10 @@ async fn a_solved_challenge_buys_one_code() {
 async fn codes_to_one_handle_are_capped_per_address_and_in_total() {
     let s = start(|c| {
         behind_one_proxy(c);
-        c.pow_bits = 8;
-        c.code_sends_per_handle_per_hour = 2;
-        c.code_sends_per_handle_max_per_hour = 4;
-        c.code_sends_per_handle_per_address_per_hour = 2;
+        c.spam.pow_bits = 8;
+        c.codes.code_sends_per_handle_per_hour = 2;
+        c.codes.code_sends_per_handle_max_per_hour = 4;
+        c.codes.code_sends_per_handle_per_address_per_hour = 2;
     })
     .await;
     let h = "a@example.org";

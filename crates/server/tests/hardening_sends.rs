@@ -47,7 +47,7 @@ fn spent_lookups(r: &Resp) {
 #[tokio::test]
 async fn sends_reveal_registration_only_within_the_lookup_budget() {
     const BUDGET: usize = 40;
-    let s = common::start(|c| c.lookups_per_account_per_minute = BUDGET as u32).await;
+    let s = common::start(|c| c.limits.lookups_per_account_per_minute = BUDGET as u32).await;
     let prober = register(&s, "prober@example.org").await;
     let bob = register(&s, "bob@example.org").await;
     // An account that never looked anything up sends empty envelopes to
@@ -102,7 +102,7 @@ async fn sends_reveal_registration_only_within_the_lookup_budget() {
 #[tokio::test]
 async fn a_client_that_looked_recipients_up_is_not_charged_again() {
     const BUDGET: usize = 40;
-    let s = common::start(|c| c.lookups_per_account_per_minute = BUDGET as u32).await;
+    let s = common::start(|c| c.limits.lookups_per_account_per_minute = BUDGET as u32).await;
     let alice = register(&s, "alice@example.org").await;
     let bob = register(&s, "bob@example.org").await;
     let mut handles = strangers("q", 30);
@@ -131,7 +131,8 @@ async fn a_client_that_looked_recipients_up_is_not_charged_again() {
     spent_lookups(&probe(&s, &alice, "one-more", &strangers("s", 1)).await);
     // Remembered handles are forgotten after lookup_memory_secs and then
     // cost a lookup again: the 31 take 31 of the fresh budget.
-    s.clock.advance(s.app.config.lookup_memory_secs * 1000);
+    s.clock
+        .advance(s.app.config.limits.lookup_memory_secs * 1000);
     assert_eq!(probe(&s, &alice, "forgotten", &handles).await.status, 404);
     assert_eq!(probe(&s, &alice, "t", &strangers("t", 9)).await.status, 404);
     spent_lookups(&probe(&s, &alice, "u", &strangers("u", 1)).await);
@@ -451,8 +452,8 @@ async fn claim(s: &Server, by: &Dev, devices: &[u64]) -> Resp {
 #[tokio::test]
 async fn one_requester_cannot_drain_a_devices_prekeys() {
     let s = common::start(|c| {
-        c.key_claims_per_target_device_per_hour = 3;
-        c.one_time_keys_low = 0;
+        c.limits.key_claims_per_target_device_per_hour = 3;
+        c.limits.one_time_keys_low = 0;
     })
     .await;
     let alice = register(&s, "alice@example.org").await;
@@ -506,7 +507,7 @@ async fn one_requester_cannot_drain_a_devices_prekeys() {
 
 #[tokio::test]
 async fn a_device_running_low_on_prekeys_is_told_once_to_replenish() {
-    let s = common::start(|c| c.one_time_keys_low = 8).await;
+    let s = common::start(|c| c.limits.one_time_keys_low = 8).await;
     let alice = register(&s, "alice@example.org").await;
     let r = call(
         &s,
@@ -597,7 +598,7 @@ async fn empty_inputs_are_input_errors_not_limits() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.body["error"], "bad_request");
     // The limits still name themselves.
-    let long = "x".repeat(161 * s.app.config.max_sms_segments);
+    let long = "x".repeat(161 * s.app.config.sms.max_sms_segments);
     let sms = json!({"id": "l", "to": [], "sms": [{"handle": "+12025550197", "text": long}]});
     let r = call(&s, "POST", "/v1/messages", Some(&alice.token), Some(sms)).await;
     assert_eq!(r.status, 429, "{}", r.body);

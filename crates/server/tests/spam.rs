@@ -12,7 +12,7 @@ use tidings_server::store::abuse::AdminCommand;
 const DAY: u64 = 24 * 3_600_000;
 
 fn forwarded(c: &mut tidings_server::Config) {
-    c.trust_forwarded_for = true;
+    c.connections.trust_forwarded_for = true;
 }
 
 fn token_of(envelope: &Value) -> Option<String> {
@@ -172,9 +172,9 @@ async fn reports_restrict_a_whole_cluster_but_never_hold_back_replies() {
 async fn new_accounts_may_start_few_conversations_a_day() {
     let s = start(|c| {
         forwarded(c);
-        c.new_recipients_per_day = 3;
-        c.new_recipients_email_only = 3;
-        c.new_recipients_per_reply = 1;
+        c.spam.new_recipients_per_day = 3;
+        c.spam.new_recipients_email_only = 3;
+        c.spam.new_recipients_per_reply = 1;
     })
     .await;
     let sender = register_from(&s, "10.1.1.1", "new@example.org").await;
@@ -234,10 +234,10 @@ async fn new_accounts_may_start_few_conversations_a_day() {
 async fn e_mail_only_accounts_get_fewer_first_contacts_until_someone_replies() {
     let s = start(|c| {
         forwarded(c);
-        c.new_recipients_per_day = 4;
-        c.new_recipients_per_day_of_age = 0;
-        c.new_recipients_email_only = 2;
-        c.new_recipients_per_reply = 0;
+        c.spam.new_recipients_per_day = 4;
+        c.spam.new_recipients_per_day_of_age = 0;
+        c.spam.new_recipients_email_only = 2;
+        c.spam.new_recipients_per_reply = 0;
     })
     .await;
     let mail = register_from(&s, "10.1.1.1", "batch17@example.org").await;
@@ -283,9 +283,9 @@ async fn e_mail_only_accounts_get_fewer_first_contacts_until_someone_replies() {
 async fn registrations_are_limited_per_range_and_need_work_when_they_spike() {
     let s = start(|c| {
         forwarded(c);
-        c.registrations_per_range_per_day = 2;
-        c.registration_spike_per_hour = 3;
-        c.pow_bits = 8;
+        c.spam.registrations_per_range_per_day = 2;
+        c.spam.registration_spike_per_hour = 3;
+        c.spam.pow_bits = 8;
     })
     .await;
     register_from(&s, "10.5.5.1", "a@example.org").await;
@@ -354,8 +354,8 @@ async fn registrations_are_limited_per_range_and_need_work_when_they_spike() {
 async fn reported_texts_become_campaigns_and_bans_withdraw_waiting_messages() {
     let s = start(|c| {
         forwarded(c);
-        c.restrict_at_reports = 2;
-        c.ban_at_reports = 2;
+        c.spam.restrict_at_reports = 2;
+        c.spam.ban_at_reports = 2;
     })
     .await;
     let spammer = register_from(&s, "10.9.9.9", "spam@example.org").await;
@@ -451,7 +451,7 @@ async fn reported_texts_become_campaigns_and_bans_withdraw_waiting_messages() {
 async fn writing_to_many_who_never_answer_adds_to_reports() {
     let s = start(|c| {
         forwarded(c);
-        c.new_recipients_per_day = 20;
+        c.spam.new_recipients_per_day = 20;
     })
     .await;
     let sender = register_from(&s, "10.8.8.8", "bulk@example.org").await;

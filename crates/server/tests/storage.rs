@@ -98,10 +98,10 @@ async fn a_full_database_answers_507_loses_nothing_and_recovers_once_space_is_fr
     // About the embedded SQLite file: on SQLite even when the suite runs
     // on PostgreSQL.
     let server = start(|c| {
-        c.database_url.clear();
-        c.max_database_bytes = 640 * 1024;
-        c.sends_per_account_per_minute = 10_000;
-        c.send_burst = 10_000;
+        c.storage.database_url.clear();
+        c.storage.max_database_bytes = 640 * 1024;
+        c.limits.sends_per_account_per_minute = 10_000;
+        c.limits.send_burst = 10_000;
     })
     .await;
     let alice = register(&server, "alice@example.org").await;
@@ -158,7 +158,7 @@ async fn a_full_database_answers_507_loses_nothing_and_recovers_once_space_is_fr
 async fn a_database_locked_by_another_process_answers_503_then_recovers() {
     // SQLite's own file lock: on SQLite even when the suite runs on
     // PostgreSQL.
-    let server = start(|c| c.database_url.clear()).await;
+    let server = start(|c| c.storage.database_url.clear()).await;
     let alice = register(&server, "alice@example.org").await;
     let bob = register(&server, "bob@example.org").await;
     let db = server

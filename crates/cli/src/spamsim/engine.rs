@@ -349,20 +349,20 @@ impl LocalServer {
             .unwrap_or(0);
         let dir =
             std::env::temp_dir().join(format!("tidings-spam-sim-{}-{nanos}", std::process::id()));
-        let config = Config {
+        let mut config = Config {
             data_dir: dir.clone(),
-            // Thousands of simulated people share this host; the limits
-            // below protect code delivery, not against spam, and would
-            // otherwise count them as one client.
-            code_sends_per_address_per_hour: 1_000_000,
-            code_checks_per_address_per_hour: 1_000_000,
-            // Every request says which simulated client it comes from.
-            trust_forwarded_for: true,
-            // ... including the reads of the carrier's inboxes, which
+            // Every request says which simulated client it comes from,
+            // including the reads of the carrier's inboxes, which
             // development mode otherwise refuses to proxied requests.
             dev: true,
             ..Config::default()
         };
+        // Thousands of simulated people share this host; the limits below
+        // protect code delivery, not against spam, and would otherwise
+        // count them as one client.
+        config.codes.code_sends_per_address_per_hour = 1_000_000;
+        config.codes.code_checks_per_address_per_hour = 1_000_000;
+        config.connections.trust_forwarded_for = true;
         let clock = Arc::new(ManualClock::new());
         let app = App::open(config, clock.clone()).context("opening the simulated server")?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -517,11 +517,11 @@ fn by_handle(accounts: &[SpamAccount]) -> Vec<HandleFigures> {
             HandleFigures {
                 kind: kind.to_string(),
                 allowance_first_day: if email {
-                    config.new_recipients_email_only
+                    config.spam.new_recipients_email_only
                 } else {
-                    config.new_recipients_per_day
+                    config.spam.new_recipients_per_day
                 }
-                .min(config.new_recipients_max),
+                .min(config.spam.new_recipients_max),
                 accounts: n,
                 accepted_mean: if n == 0 {
                     0.0

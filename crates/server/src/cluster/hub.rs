@@ -49,9 +49,9 @@ impl HubLimits {
     /// The limits `config` sets.
     pub fn from_config(config: &crate::Config) -> HubLimits {
         HubLimits {
-            max_per_account: config.max_connections_per_account,
-            max_unauthenticated: config.max_unauthenticated_streams,
-            max_ephemeral_bytes: config.max_inflight_bytes_per_stream,
+            max_per_account: config.connections.max_connections_per_account,
+            max_unauthenticated: config.connections.max_unauthenticated_streams,
+            max_ephemeral_bytes: config.connections.max_inflight_bytes_per_stream,
         }
     }
 }

@@ -77,12 +77,12 @@ impl ConnectionLimits {
         ConnectionLimits {
             header_read_timeout: config.header_read_timeout(),
             idle_timeout: config.idle_timeout(),
-            max_header_bytes: config.max_header_bytes,
-            max_connections: fit_to_open_files(config.max_connections, open_files),
+            max_header_bytes: config.connections.max_header_bytes,
+            max_connections: fit_to_open_files(config.connections.max_connections, open_files),
             // Behind a proxy every connection comes from the proxy's
             // address; counting them per address would starve everyone.
-            max_per_address: (!config.trust_forwarded_for)
-                .then_some(config.max_connections_per_address),
+            max_per_address: (!config.connections.trust_forwarded_for)
+                .then_some(config.connections.max_connections_per_address),
         }
     }
 }

@@ -76,7 +76,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(paths::KANNEL_INBOUND, get(kannel::inbound))
         .route(paths::KANNEL_DLR, get(kannel::dlr))
         .merge(deregister::routes())
-        .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
+        .layer(DefaultBodyLimit::max(app.config.connections.max_body_bytes))
         .layer(axum::middleware::map_response(error::explain_plain_errors))
         .layer(axum::middleware::from_fn_with_state(
             app.config.request_timeout(),

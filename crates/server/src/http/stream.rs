@@ -52,7 +52,7 @@ pub async fn connect(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let Some(waiting) = app.hub.unauthenticated() else {
-        let secs = app.config.stream_auth_timeout_secs;
+        let secs = app.config.connections.stream_auth_timeout_secs;
         return Err(ApiError::Limit {
             code: ErrorCode::TooManyUnauthenticatedStreams,
             message: format!(
@@ -61,7 +61,7 @@ pub async fn connect(
             retry_after_secs: Some(secs),
         });
     };
-    let max = app.config.max_frame_bytes;
+    let max = app.config.connections.max_frame_bytes;
     Ok(ws
         .max_frame_size(max)
         .max_message_size(max)
@@ -225,7 +225,7 @@ async fn session(
             ErrorCode::TooManyConnections,
             &format!(
                 "this account already has {} connections open (max_connections_per_account)",
-                app.config.max_connections_per_account
+                app.config.connections.max_connections_per_account
             ),
         )
         .await;
@@ -257,7 +257,7 @@ async fn session(
 /// The largest envelope frame the queue can hold, as far as reading is
 /// concerned: a payload of `max_payload_bytes` in base64, plus overhead.
 fn largest_envelope(app: &App) -> usize {
-    app.config.max_payload_bytes.div_ceil(3) * 4 + ENVELOPE_OVERHEAD_BYTES
+    app.config.limits.max_payload_bytes.div_ceil(3) * 4 + ENVELOPE_OVERHEAD_BYTES
 }
 
 async fn pump(
@@ -269,15 +269,19 @@ async fn pump(
 ) -> Result<(), axum::Error> {
     send(app, sink, &ServerFrame::Ready { device }).await?;
     let largest = largest_envelope(app);
-    let mut window = Window::new(MAX_IN_FLIGHT, app.config.max_inflight_bytes_per_stream);
+    let mut window = Window::new(
+        MAX_IN_FLIGHT,
+        app.config.connections.max_inflight_bytes_per_stream,
+    );
     let mut fetch = true;
     // With several nodes, a wake-up from another one may be lost (Redis
     // away, a signal dropped): then the queue is polled instead, and
     // always now and then, so a lost signal delays but never loses.
     let clustered = app.hub.bus().is_some();
-    let mut poll = tokio::time::interval(Duration::from_secs(app.config.cluster_poll_secs));
-    let mut safety =
-        tokio::time::interval(Duration::from_secs(app.config.cluster_safety_poll_secs));
+    let mut poll = tokio::time::interval(Duration::from_secs(app.config.cluster.cluster_poll_secs));
+    let mut safety = tokio::time::interval(Duration::from_secs(
+        app.config.cluster.cluster_safety_poll_secs,
+    ));
     let mut ping = tokio::time::interval(PING_INTERVAL);
     ping.tick().await;
     loop {

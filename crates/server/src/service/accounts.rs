@@ -173,7 +173,7 @@ async fn abuse_needs_work(
         .store
         .registrations_since(now.saturating_sub(3_600_000))
         .await?;
-    let spike = last_hour >= app.config.registration_spike_per_hour;
+    let spike = last_hour >= app.config.spam.registration_spike_per_hour;
     let abused = app
         .store
         .recently_abused(
@@ -193,7 +193,7 @@ async fn check_work(
     solution: Option<&PowSolution>,
     now: u64,
 ) -> Result<(), ApiError> {
-    let bits = app.config.pow_bits.min(pow::MAX_BITS);
+    let bits = app.config.spam.pow_bits.min(pow::MAX_BITS);
     if let Some(s) = solution {
         if pow::verify(
             &app.secret,
@@ -252,7 +252,7 @@ pub(crate) async fn deliver_code(
     peek_limited(per_address.0, per_address.1, now, per_address.2).await?;
     peek_limited(per_pair.0, per_pair.1, now, per_pair.2).await?;
     let sent = peek_limited(per_handle.0, per_handle.1, now, per_handle.2).await?;
-    let busy = sent.count >= app.config.code_sends_per_handle_per_hour;
+    let busy = sent.count >= app.config.codes.code_sends_per_handle_per_hour;
     match work {
         Work::Form if busy => {
             return Err(rate_limited(
@@ -274,16 +274,16 @@ pub(crate) async fn deliver_code(
         limited(limiter, key, now, what).await?;
     }
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
-    let ttl_ms = app.config.code_ttl_minutes * 60_000;
+    let ttl_ms = app.config.codes.code_ttl_minutes * 60_000;
     app.store
         .put_code(
             handle,
             code_hash(app, purpose, handle, &code),
             now + ttl_ms,
-            app.config.code_max_tries,
+            app.config.codes.code_max_tries,
         )
         .await?;
-    let minutes = app.config.code_ttl_minutes;
+    let minutes = app.config.codes.code_ttl_minutes;
     let text = match purpose {
         CodePurpose::Account => format!(
             "Your Tidings code is {code}. It expires in {minutes} minutes. Never share it with anyone."
@@ -296,7 +296,7 @@ pub(crate) async fn deliver_code(
         Handle::Phone(number) => app
             .sms
             .send(OutboundSms {
-                from: app.config.sms_sender.clone(),
+                from: app.config.sms.sms_sender.clone(),
                 to: number.clone(),
                 text,
                 report_ref: None,
@@ -383,8 +383,8 @@ pub async fn register(
         device_name: req.device_name.clone(),
         token_secret: secret.clone(),
         source: address::range(ip),
-        max_per_source_per_day: app.config.registrations_per_range_per_day,
-        cluster_window_ms: app.config.cluster_window_hours * 3_600_000,
+        max_per_source_per_day: app.config.spam.registrations_per_range_per_day,
+        cluster_window_ms: app.config.spam.cluster_window_hours * 3_600_000,
     };
     let outcome = redeem(app, CodePurpose::Account, &handle, &req.code, now, action).await?;
     match outcome {
@@ -399,7 +399,7 @@ pub async fn register(
             ErrorCode::RegistrationsPerRange,
             format!(
                 "your network registered {} accounts today (registrations_per_range_per_day); try again tomorrow",
-                app.config.registrations_per_range_per_day
+                app.config.spam.registrations_per_range_per_day
             ),
         )),
         other => Err(code_refused(&other).unwrap_or(ApiError::Internal)),
@@ -427,7 +427,7 @@ pub async fn login(
     let action = CodeAction::Login {
         device_name: req.device_name.clone(),
         token_secret: secret.clone(),
-        max_devices: app.config.max_devices,
+        max_devices: app.config.limits.max_devices,
     };
     let outcome = redeem(app, CodePurpose::Account, &handle, &req.code, now, action).await?;
     match outcome {
@@ -442,7 +442,7 @@ pub async fn login(
             ErrorCode::TooManyDevices,
             format!(
                 "this account already has {} devices (max_devices); remove one with `tidings devices remove ID`",
-                app.config.max_devices
+                app.config.limits.max_devices
             ),
         )),
         other => Err(code_refused(&other).unwrap_or(ApiError::Internal)),

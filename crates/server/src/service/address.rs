@@ -20,7 +20,7 @@ pub struct ClientAddr(pub IpAddr);
 /// The client's address: the socket peer's, or, with `trust_forwarded_for`,
 /// the one [`forwarded_client`] picks from `X-Forwarded-For`.
 pub fn client_ip(app: &App, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-    if !app.config.trust_forwarded_for {
+    if !app.config.connections.trust_forwarded_for {
         return peer.ip();
     }
     let values: Vec<&str> = headers
@@ -28,7 +28,7 @@ pub fn client_ip(app: &App, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    forwarded_client(peer.ip(), &values, app.config.trusted_proxies)
+    forwarded_client(peer.ip(), &values, app.config.connections.trusted_proxies)
 }
 
 /// The client address behind `proxies` trusted reverse proxies, from the

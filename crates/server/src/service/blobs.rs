@@ -76,14 +76,14 @@ pub fn check_size(size: u64, max_plain: u64) -> Result<(), ApiError> {
 
 /// `POST /v1/blobs`: starts an upload.
 pub async fn create(app: &App, who: Authed, req: BlobCreate) -> Result<BlobInfo, ApiError> {
-    check_size(req.size, app.config.max_attachment_bytes)?;
+    check_size(req.size, app.config.limits.max_attachment_bytes)?;
     // A banned account sends nothing, attachments included.
     crate::service::messaging::refuse_if_banned(app, who.account).await?;
     let mut raw = [0u8; 16];
     rand::rng().fill_bytes(&mut raw);
     let id = hex::encode(raw);
     let chunks = req.size.div_ceil(BLOB_CHUNK_BYTES);
-    let expires = app.now() + app.config.incomplete_upload_hours * 3_600_000;
+    let expires = app.now() + app.config.limits.incomplete_upload_hours * 3_600_000;
     let outcome = app
         .store
         .create_blob(
@@ -93,8 +93,8 @@ pub async fn create(app: &App, who: Authed, req: BlobCreate) -> Result<BlobInfo,
             req.size,
             chunks,
             expires,
-            app.config.max_uploads_in_progress,
-            app.config.max_storage_per_account,
+            app.config.limits.max_uploads_in_progress,
+            app.config.limits.max_storage_per_account,
         )
         .await?;
     match outcome {
@@ -104,7 +104,7 @@ pub async fn create(app: &App, who: Authed, req: BlobCreate) -> Result<BlobInfo,
                 ErrorCode::TooManyUploads,
                 format!(
                     "this device already has {} uploads in progress (max_uploads_in_progress); finish them first",
-                    app.config.max_uploads_in_progress
+                    app.config.limits.max_uploads_in_progress
                 ),
             ))
         }
@@ -113,7 +113,7 @@ pub async fn create(app: &App, who: Authed, req: BlobCreate) -> Result<BlobInfo,
                 ErrorCode::StorageFull,
                 format!(
                     "this account's attachments would exceed {} bytes (max_storage_per_account); older ones expire after {} days",
-                    app.config.max_storage_per_account, app.config.envelope_ttl_days
+                    app.config.limits.max_storage_per_account, app.config.limits.envelope_ttl_days
                 ),
             ))
         }

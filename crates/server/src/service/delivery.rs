@@ -23,7 +23,7 @@ pub async fn connected(app: &App, device: DeviceId) {
         .device_connected(
             device,
             app.now(),
-            app.config.stale_after_secs * 1000,
+            app.config.sms.stale_after_secs * 1000,
             app.ttl_ms(),
         )
         .await

@@ -272,7 +272,7 @@ pub fn standin_account(secret: &[u8; 32], requester: AccountId, handle: &Handle)
 /// True when a device of the account is connected now or was seen within
 /// `stale_after_secs`.
 pub async fn reachable(app: &App, account: AccountId, now: u64) -> Result<bool, ApiError> {
-    let cutoff = now.saturating_sub(app.config.stale_after_secs * 1000);
+    let cutoff = now.saturating_sub(app.config.sms.stale_after_secs * 1000);
     Ok(app
         .store
         .devices(account)

@@ -57,9 +57,9 @@ pub fn text(params: &Params, key: &str) -> Result<String, ApiError> {
 
 /// Checks the shared secret; a wrong or missing one is `401`.
 fn authorise(app: &App, params: &Params) -> Result<(), ApiError> {
-    let expected = app.config.kannel_secret.as_bytes();
+    let expected = app.config.sms.kannel_secret.as_bytes();
     let given = params.get("secret").map(Vec::as_slice).unwrap_or_default();
-    if app.config.sms_gateway != "kannel"
+    if app.config.sms.sms_gateway != crate::config::SmsGateway::Kannel
         || expected.is_empty()
         || !bool::from(given.ct_eq(expected))
     {

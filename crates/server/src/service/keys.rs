@@ -53,7 +53,7 @@ pub async fn upload(app: &App, who: Authed, req: UploadKeys) -> Result<KeyCount,
             req.identity,
             req.one_time_keys,
             req.fallback,
-            app.config.max_one_time_keys_per_device,
+            app.config.limits.max_one_time_keys_per_device,
         )
         .await?;
     match outcome {
@@ -65,7 +65,7 @@ pub async fn upload(app: &App, who: Authed, req: UploadKeys) -> Result<KeyCount,
             ErrorCode::TooManyKeys,
             format!(
                 "the server holds at most {} one-time keys per device (max_one_time_keys_per_device)",
-                app.config.max_one_time_keys_per_device
+                app.config.limits.max_one_time_keys_per_device
             ),
         )),
     }
@@ -79,7 +79,7 @@ pub async fn count(app: &App, who: Authed) -> Result<KeyCount, ApiError> {
 }
 
 fn check_devices(app: &App, req: &DevicesRequest) -> Result<(), ApiError> {
-    let max = (app.config.max_recipients + 1) * app.config.max_devices;
+    let max = (app.config.limits.max_recipients + 1) * app.config.limits.max_devices;
     if req.devices.len() > max {
         return Err(ApiError::limit(
             ErrorCode::TooManyDevices,
@@ -142,7 +142,7 @@ pub async fn claim(app: &App, who: Authed, req: DevicesRequest) -> Result<ClaimR
         .store
         .claim_keys(
             &req.devices,
-            app.config.one_time_keys_low,
+            app.config.limits.one_time_keys_low,
             now,
             app.ttl_ms(),
         )

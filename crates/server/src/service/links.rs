@@ -72,11 +72,11 @@ pub async fn create(app: &App, who: Authed, req: LinkCreate) -> Result<LinkInfo,
         content_type,
         size: req.size,
         created_at: now,
-        expires_at: now + app.config.sms_link_secs * 1000,
+        expires_at: now + app.config.sms.sms_link_secs * 1000,
     };
     match app
         .store
-        .create_link(link, app.config.sms_links_per_account_per_day)
+        .create_link(link, app.config.sms.sms_links_per_account_per_day)
         .await?
     {
         LinkCreated::Created { expires_at } => {
@@ -91,7 +91,7 @@ pub async fn create(app: &App, who: Authed, req: LinkCreate) -> Result<LinkInfo,
             ErrorCode::TooManyLinks,
             format!(
                 "this account made {} download links in the last 24 hours (sms_links_per_account_per_day); try again later",
-                app.config.sms_links_per_account_per_day
+                app.config.sms.sms_links_per_account_per_day
             ),
         )),
     }

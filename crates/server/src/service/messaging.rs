@@ -24,13 +24,13 @@ pub use crate::store::FallbackOutcome;
 
 fn decode(app: &App, payload: &str) -> Result<Vec<u8>, ApiError> {
     // Base64 grows by 4/3: refuse before decoding anything too large.
-    if payload.len() > app.config.max_payload_bytes.div_ceil(3) * 4 + 4 {
+    if payload.len() > app.config.limits.max_payload_bytes.div_ceil(3) * 4 + 4 {
         return Err(payload_too_large(app));
     }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(payload)
         .map_err(|_| ApiError::BadRequest("payload is not valid base64".into()))?;
-    if bytes.len() > app.config.max_payload_bytes {
+    if bytes.len() > app.config.limits.max_payload_bytes {
         return Err(payload_too_large(app));
     }
     Ok(bytes)
@@ -41,7 +41,7 @@ fn payload_too_large(app: &App) -> ApiError {
         ErrorCode::PayloadTooLarge,
         format!(
             "a message payload may be at most {} bytes per device (max_payload_bytes); send large content as an attachment",
-            app.config.max_payload_bytes
+            app.config.limits.max_payload_bytes
         ),
     )
 }
@@ -50,10 +50,10 @@ fn decode_all(
     app: &App,
     payloads: &[tidings_proto::api::DevicePayload],
 ) -> Result<Vec<(DeviceId, Vec<u8>)>, ApiError> {
-    if payloads.len() > app.config.max_devices {
+    if payloads.len() > app.config.limits.max_devices {
         return Err(ApiError::BadRequest(format!(
             "more payloads than an account can have devices ({})",
-            app.config.max_devices
+            app.config.limits.max_devices
         )));
     }
     let mut seen = BTreeSet::new();
@@ -133,7 +133,7 @@ pub fn standing_allows(
 /// links, fallback SMS, reports); restrictions do not apply to these.
 pub async fn refuse_if_banned(app: &App, account: AccountId) -> Result<(), ApiError> {
     let standing = app.store.standing(account).await?;
-    standing_allows(&standing, false, &app.config.appeal_contact)
+    standing_allows(&standing, false, &app.config.spam.appeal_contact)
 }
 
 fn check_client_id(id: &str) -> Result<(), ApiError> {
@@ -160,12 +160,12 @@ pub async fn send(app: &App, who: Authed, req: SendRequest) -> Result<SendAccept
             "a message needs at least one recipient".into(),
         ));
     }
-    if req.to.len() > app.config.max_recipients {
+    if req.to.len() > app.config.limits.max_recipients {
         return Err(ApiError::limit(
             ErrorCode::TooManyRecipients,
             format!(
                 "at most {} recipients per message (max_recipients; groups have at most {} members)",
-                app.config.max_recipients, app.config.max_group_members
+                app.config.limits.max_recipients, app.config.limits.max_group_members
             ),
         ));
     }
@@ -185,7 +185,7 @@ pub async fn send(app: &App, who: Authed, req: SendRequest) -> Result<SendAccept
 
     // Bans hold for every kind of send, ephemeral ones included.
     let standing = app.store.standing(who.account).await?;
-    standing_allows(&standing, false, &app.config.appeal_contact)?;
+    standing_allows(&standing, false, &app.config.spam.appeal_contact)?;
 
     let me = app
         .store
@@ -234,7 +234,7 @@ pub async fn send(app: &App, who: Authed, req: SendRequest) -> Result<SendAccept
         if handles.contains(&handle) || sms_parts.iter().any(|(h, _, _)| *h == handle) {
             return Err(ApiError::BadRequest(format!("{handle} is listed twice")));
         }
-        let segments = sms_segments(app.config.max_sms_segments, &part.text)?;
+        let segments = sms_segments(app.config.sms.max_sms_segments, &part.text)?;
         sms_parts.push((handle, &part.text, segments));
     }
     // Every answer below can tell whether a handle is on Tidings, so each
@@ -274,12 +274,12 @@ pub async fn send(app: &App, who: Authed, req: SendRequest) -> Result<SendAccept
         };
         sms.push((handle, text.clone(), segments, !registered));
     }
-    if req.to.len() + sms.len() > app.config.max_recipients {
+    if req.to.len() + sms.len() > app.config.limits.max_recipients {
         return Err(ApiError::limit(
             ErrorCode::TooManyRecipients,
             format!(
                 "at most {} recipients per message (max_recipients)",
-                app.config.max_recipients
+                app.config.limits.max_recipients
             ),
         ));
     }
@@ -305,7 +305,7 @@ pub async fn send(app: &App, who: Authed, req: SendRequest) -> Result<SendAccept
         if matches!(standing, Standing::Restricted(_)) {
             let reached: Vec<AccountId> = lookup.iter().flatten().map(|(a, _)| *a).collect();
             let strangers = app.store.any_stranger(who.account, &reached).await?;
-            standing_allows(&standing, strangers, &app.config.appeal_contact)?;
+            standing_allows(&standing, strangers, &app.config.spam.appeal_contact)?;
         }
         push_ephemeral(app, &sender, &recipients, &lookup, now);
         return Ok(SendAccepted {
@@ -322,18 +322,18 @@ pub async fn send(app: &App, who: Authed, req: SendRequest) -> Result<SendAccept
         expires_at: now + app.ttl_ms(),
         recipients,
         own,
-        max_queue: app.config.max_queue_per_device,
+        max_queue: app.config.limits.max_queue_per_device,
         partial: req.partial,
         sms_from: me
             .handles
             .iter()
             .find(|h| h.is_phone())
             .map(|h| h.to_string())
-            .unwrap_or_else(|| app.config.sms_sender.clone()),
+            .unwrap_or_else(|| app.config.sms.sms_sender.clone()),
         sms,
         fallback: !req.no_sms_fallback,
-        sms_per_hour: app.config.sms_per_account_per_hour,
-        sms_per_day: app.config.sms_per_account_per_day,
+        sms_per_hour: app.config.sms.sms_per_account_per_hour,
+        sms_per_day: app.config.sms.sms_per_account_per_day,
         policy: app.config.spam_policy(),
     };
     match app.store.send(plan).await? {
@@ -364,9 +364,9 @@ pub async fn send(app: &App, who: Authed, req: SendRequest) -> Result<SendAccept
                 "this account has used its SMS allowance for this {window} (sms_per_account_per_{window}); messages to people on Tidings still go through"
             ),
         )),
-        SendOutcome::Banned(reason) => Err(banned(&reason, &app.config.appeal_contact)),
+        SendOutcome::Banned(reason) => Err(banned(&reason, &app.config.spam.appeal_contact)),
         SendOutcome::Restricted(reason) => {
-            Err(restricted(&reason, &app.config.appeal_contact))
+            Err(restricted(&reason, &app.config.spam.appeal_contact))
         }
         SendOutcome::NewRecipientCap { cap } => Err(ApiError::limit(
             ErrorCode::NewRecipientCap,
@@ -379,7 +379,7 @@ pub async fn send(app: &App, who: Authed, req: SendRequest) -> Result<SendAccept
             ErrorCode::QueueFull,
             format!(
                 "{h} has {} messages waiting for one of its devices to collect them (max_queue_per_device); try again later",
-                app.config.max_queue_per_device
+                app.config.limits.max_queue_per_device
             ),
         )),
     }
@@ -428,7 +428,7 @@ pub async fn fallback(
 ) -> Result<crate::store::FallbackOutcome, ApiError> {
     check_client_id(&req.id)?;
     let handle = parse_handle(app, &req.handle)?;
-    let segments = sms_segments(app.config.max_sms_segments, &req.text)?;
+    let segments = sms_segments(app.config.sms.max_sms_segments, &req.text)?;
     refuse_if_banned(app, who.account).await?;
     let me = app
         .store
@@ -440,7 +440,7 @@ pub async fn fallback(
         .iter()
         .find(|h| h.is_phone())
         .map(|h| h.to_string())
-        .unwrap_or_else(|| app.config.sms_sender.clone());
+        .unwrap_or_else(|| app.config.sms.sms_sender.clone());
     let (outcome, _) = app
         .store
         .fallback_to_sms(

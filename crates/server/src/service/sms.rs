@@ -15,7 +15,7 @@ pub const MAX_INBOUND_TEXT_BYTES: usize = 1600;
 /// `to`; false when no account owns `to` (the caller decides what a text to
 /// a number outside Tidings means).
 pub async fn inbound(app: &App, from: &str, to: &Handle, text: &str) -> Result<bool, ApiError> {
-    let max_queue = app.config.max_queue_per_device;
+    let max_queue = app.config.limits.max_queue_per_device;
     match app
         .store
         .inbound_sms(from, to, text, app.now(), app.ttl_ms(), max_queue)

@@ -91,13 +91,13 @@ impl S3BlobStore {
     pub fn new(c: &crate::Config) -> Result<S3BlobStore, BlobError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut b = object_store::aws::AmazonS3Builder::new()
-            .with_bucket_name(&c.s3_bucket)
-            .with_region(&c.s3_region)
-            .with_access_key_id(&c.s3_access_key_id)
-            .with_secret_access_key(&c.s3_secret_access_key)
-            .with_allow_http(c.s3_allow_http);
-        if !c.s3_endpoint.is_empty() {
-            b = b.with_endpoint(&c.s3_endpoint);
+            .with_bucket_name(&c.storage.s3_bucket)
+            .with_region(&c.storage.s3_region)
+            .with_access_key_id(&c.storage.s3_access_key_id)
+            .with_secret_access_key(&c.storage.s3_secret_access_key)
+            .with_allow_http(c.storage.s3_allow_http);
+        if !c.storage.s3_endpoint.is_empty() {
+            b = b.with_endpoint(&c.storage.s3_endpoint);
         }
         let store = b
             .build()

@@ -66,10 +66,10 @@ pub fn dev_pages(config: &Config) -> Result<bool, Exposed> {
     let local = is_loopback(config.listen.ip());
     if !local && !config.dev {
         let mut exposed = Vec::new();
-        if config.sms_gateway == "simulated" {
+        if config.sms.sms_gateway == crate::config::SmsGateway::Simulated {
             exposed.push("SMS codes go to the simulated carrier (sms_gateway = \"simulated\")");
         }
-        if config.smtp_relay.is_empty() {
+        if config.mail.smtp_relay.is_empty() {
             exposed.push("e-mail codes go to the development outbox (smtp_relay is empty)");
         }
         if !exposed.is_empty() {
@@ -79,7 +79,7 @@ pub fn dev_pages(config: &Config) -> Result<bool, Exposed> {
             });
         }
     }
-    Ok(config.simulated_carrier && (local || config.dev))
+    Ok(config.sms.simulated_carrier && (local || config.dev))
 }
 
 /// Headers a reverse proxy adds: a request carrying one did not come from
@@ -325,9 +325,9 @@ mod tests {
             .join("../../deploy/cluster/tidings.toml");
         let c = crate::Config::load(Some(&path), Vec::<(String, String)>::new())
             .expect("deploy/cluster/tidings.toml is a valid configuration");
-        assert!(c.database_url.starts_with("postgres://"));
-        assert!(c.redis_url.starts_with("redis://"));
-        assert_eq!(c.blob_store, "s3");
+        assert!(c.storage.database_url.starts_with("postgres://"));
+        assert!(c.cluster.redis_url.starts_with("redis://"));
+        assert_eq!(c.storage.blob_store, crate::config::BlobStore::S3);
         assert!(!c.listen.ip().is_loopback());
         // Real delivery is configured, so the node starts, without the
         // development pages.
@@ -344,8 +344,8 @@ mod tests {
     }
 
     fn real_delivery(c: &mut Config) {
-        c.sms_gateway = "kannel".into();
-        c.smtp_relay = "127.0.0.1:25".into();
+        c.sms.sms_gateway = crate::config::SmsGateway::Kannel;
+        c.mail.smtp_relay = "127.0.0.1:25".into();
     }
 
     #[test]
@@ -361,7 +361,7 @@ mod tests {
                 "{local}"
             );
             assert!(
-                !dev_pages(&config(local, |c| c.simulated_carrier = false)).expect("starts"),
+                !dev_pages(&config(local, |c| c.sms.simulated_carrier = false)).expect("starts"),
                 "{local}: turned off"
             );
         }
@@ -381,13 +381,17 @@ mod tests {
             }
             assert!(refused.what.contains("simulated carrier") && refused.what.contains("e-mail"));
             // Only one of the two would still expose codes.
-            let sms_only = dev_pages(&config(public, |c| c.smtp_relay = "127.0.0.1:25".into()))
-                .expect_err("SMS codes would be exposed")
-                .what;
+            let sms_only = dev_pages(&config(public, |c| {
+                c.mail.smtp_relay = "127.0.0.1:25".into()
+            }))
+            .expect_err("SMS codes would be exposed")
+            .what;
             assert!(sms_only.contains("simulated carrier") && !sms_only.contains("e-mail"));
-            let mail_only = dev_pages(&config(public, |c| c.sms_gateway = "kannel".into()))
-                .expect_err("e-mail codes would be exposed")
-                .what;
+            let mail_only = dev_pages(&config(public, |c| {
+                c.sms.sms_gateway = crate::config::SmsGateway::Kannel
+            }))
+            .expect_err("e-mail codes would be exposed")
+            .what;
             assert!(mail_only.contains("e-mail") && !mail_only.contains("simulated carrier"));
             // Real delivery: starts, pages off.
             assert!(!dev_pages(&config(public, real_delivery)).expect("starts"));
@@ -395,7 +399,7 @@ mod tests {
             assert!(dev_pages(&config(public, |c| c.dev = true)).expect("starts"));
             assert!(!dev_pages(&config(public, |c| {
                 c.dev = true;
-                c.simulated_carrier = false;
+                c.sms.simulated_carrier = false;
             }))
             .expect("starts"));
         }

@@ -524,7 +524,7 @@ fn number_page(csrf: Csrf, typed: &str, error: Option<String>) -> Page {
 /// Step 2: the code, with a way to ask for a new one.
 fn code_page(app: &App, csrf: Csrf, handle: &Handle, error: Option<String>) -> Page {
     let number = escape(handle.as_str());
-    let minutes = app.config.code_ttl_minutes;
+    let minutes = app.config.codes.code_ttl_minutes;
     let summary = error
         .as_deref()
         .map(|m| error_summary("code", m))

@@ -34,7 +34,7 @@ pub async fn run_once(app: &App) -> Result<usize, crate::store::StoreError> {
         .store
         .claim_sms(
             app.now(),
-            app.now() + app.config.sms_lease_secs * 1000,
+            app.now() + app.config.sms.sms_lease_secs * 1000,
             SMS_BATCH,
             app.ttl_ms(),
         )

@@ -11,7 +11,7 @@ use crate::App;
 pub async fn once(app: &App) -> Result<usize, StoreError> {
     let fallback_before = app
         .now()
-        .saturating_sub(app.config.sms_fallback_secs * 1000);
+        .saturating_sub(app.config.sms.sms_fallback_secs * 1000);
     let asked = app
         .store
         .request_fallbacks(fallback_before, app.now(), app.ttl_ms())
@@ -36,7 +36,8 @@ pub async fn once(app: &App) -> Result<usize, StoreError> {
 
 /// Sweeps every `sweep_interval_secs` until the task is aborted.
 pub async fn run(app: Arc<App>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(app.config.sweep_interval_secs));
+    let mut tick =
+        tokio::time::interval(Duration::from_secs(app.config.storage.sweep_interval_secs));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

@@ -92,9 +92,9 @@ pub async fn start(tune: impl FnOnce(&mut Config)) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = Config {
         data_dir: dir.path().to_path_buf(),
-        database_url: fresh_postgres().unwrap_or_default(),
         ..Config::default()
     };
+    config.storage.database_url = fresh_postgres().unwrap_or_default();
     tune(&mut config);
     let clock = Arc::new(ManualClock::new());
     let app = App::open(config, clock.clone()).expect("server opens");

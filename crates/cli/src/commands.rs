@@ -857,8 +857,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(args) => crate::bench::run(server(&cli), args).await,
         Command::Admin(args) => crate::admin::run(args, cli.json).await,
-        Command::SpamSim(args) => crate::spamsim::run(args, cli.json).await,
-        Command::FakeSmsc { bearerbox, listen } => fake_smsc(bearerbox, *listen).await,
     }
 }
 
@@ -945,22 +943,6 @@ async fn requests(cli: &Cli, junk: bool, action: Option<&RequestsAction>) -> Res
             }
         }
     }
-    Ok(())
-}
-
-async fn fake_smsc(bearerbox: &str, listen: std::net::SocketAddr) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let smsc = tidings_sms::fakesmsc::FakeSmsc::start(bearerbox.to_string());
-    println!(
-        "tidings: fake SMS centre for bearerbox {bearerbox}; phones at http://{}",
-        listener.local_addr()?
-    );
-    std::io::stdout().flush()?;
-    axum::serve(listener, tidings_sms::fakesmsc::router(smsc))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
     Ok(())
 }
 

@@ -7,7 +7,6 @@ mod bench;
 mod chat;
 mod commands;
 mod output;
-mod spamsim;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -311,17 +310,6 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Run a fake SMS centre for Kannel (`smsc = fake`): plays the phones
-    /// that are not on Tidings, with the carrier commands' HTTP interface.
-    FakeSmsc {
-        /// bearerbox's fake-SMSC port to connect to.
-        #[arg(long, default_value = "127.0.0.1:10000")]
-        bearerbox: String,
-        /// Address for the phones' HTTP interface (`tidings --server URL
-        /// carrier inbox|send` works against it).
-        #[arg(long, default_value = "127.0.0.1:10080")]
-        listen: std::net::SocketAddr,
-    },
     /// The simulated carrier of a development server.
     Carrier {
         /// What to do.
@@ -336,10 +324,6 @@ pub enum Command {
     },
     /// Load-test a server over the real protocol.
     Bench(bench::BenchArgs),
-    /// Simulate a spam campaign against the real server and the client's
-    /// filing rules, and measure what gets through (prints a table, writes
-    /// an SVG plot).
-    SpamSim(spamsim::SpamSimArgs),
     /// The operator's view of the spam defence: flagged accounts and
     /// clusters, bans, appeals and thresholds (works on the data directory).
     Admin(admin::AdminArgs),

@@ -1,9 +1,9 @@
 //! End-to-end through a real SMS gateway: `tidings serve` with
 //! `sms_gateway = "kannel"`, Debian's Kannel (bearerbox + smsbox) started
-//! with the shipped `deploy/kannel/kannel.conf`, and `tidings fake-smsc` as
-//! the phone network behind Kannel's `smsc = fake`.
+//! with the shipped `deploy/kannel/kannel.conf`, and the fake SMS centre of
+//! `tidings-sms`'s `dev` feature as the phone network behind Kannel's
+//! `smsc = fake`.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -249,34 +249,47 @@ impl Drop for Kannel {
     }
 }
 
-/// `tidings fake-smsc`: the phones behind Kannel, with the carrier API.
+/// The fake SMS centre (`tidings_sms::fakesmsc`, the `dev` feature): the
+/// phones behind Kannel, with the carrier API, served from a thread of this
+/// test.
 struct Phones {
-    child: Child,
     url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Phones {
     fn start(ports: &Ports) -> Phones {
-        let mut child = Command::new(BIN)
-            .args(["fake-smsc", "--bearerbox"])
-            .arg(format!("127.0.0.1:{}", ports.fake))
-            .args(["--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("fake-smsc starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped"))
-            .read_line(&mut line)
-            .expect("a first line");
-        let url = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .expect("an address")
-            .to_string();
-        assert!(url.starts_with("http://"), "{line}");
-        Phones { child, url }
+        let bearerbox = format!("127.0.0.1:{}", ports.fake);
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the phones");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("the phones listen");
+                addr_tx
+                    .send(listener.local_addr().expect("an address"))
+                    .expect("the test waits for the address");
+                let smsc = tidings_sms::fakesmsc::FakeSmsc::start(bearerbox);
+                axum::serve(listener, tidings_sms::fakesmsc::router(smsc))
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .expect("the phones serve");
+            });
+        });
+        let addr = addr_rx.recv().expect("the phones' address");
+        Phones {
+            url: format!("http://{addr}"),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
 
     fn run(&self, args: &[&str]) -> Value {
@@ -324,8 +337,12 @@ impl Phones {
 
 impl Drop for Phones {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

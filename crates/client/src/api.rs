@@ -96,12 +96,19 @@ pub fn ensure_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Applied to every HTTP request just before it is sent. Real clients set
+/// none; a harness adds what only it needs (the spam simulation, for
+/// instance, says which simulated client address a request comes from).
+pub type RequestHook =
+    std::sync::Arc<dyn Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder + Send + Sync>;
+
 /// A connection to one server, optionally as one device.
 #[derive(Clone)]
 pub struct Api {
     base: String,
     http: reqwest::Client,
     token: Option<String>,
+    hook: Option<RequestHook>,
 }
 
 impl Api {
@@ -131,7 +138,28 @@ impl Api {
             url: base.clone(),
             message: error_chain(&e),
         })?;
-        Ok(Api { base, http, token })
+        Ok(Api {
+            base,
+            http,
+            token,
+            hook: None,
+        })
+    }
+
+    /// The same server and connection pool as another device (or none).
+    pub fn with_token(&self, token: Option<String>) -> Api {
+        Api {
+            token,
+            ..self.clone()
+        }
+    }
+
+    /// The same, with `hook` applied to every HTTP request.
+    pub fn with_request_hook(&self, hook: RequestHook) -> Api {
+        Api {
+            hook: Some(hook),
+            ..self.clone()
+        }
     }
 
     /// The server URL.
@@ -148,6 +176,9 @@ impl Api {
     async fn exchange(&self, mut req: reqwest::RequestBuilder) -> Result<Vec<u8>, ApiError> {
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
+        }
+        if let Some(hook) = &self.hook {
+            req = hook(req);
         }
         #[cfg(target_arch = "wasm32")]
         {
@@ -214,10 +245,7 @@ impl Api {
             handle: handle.to_string(),
             pow: None,
         };
-        match self
-            .call(reqwest::Method::POST, paths::CODES, Some(&body))
-            .await
-        {
+        match self.post_code(&body).await {
             Err(ApiError::Server { body: error, .. }) if error.pow.is_some() => {
                 let challenge = error.pow.expect("checked by the guard");
                 let expected = 1u64 << challenge.bits.min(tidings_proto::pow::MAX_BITS);
@@ -235,11 +263,17 @@ impl Api {
                     challenge: challenge.challenge,
                     nonce,
                 });
-                self.call(reqwest::Method::POST, paths::CODES, Some(&body))
-                    .await
+                self.post_code(&body).await
             }
             other => other,
         }
+    }
+
+    /// One `POST /v1/codes` as given: a proof-of-work challenge comes back
+    /// as an error carrying it (see [`Api::request_code`], which solves it).
+    pub async fn post_code(&self, req: &CodeRequest) -> Result<CodeSent, ApiError> {
+        self.call(reqwest::Method::POST, paths::CODES, Some(req))
+            .await
     }
 
     /// `POST /v1/accounts`.

@@ -4,6 +4,7 @@
 
 pub mod carrier;
 pub mod encoding;
+#[cfg(feature = "dev")]
 pub mod fakesmsc;
 pub mod gateway;
 pub mod inbox;

@@ -18,11 +18,11 @@ use tidings_spam::requests::{self, Current, Filing, Folder, Reason, Relation};
 use tidings_spam::{Fingerprint, Model};
 use tokio::sync::mpsc;
 
-use super::net::{Answer, Cred, Delivery, Net, Registration};
-use super::population::{self, Role, Shape, PHONE_SHARE};
-use super::report::{self, Tally};
-use super::templates::{self, Campaign, Lang};
 use super::{SpamSimArgs, SpamStrategy};
+use crate::net::{Answer, Cred, Delivery, Net, Registration};
+use crate::population::{self, Role, Shape, PHONE_SHARE};
+use crate::report::{self, Tally};
+use crate::templates::{self, Campaign, Lang};
 
 const MINUTE_MS: u64 = 60_000;
 /// Mixed into the seed of the generator that gives people their language.

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::engine::{FirstKind, Kind, Msg, Placement, SpamAccount};
-use super::population::{Population, Role};
 use super::SpamSimArgs;
+use crate::engine::{FirstKind, Kind, Msg, Placement, SpamAccount};
+use crate::population::{Population, Role};
 
 /// A spam account counts as stopped in time when it was restricted or
 /// banned before the server had accepted this many messages from it.

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 
-use super::templates::{FIRST_NAMES, LAST_NAMES, PROVIDERS};
+use crate::templates::{FIRST_NAMES, LAST_NAMES, PROVIDERS};
 
 /// Share of people whose handle is a phone number (the others use an
 /// e-mail address).

@@ -13,7 +13,7 @@ use rand::seq::IndexedRandom;
 use rand::Rng;
 use serde::Serialize;
 
-use super::templates_zh as zh;
+use crate::templates_zh as zh;
 
 /// The language a person writes in, or a campaign is written in.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -793,10 +793,10 @@ mod tests {
     #[test]
     fn spam_texts_are_not_from_the_training_data() {
         let train = [
-            include_str!("../../../spam/data/sms-spam-en.tsv"),
-            include_str!("../../../spam/data/smishing-en.tsv"),
-            include_str!("../../../spam/data/sms-spam-zh.tsv"),
-            include_str!("../../../spam/data/authored.tsv"),
+            include_str!("../../spam/data/sms-spam-en.tsv"),
+            include_str!("../../spam/data/smishing-en.tsv"),
+            include_str!("../../spam/data/sms-spam-zh.tsv"),
+            include_str!("../../spam/data/authored.tsv"),
         ]
         .concat()
         .to_lowercase();

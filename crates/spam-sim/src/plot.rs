@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::report::{DayFigures, Summary};
+use crate::report::{DayFigures, Summary};
 
 const WIDTH: f64 = 960.0;
 const HEIGHT: f64 = 770.0;
@@ -154,7 +154,7 @@ pub fn svg(s: &Summary) -> String {
     );
     let p = &s.parameters;
     let title = format!(
-        "tidings spam-sim: {} people, {} spam accounts/day for {} days, {} targets each (seed {})",
+        "tidings-spam-sim: {} people, {} spam accounts/day for {} days, {} targets each (seed {})",
         p.users, p.spam_accounts_per_day, p.days, p.spam_targets_per_account, p.seed
     );
     let _ = writeln!(

@@ -1,4 +1,4 @@
-//! `tidings spam-sim`: measures the spam defence end to end.
+//! `tidings-spam-sim`: measures the spam defence end to end.
 //!
 //! A real server runs in this process on a manual clock and is driven over
 //! its real HTTP API and delivery stream, so every server limit applies as
@@ -30,7 +30,7 @@ use tidings_client::client::requests::CAMPAIGN_REFRESH_SECS;
 
 pub use report::Summary;
 
-/// Parameters of `tidings spam-sim`; the defaults are the campaign the
+/// Parameters of `tidings-spam-sim`; the defaults are the campaign the
 /// README reports.
 #[derive(clap::Args, Debug, Clone, Serialize)]
 pub struct SpamSimArgs {
@@ -274,7 +274,7 @@ pub async fn simulate(args: &SpamSimArgs) -> Result<Summary> {
     engine::simulate(args).await
 }
 
-/// `tidings spam-sim`: runs the simulation, writes the plot, and prints the
+/// `tidings-spam-sim`: runs the simulation, writes the plot, and prints the
 /// table (or the JSON summary with `json`). Missed targets are reported,
 /// not turned into an error: the caller (or a test) decides.
 pub async fn run(args: &SpamSimArgs, json: bool) -> Result<()> {

@@ -274,6 +274,11 @@ async fn pump(
         app.config.connections.max_inflight_bytes_per_stream,
     );
     let mut fetch = true;
+    // Whether the queue may hold more than is in flight: then an ack, which
+    // makes room, reads again. Once a read has caught up, new entries come
+    // with a wake-up (sent after their commit), so acks alone need no read:
+    // on a busy stream that halves the queue reads.
+    let mut backlog = true;
     // With several nodes, a wake-up from another one may be lost (Redis
     // away, a signal dropped): then the queue is polled instead, and
     // always now and then, so a lost signal delays but never loses.
@@ -291,6 +296,7 @@ async fn pump(
             let want = window.to_read(largest);
             if want == 0 {
                 fetch = false; // Full: an ack makes room.
+                backlog = true;
                 break;
             }
             // From the queue's start, past what is in flight: on
@@ -323,6 +329,7 @@ async fn pump(
                 if !window.fits(frame.len()) {
                     // Read again once acks make room.
                     fetch = false;
+                    backlog = true;
                     break;
                 }
                 window.push(seq, frame.len());
@@ -331,6 +338,7 @@ async fn pump(
             if fetch && caught_up {
                 send(app, sink, &ServerFrame::Drained).await?;
                 fetch = false;
+                backlog = false;
             }
         }
         tokio::select! {
@@ -366,7 +374,7 @@ async fn pump(
                 for s in &seqs {
                     window.ack(*s);
                 }
-                fetch = true;
+                fetch = backlog;
             }
             reason = &mut reg.kicked => {
                 let reason = reason.unwrap_or(ErrorCode::Closed);

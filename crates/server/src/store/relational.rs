@@ -1010,14 +1010,10 @@ impl Store for SqlStore {
         limit: usize,
     ) -> Result<Vec<Envelope>, StoreError> {
         self.read(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT seq, created_at, body FROM queue WHERE device_id = ? AND seq > ?
-                     ORDER BY seq LIMIT ?",
-                )
-                .map_err(db)?;
+            let sql = queue_read_sql(limit);
+            let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
             let rows = stmt
-                .query_map(params![to_i64(device), to_i64(after), limit as i64], |r| {
+                .query_map(params![to_i64(device), to_i64(after)], |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, i64>(1)?,
@@ -1026,7 +1022,7 @@ impl Store for SqlStore {
                 })
                 .map_err(db)?;
             let mut out = Vec::new();
-            for row in rows {
+            for row in rows.take(limit) {
                 let (seq, at, body) = row.map_err(db)?;
                 let body: EnvelopeBody = serde_json::from_str(&body)
                     .map_err(|e| StoreError::Corrupt(format!("queue entry {seq}: {e}")))?;
@@ -2291,4 +2287,17 @@ fn send_in_tx(conn: &Connection, plan: SendPlan) -> Result<SendOutcome, StoreErr
         put(*device, KIND_SYNC, &plan.sender.handle, payload, None)?;
     }
     Ok(SendOutcome::Accepted { devices })
+}
+
+/// The queue read with its `LIMIT` written into the text, rounded up to a
+/// power of two (the caller takes what it asked for). SQLite compiles a
+/// bound `LIMIT ?` against its value and compiles the statement again
+/// whenever that value changes, which a stream's reads did nearly every
+/// time; a handful of fixed texts stay in the statement cache.
+fn queue_read_sql(limit: usize) -> String {
+    let rows = limit.max(1).checked_next_power_of_two().unwrap_or(limit);
+    format!(
+        "SELECT seq, created_at, body FROM queue WHERE device_id = ? AND seq > ?
+         ORDER BY seq LIMIT {rows}"
+    )
 }

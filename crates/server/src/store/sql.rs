@@ -345,8 +345,11 @@ pub struct PgConnection {
     in_transaction: bool,
 }
 
-/// Prepared statements kept per PostgreSQL connection.
-const MAX_CACHED_STATEMENTS: usize = 256;
+/// Prepared statements kept per connection, on either database. The store
+/// has over a hundred distinct statements and a send runs dozens of them;
+/// SQLite's default cache of 16 evicted each before its next use, so every
+/// statement was compiled again on every call.
+pub const MAX_CACHED_STATEMENTS: usize = 256;
 
 impl PgConnection {
     /// Wraps a connected client.

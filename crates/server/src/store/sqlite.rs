@@ -225,8 +225,9 @@ CREATE TABLE spam_settings (
 ];
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
-    let conn =
-        Connection::Sqlite(rusqlite::Connection::open(path).map_err(|e| db(sql::Error::from(e)))?);
+    let sqlite = rusqlite::Connection::open(path).map_err(|e| db(sql::Error::from(e)))?;
+    sqlite.set_prepared_statement_cache_capacity(sql::MAX_CACHED_STATEMENTS);
+    let conn = Connection::Sqlite(sqlite);
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;

@@ -41,9 +41,7 @@ pub struct BenchArgs {
     /// Messages a second during a soak.
     #[arg(long, default_value_t = 500)]
     rate: u32,
-    /// The server's process id (it must run on this machine): a run
-    /// reports its CPU time, memory and storage writes per message, a soak
-    /// samples its RSS and open files
+    /// The server's process id, whose RSS and open files a soak samples
     /// (from /proc; the server must run on this machine).
     #[arg(long)]
     server_pid: Option<u32>,
@@ -230,7 +228,6 @@ pub async fn run(server: &str, args: &BenchArgs) -> Result<()> {
         bail!("--messages and --in-flight must be positive");
     }
     let devices = register_all(server, args.devices).await?;
-    let server_before = args.server_pid.map(Usage::read).transpose()?;
     let start = Instant::now();
     // (latency, receipt time since start) of every delivered message.
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(args.messages)));
@@ -336,10 +333,6 @@ pub async fn run(server: &str, args: &BenchArgs) -> Result<()> {
         ms(percentile(&lat, 0.999)),
         ms(lat.last().copied().unwrap_or_default())
     );
-    if let (Some(pid), Some(before)) = (args.server_pid, server_before) {
-        let after = Usage::read(pid)?;
-        println!("{}", after.since(&before).per_message(delivered));
-    }
     if delivered < args.messages {
         bail!(
             "only {delivered} of {} messages were delivered",
@@ -347,91 +340,6 @@ pub async fn run(server: &str, args: &BenchArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// What the server process has used so far, from /proc.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Usage {
-    /// User plus system CPU time, in clock ticks.
-    pub cpu_ticks: u64,
-    /// Resident memory, KiB.
-    pub rss_kib: u64,
-    /// Bytes sent to storage (`write_bytes` of /proc/PID/io).
-    pub write_bytes: u64,
-    /// Write system calls (`syscw`).
-    pub write_calls: u64,
-}
-
-/// Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`; 100 on
-/// Linux everywhere this runs).
-const CLOCK_TICKS_PER_SEC: f64 = 100.0;
-
-impl Usage {
-    /// Reads the usage of process `pid`.
-    fn read(pid: u32) -> Result<Usage> {
-        let proc = |file: &str| {
-            std::fs::read_to_string(format!("/proc/{pid}/{file}")).with_context(|| {
-                format!("reading /proc/{pid}/{file}: is the server running on this machine?")
-            })
-        };
-        let mut usage = Usage::parse_stat(&proc("stat")?)
-            .with_context(|| format!("/proc/{pid}/stat has no CPU times"))?;
-        let (rss, _) = sample_process(pid)?;
-        usage.rss_kib = rss as u64;
-        // Unreadable for another user's process; the rest still counts.
-        if let Ok(io) = proc("io") {
-            (usage.write_bytes, usage.write_calls) = Usage::parse_io(&io);
-        }
-        Ok(usage)
-    }
-
-    /// utime + stime from /proc/PID/stat (fields 14 and 15, counted after
-    /// the command name, which may itself hold spaces and parentheses).
-    fn parse_stat(stat: &str) -> Option<Usage> {
-        let rest = &stat[stat.rfind(')')? + 1..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // `rest` starts at field 3 (state).
-        let utime: u64 = fields.get(11)?.parse().ok()?;
-        let stime: u64 = fields.get(12)?.parse().ok()?;
-        Some(Usage {
-            cpu_ticks: utime + stime,
-            ..Usage::default()
-        })
-    }
-
-    /// `write_bytes` and `syscw` from /proc/PID/io.
-    fn parse_io(io: &str) -> (u64, u64) {
-        let field = |name: &str| {
-            io.lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0)
-        };
-        (field("write_bytes:"), field("syscw:"))
-    }
-
-    /// What was used between `before` and this reading (the RSS is this
-    /// reading's).
-    fn since(&self, before: &Usage) -> Usage {
-        Usage {
-            cpu_ticks: self.cpu_ticks.saturating_sub(before.cpu_ticks),
-            rss_kib: self.rss_kib,
-            write_bytes: self.write_bytes.saturating_sub(before.write_bytes),
-            write_calls: self.write_calls.saturating_sub(before.write_calls),
-        }
-    }
-
-    /// The line `tidings bench` prints: server figures per delivered message.
-    fn per_message(&self, delivered: usize) -> String {
-        let n = delivered.max(1) as f64;
-        format!(
-            "server per message: CPU {:.0} us  storage written {:.0} B in {:.1} write calls  (RSS {} KiB at the end)",
-            self.cpu_ticks as f64 / CLOCK_TICKS_PER_SEC * 1e6 / n,
-            self.write_bytes as f64 / n,
-            self.write_calls as f64 / n,
-            self.rss_kib,
-        )
-    }
 }
 
 /// `tidings bench --soak D --rate R --server-pid P`: a steady load for a
@@ -588,37 +496,6 @@ async fn soak(server: &str, args: &BenchArgs, duration: Duration) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn server_usage_reads_from_proc_text() {
-        let stat = "4242 (tidings (serve)) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 9 0 5 6 7";
-        let u = Usage::parse_stat(stat).expect("parses");
-        assert_eq!(u.cpu_ticks, 300);
-        assert_eq!(Usage::parse_stat("garbage"), None);
-        let io = "rchar: 10\nwchar: 20\nsyscr: 3\nsyscw: 7\nread_bytes: 0\nwrite_bytes: 8192\n";
-        assert_eq!(Usage::parse_io(io), (8192, 7));
-        let before = Usage {
-            cpu_ticks: 100,
-            rss_kib: 1,
-            write_bytes: 4096,
-            write_calls: 2,
-        };
-        let after = Usage {
-            cpu_ticks: 300,
-            rss_kib: 9,
-            write_bytes: 8192,
-            write_calls: 12,
-        };
-        let d = after.since(&before);
-        assert_eq!(
-            (d.cpu_ticks, d.rss_kib, d.write_bytes, d.write_calls),
-            (200, 9, 4096, 10)
-        );
-        // 200 ticks = 2 s of CPU over 1000 messages: 2000 us each.
-        let line = d.per_message(1000);
-        assert!(line.contains("CPU 2000 us"), "{line}");
-        assert!(line.contains("written 4 B in 0.0 write calls"), "{line}");
-    }
 
     #[test]
     fn durations_read_as_people_write_them() {

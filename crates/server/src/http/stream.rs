@@ -279,14 +279,6 @@ async fn pump(
     // with a wake-up (sent after their commit), so acks alone need no read:
     // on a busy stream that halves the queue reads.
     let mut backlog = true;
-    // Reads continue past the last entry pushed (the cursor). Where entries
-    // can become visible below it (PostgreSQL), a wake-up or poll also
-    // reads once from the queue's start, skipping what is in flight, so
-    // that such an entry is found; reading from the start every time cost
-    // a window's worth of rows per message.
-    let ordered = app.store.visible_in_seq_order();
-    let mut cursor = Seq::default();
-    let mut rescan = false;
     // With several nodes, a wake-up from another one may be lost (Redis
     // away, a signal dropped): then the queue is polled instead, and
     // always now and then, so a lost signal delays but never loses.
@@ -307,13 +299,13 @@ async fn pump(
                 backlog = true;
                 break;
             }
-            let (after, read) = if rescan && !ordered {
-                (Seq::default(), window.len() + want)
-            } else {
-                (cursor, want)
-            };
-            rescan = false;
-            let batch = match delivery::queued(app, device, after, read).await {
+            // From the queue's start, past what is in flight: on
+            // PostgreSQL, nodes commit concurrently, so an entry can become
+            // visible after one with a higher number was pushed; reading
+            // from the start finds it, where a cursor would skip it.
+            let in_flight = window.len();
+            let read = in_flight + want;
+            let batch = match delivery::queued(app, device, Seq::default(), read).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read a queue");
@@ -341,7 +333,6 @@ async fn pump(
                     break;
                 }
                 window.push(seq, frame.len());
-                cursor = cursor.max(seq);
                 send_text(app, sink, frame).await?;
             }
             if fetch && caught_up {
@@ -351,9 +342,9 @@ async fn pump(
             }
         }
         tokio::select! {
-            _ = reg.wake.notified() => (fetch, rescan) = (true, true),
-            _ = poll.tick(), if app.hub.degraded() => (fetch, rescan) = (true, true),
-            _ = safety.tick(), if clustered => (fetch, rescan) = (true, true),
+            _ = reg.wake.notified() => fetch = true,
+            _ = poll.tick(), if app.hub.degraded() => fetch = true,
+            _ = safety.tick(), if clustered => fetch = true,
             Some(envelope) = reg.ephemeral.recv() => {
                 send(app, sink, &ServerFrame::Envelope(envelope)).await?;
             }

@@ -501,12 +501,6 @@ pub trait Store: Send + Sync {
     /// checking idempotency, registration, device sets and queue room.
     async fn send(&self, plan: SendPlan) -> Result<SendOutcome, StoreError>;
 
-    /// Whether queue entries become visible in the order of their sequence
-    /// numbers: true with one writer (SQLite); false where transactions
-    /// of several nodes commit concurrently (PostgreSQL), so that an entry
-    /// can appear below one already read.
-    fn visible_in_seq_order(&self) -> bool;
-
     /// Up to `limit` queued envelopes of a device with `seq > after`, in
     /// order.
     async fn queued(

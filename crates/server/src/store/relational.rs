@@ -1003,12 +1003,6 @@ impl Store for SqlStore {
         self.write(move |conn| send_in_tx(conn, plan)).await
     }
 
-    fn visible_in_seq_order(&self) -> bool {
-        // Only SQLite stores have a file; its one writer commits entries in
-        // the order it numbers them.
-        self.path.is_some()
-    }
-
     async fn queued(
         &self,
         device: DeviceId,
